@@ -1,0 +1,119 @@
+"""A U-Net for images (and, with ``dims``, waveforms and video): residual blocks with
+adaptive group norm, self-attention at low resolutions (SDPA), time and class embeddings.
+
+After Ho et al. 2020 and Dhariwal & Nichol 2021 ("ADM"), trimmed to what small data
+needs. ``forward(x_t (B, C, *S), t (B,), cond) -> (B, C_out, *S)``. Any spatial size
+works: upsampling resizes to the matching skip connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+from genlab.nn.blocks import Attention, Downsample, ResBlock, Upsample, conv, norm, zero_
+from genlab.nn.embed import LabelEmbedding, TimeEmbedding, check_cond, class_embedding
+
+
+@dataclass
+class UNetConfig:
+    arch: Literal["unet"] = "unet"
+    in_channels: int = 1
+    out_channels: int = 0  # 0: same as in_channels
+    image_size: int = 28
+    dims: Literal[1, 2, 3] = 2
+    channels: int = 64
+    channel_mult: tuple[int, ...] = (1, 2, 2)
+    num_res_blocks: int = 2
+    attn_levels: tuple[int, ...] = (2,)  # levels (0 = full resolution) with self-attention
+    heads: int = 4
+    dropout: float = 0.0
+    num_classes: int = 0
+
+    def __post_init__(self):
+        if self.channels < 1 or self.num_res_blocks < 1 or not self.channel_mult:
+            raise ConfigError("model: channels, num_res_blocks and channel_mult must be positive")
+        bad = [lv for lv in self.attn_levels if not 0 <= lv < len(self.channel_mult)]
+        if bad:
+            raise ConfigError(f"model.attn_levels: levels {bad} do not exist "
+                              f"(channel_mult has {len(self.channel_mult)} levels)")
+        for m in self.channel_mult:
+            if (self.channels * m) % self.heads:
+                raise ConfigError(f"model.heads: {self.heads} does not divide width "
+                                  f"{self.channels * m}")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, *([self.image_size] * self.dims))
+
+
+class UNet(nn.Module):
+    def __init__(self, cfg: UNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        d, ch, emb_dim = cfg.dims, cfg.channels, 4 * cfg.channels
+        self.time = TimeEmbedding(emb_dim)
+        self.label = LabelEmbedding(cfg.num_classes, emb_dim) if cfg.num_classes else None
+        self.inp = conv(d, cfg.in_channels, ch)
+
+        def res(c_in, c_out):
+            return ResBlock(d, c_in, c_out, emb_dim, cfg.dropout)
+
+        def attn(level, c):
+            return Attention(c, cfg.heads) if level in cfg.attn_levels else nn.Identity()
+
+        # Encoder: record the width of every skip connection.
+        self.down, skips, c = nn.ModuleList(), [ch], ch
+        for level, mult in enumerate(cfg.channel_mult):
+            for _ in range(cfg.num_res_blocks):
+                self.down.append(nn.ModuleList([res(c, ch * mult), attn(level, ch * mult)]))
+                c = ch * mult
+                skips.append(c)
+            if level < len(cfg.channel_mult) - 1:
+                self.down.append(Downsample(d, c))
+                skips.append(c)
+        self.mid = nn.ModuleList([res(c, c), Attention(c, cfg.heads), res(c, c)])
+        # Decoder: each block consumes one skip; the last block of a level upsamples.
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(cfg.channel_mult))):
+            for _ in range(cfg.num_res_blocks + 1):
+                self.up.append(nn.ModuleList([res(c + skips.pop(), ch * mult), attn(level, ch * mult)]))
+                c = ch * mult
+            if level > 0:
+                self.up.append(Upsample(d, c))
+        self.out = nn.Sequential(norm(c), nn.SiLU(), zero_(conv(d, c, cfg.out_channels or cfg.in_channels)))
+
+    def forward(self, x: Tensor, t: Tensor, cond: dict | None = None) -> Tensor:
+        cond = check_cond(cond, ("class",) if self.label else ())
+        emb = self.time(t)  # (B, 4C)
+        y = class_embedding(self.label, cond, len(x), x.device)
+        if y is not None:
+            emb = emb + y
+        h = self.inp(x)
+        hs = [h]
+        for layer in self.down:
+            if isinstance(layer, Downsample):
+                h = layer(h)
+            else:
+                h = layer[1](layer[0](h, emb))
+            hs.append(h)
+        h = self.mid[2](self.mid[1](self.mid[0](h, emb)), emb)
+        for layer in self.up:
+            if isinstance(layer, Upsample):
+                h = layer(h, hs[-1].shape[2:])
+            else:
+                h = layer[1](layer[0](torch.cat([h, hs.pop()], 1), emb))
+        return self.out(h)
+
+
+PRESETS = {
+    "unet-tiny": UNetConfig(channels=32, channel_mult=(1, 2), num_res_blocks=1, attn_levels=(1,)),
+    "unet-small": UNetConfig(channels=64, channel_mult=(1, 2, 2), num_res_blocks=1),
+    "unet": UNetConfig(),
+    "unet-base": UNetConfig(channels=128, channel_mult=(1, 2, 2, 2), num_res_blocks=2,
+                            attn_levels=(2,), dropout=0.1),
+}

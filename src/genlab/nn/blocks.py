@@ -1,0 +1,100 @@
+"""Convolutional building blocks for 1-D, 2-D and 3-D signals, and SDPA attention.
+
+``dims`` selects the rank: 1 for waveforms ``(B, C, L)``, 2 for images ``(B, C, H, W)``,
+3 for video ``(B, C, T, H, W)``. Attention flattens all positions, so it is rank-agnostic.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+def conv(dims: int, c_in: int, c_out: int, k: int = 3, stride: int = 1) -> nn.Module:
+    """A ``dims``-D convolution with 'same' padding for odd ``k``."""
+    return _CONV[dims](c_in, c_out, k, stride=stride, padding=k // 2)
+
+
+def norm(channels: int, groups: int = 32) -> nn.GroupNorm:
+    """GroupNorm with at most ``groups`` groups that divide ``channels``."""
+    g = min(groups, channels)
+    while channels % g:
+        g -= 1
+    return nn.GroupNorm(g, channels)
+
+
+def zero_(module: nn.Module) -> nn.Module:
+    """Zero a module's parameters in place (residual branches start as the identity)."""
+    for p in module.parameters():
+        p.detach().zero_()
+    return module
+
+
+class ResBlock(nn.Module):
+    """Pre-norm residual block with scale/shift conditioning on an embedding.
+
+    ``h = conv(SiLU(GN(x))); h = GN(h) * (1 + scale) + shift; out = x + conv(SiLU(h))``
+    (the adaptive group norm of Dhariwal & Nichol 2021). x: ``(B, C_in, *S)``,
+    emb: ``(B, E)`` -> ``(B, C_out, *S)``.
+    """
+
+    def __init__(self, dims: int, c_in: int, c_out: int, emb_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.conv1 = norm(c_in), conv(dims, c_in, c_out)
+        self.emb = nn.Linear(emb_dim, 2 * c_out)
+        self.norm2, self.drop = norm(c_out), nn.Dropout(dropout)
+        self.conv2 = zero_(conv(dims, c_out, c_out))
+        self.skip = conv(dims, c_in, c_out, k=1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.emb(F.silu(emb)).view(*emb.shape[:1], -1, *([1] * (x.ndim - 2))).chunk(2, 1)
+        h = self.norm2(h) * (1 + scale) + shift
+        return self.skip(x) + self.conv2(self.drop(F.silu(h)))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over all positions of ``(B, C, *S)`` (PyTorch SDPA),
+    with a residual connection."""
+
+    def __init__(self, channels: int, heads: int = 4):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"channels {channels} not divisible by heads {heads}")
+        self.heads = heads
+        self.norm = norm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.out = zero_(nn.Linear(channels, channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, *s = x.shape
+        h = self.norm(x).flatten(2).transpose(1, 2)  # (B, N, C)
+        q, k, v = self.qkv(h).view(b, -1, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, C/heads)
+        a = a.transpose(1, 2).reshape(b, -1, c)
+        return x + self.out(a).transpose(1, 2).reshape(b, c, *s)
+
+
+class Downsample(nn.Module):
+    """Strided 3x3 convolution halving every spatial size (rounding up)."""
+
+    def __init__(self, dims: int, channels: int):
+        super().__init__()
+        self.conv = conv(dims, channels, channels, stride=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour resize to ``size`` (the matching skip's size) then a 3x3 conv,
+    so odd sizes (28 -> 14 -> 7 -> 4) come back exactly."""
+
+    def __init__(self, dims: int, channels: int):
+        super().__init__()
+        self.conv = conv(dims, channels, channels)
+
+    def forward(self, x: Tensor, size: tuple[int, ...]) -> Tensor:
+        return self.conv(F.interpolate(x, size=size, mode="nearest"))

@@ -1,0 +1,1 @@
+"""Losses as functions: ``loss(model, batch, generator) -> (per-sample loss (B,), logs)``."""

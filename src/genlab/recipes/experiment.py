@@ -1,0 +1,133 @@
+"""The experiment config: data, model, objective, sampler and train sections.
+
+``data``, ``model`` and ``objective`` are tagged sections: their dataclass is chosen by
+``data.name``, ``model.arch`` and ``objective.kind`` (the objective's kind also picks the
+task, hence the family, and the ``sampler`` section's dataclass). Everything else is a
+plain typed field, so ``key=value`` overrides are checked against real types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from genlab import config as C
+from genlab.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """The training loop's settings (shared by every family)."""
+
+    steps: int = 1000
+    batch_size: int = 128  # global: samples per optimizer step, over all processes
+    grad_accum: int = 1  # micro-batches per optimizer step (per process)
+    lr: float = 2e-4
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio at the last step
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    ema_halflife: float = 10_000.0  # EMA half-life in samples (Karras et al. 2022)
+    ema_rampup: float = 0.05  # half-life <= rampup * samples seen (0: no ramp-up)
+    bf16: bool = False  # bfloat16 autocast
+    compile: bool = False  # torch.compile the model
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # torch intra-op threads (0: torch's default)
+    log_every: int = 50
+    sample_every: int = 500  # sample grid PNG every N steps (0: only at the end)
+    num_samples: int = 64  # samples in the grid
+    ckpt_every: int = 500  # checkpoint every N steps (always at the end)
+    keep_last: int = 3  # checkpoints kept in checkpoints/
+    stop_after: int = 0  # end this session after N steps (0: run to train.steps)
+    tensorboard: bool = True
+
+    def __post_init__(self):
+        positive = ("steps", "batch_size", "grad_accum", "log_every", "ckpt_every",
+                    "keep_last", "num_samples")
+        for k in positive:
+            if getattr(self, k) < 1:
+                raise ConfigError(f"train.{k}: must be at least 1, got {getattr(self, k)}")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr: must be positive, got {self.lr}")
+        if self.batch_size % self.grad_accum:
+            raise ConfigError(f"train.batch_size: {self.batch_size} is not divisible by "
+                              f"train.grad_accum={self.grad_accum}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"train.min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio}")
+        for k in ("warmup_steps", "sample_every", "stop_after", "threads"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"train.{k}: must be >= 0, got {getattr(self, k)}")
+
+
+@dataclass
+class Experiment:
+    """A complete, resolvable description of one run (what ``config.yaml`` holds)."""
+
+    recipe: str = ""
+    seed: int = 0
+    data: Any = None  # a dataset config, tag `name`
+    model: Any = None  # a model config, tag `arch`
+    objective: Any = None  # an objective config, tag `kind`
+    sampler: Any = None  # the objective's task's sampler config
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+TAGS = {"data": "name", "model": "arch", "objective": "kind"}
+
+
+def _resolver(objective_kind: str):
+    from genlab.data import dataset_config
+    from genlab.models import model_config
+    from genlab.recipes.tasks import get_task
+
+    def resolve(key: str, raw: dict) -> type:
+        if key == "sampler":
+            return get_task(objective_kind).sampler
+        tag = TAGS.get(key)
+        if tag is None:
+            raise ConfigError(f"{key}: unexpected section")
+        if tag not in raw:
+            raise ConfigError(f"{key}.{tag}: missing (it selects the {key} type)")
+        if key == "data":
+            return dataset_config(raw[tag])
+        if key == "model":
+            return model_config(raw[tag])
+        return get_task(raw[tag]).objective
+
+    return resolve
+
+
+def experiment_from_dict(raw: dict, source: str = "config") -> Experiment:
+    """Build and check an :class:`Experiment` from a plain dict (e.g. ``config.yaml``)."""
+    kind = (raw.get("objective") or {}).get("kind")
+    if kind is None:
+        raise ConfigError(f"{source}: objective.kind is missing")
+    for sec in ("data", "model", "objective", "sampler"):
+        if not isinstance(raw.get(sec), dict):
+            raise ConfigError(f"{source}: section '{sec}' is missing")
+    return C.from_dict(Experiment, raw, "", _resolver(kind))
+
+
+def override(exp: Experiment, overrides: list[str]) -> Experiment:
+    """Apply ``key=value`` overrides with type checks.
+
+    ``data.name=moons`` and ``model.arch=...`` swap in the default config of the new
+    type before the other overrides apply; ``objective.kind`` cannot change (it is the
+    family: pick another recipe).
+    """
+    exp = dataclasses.replace(exp)
+    rest = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if key in ("data.name", "model.arch"):
+            sec = key.split(".")[0]
+            if getattr(getattr(exp, sec), TAGS[sec]) != value:
+                cls = _resolver(exp.objective.kind)(sec, {TAGS[sec]: value})
+                setattr(exp, sec, cls())
+        else:
+            rest.append(item)
+    exp = C.apply_overrides(exp, rest, frozen=("objective.kind",))
+    return C.revalidate(exp, _resolver(exp.objective.kind))

@@ -1,0 +1,39 @@
+"""Exponential moving average of weights, with the half-life given in samples.
+
+Per optimizer step of ``B`` samples, ``beta = 0.5 ** (B / halflife)``; with a ramp-up
+the half-life is capped at ``rampup * samples_seen`` early in training (Karras et al.
+2022, EDM: ``ema_halflife_kimg``, ``ema_rampup_ratio``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def ema_beta(batch: int, samples_seen: int, halflife: float, rampup: float) -> float:
+    """The decay for one step of ``batch`` samples after ``samples_seen`` samples."""
+    h = halflife
+    if rampup > 0:
+        h = min(h, samples_seen * rampup)
+    return 0.5 ** (batch / max(h, 1e-8))
+
+
+class EMA(nn.Module):
+    """A frozen copy of ``model`` tracking its weights; buffers are copied as they are."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, beta: float) -> None:
+        for e, p in zip(self.module.parameters(), model.parameters(), strict=True):
+            e.lerp_(p.detach(), 1 - beta)
+        for e, b in zip(self.module.buffers(), model.buffers(), strict=True):
+            e.copy_(b)
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)

@@ -1,0 +1,108 @@
+"""Pictures of samples: image grids, 2-D scatter plots, animated GIFs; written atomically.
+
+Images are ``(N, C, H, W)`` in [-1, 1]; points are ``(N, 2)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import Tensor
+
+PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+           (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+           (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0)]
+
+
+def to_uint8(x: Tensor) -> np.ndarray:
+    """``(..., C, H, W)`` in [-1, 1] -> uint8 ``(..., H, W, C)``."""
+    x = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.movedim(-3, -1).numpy()
+
+
+def image_grid(x: Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
+    """Tile ``(N, C, H, W)`` images into one uint8 ``(H', W', C)`` array, ``nrow`` per row."""
+    n, c, h, w = x.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    imgs = to_uint8(x)
+    grid = np.zeros((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), np.uint8)
+    for i in range(n):
+        r, k = divmod(i, nrow)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = imgs[i]
+    return grid
+
+
+def auto_scale(h: int, min_px: int = 64) -> int:
+    """An integer upscale so an ``h``-pixel image is shown at least ``min_px`` tall."""
+    return max(1, math.ceil(min_px / h))
+
+
+def _to_image(arr: np.ndarray, scale: int = 1) -> Image.Image:
+    img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    return img
+
+
+def _atomic_save(img: Image.Image, path: Path, **kw) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    img.save(tmp, format=path.suffix.lstrip(".").upper().replace("JPG", "JPEG"), **kw)
+    os.replace(tmp, path)
+    return path
+
+
+def save_grid(x: Tensor, path: Path, nrow: int | None = None, scale: int | None = None) -> Path:
+    """Save images ``(N, C, H, W)`` as one PNG grid, upscaled so a person can see them."""
+    scale = auto_scale(x.shape[-2]) if scale is None else scale
+    return _atomic_save(_to_image(image_grid(x, nrow), scale), path)
+
+
+def scatter(points: Tensor, labels: Tensor | None = None, size: int = 512,
+            lim: float | None = None, ref: Tensor | None = None) -> np.ndarray:
+    """Draw ``(N, 2)`` points on a white ``size x size`` canvas; ``ref`` points in grey."""
+    p = points.detach().float().cpu()
+    lim = lim or float(torch.quantile(p.abs().flatten(), 0.995).clamp(min=1e-3)) * 1.15
+    img = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+
+    def px(q):
+        return ((q[:, 0] / lim + 1) * size / 2).tolist(), ((1 - q[:, 1] / lim) * size / 2).tolist()
+
+    if ref is not None:
+        for u, v in zip(*px(ref.float().cpu())):
+            draw.point((u, v), fill=(190, 190, 190))
+    colors = [PALETTE[int(c) % len(PALETTE)] for c in labels.tolist()] if labels is not None \
+        else [(20, 60, 160)] * len(p)
+    for (u, v), col in zip(zip(*px(p)), colors):
+        draw.ellipse((u - 1, v - 1, u + 1, v + 1), fill=col)
+    return np.asarray(img)
+
+
+def save_scatter(points: Tensor, path: Path, labels: Tensor | None = None, **kw) -> Path:
+    return _atomic_save(Image.fromarray(scatter(points, labels, **kw)), path)
+
+
+def save_gif(frames: Tensor, path: Path, fps: int = 10, scale: int | None = None) -> Path:
+    """Save ``(T, C, H, W)`` frames in [-1, 1] as a looping animated GIF."""
+    scale = auto_scale(frames.shape[-2]) if scale is None else scale
+    imgs = [_to_image(f, scale) for f in to_uint8(frames)]
+    return _atomic_save(imgs[0], path, save_all=True, append_images=imgs[1:],
+                        duration=int(1000 / fps), loop=0)
+
+
+def save_samples(x: Tensor, modality: str, path: Path, nrow: int | None = None,
+                 labels: Tensor | None = None) -> Path:
+    """Save samples the way their modality is looked at (grid PNG, scatter PNG)."""
+    if modality == "points":
+        return save_scatter(x, path, labels)
+    if modality == "image":
+        return save_grid(x, path, nrow)
+    raise ValueError(f"no picture for modality {modality!r} yet")
