@@ -19,6 +19,7 @@ LISTABLE = ("recipes", "datasets", "models", "samplers", "metrics")
 
 # ------------------------------------------------------------------------------ list
 
+
 def _listing(what: str) -> list[dict]:
     if what == "recipes":
         from genlab.recipes import RECIPES, get_task
@@ -26,8 +27,15 @@ def _listing(what: str) -> list[dict]:
         rows = []
         for name, r in RECIPES.items():
             exp = r.make()
-            rows.append({"name": name, "family": get_task(exp.objective.kind).family,
-                         "data": exp.data.name, "model": exp.model.arch, "doc": r.doc})
+            rows.append(
+                {
+                    "name": name,
+                    "family": get_task(exp.objective.kind).family,
+                    "data": exp.data.name,
+                    "model": exp.model.arch,
+                    "doc": r.doc,
+                }
+            )
         return rows
     if what == "datasets":
         from genlab.data import DATASETS
@@ -37,11 +45,16 @@ def _listing(what: str) -> list[dict]:
         from genlab.models import MODELS, PRESETS
 
         rows = [{"name": k, "kind": "architecture", "doc": s.doc} for k, s in MODELS.items()]
-        return rows + [{"name": k, "kind": f"preset of {c.arch}", "doc": ""} for k, c in PRESETS.items()]
+        return rows + [
+            {"name": k, "kind": f"preset of {c.arch}", "doc": ""} for k, c in PRESETS.items()
+        ]
     if what == "samplers":
         from genlab.sampling import SAMPLERS
 
-        return [{"name": k, "doc": (f.__doc__ or "").strip().splitlines()[0]} for k, f in SAMPLERS.items()]
+        return [
+            {"name": k, "doc": (f.__doc__ or "").strip().splitlines()[0]}
+            for k, f in SAMPLERS.items()
+        ]
     if what == "metrics":
         try:
             from genlab.metrics import METRICS
@@ -68,6 +81,7 @@ def cmd_list(args) -> int:
 
 # ----------------------------------------------------------------------------- train
 
+
 def cmd_train(args) -> int:
     from genlab import config as C
     from genlab.recipes import get_recipe, override
@@ -88,17 +102,25 @@ def cmd_train(args) -> int:
             exp = override(exp, args.overrides)
         print(C.dump_yaml(exp), end="")
         return 0
-    exp, out = prepare_run(exp, out, resume=args.resume, overrides=args.overrides if args.resume else [],
-                           write=main_rank)
+    exp, out = prepare_run(
+        exp,
+        out,
+        resume=args.resume,
+        overrides=args.overrides if args.resume else [],
+        write=main_rank,
+    )
     fit(exp, out, resume=args.resume)
     if main_rank:
         print(f"trained {out} ({exp.train.steps} steps); pictures in {out / 'samples'}")
-        print(f"sample again: genlab sample {out} --n 64" +
-              (" --class 3" if getattr(exp.model, "num_classes", 0) > 3 else ""))
+        print(
+            f"sample again: genlab sample {out} --n 64"
+            + (" --class 3" if getattr(exp.model, "num_classes", 0) > 3 else "")
+        )
     return 0
 
 
 # ---------------------------------------------------------------------------- sample
+
 
 def _sampler_config(exp, args):
     import dataclasses
@@ -149,8 +171,11 @@ def cmd_sample(args) -> int:
     k = getattr(exp.model, "num_classes", 0)
     cond, nrow = _class_cond(k, args.n, args.cls)
     seeds = [args.seed + i for i in range(args.n)]
-    x = get_task(exp.objective.kind).sample(model, exp, seeds,
-                                            {c: v.to(device) for c, v in cond.items()}, scfg).cpu()
+    x = (
+        get_task(exp.objective.kind)
+        .sample(model, exp, seeds, {c: v.to(device) for c, v in cond.items()}, scfg)
+        .cpu()
+    )
     out = Path(args.out or Path(args.run) / "samples" / f"sample_seed{args.seed}.png")
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +195,7 @@ def cmd_sample(args) -> int:
 
 # ------------------------------------------------------------------------------ info
 
+
 def cmd_info(args) -> int:
     from genlab.recipes import get_task
     from genlab.runs import load_experiment
@@ -182,11 +208,19 @@ def cmd_info(args) -> int:
     ckpts = checkpoints(run)
     metrics = run / "metrics.jsonl"
     last = read_metrics(metrics)[-1] if metrics.is_file() and metrics.stat().st_size else {}
-    info = {"run": str(run), "recipe": exp.recipe, "family": get_task(exp.objective.kind).family,
-            "objective": exp.objective.kind, "data": exp.data.name, "model": exp.model.arch,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "step": ckpts[-1][0] if ckpts else 0, "steps": exp.train.steps,
-            "checkpoints": [s for s, _ in ckpts], "last_metrics": last}
+    info = {
+        "run": str(run),
+        "recipe": exp.recipe,
+        "family": get_task(exp.objective.kind).family,
+        "objective": exp.objective.kind,
+        "data": exp.data.name,
+        "model": exp.model.arch,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "step": ckpts[-1][0] if ckpts else 0,
+        "steps": exp.train.steps,
+        "checkpoints": [s for s, _ in ckpts],
+        "last_metrics": last,
+    }
     if args.json:
         print(json.dumps(info, indent=1))
     else:
@@ -197,11 +231,13 @@ def cmd_info(args) -> int:
 
 # ---------------------------------------------------------------------------- parser
 
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    p = argparse.ArgumentParser(prog="genlab", parents=[common],
-                                description="Train, sample and evaluate generative models.")
+    p = argparse.ArgumentParser(
+        prog="genlab", parents=[common], description="Train, sample and evaluate generative models."
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("list", parents=[common], help="list recipes, datasets, models, ...")
@@ -209,9 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_list)
 
-    s = sub.add_parser("train", parents=[common], help="train a recipe",
-                       description="Train RECIPE, with key=value overrides checked against "
-                                   "the config's types (genlab train demo --dry-run shows them).")
+    s = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a recipe",
+        description="Train RECIPE, with key=value overrides checked against "
+        "the config's types (genlab train demo --dry-run shows them).",
+    )
     s.add_argument("recipe")
     s.add_argument("overrides", nargs="*", metavar="key=value")
     s.add_argument("--out", help="run directory (default runs/RECIPE)")

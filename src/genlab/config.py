@@ -36,7 +36,15 @@ Resolver = Callable[[str, dict], type]  # (dotted section path, raw dict) -> dat
 def to_dict(cfg: Any) -> Any:
     """A dataclass (nested) as plain dicts, lists and scalars, in field order."""
     if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
-        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+        hints = _hints(type(cfg))
+        out = {}
+        for f in dataclasses.fields(cfg):
+            v = to_dict(getattr(cfg, f.name))
+            # An int given for a float field is written as a float, so dumps round-trip.
+            if hints.get(f.name) is float and type(v) is int:
+                v = float(v)
+            out[f.name] = v
+        return out
     if isinstance(cfg, (list, tuple)):
         return [to_dict(v) for v in cfg]
     if isinstance(cfg, dict):
@@ -68,8 +76,9 @@ def from_dict(cls: type, raw: dict, key: str = "", resolve: Resolver | None = No
     names = [f.name for f in dataclasses.fields(cls)]
     for k in raw:
         if k not in names:
-            raise ConfigError(_unknown(f"{key}.{k}" if key else k, [
-                f"{key}.{n}" if key else n for n in names]))
+            raise ConfigError(
+                _unknown(f"{key}.{k}" if key else k, [f"{key}.{n}" if key else n for n in names])
+            )
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in raw:
@@ -243,8 +252,10 @@ def apply_overrides(cfg: Any, overrides: list[str], frozen: tuple[str, ...] = ()
         if key not in keys:
             raise ConfigError(_unknown(key, keys))
         if key in frozen:
-            raise ConfigError(f"{key}: selects the section's type and cannot be overridden; "
-                              "pick another recipe (genlab list recipes)")
+            raise ConfigError(
+                f"{key}: selects the section's type and cannot be overridden; "
+                "pick another recipe (genlab list recipes)"
+            )
         *path, leaf = key.split(".")
         obj = cfg
         for p in path:

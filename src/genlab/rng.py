@@ -9,15 +9,26 @@ made here, keyed by integers, so results depend only on those integers.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
+_M64 = (1 << 64) - 1
+
+
+def _splitmix64(z: int) -> int:
+    """One round of the SplitMix64 finaliser (Steele et al. 2014): a 64-bit bijection."""
+    z = (z + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
 
 def mix(*keys: int) -> int:
-    """A well-mixed 63-bit seed from a tuple of non-negative integers."""
-    a, b = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint32)
-    return (int(a) << 31) ^ int(b)
+    """A well-mixed 63-bit seed from a tuple of integers (order matters)."""
+    h = 0x6A09E667F3BCC908
+    for k in keys:
+        h = _splitmix64(h ^ (int(k) & _M64))
+    return h >> 1
 
 
 def keyed(*keys: int) -> torch.Generator:
@@ -25,8 +36,9 @@ def keyed(*keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(mix(*keys))
 
 
-def randn_per_seed(seeds: list[int], shape: tuple[int, ...], device="cpu",
-                   dtype=torch.float32) -> Tensor:
+def randn_per_seed(
+    seeds: list[int], shape: tuple[int, ...], device="cpu", dtype=torch.float32
+) -> Tensor:
     """``(len(seeds), *shape)`` standard normal noise; row i depends only on ``seeds[i]``."""
     rows = [torch.randn(shape, generator=keyed(s), dtype=dtype) for s in seeds]
     return torch.stack(rows).to(device)

@@ -30,8 +30,9 @@ def load_experiment(run_dir: Path) -> Experiment:
         raise CheckpointError(f"{path}: {e}") from None
 
 
-def prepare_run(exp: Experiment, out: Path, *, resume: bool, overrides: list[str],
-                write: bool = True) -> tuple[Experiment, Path]:
+def prepare_run(
+    exp: Experiment, out: Path, *, resume: bool, overrides: list[str], write: bool = True
+) -> tuple[Experiment, Path]:
     """Check the run directory and write ``config.yaml``; return the experiment to train.
 
     A new run refuses an existing non-empty directory. ``resume`` needs an existing run;
@@ -43,23 +44,27 @@ def prepare_run(exp: Experiment, out: Path, *, resume: bool, overrides: list[str
         stored = load_experiment(out)
         bad = [o for o in overrides if not o.split("=", 1)[0].strip().startswith("train.")]
         if bad:
-            raise ConfigError(f"{bad[0].split('=', 1)[0]}: only train.* settings can change "
-                              f"when resuming {out}")
+            raise ConfigError(
+                f"{bad[0].split('=', 1)[0]}: only train.* settings can change when resuming {out}"
+            )
         exp = override(stored, overrides)
         if write and exp != stored:
             C.save_yaml(exp, out / "config.yaml")
         return exp, out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GenlabError(f"{out}: already exists; pass --resume to continue it, "
-                          "or --out to start a new run elsewhere")
+        raise GenlabError(
+            f"{out}: already exists; pass --resume to continue it, "
+            "or --out to start a new run elsewhere"
+        )
     if write:
         out.mkdir(parents=True, exist_ok=True)
         C.save_yaml(exp, out / "config.yaml")
     return exp, out
 
 
-def load_model(run_dir: Path, weights: str = "ema", device: str | torch.device = "cpu"
-               ) -> tuple[Experiment, nn.Module]:
+def load_model(
+    run_dir: Path, weights: str = "ema", device: str | torch.device = "cpu"
+) -> tuple[Experiment, nn.Module]:
     """The experiment and its network with ``weights`` ("ema" or "model") loaded, in eval mode."""
     if weights not in ("ema", "model"):
         raise ConfigError(f"--weights: expected 'ema' or 'model', got {weights!r}")

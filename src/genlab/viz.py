@@ -14,9 +14,23 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-           (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
-           (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0)]
+PALETTE = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+    (220, 190, 255),
+    (170, 110, 40),
+    (255, 250, 200),
+    (128, 0, 0),
+]
 
 
 def to_uint8(x: Tensor) -> np.ndarray:
@@ -34,7 +48,10 @@ def image_grid(x: Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
     grid = np.zeros((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), np.uint8)
     for i in range(n):
         r, k = divmod(i, nrow)
-        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = imgs[i]
+        grid[
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + k * (w + pad) : pad + k * (w + pad) + w,
+        ] = imgs[i]
     return grid
 
 
@@ -65,8 +82,13 @@ def save_grid(x: Tensor, path: Path, nrow: int | None = None, scale: int | None 
     return _atomic_save(_to_image(image_grid(x, nrow), scale), path)
 
 
-def scatter(points: Tensor, labels: Tensor | None = None, size: int = 512,
-            lim: float | None = None, ref: Tensor | None = None) -> np.ndarray:
+def scatter(
+    points: Tensor,
+    labels: Tensor | None = None,
+    size: int = 512,
+    lim: float | None = None,
+    ref: Tensor | None = None,
+) -> np.ndarray:
     """Draw ``(N, 2)`` points on a white ``size x size`` canvas; ``ref`` points in grey."""
     p = points.detach().float().cpu()
     lim = lim or float(torch.quantile(p.abs().flatten(), 0.995).clamp(min=1e-3)) * 1.15
@@ -79,8 +101,11 @@ def scatter(points: Tensor, labels: Tensor | None = None, size: int = 512,
     if ref is not None:
         for u, v in zip(*px(ref.float().cpu())):
             draw.point((u, v), fill=(190, 190, 190))
-    colors = [PALETTE[int(c) % len(PALETTE)] for c in labels.tolist()] if labels is not None \
+    colors = (
+        [PALETTE[int(c) % len(PALETTE)] for c in labels.tolist()]
+        if labels is not None
         else [(20, 60, 160)] * len(p)
+    )
     for (u, v), col in zip(zip(*px(p)), colors):
         draw.ellipse((u - 1, v - 1, u + 1, v + 1), fill=col)
     return np.asarray(img)
@@ -94,12 +119,14 @@ def save_gif(frames: Tensor, path: Path, fps: int = 10, scale: int | None = None
     """Save ``(T, C, H, W)`` frames in [-1, 1] as a looping animated GIF."""
     scale = auto_scale(frames.shape[-2]) if scale is None else scale
     imgs = [_to_image(f, scale) for f in to_uint8(frames)]
-    return _atomic_save(imgs[0], path, save_all=True, append_images=imgs[1:],
-                        duration=int(1000 / fps), loop=0)
+    return _atomic_save(
+        imgs[0], path, save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0
+    )
 
 
-def save_samples(x: Tensor, modality: str, path: Path, nrow: int | None = None,
-                 labels: Tensor | None = None) -> Path:
+def save_samples(
+    x: Tensor, modality: str, path: Path, nrow: int | None = None, labels: Tensor | None = None
+) -> Path:
     """Save samples the way their modality is looked at (grid PNG, scatter PNG)."""
     if modality == "points":
         return save_scatter(x, path, labels)

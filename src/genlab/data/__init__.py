@@ -26,8 +26,9 @@ DATASETS: dict[str, DatasetSpec] = {
 def dataset_config(name: str) -> type:
     """The config dataclass for dataset ``name``; a clear error names the valid ones."""
     if name not in DATASETS:
-        raise ConfigError(f"data.name: unknown dataset {name!r}; choose from "
-                          f"{', '.join(sorted(DATASETS))}")
+        raise ConfigError(
+            f"data.name: unknown dataset {name!r}; choose from {', '.join(sorted(DATASETS))}"
+        )
     return DATASETS[name].config
 
 

@@ -57,16 +57,28 @@ class Dataset:
         """The shape of one sample, e.g. ``(1, 8, 8)``."""
         return tuple(self.x.shape[1:])
 
-    def batch(self, index: Tensor) -> dict:
-        """The batch dict for the rows ``index`` (a ``(B,)`` int64 tensor)."""
-        return {"x": self.x[index], "cond": {k: v[index] for k, v in self.cond.items()}}
+    def batch(self, index: Tensor, keys: tuple[str, ...] | None = None) -> dict:
+        """The batch dict for the rows ``index`` (a ``(B,)`` int64 tensor), with only the
+        conditioning ``keys`` (all of them when None)."""
+        keys = self.cond.keys() if keys is None else keys
+        missing = [k for k in keys if k not in self.cond]
+        if missing:
+            raise KeyError(f"dataset has no conditioning {missing}; it has {sorted(self.cond)}")
+        return {"x": self.x[index], "cond": {k: self.cond[k][index] for k in keys}}
 
     def subset(self, index: Tensor) -> Dataset:
         """A new dataset holding only rows ``index``."""
         caps = None if self.captions is None else [self.captions[i] for i in index.tolist()]
-        return Dataset(self.x[index], {k: v[index] for k, v in self.cond.items()},
-                       self.modality, self.num_classes, self.class_names, caps,
-                       self.attributes, self.sample_rate)
+        return Dataset(
+            self.x[index],
+            {k: v[index] for k, v in self.cond.items()},
+            self.modality,
+            self.num_classes,
+            self.class_names,
+            caps,
+            self.attributes,
+            self.sample_rate,
+        )
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,10 @@ def make_digits(cfg: DigitsConfig) -> Dataset:
 
 
 SPECS = {
-    "digits": DatasetSpec(DigitsConfig, make_digits, "image",
-                          "1,797 8x8 handwritten digits from scikit-learn, labelled 0-9"),
+    "digits": DatasetSpec(
+        DigitsConfig,
+        make_digits,
+        "image",
+        "1,797 8x8 handwritten digits from scikit-learn, labelled 0-9",
+    ),
 }

@@ -141,8 +141,9 @@ def make_spiral(cfg: SpiralConfig) -> Dataset:
     a = 2 * math.pi * (cfg.turns * u + label / cfg.arms)
     x = u[:, None] * torch.stack([a.cos(), a.sin()], 1)
     x = x + cfg.std * torch.randn(cfg.n, 2, generator=g, dtype=torch.float64)
-    return Dataset(x.float(), {"class": label}, "points", cfg.arms,
-                   tuple(f"arm {i}" for i in range(cfg.arms)))
+    return Dataset(
+        x.float(), {"class": label}, "points", cfg.arms, tuple(f"arm {i}" for i in range(cfg.arms))
+    )
 
 
 @dataclass
@@ -161,8 +162,9 @@ def make_checkerboard(cfg: CheckerboardConfig) -> Dataset:
     if k < 2:
         raise ConfigError(f"data.squares: must be at least 2, got {k}")
     g = torch.Generator().manual_seed(cfg.seed)
-    dark = torch.tensor([(i, j) for i in range(k) for j in range(k) if (i + j) % 2 == 0],
-                        dtype=torch.float64)
+    dark = torch.tensor(
+        [(i, j) for i in range(k) for j in range(k) if (i + j) % 2 == 0], dtype=torch.float64
+    )
     ij = dark[torch.randint(len(dark), (cfg.n,), generator=g)]
     x = (ij + torch.rand(cfg.n, 2, generator=g, dtype=torch.float64)) / k * cfg.size - cfg.size / 2
     return Dataset(x.float(), {}, "points")
@@ -188,12 +190,17 @@ def make_swissroll(cfg: SwissRollConfig) -> Dataset:
 
 SPECS = {
     "ring8": DatasetSpec(Ring8Config, make_ring8, "points", "8 Gaussians on a circle (PacGAN)"),
-    "grid25": DatasetSpec(Grid25Config, make_grid25, "points",
-                          "25 Gaussians on a 5x5 grid (PacGAN/VEEGAN)"),
+    "grid25": DatasetSpec(
+        Grid25Config, make_grid25, "points", "25 Gaussians on a 5x5 grid (PacGAN/VEEGAN)"
+    ),
     "moons": DatasetSpec(MoonsConfig, make_moons, "points", "two interleaving half circles"),
     "circles": DatasetSpec(CirclesConfig, make_circles, "points", "two concentric circles"),
     "spiral": DatasetSpec(SpiralConfig, make_spiral, "points", "interleaved spiral arms"),
-    "checkerboard": DatasetSpec(CheckerboardConfig, make_checkerboard, "points",
-                                "uniform on the dark squares of a checkerboard"),
+    "checkerboard": DatasetSpec(
+        CheckerboardConfig,
+        make_checkerboard,
+        "points",
+        "uniform on the dark squares of a checkerboard",
+    ),
     "swissroll": DatasetSpec(SwissRollConfig, make_swissroll, "points", "the 2-D swiss roll"),
 }

@@ -24,8 +24,9 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec(mlp.MLPConfig, mlp.MLP, "residual MLP for (B, D) points"),
-    "unet": ModelSpec(unet.UNetConfig, unet.UNet,
-                      "U-Net with residual blocks and attention, 1/2/3-D"),
+    "unet": ModelSpec(
+        unet.UNetConfig, unet.UNet, "U-Net with residual blocks and attention, 1/2/3-D"
+    ),
 }
 
 PRESETS: dict[str, Any] = {**mlp.PRESETS, **unet.PRESETS}
@@ -33,15 +34,18 @@ PRESETS: dict[str, Any] = {**mlp.PRESETS, **unet.PRESETS}
 
 def model_config(arch: str) -> type:
     if arch not in MODELS:
-        raise ConfigError(f"model.arch: unknown architecture {arch!r}; choose from "
-                          f"{', '.join(sorted(MODELS))}")
+        raise ConfigError(
+            f"model.arch: unknown architecture {arch!r}; choose from {', '.join(sorted(MODELS))}"
+        )
     return MODELS[arch].config
 
 
 def preset(name: str, **changes) -> Any:
-    """A copy of preset ``name`` with fields changed, e.g. ``preset("unet-small", num_classes=10)``."""
+    """A copy of preset ``name`` with fields changed: ``preset("unet-small", num_classes=10)``."""
     if name not in PRESETS:
-        raise ConfigError(f"unknown model preset {name!r}; choose from {', '.join(sorted(PRESETS))}")
+        raise ConfigError(
+            f"unknown model preset {name!r}; choose from {', '.join(sorted(PRESETS))}"
+        )
     return dataclasses.replace(PRESETS[name], **changes)
 
 

@@ -55,7 +55,9 @@ class MLP(nn.Module):
         self.time = TimeEmbedding(cfg.hidden)
         self.label = LabelEmbedding(cfg.num_classes, cfg.hidden) if cfg.num_classes else None
         self.blocks = nn.ModuleList(_Block(cfg.hidden, cfg.dropout) for _ in range(cfg.depth))
-        self.out = nn.Sequential(nn.LayerNorm(cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, cfg.dim))
+        self.out = nn.Sequential(
+            nn.LayerNorm(cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, cfg.dim)
+        )
 
     def forward(self, x: Tensor, t: Tensor, cond: dict | None = None) -> Tensor:
         cond = check_cond(cond, ("class",) if self.label else ())

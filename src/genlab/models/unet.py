@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
@@ -40,12 +39,15 @@ class UNetConfig:
             raise ConfigError("model: channels, num_res_blocks and channel_mult must be positive")
         bad = [lv for lv in self.attn_levels if not 0 <= lv < len(self.channel_mult)]
         if bad:
-            raise ConfigError(f"model.attn_levels: levels {bad} do not exist "
-                              f"(channel_mult has {len(self.channel_mult)} levels)")
+            raise ConfigError(
+                f"model.attn_levels: levels {bad} do not exist "
+                f"(channel_mult has {len(self.channel_mult)} levels)"
+            )
         for m in self.channel_mult:
             if (self.channels * m) % self.heads:
-                raise ConfigError(f"model.heads: {self.heads} does not divide width "
-                                  f"{self.channels * m}")
+                raise ConfigError(
+                    f"model.heads: {self.heads} does not divide width {self.channels * m}"
+                )
 
     def input_shape(self) -> tuple[int, ...]:
         return (self.in_channels, *([self.image_size] * self.dims))
@@ -81,11 +83,15 @@ class UNet(nn.Module):
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.channel_mult))):
             for _ in range(cfg.num_res_blocks + 1):
-                self.up.append(nn.ModuleList([res(c + skips.pop(), ch * mult), attn(level, ch * mult)]))
+                self.up.append(
+                    nn.ModuleList([res(c + skips.pop(), ch * mult), attn(level, ch * mult)])
+                )
                 c = ch * mult
             if level > 0:
                 self.up.append(Upsample(d, c))
-        self.out = nn.Sequential(norm(c), nn.SiLU(), zero_(conv(d, c, cfg.out_channels or cfg.in_channels)))
+        self.out = nn.Sequential(
+            norm(c), nn.SiLU(), zero_(conv(d, c, cfg.out_channels or cfg.in_channels))
+        )
 
     def forward(self, x: Tensor, t: Tensor, cond: dict | None = None) -> Tensor:
         cond = check_cond(cond, ("class",) if self.label else ())
@@ -114,6 +120,7 @@ PRESETS = {
     "unet-tiny": UNetConfig(channels=32, channel_mult=(1, 2), num_res_blocks=1, attn_levels=(1,)),
     "unet-small": UNetConfig(channels=64, channel_mult=(1, 2, 2), num_res_blocks=1),
     "unet": UNetConfig(),
-    "unet-base": UNetConfig(channels=128, channel_mult=(1, 2, 2, 2), num_res_blocks=2,
-                            attn_levels=(2,), dropout=0.1),
+    "unet-base": UNetConfig(
+        channels=128, channel_mult=(1, 2, 2, 2), num_res_blocks=2, attn_levels=(2,), dropout=0.1
+    ),
 }

@@ -50,7 +50,9 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.emb(F.silu(emb)).view(*emb.shape[:1], -1, *([1] * (x.ndim - 2))).chunk(2, 1)
+        scale, shift = (
+            self.emb(F.silu(emb)).view(*emb.shape[:1], -1, *([1] * (x.ndim - 2))).chunk(2, 1)
+        )
         h = self.norm2(h) * (1 + scale) + shift
         return self.skip(x) + self.conv2(self.drop(F.silu(h)))
 

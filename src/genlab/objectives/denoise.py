@@ -51,9 +51,17 @@ def drop_cond(cond: dict, p: float, null: dict, generator: torch.Generator) -> d
     return out
 
 
-def denoising_loss(model: nn.Module, batch: dict, generator: torch.Generator, *,
-                   path: AffinePath, target: str = "velocity", t_density: str = "uniform",
-                   cond_drop: float = 0.0, null_cond: dict | None = None) -> tuple[Tensor, dict]:
+def denoising_loss(
+    model: nn.Module,
+    batch: dict,
+    generator: torch.Generator,
+    *,
+    path: AffinePath,
+    target: str = "velocity",
+    t_density: str = "uniform",
+    cond_drop: float = 0.0,
+    null_cond: dict | None = None,
+) -> tuple[Tensor, dict]:
     """Per-sample denoising loss ``(B,)`` and logs.
 
     Args:

@@ -25,5 +25,15 @@ def get_recipe(name: str) -> Experiment:
     return exp
 
 
-__all__ = ["RECIPES", "TASKS", "Recipe", "Experiment", "Task", "TrainConfig",
-           "experiment_from_dict", "get_recipe", "get_task", "override"]
+__all__ = [
+    "RECIPES",
+    "TASKS",
+    "Recipe",
+    "Experiment",
+    "Task",
+    "TrainConfig",
+    "experiment_from_dict",
+    "get_recipe",
+    "get_task",
+    "override",
+]

@@ -28,8 +28,10 @@ class DiffusionSamplerConfig:
 
     def __post_init__(self):
         if self.name not in SAMPLERS:
-            raise ConfigError(f"sampler.name: unknown sampler {self.name!r}; choose from "
-                              f"{', '.join(sorted(SAMPLERS))}")
+            raise ConfigError(
+                f"sampler.name: unknown sampler {self.name!r}; choose from "
+                f"{', '.join(sorted(SAMPLERS))}"
+            )
         if self.steps < 1:
             raise ConfigError(f"sampler.steps: must be at least 1, got {self.steps}")
 
@@ -42,8 +44,14 @@ def null_cond(exp: Experiment) -> dict:
 
 def loss(exp: Experiment):
     o = exp.objective
-    return partial(denoising_loss, path=build_path(o.path), target=o.target,
-                   t_density=o.t_density, cond_drop=o.cond_drop, null_cond=null_cond(exp))
+    return partial(
+        denoising_loss,
+        path=build_path(o.path),
+        target=o.target,
+        t_density=o.t_density,
+        cond_drop=o.cond_drop,
+        null_cond=null_cond(exp),
+    )
 
 
 def velocity_field(model: nn.Module, exp: Experiment):
@@ -66,8 +74,9 @@ def velocity_field(model: nn.Module, exp: Experiment):
 
 
 @torch.no_grad()
-def sample(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict,
-           scfg: DiffusionSamplerConfig) -> Tensor:
+def sample(
+    model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg: DiffusionSamplerConfig
+) -> Tensor:
     device = next(model.parameters()).device
     x = randn_per_seed(seeds, exp.model.input_shape(), device)
     f = velocity_field(model, exp)
@@ -77,37 +86,65 @@ def sample(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict,
 
 
 TASKS = {
-    "denoise": Task("diffusion", DenoiseConfig, DiffusionSamplerConfig,
-                    build=lambda exp: build_model(exp.model), sample=sample, loss=loss,
-                    null_cond=null_cond,
-                    doc="denoising / flow matching on an affine path"),
+    "denoise": Task(
+        "diffusion",
+        DenoiseConfig,
+        DiffusionSamplerConfig,
+        build=lambda exp: build_model(exp.model),
+        sample=sample,
+        loss=loss,
+        null_cond=null_cond,
+        doc="denoising / flow matching on an affine path",
+    ),
 }
 
 
 # ----------------------------------------------------------------------------- recipes
 
+
 def rf_points(name: str = "grid25", classes: bool = False) -> Experiment:
     data = DATASETS[name].config()
     k = DATASETS[name].build(data).num_classes if classes else 0
     return Experiment(
-        recipe=f"rf-{name}", data=data, model=preset("mlp", num_classes=k),
+        recipe=f"rf-{name}",
+        data=data,
+        model=preset("mlp", num_classes=k),
         objective=DenoiseConfig(cond_drop=0.1 if k else 0.0),
         sampler=DiffusionSamplerConfig(steps=100),
-        train=TrainConfig(steps=4000, batch_size=512, lr=1e-3, warmup_steps=100,
-                          ema_halflife=20_000, log_every=100, sample_every=1000,
-                          num_samples=2000, ckpt_every=1000))
+        train=TrainConfig(
+            steps=4000,
+            batch_size=512,
+            lr=1e-3,
+            warmup_steps=100,
+            ema_halflife=20_000,
+            log_every=100,
+            sample_every=1000,
+            num_samples=2000,
+            ckpt_every=1000,
+        ),
+    )
 
 
 def rf_digits() -> Experiment:
     """Class-conditional rectified flow U-Net on the 8x8 scikit-learn digits."""
     return Experiment(
-        recipe="rf-digits", data=DATASETS["digits"].config(),
+        recipe="rf-digits",
+        data=DATASETS["digits"].config(),
         model=preset("unet-tiny", image_size=8, num_classes=10, channels=32),
         objective=DenoiseConfig(cond_drop=0.1),
         sampler=DiffusionSamplerConfig(steps=50, cfg=1.0),
-        train=TrainConfig(steps=1500, batch_size=128, lr=2e-3, warmup_steps=100,
-                          ema_halflife=20_000, log_every=50, sample_every=500,
-                          num_samples=100, ckpt_every=500))
+        train=TrainConfig(
+            steps=1500,
+            batch_size=128,
+            lr=2e-3,
+            warmup_steps=100,
+            ema_halflife=20_000,
+            log_every=50,
+            sample_every=500,
+            num_samples=100,
+            ckpt_every=500,
+        ),
+    )
 
 
 def demo() -> Experiment:
@@ -121,6 +158,8 @@ RECIPES = {
     "demo": Recipe(demo, "the `make demo` run: class-conditional rectified flow on digits"),
     "rf-digits": Recipe(rf_digits, "class-conditional rectified flow, U-Net, 8x8 digits"),
     "rf-grid25": Recipe(partial(rf_points, "grid25"), "rectified flow, MLP, 25-Gaussian grid"),
-    "rf-moons": Recipe(partial(rf_points, "moons", classes=True),
-                       "class-conditional rectified flow, MLP, two moons"),
+    "rf-moons": Recipe(
+        partial(rf_points, "moons", classes=True),
+        "class-conditional rectified flow, MLP, two moons",
+    ),
 }

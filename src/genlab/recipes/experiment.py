@@ -44,16 +44,25 @@ class TrainConfig:
     tensorboard: bool = True
 
     def __post_init__(self):
-        positive = ("steps", "batch_size", "grad_accum", "log_every", "ckpt_every",
-                    "keep_last", "num_samples")
+        positive = (
+            "steps",
+            "batch_size",
+            "grad_accum",
+            "log_every",
+            "ckpt_every",
+            "keep_last",
+            "num_samples",
+        )
         for k in positive:
             if getattr(self, k) < 1:
                 raise ConfigError(f"train.{k}: must be at least 1, got {getattr(self, k)}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr: must be positive, got {self.lr}")
         if self.batch_size % self.grad_accum:
-            raise ConfigError(f"train.batch_size: {self.batch_size} is not divisible by "
-                              f"train.grad_accum={self.grad_accum}")
+            raise ConfigError(
+                f"train.batch_size: {self.batch_size} is not divisible by "
+                f"train.grad_accum={self.grad_accum}"
+            )
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"train.min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio}")
         for k in ("warmup_steps", "sample_every", "stop_after", "threads"):

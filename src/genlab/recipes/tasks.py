@@ -36,6 +36,9 @@ class Task:
         preview: ``preview(model, exp, data) -> (tensor, nrow)`` for the periodic grid;
             defaults to class-conditional rows of samples.
         null_cond: ``null_cond(exp) -> dict`` the declared null condition (guidance).
+        cond_keys: ``cond_keys(exp) -> tuple`` the batch's conditioning keys the network
+            takes (others, e.g. labels of an unconditional run, are dropped); defaults to
+            ``("class",)`` when ``exp.model.num_classes`` is set.
     """
 
     family: str
@@ -47,7 +50,14 @@ class Task:
     fit: Callable | None = None
     preview: Callable | None = None
     null_cond: Callable | None = None
+    cond_keys: Callable | None = None
     doc: str = ""
+
+    def keys(self, exp) -> tuple[str, ...]:
+        """The conditioning keys this experiment's network takes."""
+        if self.cond_keys is not None:
+            return tuple(self.cond_keys(exp))
+        return ("class",) if getattr(exp.model, "num_classes", 0) else ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ def get_task(kind: str) -> Task:
     from genlab.recipes import TASKS
 
     if kind not in TASKS:
-        raise ConfigError(f"objective.kind: unknown objective {kind!r}; choose from "
-                          f"{', '.join(sorted(TASKS))}")
+        raise ConfigError(
+            f"objective.kind: unknown objective {kind!r}; choose from {', '.join(sorted(TASKS))}"
+        )
     return TASKS[kind]

@@ -21,8 +21,10 @@ def cfg(model: Callable, w: float, null_cond: dict) -> Callable:
 
     def guided(x: Tensor, t: Tensor, cond: dict) -> Tensor:
         b = len(x)
-        null = {k: v.expand(b, *v.shape[1:]) if v.ndim else v.expand(b)
-                for k, v in ((k, null_cond[k].to(x.device)) for k in cond)}
+        null = {
+            k: v.expand(b, *v.shape[1:]) if v.ndim else v.expand(b)
+            for k, v in ((k, null_cond[k].to(x.device)) for k in cond)
+        }
         both = {k: torch.cat([cond[k], null[k]]) for k in cond}
         out = model(torch.cat([x, x]), torch.cat([t, t]), both)
         c, u = out[:b], out[b:]

@@ -20,8 +20,14 @@ def euler_step(x: Tensor, v: Tensor, t: float, t_next: float) -> Tensor:
 
 
 @torch.no_grad()
-def euler(model: Velocity, x: Tensor, grid: Tensor, *, cond: dict | None = None,
-          callback: Callable[[int, Tensor], None] | None = None) -> Tensor:
+def euler(
+    model: Velocity,
+    x: Tensor,
+    grid: Tensor,
+    *,
+    cond: dict | None = None,
+    callback: Callable[[int, Tensor], None] | None = None,
+) -> Tensor:
     """Integrate ``dx/dt = model(x, t, cond)`` with Euler steps along ``grid``.
 
     Args:

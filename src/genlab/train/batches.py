@@ -24,8 +24,10 @@ class ShardedBatches:
 
     def __init__(self, n: int, batch: int, shards: int, seed: int):
         if batch % shards:
-            raise ConfigError(f"train.batch_size: {batch} does not split into {shards} equal "
-                              "shards (processes x grad_accum)")
+            raise ConfigError(
+                f"train.batch_size: {batch} does not split into {shards} equal "
+                "shards (processes x grad_accum)"
+            )
         if n < batch:
             raise ConfigError(f"train.batch_size: {batch} is larger than the dataset ({n} samples)")
         self.n, self.batch, self.shard, self.seed = n, batch, batch // shards, seed
@@ -38,9 +40,12 @@ class ShardedBatches:
     def indices(self, step: int, shard: int) -> Tensor:
         e, i = divmod(step, self.per_epoch)
         if e != self._epoch:
-            self._epoch, self._perm = e, torch.randperm(self.n, generator=keyed(self.seed, _DATA_KEY, e))
+            self._epoch, self._perm = (
+                e,
+                torch.randperm(self.n, generator=keyed(self.seed, _DATA_KEY, e)),
+            )
         start = i * self.batch + shard * self.shard
-        return self._perm[start:start + self.shard]
+        return self._perm[start : start + self.shard]
 
 
 def to_device(batch, device):

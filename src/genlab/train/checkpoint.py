@@ -68,8 +68,12 @@ def load_into(module: torch.nn.Module, path: Path) -> None:
             parts.append(f"{len(extra)} unexpected keys (e.g. {extra[0]})")
         if bad:
             k = bad[0]
-            parts.append(f"shape of {k} is {tuple(state[k].shape)}, model wants {tuple(own[k].shape)}")
-        raise CheckpointError(f"{path}: does not match the model in config.yaml: {'; '.join(parts)}")
+            parts.append(
+                f"shape of {k} is {tuple(state[k].shape)}, model wants {tuple(own[k].shape)}"
+            )
+        raise CheckpointError(
+            f"{path}: does not match the model in config.yaml: {'; '.join(parts)}"
+        )
     module.load_state_dict(state)
 
 
@@ -82,8 +86,9 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def save_checkpoint(run_dir: Path, step: int, weights: dict[str, dict], optim: dict,
-                    trainer: dict, keep_last: int) -> Path:
+def save_checkpoint(
+    run_dir: Path, step: int, weights: dict[str, dict], optim: dict, trainer: dict, keep_last: int
+) -> Path:
     """Write checkpoint ``step`` atomically, point the run's top level at it, prune old ones.
 
     Args:

@@ -30,8 +30,11 @@ class EMA(nn.Module):
 
     @torch.no_grad()
     def update(self, model: nn.Module, beta: float) -> None:
-        for e, p in zip(self.module.parameters(), model.parameters(), strict=True):
-            e.lerp_(p.detach(), 1 - beta)
+        ema_p = list(self.module.parameters())
+        new_p = [p.detach() for p in model.parameters()]
+        if len(ema_p) != len(new_p):
+            raise ValueError("EMA and model have different parameter lists")
+        torch._foreach_lerp_(ema_p, new_p, 1 - beta)
         for e, b in zip(self.module.buffers(), model.buffers(), strict=True):
             e.copy_(b)
 

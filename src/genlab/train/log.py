@@ -19,7 +19,9 @@ def truncate_metrics(path: Path, step: int) -> None:
     """Drop rows logged after ``step`` (they are recomputed on resume), atomically."""
     if not path.is_file():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+    keep = [
+        ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step
+    ]
     atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
 
@@ -31,8 +33,9 @@ def read_metrics(path: Path) -> list[dict]:
 class RunLog:
     """Writes metrics rows and images for one training session."""
 
-    def __init__(self, run_dir: Path, enabled: bool, start: int, total: int,
-                 tensorboard: bool = True):
+    def __init__(
+        self, run_dir: Path, enabled: bool, start: int, total: int, tensorboard: bool = True
+    ):
         self.enabled, self.path = enabled, Path(run_dir) / "metrics.jsonl"
         self.tb = None
         self.bar = None
@@ -44,8 +47,9 @@ class RunLog:
 
             self.tb = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=start + 1)
         self.tty = sys.stderr.isatty()
-        self.bar = tqdm(total=total, initial=start, disable=not self.tty, unit="step",
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total, initial=start, disable=not self.tty, unit="step", dynamic_ncols=True
+        )
         self.t0 = time.time()
 
     def scalars(self, row: dict) -> None:

@@ -24,7 +24,12 @@ from genlab.recipes import Experiment, Task, get_task
 from genlab.rng import keyed, mix
 from genlab.train import distributed
 from genlab.train.batches import ShardedBatches, to_device
-from genlab.train.checkpoint import load_checkpoint, load_into, load_optimizer_state, save_checkpoint
+from genlab.train.checkpoint import (
+    load_checkpoint,
+    load_into,
+    load_optimizer_state,
+    save_checkpoint,
+)
 from genlab.train.ema import EMA, ema_beta
 from genlab.train.log import RunLog
 from genlab.train.schedule import lr_at
@@ -37,12 +42,15 @@ def check_compatible(exp: Experiment, data: Dataset) -> None:
     """The model's input shape and classes must match the data's."""
     shape_fn = getattr(exp.model, "input_shape", None)
     if shape_fn is not None and tuple(shape_fn()) != data.shape:
-        raise ConfigError(f"model: expects samples of shape {tuple(shape_fn())} but "
-                          f"data '{exp.data.name}' gives {data.shape}")
+        raise ConfigError(
+            f"model: expects samples of shape {tuple(shape_fn())} but "
+            f"data '{exp.data.name}' gives {data.shape}"
+        )
     k = getattr(exp.model, "num_classes", 0)
     if k and k != data.num_classes:
-        raise ConfigError(f"model.num_classes: {k}, but data '{exp.data.name}' has "
-                          f"{data.num_classes} classes")
+        raise ConfigError(
+            f"model.num_classes: {k}, but data '{exp.data.name}' has {data.num_classes} classes"
+        )
 
 
 def make_optimizer(model: nn.Module, exp: Experiment, params=None) -> torch.optim.AdamW:
@@ -52,8 +60,10 @@ def make_optimizer(model: nn.Module, exp: Experiment, params=None) -> torch.opti
     params = [p for p in (params or model.parameters()) if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     rest = [p for p in params if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": t.weight_decay},
-              {"params": rest, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": t.weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=t.lr, betas=t.betas)
 
 
@@ -115,6 +125,7 @@ def _fit(exp: Experiment, task: Task, run_dir: Path, resume: bool, d: distribute
     ema = EMA(model)
     opt = make_optimizer(model, exp)
     loss_fn = task.loss(exp)
+    cond_keys = task.keys(exp)
 
     start, elapsed = 0, 0.0
     if resume:
@@ -135,10 +146,19 @@ def _fit(exp: Experiment, task: Task, run_dir: Path, resume: bool, d: distribute
 
     def save(step: int) -> None:
         if d.main:
-            save_checkpoint(run_dir, step, {"model": model.state_dict(), "ema": ema.module.state_dict()},
-                            {"optimizer": opt.state_dict()},
-                            {"step": step, "seed": exp.seed, "samples_seen": step * t.batch_size,
-                             "elapsed_s": elapsed}, t.keep_last)
+            save_checkpoint(
+                run_dir,
+                step,
+                {"model": model.state_dict(), "ema": ema.module.state_dict()},
+                {"optimizer": opt.state_dict()},
+                {
+                    "step": step,
+                    "seed": exp.seed,
+                    "samples_seen": step * t.batch_size,
+                    "elapsed_s": elapsed,
+                },
+                t.keep_last,
+            )
         distributed.barrier(d)
 
     window = {"loss": 0.0, "n": 0, "time": 0.0, "extra": {}}
@@ -152,10 +172,10 @@ def _fit(exp: Experiment, task: Task, run_dir: Path, resume: bool, d: distribute
         extra: dict[str, float] = {}
         for micro in range(accum):
             j = d.rank * accum + micro  # this shard's global index
-            batch = to_device(data.batch(batches.indices(step, j)), d.device)
+            batch = to_device(data.batch(batches.indices(step, j), cond_keys), d.device)
             torch.manual_seed(mix(exp.seed, step, j, _DROPOUT_KEY))  # dropout, if any
             sync = micro == accum - 1 or d.world == 1
-            with (contextlib.nullcontext() if sync else net.no_sync()), autocast:
+            with contextlib.nullcontext() if sync else net.no_sync(), autocast:
                 per_sample, logs = loss_fn(net, batch, keyed(exp.seed, step, j))
                 loss = per_sample.mean()
             (loss / accum).backward()
@@ -164,14 +184,17 @@ def _fit(exp: Experiment, task: Task, run_dir: Path, resume: bool, d: distribute
                 extra[k] = extra.get(k, 0.0) + float(v) / accum
         step_loss = distributed.all_mean(step_loss, d)
         if not torch.isfinite(step_loss):
-            raise GenlabError(f"loss is {step_loss.item()} at step {step + 1}; stopped. The last "
-                              f"good checkpoint is kept in {run_dir / 'checkpoints'}")
+            raise GenlabError(
+                f"loss is {step_loss.item()} at step {step + 1}; stopped. The last "
+                f"good checkpoint is kept in {run_dir / 'checkpoints'}"
+            )
         clip = t.grad_clip if t.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        ema.update(model, ema_beta(t.batch_size, (step + 1) * t.batch_size, t.ema_halflife,
-                                   t.ema_rampup))
+        ema.update(
+            model, ema_beta(t.batch_size, (step + 1) * t.batch_size, t.ema_halflife, t.ema_rampup)
+        )
         dt = time.perf_counter() - tic
         elapsed += dt
         window["loss"] += step_loss.item()
@@ -184,10 +207,17 @@ def _fit(exp: Experiment, task: Task, run_dir: Path, resume: bool, d: distribute
         done = step + 1
         if done % t.log_every == 0 or done == end:
             n = window["n"]
-            log.scalars({"step": done, "loss": window["loss"] / n, "lr": lr,
-                         "samples_per_s": n * t.batch_size / window["time"],
-                         "grad_norm": float(grad_norm), "epoch": batches.epoch(step),
-                         **{k: v / n for k, v in window["extra"].items()}})
+            log.scalars(
+                {
+                    "step": done,
+                    "loss": window["loss"] / n,
+                    "lr": lr,
+                    "samples_per_s": n * t.batch_size / window["time"],
+                    "grad_norm": float(grad_norm),
+                    "epoch": batches.epoch(step),
+                    **{k: v / n for k, v in window["extra"].items()},
+                }
+            )
             window = {"loss": 0.0, "n": 0, "time": 0.0, "extra": {}}
         if d.main and ((t.sample_every and done % t.sample_every == 0) or done == t.steps):
             x, nrow = preview(task, ema.module, exp, data, d.device)

@@ -1,0 +1,107 @@
+"""Samples/s of the genlab training loop against a bare PyTorch loop.
+
+Both train the same network on the same data with the same loss (rectified flow) and
+AdamW; the bare loop does only forward / backward / step. genlab adds what a real run
+needs: LR schedule, gradient clipping, EMA, keyed randomness, metrics.jsonl and one
+checkpoint at the end (TensorBoard and sample pictures off). Each side runs ``--repeats``
+times, alternating; the table reports medians and the ratio (target >= 0.9).
+
+    python benchmarks/loop_overhead.py [--steps 200] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from genlab.data import build_dataset
+from genlab.recipes import get_recipe, override
+from genlab.train.loop import fit
+
+CASES = {
+    # name: (recipe, overrides)
+    "unet/digits": ("rf-digits", []),
+    "mlp/grid25": ("rf-grid25", []),
+}
+
+
+def quiet(exp, steps: int):
+    return override(
+        exp,
+        [
+            f"train.steps={steps}",
+            "train.tensorboard=false",
+            "train.sample_every=0",
+            f"train.log_every={steps}",
+            f"train.ckpt_every={steps}",
+            "train.warmup_steps=10",
+            "train.num_samples=1",
+            "sampler.steps=1",
+        ],
+    )
+
+
+def bare(exp, steps: int) -> float:
+    """A plain loop: shuffle, index, noise, forward, MSE, backward, AdamW."""
+    data = build_dataset(exp.data)
+    torch.manual_seed(0)
+    from genlab.models import build_model
+
+    model = build_model(exp.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=exp.train.lr)
+    b = exp.train.batch_size
+    g = torch.Generator().manual_seed(0)
+    tic = time.perf_counter()
+    perm, pos = torch.randperm(len(data), generator=g), 0
+    for _ in range(steps):
+        if pos + b > len(data):
+            perm, pos = torch.randperm(len(data), generator=g), 0
+        batch = data.batch(perm[pos : pos + b])
+        pos += b
+        x = batch["x"]
+        t = torch.rand(len(x), generator=g)
+        eps = torch.randn(x.shape, generator=g)
+        tb = t.view(-1, *([1] * (x.ndim - 1)))
+        pred = model((1 - tb) * x + tb * eps, t, batch["cond"] if exp.model.num_classes else {})
+        loss = (pred - (eps - x)).pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return steps * b / (time.perf_counter() - tic)
+
+
+def genlab_loop(exp, steps: int) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        tic = time.perf_counter()
+        fit(exp, Path(d))
+        return steps * exp.train.batch_size / (time.perf_counter() - tic)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.steps} steps x {args.repeats} repeats (medians)"
+    )
+    print(f"{'case':<14}{'bare samples/s':>16}{'genlab samples/s':>18}{'ratio':>8}")
+    for name, (recipe, ov) in CASES.items():
+        exp = quiet(override(get_recipe(recipe), ov), args.steps)
+        bare(exp, 5)  # warm-up
+        b, g = [], []
+        for _ in range(args.repeats):
+            b.append(bare(exp, args.steps))
+            g.append(genlab_loop(exp, args.steps))
+        mb, mg = statistics.median(b), statistics.median(g)
+        print(f"{name:<14}{mb:>16.0f}{mg:>18.0f}{mg / mb:>8.3f}")
+
+
+if __name__ == "__main__":
+    main()

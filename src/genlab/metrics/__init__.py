@@ -1,0 +1,1 @@
+"""Metrics: feature extractors, FID/KID, precision/recall, mode coverage, likelihood."""

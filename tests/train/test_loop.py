@@ -1,0 +1,198 @@
+"""The training loop: learning, determinism, exact resume, checkpoints, EMA, LR
+schedule, batch sharding and a clear stop on a non-finite loss."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from genlab.errors import GenlabError
+from genlab.recipes import override
+from genlab.runs import load_model, prepare_run
+from genlab.train.batches import ShardedBatches
+from genlab.train.checkpoint import checkpoints, load_tensors
+from genlab.train.ema import EMA, ema_beta
+from genlab.train.log import read_metrics
+from genlab.train.loop import fit
+from genlab.train.schedule import lr_at
+
+
+def train(exp, out: Path, resume: bool = False, overrides=()) -> list[dict]:
+    exp, out = prepare_run(exp, out, resume=resume, overrides=list(overrides))
+    fit(exp, out, resume=resume)
+    return read_metrics(out / "metrics.jsonl")
+
+
+def test_loss_falls_on_a_tiny_overfit(tiny_moons, tmp_path):
+    rows = train(tiny_moons(steps=120, **{"train.lr": 3e-3}), tmp_path / "run")
+    first = sum(r["loss"] for r in rows[:10]) / 10
+    last = sum(r["loss"] for r in rows[-10:]) / 10
+    assert last < 0.75 * first, (first, last)
+    assert [r["step"] for r in rows] == list(range(1, 121))
+    assert all({"step", "loss", "lr", "samples_per_s", "grad_norm"} <= set(r) for r in rows)
+
+
+def test_same_seed_same_losses_other_seed_differs(tiny_moons, tmp_path):
+    a = train(tiny_moons(steps=5), tmp_path / "a")
+    b = train(tiny_moons(steps=5), tmp_path / "b")
+    c = train(override(tiny_moons(steps=5), ["seed=1"]), tmp_path / "c")
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    assert [r["loss"] for r in a] != [r["loss"] for r in c]
+
+
+def test_resume_continues_exactly(tiny_moons, tmp_path):
+    """2N steps in one go == N steps, stop, resume for N more: identical loss at every step."""
+    n = 6
+    exp = tiny_moons(steps=2 * n, **{"train.ckpt_every": n, "model.dropout": 0.1})
+    full = train(exp, tmp_path / "full")
+    half = train(override(exp, [f"train.stop_after={n}"]), tmp_path / "half")
+    assert len(half) == n
+    resumed = train(exp, tmp_path / "half", resume=True, overrides=["train.stop_after=0"])
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in full]
+    for name in ("model", "ema"):
+        x = load_tensors(tmp_path / "full" / f"{name}.safetensors")
+        y = load_tensors(tmp_path / "half" / f"{name}.safetensors")
+        assert all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_checkpoint_layout_and_keep_last(tiny_moons, tmp_path):
+    out = tmp_path / "run"
+    train(tiny_moons(steps=10, **{"train.ckpt_every": 2, "train.keep_last": 2}), out)
+    assert [s for s, _ in checkpoints(out)] == [8, 10]
+    latest = out / "checkpoints" / "step_00000010"
+    assert os.path.samefile(out / "model.safetensors", latest / "model.safetensors")
+    assert os.path.samefile(out / "state", latest / "state")
+    trainer = json.loads((out / "state" / "trainer.json").read_text())
+    assert trainer["step"] == 10 and trainer["samples_seen"] == 10 * 32
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".tmp")]
+    exp, model = load_model(out, "ema")
+    ema = load_tensors(out / "ema.safetensors")
+    assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_moons, tmp_path, monkeypatch):
+    import genlab.recipes.diffusion as diffusion
+
+    real, calls = diffusion.denoising_loss, {"n": 0}
+
+    def flaky(*args, **kwargs):
+        loss, logs = real(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] > 4 else loss), logs
+
+    monkeypatch.setattr(diffusion, "denoising_loss", flaky)
+    out = tmp_path / "run"
+    with pytest.raises(GenlabError, match="loss is nan at step 5; stopped"):
+        train(tiny_moons(steps=10, **{"train.ckpt_every": 2}), out)
+    assert [s for s, _ in checkpoints(out)] == [2, 4]
+
+
+def test_lr_schedule_warmup_then_cosine_to_floor():
+    lr = [lr_at(s, 1.0, 110, 10, 0.1) for s in range(110)]
+    assert lr[0] == pytest.approx(0.1) and lr[9] == pytest.approx(1.0)
+    assert lr[10] == pytest.approx(1.0)
+    assert lr[60] == pytest.approx(0.1 + 0.9 * 0.5)  # half way through the cosine
+    assert lr[-1] == pytest.approx(0.1, abs=1e-3)
+    assert all(a >= b for a, b in zip(lr[10:], lr[11:]))
+
+
+def test_ema_halflife_is_in_samples():
+    # After `halflife` samples the old weights keep exactly half their weight.
+    b, h = 32, 320.0
+    beta = ema_beta(b, 10**9, h, rampup=0.0)
+    assert beta ** (h / b) == pytest.approx(0.5)
+    assert ema_beta(b, 100, h, rampup=0.5) < beta  # ramp-up: shorter half-life early on
+    m = torch.nn.Linear(2, 2)
+    e = EMA(m)
+    with torch.no_grad():
+        m.weight.add_(1.0)
+    old = e.module.weight.clone()
+    e.update(m, 0.75)
+    assert torch.allclose(e.module.weight, 0.75 * old + 0.25 * m.weight)
+
+
+def test_sharded_batches_partition_each_step_and_epoch():
+    sb = ShardedBatches(n=100, batch=20, shards=4, seed=3)
+    seen = []
+    for step in range(5):  # one epoch
+        shards = [sb.indices(step, j) for j in range(4)]
+        assert all(len(s) == 5 for s in shards)
+        seen += torch.cat(shards).tolist()
+    assert sorted(seen) == list(range(100))
+    again = ShardedBatches(n=100, batch=20, shards=4, seed=3)
+    assert torch.equal(again.indices(7, 2), sb.indices(7, 2))
+    assert not torch.equal(sb.indices(5, 0), sb.indices(0, 0))  # a new shuffle each epoch
+
+
+def test_bigger_batch_than_data_is_a_config_error(tiny_moons, tmp_path):
+    with pytest.raises(GenlabError, match="train.batch_size: 1024 is larger than the dataset"):
+        train(tiny_moons(steps=2, **{"train.batch_size": 1024}), tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(tiny_moons, tmp_path):
+    """torchrun with 2 processes (gloo) == 1 process with grad_accum=2: same shards, same noise."""
+    import subprocess
+    import sys
+
+    args = [
+        "rf-moons",
+        "data.n=512",
+        "model.hidden=32",
+        "model.depth=2",
+        "train.steps=4",
+        "train.batch_size=32",
+        "train.log_every=1",
+        "train.sample_every=0",
+        "train.tensorboard=false",
+        "train.warmup_steps=2",
+        "sampler.steps=2",
+        "train.num_samples=4",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genlab",
+            "train",
+            *args,
+            "train.grad_accum=2",
+            "--out",
+            str(tmp_path / "one"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "genlab",
+            "train",
+            *args,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert two.returncode == 0, two.stderr[-2000:]
+    a = read_metrics(tmp_path / "one" / "metrics.jsonl")
+    b = read_metrics(tmp_path / "two" / "metrics.jsonl")
+    assert len(a) == len(b) == 4
+    for x, y in zip(a, b):
+        assert math.isclose(x["loss"], y["loss"], rel_tol=1e-5), (x["loss"], y["loss"])
+    wa = load_tensors(tmp_path / "one" / "model.safetensors")
+    wb = load_tensors(tmp_path / "two" / "model.safetensors")
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
