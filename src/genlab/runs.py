@@ -35,7 +35,7 @@ def prepare_run(
 ) -> tuple[Experiment, Path]:
     """Check the run directory and write ``config.yaml``; return the experiment to train.
 
-    A new run refuses an existing non-empty directory. ``resume`` needs an existing run;
+    A new run refuses an existing non-empty directory (checked by the writing rank only). ``resume`` needs an existing run;
     its stored config is used, and only ``train.*`` overrides (say, more ``train.steps``)
     may change it.
     """
@@ -51,7 +51,8 @@ def prepare_run(
         if write and exp != stored:
             C.save_yaml(exp, out / "config.yaml")
         return exp, out
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    # Only the writing rank checks: under torchrun, rank 0 may already have created `out`.
+    if write and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise GenlabError(
             f"{out}: already exists; pass --resume to continue it, "
             "or --out to start a new run elsewhere"
