@@ -2,7 +2,8 @@
 
 Both train the same network on the same data with the same loss (rectified flow) and
 AdamW; the bare loop does only forward / backward / step. genlab adds what a real run
-needs: LR schedule, gradient clipping, EMA, keyed randomness, metrics.jsonl and one
+needs: LR schedule, gradient clipping, EMA, keyed randomness, metrics.jsonl (at the
+recipe's log_every) and one
 checkpoint at the end (TensorBoard and sample pictures off). Each side runs ``--repeats``
 times, alternating; the table reports medians and the ratio (target >= 0.9).
 
@@ -37,7 +38,6 @@ def quiet(exp, steps: int):
             f"train.steps={steps}",
             "train.tensorboard=false",
             "train.sample_every=0",
-            f"train.log_every={steps}",
             f"train.ckpt_every={steps}",
             "train.warmup_steps=10",
             "train.num_samples=1",

@@ -233,11 +233,16 @@ def cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # --debug works before or after the command; SUPPRESS keeps a subcommand's default
+    # from overwriting `genlab --debug COMMAND`.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    p = argparse.ArgumentParser(
-        prog="genlab", parents=[common], description="Train, sample and evaluate generative models."
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
     )
+    p = argparse.ArgumentParser(
+        prog="genlab", description="Train, sample and evaluate generative models."
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("list", parents=[common], help="list recipes, datasets, models, ...")

@@ -35,9 +35,9 @@ def prepare_run(
 ) -> tuple[Experiment, Path]:
     """Check the run directory and write ``config.yaml``; return the experiment to train.
 
-    A new run refuses an existing non-empty directory (checked by the writing rank only). ``resume`` needs an existing run;
-    its stored config is used, and only ``train.*`` overrides (say, more ``train.steps``)
-    may change it.
+    A new run refuses an existing non-empty directory (checked by the writing rank only).
+    ``resume`` needs an existing run; its stored config is used, and only ``train.*``
+    overrides (say, more ``train.steps``) may change it.
     """
     out = Path(out)
     if resume:
