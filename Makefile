@@ -35,7 +35,7 @@ $(VENV)/.genlab-bench: $(STAMP)
 	touch $@
 
 bench: $(VENV)/.genlab-bench
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -7,7 +7,7 @@ recipe's log_every) and one
 checkpoint at the end (TensorBoard and sample pictures off). Each side runs ``--repeats``
 times, alternating; the table reports medians and the ratio (target >= 0.9).
 
-    python benchmarks/loop_overhead.py [--steps 200] [--repeats 3]
+    python benchmarks/loop_overhead.py [--steps 200] [--repeats 3] [--quick]
 """
 
 from __future__ import annotations
@@ -86,12 +86,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="30 steps x 1 repeat (smoke check)")
     args = ap.parse_args()
+    if args.quick:
+        args.steps, args.repeats = 30, 1
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{args.steps} steps x {args.repeats} repeats (medians)"
     )
-    print(f"{'case':<14}{'bare samples/s':>16}{'genlab samples/s':>18}{'ratio':>8}")
+    print("\n| case | bare samples/s | genlab samples/s | ratio |\n|---|---:|---:|---:|")
     for name, (recipe, ov) in CASES.items():
         exp = quiet(override(get_recipe(recipe), ov), args.steps)
         bare(exp, 5)  # warm-up
@@ -100,7 +103,7 @@ def main() -> None:
             b.append(bare(exp, args.steps))
             g.append(genlab_loop(exp, args.steps))
         mb, mg = statistics.median(b), statistics.median(g)
-        print(f"{name:<14}{mb:>16.0f}{mg:>18.0f}{mg / mb:>8.3f}")
+        print(f"| {name} | {mb:.0f} | {mg:.0f} | {mg / mb:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -220,3 +220,16 @@ def test_errors_have_no_traceback_and_exit_2_from_the_shell(tmp_path):
         env=env,
     )
     assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_python_api_matches_the_command_line(tiny_run, tmp_path, capsys):
+    """`from genlab import fit, sample` (the README's example) gives what the CLI gives."""
+    import genlab
+    from genlab.recipes import get_recipe, override
+
+    run = genlab.fit(override(get_recipe("rf-moons"), TINY), tmp_path / "api")
+    x = genlab.sample(run, n=6, seed=3, steps=4)
+    code, *_ = run_cli(
+        capsys, "sample", tiny_run, "--n", 6, "--seed", 3, "--out", tmp_path / "c.npz"
+    )
+    np.testing.assert_allclose(x.numpy(), np.load(tmp_path / "c.npz")["x"], rtol=1e-5, atol=1e-6)

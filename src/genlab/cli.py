@@ -122,61 +122,30 @@ def cmd_train(args) -> int:
 # ---------------------------------------------------------------------------- sample
 
 
-def _sampler_config(exp, args):
-    import dataclasses
-
-    scfg = dataclasses.replace(exp.sampler)
-    for flag, field in (("sampler", "name"), ("steps", "steps"), ("cfg", "cfg")):
-        value = getattr(args, flag)
-        if value is None:
-            continue
-        if not hasattr(scfg, field):
-            raise ConfigError(f"--{flag}: does not apply to '{exp.objective.kind}' runs")
-        setattr(scfg, field, value)
-    from genlab import config as C
-
-    scfg = C.apply_overrides(scfg, args.overrides)
-    return C.revalidate(scfg)
-
-
-def _class_cond(k: int, n: int, cls: int | None) -> tuple[dict, int | None]:
-    import torch
-
-    if cls is not None:
-        if not k:
-            raise ConfigError("--class: this run is not class-conditional")
-        if not 0 <= cls < k:
-            raise ConfigError(f"--class: {cls} is out of range; the run has classes 0..{k - 1}")
-        return {"class": torch.full((n,), cls, dtype=torch.int64)}, None
-    if not k:
-        return {}, None
-    label = torch.arange(n) * k // n  # contiguous blocks, one per class
-    return {"class": label}, -(-n // k)
-
-
 def cmd_sample(args) -> int:
     import numpy as np
 
     from genlab.data import DATASETS
-    from genlab.recipes import get_task
-    from genlab.runs import load_model
+    from genlab.runs import sample_with_cond
     from genlab.train.distributed import pick_device
     from genlab.viz import save_samples
 
-    if args.n < 1:
-        raise ConfigError(f"--n: must be at least 1, got {args.n}")
-    device = pick_device(args.device)
-    exp, model = load_model(Path(args.run), args.weights, device)
-    scfg = _sampler_config(exp, args)
-    k = getattr(exp.model, "num_classes", 0)
-    cond, nrow = _class_cond(k, args.n, args.cls)
-    seeds = [args.seed + i for i in range(args.n)]
-    x = (
-        get_task(exp.objective.kind)
-        .sample(model, exp, seeds, {c: v.to(device) for c, v in cond.items()}, scfg)
-        .cpu()
-    )
     out = Path(args.out or Path(args.run) / "samples" / f"sample_seed{args.seed}.png")
+    if out.suffix.lower() not in (".npz", ".png", ".jpg", ".jpeg"):
+        raise ConfigError(f"--out: unsupported file type {out.suffix!r} (use .png or .npz)")
+    x, cond, nrow, exp = sample_with_cond(
+        args.run,
+        args.n,
+        args.seed,
+        cls=args.cls,
+        weights=args.weights,
+        device=pick_device(args.device),
+        overrides=args.overrides,
+        name=args.sampler,
+        steps=args.steps,
+        cfg=args.cfg,
+    )
+    seeds = [args.seed + i for i in range(args.n)]
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.stem}.tmp.npz")
@@ -185,10 +154,8 @@ def cmd_sample(args) -> int:
             arrays["class"] = cond["class"].numpy()
         np.savez(tmp, **arrays)
         os.replace(tmp, out)
-    elif out.suffix.lower() in (".png", ".jpg", ".jpeg"):
-        save_samples(x, DATASETS[exp.data.name].modality, out, nrow, cond.get("class"))
     else:
-        raise ConfigError(f"--out: unsupported file type {out.suffix!r} (use .png or .npz)")
+        save_samples(x, DATASETS[exp.data.name].modality, out, nrow, cond.get("class"))
     print(f"wrote {len(x)} samples to {out}")
     return 0
 

@@ -76,3 +76,91 @@ def load_model(
     model = get_task(exp.objective.kind).build(exp)
     load_into(model, path)
     return exp, model.to(device).eval()
+
+
+def fit(
+    exp: Experiment, out: str | Path, *, resume: bool = False, overrides: list[str] = ()
+) -> Path:
+    """Train ``exp`` into run directory ``out`` (or continue it with ``resume=True``).
+
+    The Python twin of ``genlab train``: the same checks, files and exact resume.
+    """
+    from genlab.train import loop
+
+    exp, out = prepare_run(exp, Path(out), resume=resume, overrides=list(overrides))
+    return loop.fit(exp, out, resume=resume)
+
+
+def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
+    """The run's sampler config with ``fields`` (e.g. ``steps=10``; None = keep) and
+    ``key=value`` overrides applied and re-checked."""
+    import dataclasses
+
+    scfg = dataclasses.replace(exp.sampler)
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if not hasattr(scfg, name):
+            raise ConfigError(f"sampler.{name}: does not apply to '{exp.objective.kind}' runs")
+        setattr(scfg, name, value)
+    return C.revalidate(C.apply_overrides(scfg, list(overrides)))
+
+
+def class_cond(k: int, n: int, cls: int | None) -> tuple[dict, int | None]:
+    """Labels for ``n`` samples of a ``k``-class run: all ``cls``, or contiguous blocks of
+    every class (then also the row width that puts one class per row)."""
+    if cls is not None:
+        if not k:
+            raise ConfigError("--class: this run is not class-conditional")
+        if not 0 <= cls < k:
+            raise ConfigError(f"--class: {cls} is out of range; the run has classes 0..{k - 1}")
+        return {"class": torch.full((n,), cls, dtype=torch.int64)}, None
+    if not k:
+        return {}, None
+    label = torch.arange(n) * k // n
+    return {"class": label}, -(-n // k)
+
+
+def sample(
+    run_dir: str | Path,
+    n: int = 64,
+    seed: int = 0,
+    *,
+    cls: int | None = None,
+    weights: str = "ema",
+    device: str | torch.device = "cpu",
+    overrides: list[str] = (),
+    **sampler_fields,
+) -> torch.Tensor:
+    """``(n, *shape)`` samples from a trained run; sample i depends only on seed ``seed + i``.
+
+    Args:
+        cls: class label for every sample; None spreads the classes in contiguous blocks.
+        sampler_fields: sampler settings such as ``name="heun", steps=10, cfg=2.0``.
+        overrides: further ``key=value`` sampler settings.
+    """
+    return sample_with_cond(
+        run_dir,
+        n,
+        seed,
+        cls=cls,
+        weights=weights,
+        device=device,
+        overrides=overrides,
+        **sampler_fields,
+    )[0]
+
+
+def sample_with_cond(run_dir, n, seed, *, cls, weights, device, overrides, **sampler_fields):
+    """:func:`sample`, also returning the conditioning used and a grid row width."""
+    if n < 1:
+        raise ConfigError(f"--n: must be at least 1, got {n}")
+    exp, model = load_model(Path(run_dir), weights, device)
+    scfg = sampler_config(exp, overrides, **sampler_fields)
+    cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls)
+    seeds = [seed + i for i in range(n)]
+    dev = next(model.parameters()).device
+    x = get_task(exp.objective.kind).sample(
+        model, exp, seeds, {k: v.to(dev) for k, v in cond.items()}, scfg
+    )
+    return x.cpu(), cond, nrow, exp
