@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/genlab train demo --out runs/demo $$(test -f runs/demo/config.yaml && echo --resume)
 	$(BIN)/genlab sample runs/demo --n 100 --out runs/demo/samples.png
+	@echo "demo: one row per digit class in runs/demo/samples.png"
+	@echo "sample again: $(BIN)/genlab sample runs/demo --n 64 --class 7 --steps 20 --out runs/demo/sevens.png"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
