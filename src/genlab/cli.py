@@ -72,10 +72,11 @@ def cmd_list(args) -> int:
         return 0
     for c, rows in out.items():
         print(f"{c}:")
+        width = max((len(r["name"]) for r in rows), default=0) + 2
         for r in rows:
             extra = "  ".join(f"{k}={v}" for k, v in r.items() if k not in ("name", "doc") and v)
             doc = f"  {r['doc']}" if r.get("doc") else ""
-            print(f"  {r['name']:<22}{extra}{doc}")
+            print(f"  {r['name']:<{width}}{extra}{doc}")
     return 0
 
 
