@@ -63,8 +63,9 @@ class Extractor:
 
     def check(self, x: Tensor) -> None:
         """Raise :class:`ConfigError` if ``x`` is not ``(N, *input_shape)`` images."""
-        if x.ndim != 4 or (self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape):
-            want = f"(N, {', '.join(map(str, self.input_shape))})" if self.input_shape else "(N, C, H, W)"
+        shape = self.input_shape
+        if x.ndim != 4 or (shape is not None and tuple(x.shape[1:]) != shape):
+            want = f"(N, {', '.join(map(str, shape))})" if shape else "(N, C, H, W)"
             raise ConfigError(
                 f"extractor '{self.name}': expects images {want}, got {tuple(x.shape)}"
             )
@@ -207,9 +208,7 @@ def reference_key(data_cfg, fingerprint: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def reference_features(
-    data_cfg, extractor: Extractor, cache_dir: str | Path | None = None
-) -> dict:
+def reference_features(data_cfg, extractor: Extractor, cache_dir: str | Path | None = None) -> dict:
     """Features and float64 statistics of dataset ``data_cfg`` under ``extractor``, cached.
 
     Returns ``{"features": (N, D) float32, "mu": (D,), "sigma": (D, D), "labels": {key:

@@ -12,6 +12,7 @@ CNN: ``conv3x3(C->w) -> conv3x3 stride 2 (w->w) -> conv3x3(w->2w) -> conv3x3 str
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -61,7 +62,7 @@ class Classifier(nn.Module):
                 nn.Conv2d(2 * w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),
                 nn.Flatten(),
             )  # fmt: skip
-            flat = 2 * w * (-(-(-(-s // 2)) // 2)) ** 2  # two stride-2 convs: ceil(ceil(s/2)/2)
+            flat = 2 * w * math.ceil(math.ceil(s / 2) / 2) ** 2  # after two stride-2 convs
         else:
             self.body = nn.Sequential(nn.Flatten(), nn.Linear(c * s * s, 4 * w), nn.ReLU())
             flat = 4 * w

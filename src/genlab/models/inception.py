@@ -31,7 +31,9 @@ from genlab.errors import CheckpointError
 
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
-WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_NAME
+WEIGHTS_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_NAME
+)
 NUM_LOGITS = 1008  # the TF graph's classes (1000 ImageNet + 8 unused)
 FEATURES = 2048  # pool3
 RESIZE = 299

@@ -77,7 +77,8 @@ def classify_loss(
     loss, logs = 0.0, {}
     for name, logits in heads.items():
         y = batch["cond"][name]
-        loss = loss + F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=smoothing)
+        ce = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=smoothing)
+        loss = loss + ce
         logs[f"acc_{name}"] = (logits.argmax(1) == y).float().mean().detach()
     return loss, logs
 
