@@ -69,9 +69,7 @@ def _gaussian_flow(m: float, s: float):
 def test_pf_ode_likelihood_matches_gaussian_closed_form():
     m, s, d = 0.5, 0.3, 3
     x = m + s * torch.randn(64, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    exact = (
-        -0.5 * (((x - m) / s) ** 2).sum(1) - d * math.log(s) - 0.5 * d * math.log(2 * math.pi)
-    )
+    exact = -0.5 * (((x - m) / s) ** 2).sum(1) - d * math.log(s) - 0.5 * d * math.log(2 * math.pi)
     got = pf_ode_log_likelihood(_gaussian_flow(m, s), x, steps=40, hutchinson=False)
     assert torch.allclose(got, exact, atol=1e-4)
     # Hutchinson: the divergence of a linear field is exact with Rademacher probes
