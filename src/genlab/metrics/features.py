@@ -249,3 +249,21 @@ def reference_features(data_cfg, extractor: Extractor, cache_dir: str | Path | N
         "path": str(path),
         "cached": False,
     }
+
+
+def ensure_classifier(name: str, run: str | Path | None = None, overrides=()) -> Path:
+    """The run directory of domain classifier ``name``, training it first (recipe
+    ``eval-<name>-classifier`` with ``overrides``) if it holds no finished run.
+    For benchmarks and scripts; ``genlab eval`` never trains implicitly."""
+    from genlab.recipes import get_recipe, override
+    from genlab.runs import prepare_run
+    from genlab.train.loop import fit
+
+    if name not in DOMAINS:
+        raise ConfigError(f"ensure_classifier: unknown domain {name!r}; choose from {DOMAINS}")
+    run = Path(run) if run else default_classifier_dir(name)
+    if not (run / "ema.safetensors").is_file():
+        exp = override(get_recipe(f"eval-{name}-classifier"), list(overrides))
+        exp, run = prepare_run(exp, run, resume=False, overrides=[])
+        fit(exp, run)
+    return run

@@ -89,6 +89,7 @@ PRESETS = {
     "classifier-shapes": ClassifierConfig(
         in_channels=3,
         image_size=32,
+        width=16,
         heads=(5, 6, 3, 9),
         head_names=("shape", "color", "size", "position"),
     ),

@@ -176,7 +176,7 @@ def shapes_classifier() -> Experiment:
         model=preset("classifier-shapes"),
         objective=ClassifyConfig(shift=0),
         sampler=ClassifierEvalConfig(),
-        train=_train(1500),
+        train=_train(800),
     )
 
 
