@@ -215,7 +215,7 @@ def _eval_extractor(args, data_name: str, device):
     return get_extractor(EXTRACTOR_FOR[data_name], device=device)
 
 
-def _eval_samples_from_run(args, device):
+def _eval_samples_from_run(args, metrics, device):
     """Sample ``--n`` from the run in batches; sample i uses seed ``--seed + i``."""
     import torch
 
@@ -224,6 +224,9 @@ def _eval_samples_from_run(args, device):
     from genlab.runs import load_model
 
     exp, model = load_model(Path(args.run), args.weights, device)
+    ref_cfg, desc = heldout_config(exp.data)
+    if metrics == ["bpd"]:
+        return None, None, ref_cfg, desc, (exp, model)
     task = get_task(exp.objective.kind)
     scfg = _sampler_config(exp, args)
     k = getattr(exp.model, "num_classes", 0)
@@ -235,8 +238,7 @@ def _eval_samples_from_run(args, device):
         seeds = [args.seed + i for i in range(lo, hi)]
         chunks.append(task.sample(model, exp, seeds, c, scfg).float().cpu())
     x = torch.cat(chunks)
-    ref_cfg, desc = heldout_config(exp.data)
-    return x, cond.get("class"), ref_cfg, desc
+    return x, cond.get("class"), ref_cfg, desc, (exp, model)
 
 
 def _eval_samples_from_file(args):
@@ -270,9 +272,11 @@ def _eval_samples_from_file(args):
 
 
 def cmd_eval(args) -> int:
+    import torch
+
     from genlab import config as C
     from genlab.data import DATASETS, dataset_config
-    from genlab.metrics.evaluate import evaluate, parse_metrics, table
+    from genlab.metrics.evaluate import evaluate, likelihood_metrics, parse_metrics, table
     from genlab.runs import load_experiment
     from genlab.train.distributed import pick_device
 
@@ -292,11 +296,25 @@ def cmd_eval(args) -> int:
     modality = DATASETS[name].modality
     metrics = parse_metrics(args.metrics, modality)  # fail on a typo before sampling
     if args.real is not None:
+        if "bpd" in metrics:
+            raise ConfigError("--metrics bpd: needs a RUN (the model), not --fake samples")
         fake, fake_class, ref_cfg, desc = _eval_samples_from_file(args)
     else:
-        fake, fake_class, ref_cfg, desc = _eval_samples_from_run(args, device)
-    ext = _eval_extractor(args, ref_cfg.name, device) if modality != "points" else None
+        fake, fake_class, ref_cfg, desc, (exp, model) = _eval_samples_from_run(
+            args, metrics, device
+        )
+    if fake is None:  # only bpd: no samples needed
+        fake = torch.empty(0)
+    image_metrics = [m for m in metrics if m != "bpd"]
+    ext = None
+    if modality != "points" and image_metrics:
+        ext = _eval_extractor(args, ref_cfg.name, device)
     result = evaluate(fake, fake_class, ref_cfg, desc, metrics, ext, args.cache, args.seed)
+    if "bpd" in metrics:
+        n = min(args.n, args.bpd_n)
+        result["metrics"].update(
+            likelihood_metrics(model, exp, ref_cfg, n, args.bpd_steps, args.seed)
+        )
     result = {"run": args.run, "fake": args.fake, "metrics_requested": metrics, **result}
     print(f"{len(fake)} samples vs {desc}" + (f"; extractor {ext.fingerprint}" if ext else ""))
     print(table(result))
@@ -413,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--extractor", help="classifier run directory, or mnist|digits|shapes")
     s.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth")
     s.add_argument("--cache", help="reference-statistics cache dir (default: extractor's)")
+    s.add_argument("--bpd-n", type=int, default=1000, help="held-out samples for bpd")
+    s.add_argument("--bpd-steps", type=int, default=50, help="RK4 steps of the PF-ODE")
     s.add_argument("--json", help="write every figure to this JSON file")
     s.add_argument("--device", default="auto")
     s.set_defaults(func=cmd_eval)

@@ -38,6 +38,10 @@ METRICS: dict[str, MetricInfo] = {
     "modes": MetricInfo("2-D modes captured, high-quality fraction, reverse KL (PacGAN)", "points"),
     "w": MetricInfo("exact W1 and W2 distances to held-out points (assignment)", "points"),
     "mmd": MetricInfo("unbiased MMD^2 with a Gaussian kernel to held-out points", "points"),
+    "bpd": MetricInfo(
+        "NLL and bits/dim of held-out data by the probability-flow ODE (flow/diffusion runs)",
+        "any",
+    ),
 }
 
 __all__ = ["METRICS", "MetricInfo"]

@@ -33,7 +33,7 @@ def parse_metrics(spec: str | None, modality: str) -> list[str]:
             hint = f"; did you mean '{near[0]}'?" if near else f"; choose from {', '.join(METRICS)}"
             raise ConfigError(f"--metrics: unknown metric '{m}'{hint}")
         want = METRICS[m].modality
-        if want != "any" and want != modality:
+        if want not in ("any", modality):
             raise ConfigError(f"--metrics: '{m}' applies to {want} data, not {modality}")
     return names
 
@@ -138,7 +138,10 @@ def evaluate(
     tic = time.perf_counter()
     modality = DATASETS[ref_cfg.name].modality
     result = {"n": len(fake), "reference": {"data": C.to_dict(ref_cfg), "set": ref_desc}}
-    if modality == "points":
+    metrics = [m for m in metrics if m != "bpd"]  # computed from the model, see below
+    if not metrics:
+        result["metrics"] = {}
+    elif modality == "points":
         ref = build_dataset(ref_cfg)
         if fake.ndim != 2 or fake.shape[1] != ref.x.shape[1]:
             raise ConfigError(
@@ -162,6 +165,38 @@ def evaluate(
         result["metrics"] = _image_metrics(metrics, fake, fake_class, ref, extractor, seed)
     result["seconds"] = time.perf_counter() - tic
     return result
+
+
+def likelihood_metrics(model, exp, ref_cfg, n: int, steps: int = 50, seed: int = 0) -> dict:
+    """NLL (nats) and bits/dim of the first ``n`` reference samples under a flow run's
+    probability-flow ODE (RK4, Hutchinson probes seeded by ``seed``). Images in [-1, 1]
+    are reported on the 256-level scale (``bits_per_dim(..., data_range=2)``)."""
+    from genlab.data import DATASETS, build_dataset
+    from genlab.metrics.likelihood import bits_per_dim, pf_ode_log_likelihood
+    from genlab.recipes.diffusion import velocity_field
+    from genlab.recipes.tasks import get_task
+
+    if get_task(exp.objective.kind).family != "diffusion":
+        raise ConfigError(
+            f"--metrics bpd: needs a flow/diffusion run, not '{exp.objective.kind}' "
+            "(VAEs report their importance-weighted bound)"
+        )
+    data = build_dataset(ref_cfg)
+    x = data.x[:n].to(next(model.parameters()).device)
+    keys = get_task(exp.objective.kind).keys(exp)
+    cond = {k: data.cond[k][:n].to(x.device) for k in keys}
+    g = torch.Generator().manual_seed(seed)
+    logp = pf_ode_log_likelihood(velocity_field(model, exp), x, cond, steps, generator=g)
+    dims = x[0].numel()
+    image = DATASETS[ref_cfg.name].modality != "points"
+    nll = -logp.cpu().double()
+    bpd = bits_per_dim(nll, dims, data_range=2.0 if image else None)
+    return {
+        "nll": float(nll.mean()),
+        "bpd": float(bpd.mean()),
+        "bpd_std_error": float(bpd.std() / len(bpd) ** 0.5),
+        "bpd_n": len(bpd),
+    }
 
 
 def table(result: dict) -> str:
