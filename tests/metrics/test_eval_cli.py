@@ -123,3 +123,13 @@ def test_missing_classifier_says_how_to_train_it(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "genlab train eval-digits-classifier" in err
+
+
+def test_eval_bpd_of_a_flow_run(runs, tmp_path):
+    _, _, gen = runs
+    out = tmp_path / "b.json"
+    argv = ["eval", str(gen), "--metrics", "bpd", "--n", "6", "--bpd-steps", "2"]
+    assert main([*argv, "--json", str(out)]) == 0
+    m = json.loads(out.read_text())["metrics"]
+    assert m["bpd_n"] == 6 and np.isfinite(m["bpd"]) and m["bpd"] > 0
+    assert m["nll"] == pytest.approx(m["bpd"] * 64 * np.log(2) - 64 * np.log(128))
