@@ -116,7 +116,8 @@ def test_bad_input_is_one_clear_line(runs, tmp_path, capsys, argv, message):
     assert message in err and err.count("\n") == 1
 
 
-def test_missing_classifier_says_how_to_train_it(tmp_path, capsys):
+def test_missing_classifier_says_how_to_train_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no runs/eval-digits-classifier here
     np.savez(tmp_path / "x.npz", x=np.zeros((4, 1, 8, 8), np.float32))
     code = main(
         ["eval", "--real", "digits", "--fake", str(tmp_path / "x.npz"), "--extractor", "digits"]
