@@ -40,6 +40,16 @@ def test_precision_recall_of_identical_sets_is_one():
     assert density_coverage(x, x)["coverage"] == 1.0
 
 
+def test_chunked_distances_give_the_same_answers(monkeypatch):
+    import genlab.metrics.prdc as prdc
+
+    rng = np.random.default_rng(4)
+    real, fake = rng.normal(size=(230, 3)), rng.normal(size=(170, 3)) + 0.3
+    whole = {**precision_recall(real, fake), **density_coverage(real, fake)}
+    monkeypatch.setattr(prdc, "CHUNK", 16)
+    assert {**precision_recall(real, fake), **density_coverage(real, fake)} == whole
+
+
 def _fake_digit_images(digits: torch.Tensor) -> torch.Tensor:
     """(N, 3) digits -> (N, 3, 28, 28) images whose channel c encodes d_c as its mean."""
     return (digits.float() / 9 * 2 - 1)[:, :, None, None].expand(-1, -1, 28, 28).clone()

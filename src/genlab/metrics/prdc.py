@@ -12,41 +12,52 @@ nearest neighbour within its own set (itself excluded). With real ``R`` and fake
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from genlab.metrics.fid import _as64
 
-
-def _cdist(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """Euclidean distances ``(N, M)`` in float64, computed in row chunks."""
-    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-    return torch.cat([torch.cdist(ta[i : i + chunk], tb) for i in range(0, len(ta), chunk)]).numpy()
+CHUNK = 2048  # rows of a distance matrix held at once: memory O(CHUNK * N)
 
 
-def knn_radii(x: np.ndarray, k: int) -> np.ndarray:
-    """Distance ``(N,)`` from each row of ``x`` to its k-th nearest other row."""
+def _t(a) -> torch.Tensor:
+    return torch.from_numpy(_as64(a))
+
+
+def knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Distance ``(N,)`` from each row of ``x`` ``(N, D)`` to its k-th nearest other row."""
     if len(x) <= k:
         raise ValueError(f"need more than k={k} samples for k-NN radii, got {len(x)}")
-    d = _cdist(x, x)
-    return np.partition(d, k, axis=1)[:, k]  # column 0 of the sorted row is the point itself
+    # The (k+1)-th smallest distance in a row: the first is the point itself (0).
+    rows = [torch.cdist(x[i : i + CHUNK], x) for i in range(0, len(x), CHUNK)]
+    return torch.cat([d.kthvalue(k + 1, 1).values for d in rows])
+
+
+def _inside_any(p: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """``(len(p),)`` bool: is ``p_j`` within ``radii_i`` of some ``centres_i``."""
+    return torch.cat(
+        [
+            (torch.cdist(p[j : j + CHUNK], centres) <= radii[None]).any(1)
+            for j in range(0, len(p), CHUNK)
+        ]
+    )
 
 
 def precision_recall(f_real, f_fake, k: int = 3) -> dict:
     """``{"precision", "recall"}`` of fakes against reals, k-NN radius ``k``."""
-    r, f = _as64(f_real), _as64(f_fake)
-    rr, rf = knn_radii(r, k), knn_radii(f, k)
-    d = _cdist(r, f)  # (N real, M fake)
-    precision = (d <= rr[:, None]).any(0).mean()
-    recall = (d <= rf[None, :]).any(1).mean()
+    r, f = _t(f_real), _t(f_fake)
+    precision = _inside_any(f, r, knn_radii(r, k)).double().mean()
+    recall = _inside_any(r, f, knn_radii(f, k)).double().mean()
     return {"precision": float(precision), "recall": float(recall)}
 
 
 def density_coverage(f_real, f_fake, k: int = 5) -> dict:
     """``{"density", "coverage"}`` of fakes against reals, k-NN radius ``k`` of the reals."""
-    r, f = _as64(f_real), _as64(f_fake)
+    r, f = _t(f_real), _t(f_fake)
     rr = knn_radii(r, k)
-    inside = _cdist(r, f) <= rr[:, None]  # (N real, M fake)
-    density = inside.sum() / (k * len(f))
-    coverage = inside.any(1).mean()
-    return {"density": float(density), "coverage": float(coverage)}
+    count = sum(
+        int((torch.cdist(f[j : j + CHUNK], r) <= rr[None]).sum()) for j in range(0, len(f), CHUNK)
+    )
+    near = torch.cat(
+        [torch.cdist(r[i : i + CHUNK], f).min(1).values for i in range(0, len(r), CHUNK)]
+    )
+    return {"density": count / (k * len(f)), "coverage": float((near <= rr).double().mean())}
