@@ -53,6 +53,9 @@ def test_classifier_learns_digits(runs):
     acc = (ext.logits(test.x).argmax(1) == test.cond["class"]).float().mean()
     assert acc > 0.5  # 60 tiny steps; chance is 0.1
     assert ext.features(test.x[:5]).shape == (5, 128)
+    f, heads = ext.features_and_logits(test.x[:5])
+    assert torch.allclose(f, ext.features(test.x[:5]))
+    assert torch.allclose(heads["class"], ext.logits(test.x[:5]), atol=1e-5)
     again = get_extractor("digits", path=cls)
     assert again.fingerprint == ext.fingerprint and ext.fingerprint.startswith("classifier-cnn")
 

@@ -33,8 +33,8 @@ def test_parse_metrics_defaults_and_errors():
 
 def _mean_extractor(tmp_path, fingerprint="toy:0"):
     f = lambda x: x.flatten(1)[:, :4]  # noqa: E731
-    return Extractor("toy", fingerprint, (1, 8, 8), {"class": 4}, torch.nn.Identity(), f, f,
-                     cache_dir=tmp_path)  # fmt: skip
+    return Extractor("toy", fingerprint, (1, 8, 8), {"class": 4}, torch.nn.Identity(), f,
+                     torch.nn.Identity(), cache_dir=tmp_path)  # fmt: skip
 
 
 def test_reference_features_are_cached_per_data_and_fingerprint(tmp_path):

@@ -61,8 +61,16 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed) -> dict:
     from genlab.metrics.scores import class_accuracy, inception_score, intra_class_fid
 
     out: dict = {}
-    need_feats = {"fid", "kid", "pr", "dc", "ifid"} & set(names)
-    ff = ext.features(fake).numpy() if need_feats else None
+    need_feats = bool({"fid", "kid", "pr", "dc", "ifid"} & set(names))
+    need_logits = bool({"is", "acc"} & set(names))
+    ff = logits = None
+    if need_feats and need_logits:  # one pass over the samples
+        ff, heads = ext.features_and_logits(fake)
+        ff, logits = ff.numpy(), next(iter(heads.values()))
+    elif need_feats:
+        ff = ext.features(fake).numpy()
+    elif need_logits:
+        logits = ext.logits(fake)
     fr = ref["features"]
     if "fid" in names:
         out["fid"] = frechet_distance(ref["mu"], ref["sigma"], *gaussian_stats(ff))
@@ -72,14 +80,12 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed) -> dict:
         out.update(precision_recall(fr, ff, k=3))
     if "dc" in names:
         out.update(density_coverage(fr, ff, k=5))
-    if {"is", "acc"} & set(names):
-        logits = ext.logits(fake)
-        if "is" in names:
-            out["is"], out["is_std"] = inception_score(logits)
-        if "acc" in names:
-            if fake_class is None:
-                raise ConfigError("--metrics acc: the samples have no class labels")
-            out["acc"] = class_accuracy(logits, fake_class)
+    if "is" in names:
+        out["is"], out["is_std"] = inception_score(logits)
+    if "acc" in names:
+        if fake_class is None:
+            raise ConfigError("--metrics acc: the samples have no class labels")
+        out["acc"] = class_accuracy(logits, fake_class)
     if "ifid" in names:
         if fake_class is None or "class" not in ref["labels"]:
             raise ConfigError("--metrics ifid: needs class labels for samples and reference")

@@ -55,8 +55,8 @@ class Extractor:
     input_shape: tuple[int, ...] | None
     heads: dict[str, int]
     net: torch.nn.Module
-    feature_fn: Callable[[Tensor], Tensor]
-    logits_fn: Callable[[Tensor], Tensor]
+    feature_fn: Callable[[Tensor], Tensor]  # images (B, C, H, W) -> features (B, D)
+    head_fn: Callable[[Tensor], Tensor]  # features (B, D) -> logits (B, sum(heads))
     cache_dir: Path = DEFAULT_CACHE
     batch_size: int = 500
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -85,10 +85,25 @@ class Extractor:
         """``(N, D)`` float32 features of images ``(N, C, H, W)`` in [-1, 1]."""
         return self._apply(self.feature_fn, torch.as_tensor(x))
 
+    def _split(self, z: Tensor) -> dict[str, Tensor]:
+        return dict(zip(self.heads, z.split(list(self.heads.values()), dim=1)))
+
     def all_logits(self, x: Tensor) -> dict[str, Tensor]:
         """``{head: (N, K)}`` logits of every head."""
-        z = self._apply(self.logits_fn, torch.as_tensor(x))
-        return dict(zip(self.heads, z.split(list(self.heads.values()), dim=1)))
+        return self._split(self._apply(self._logits, torch.as_tensor(x)))
+
+    def features_and_logits(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Both in one pass over the images: ``(N, D)`` and ``{head: (N, K)}``."""
+        both = self._apply(self._both, torch.as_tensor(x))  # (N, D + sum(heads))
+        d = sum(self.heads.values())
+        return both[:, :-d], self._split(both[:, -d:])
+
+    def _logits(self, b: Tensor) -> Tensor:
+        return self.head_fn(self.feature_fn(b))
+
+    def _both(self, b: Tensor) -> Tensor:
+        f = self.feature_fn(b)
+        return torch.cat([f, self.head_fn(f)], 1)
 
     def logits(self, x: Tensor, head: str | None = None) -> Tensor:
         """``(N, K)`` logits of ``head`` (default: the first head)."""
@@ -132,7 +147,7 @@ def classifier_extractor(run: str | Path, device="cpu") -> Extractor:
         heads=dict(zip(m.head_names, m.heads)),
         net=net,
         feature_fn=net.features,
-        logits_fn=net,
+        head_fn=lambda f: net.head(net.drop(f)),
         cache_dir=run / "refstats",
         batch_size=exp.sampler.batch_size,
         device=torch.device(device),
@@ -157,7 +172,7 @@ def inception_extractor(weights: str | Path | None, device="cpu", seed: int = 0)
         heads={"imagenet": 1008},
         net=net,
         feature_fn=net,
-        logits_fn=net.logits,
+        head_fn=net.fc,
         cache_dir=DEFAULT_CACHE,
         batch_size=50,
         device=torch.device(device),
