@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.models import mlp, unet
+from genlab.models import classifier, mlp, unet
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,14 @@ MODELS: dict[str, ModelSpec] = {
     "unet": ModelSpec(
         unet.UNetConfig, unet.UNet, "U-Net with residual blocks and attention, 1/2/3-D"
     ),
+    "classifier": ModelSpec(
+        classifier.ClassifierConfig,
+        classifier.Classifier,
+        "CNN/MLP image classifier with one or more heads (metric feature network)",
+    ),
 }
 
-PRESETS: dict[str, Any] = {**mlp.PRESETS, **unet.PRESETS}
+PRESETS: dict[str, Any] = {**mlp.PRESETS, **unet.PRESETS, **classifier.PRESETS}
 
 
 def model_config(arch: str) -> type:
