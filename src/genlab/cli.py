@@ -189,16 +189,16 @@ def _eval_samples_from_run(args, metrics, device):
 
     from genlab.metrics.evaluate import heldout_config
     from genlab.recipes import get_task
-    from genlab.runs import load_model
+    from genlab.runs import class_cond, load_model, sampler_config
 
     exp, model = load_model(Path(args.run), args.weights, device)
     ref_cfg, desc = heldout_config(exp.data)
     if metrics == ["bpd"]:
         return None, None, ref_cfg, desc, (exp, model)
     task = get_task(exp.objective.kind)
-    scfg = _sampler_config(exp, args)
+    scfg = sampler_config(exp, args.overrides, name=args.sampler, steps=args.steps, cfg=args.cfg)
     k = getattr(exp.model, "num_classes", 0)
-    cond, _ = _class_cond(k, args.n, args.cls)
+    cond, _ = class_cond(k, args.n, args.cls)
     chunks = []
     for lo in range(0, args.n, args.batch):
         hi = min(args.n, lo + args.batch)
