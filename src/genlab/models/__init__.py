@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.models import mlp, unet
+from genlab.models import gpt, mlp, unet, vae, var, vq
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,20 @@ MODELS: dict[str, ModelSpec] = {
     "unet": ModelSpec(
         unet.UNetConfig, unet.UNet, "U-Net with residual blocks and attention, 1/2/3-D"
     ),
+    "vae": ModelSpec(vae.VAEConfig, vae.VAE, "VAE: MLP or conv encoder, Gaussian posterior"),
+    "vqvae": ModelSpec(vq.VQConfig, vq.VQVAE, "VQ-VAE: EMA codebook, residual / multi-scale VQ"),
+    "gpt": ModelSpec(gpt.GPTConfig, gpt.GPT, "causal transformer over tokens, RoPE, KV cache"),
+    "var": ModelSpec(var.VARConfig, var.VAR, "VAR next-scale transformer, block-causal mask"),
 }
 
-PRESETS: dict[str, Any] = {**mlp.PRESETS, **unet.PRESETS}
+PRESETS: dict[str, Any] = {
+    **mlp.PRESETS,
+    **unet.PRESETS,
+    **vae.PRESETS,
+    **vq.PRESETS,
+    **gpt.PRESETS,
+    **var.PRESETS,
+}
 
 
 def model_config(arch: str) -> type:

@@ -1,0 +1,279 @@
+"""The VAE family: VAE / beta-VAE / conditional VAE (``elbo``), the KL autoencoder
+(``klae``: the ELBO with a small KL weight and a spatial latent whose ``scale``/``shift``
+are measured after training), and the VQ-VAE tokenizers (``vq``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from genlab import config as C
+from genlab.data import DATASETS, build_dataset
+from genlab.errors import ConfigError
+from genlab.models import build_model
+from genlab.models.vae import VAEConfig
+from genlab.models.vq import VQConfig
+from genlab.objectives.vae import ELBOConfig, VQLossConfig, elbo_loss, vq_loss
+from genlab.recipes.experiment import Experiment, TrainConfig
+from genlab.recipes.tasks import Recipe, Task
+from genlab.rng import keyed, randn_per_seed
+
+MNIST = {"name": "mnist", "root": "../shared/data/mnist", "split": "test", "start": 0, "stop": 8000}
+
+
+@dataclass
+class VAESamplerConfig:
+    temperature: float = 1.0  # std of the prior draw z ~ N(0, temperature^2 I)
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            raise ConfigError(f"sampler.temperature: must be >= 0, got {self.temperature}")
+
+
+@dataclass
+class VQSamplerConfig:
+    """A tokenizer has no prior of its own: ``sample`` decodes tokens drawn i.i.d. from
+    the codebook's usage frequencies (a unigram prior), a baseline for the token models."""
+
+    temperature: float = 1.0
+
+
+def null_cond(exp: Experiment) -> dict:
+    k = getattr(exp.model, "num_classes", 0)
+    return {"class": torch.tensor(k, dtype=torch.int64)} if k else {}
+
+
+def elbo_task_loss(exp: Experiment):
+    o = exp.objective
+    return partial(
+        elbo_loss, beta=o.beta, warmup_samples=o.warmup_samples, binarize=o.binarize
+    )
+
+
+@torch.no_grad()
+def sample_vae(model: nn.Module, exp, seeds: list[int], cond: dict, scfg) -> Tensor:
+    """Decode prior draws: ``z_i ~ N(0, T^2 I)`` from seed i -> mean images ``(n, C, H, W)``."""
+    device = next(model.parameters()).device
+    z = randn_per_seed(seeds, model.cfg.latent_shape(), device) * scfg.temperature
+    return model.mean_image(model.decoder(z, cond)).clamp(-1, 1)
+
+
+def preview_recon(model: nn.Module, exp, data) -> tuple[Tensor, int]:
+    """Rows of 8 held-in images and, below each row, their reconstructions."""
+    device = next(model.parameters()).device
+    x = data.x[: min(32, exp.train.num_samples)].to(device)
+    with torch.no_grad():
+        if isinstance(exp.model, VQConfig):
+            rec = model.decode(model.encode(x))
+        else:
+            rec = model.mean_image(model.decoder(model.posterior(x)[0]))
+    rows = [t for i in range(0, len(x), 8) for t in (x[i : i + 8], rec[i : i + 8])]
+    return torch.cat(rows).clamp(-1, 1).cpu(), 8
+
+
+@torch.no_grad()
+def measure_scale_shift(model: nn.Module, x: Tensor, batch: int = 500) -> tuple[float, float]:
+    """``shift`` = mean and ``scale`` = 1 / std of the posterior means over ``x``, so
+    ``encode`` gives latents of zero mean and unit variance (Rombach et al. 2022, sec. 4.3
+    rescale by 1/std)."""
+    mus = [model.posterior(x[i : i + batch])[0] for i in range(0, len(x), batch)]
+    mu = torch.cat(mus).double()
+    return float(1.0 / mu.std()), float(mu.mean())
+
+
+def fit_klae(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
+    """Train with the shared loop, then measure ``scale``/``shift`` on the training data
+    (EMA weights) and store them in the run's config.yaml."""
+    from genlab.runs import load_model
+    from genlab.train import distributed
+    from genlab.train.loop import _fit
+
+    d = distributed.setup(exp.train.device)
+    try:
+        _fit(exp, TASKS["klae"], Path(run_dir), resume, d)
+        if not d.main or exp.train.stop_after:
+            return run_dir
+    finally:
+        distributed.teardown()
+    stored, model = load_model(run_dir, "ema")
+    scale, shift = measure_scale_shift(model, build_dataset(stored.data).x)
+    stored.model.scale, stored.model.shift = scale, shift
+    C.save_yaml(stored, Path(run_dir) / "config.yaml")
+    print(f"klae: measured latent scale={scale:.4f} shift={shift:.4f} -> config.yaml")
+    return run_dir
+
+
+def vq_task_loss(exp: Experiment):
+    o = exp.objective
+    return partial(vq_loss, commitment=o.commitment, recon=o.recon)
+
+
+@torch.no_grad()
+def sample_vq(model: nn.Module, exp, seeds: list[int], cond: dict, scfg) -> Tensor:
+    """Decode tokens drawn i.i.d. from each codebook's usage ``p^(1/T)`` (unigram prior)."""
+    books, depth = model.books, model.cfg.depth
+    probs = [(b.ema_count.cpu().clamp_min(0) + 1e-8) ** (1 / max(scfg.temperature, 1e-3))
+             for b in books]
+    n = model.cfg.num_tokens() // depth
+    rows = []
+    for s in seeds:
+        g = keyed(s)
+        per = [torch.multinomial(p, n, True, generator=g) for p in probs]  # (n,) each
+        rows.append(torch.stack(per, -1).reshape(-1))  # position-major, depth inner
+    tokens = torch.stack(rows).to(books[0].codes.device)
+    return model.decode(tokens).clamp(-1, 1)
+
+
+TASKS = {
+    "elbo": Task(
+        "vae",
+        ELBOConfig,
+        VAESamplerConfig,
+        build=lambda exp: build_model(exp.model),
+        sample=sample_vae,
+        loss=elbo_task_loss,
+        null_cond=null_cond,
+        doc="VAE / beta-VAE / conditional VAE: negative ELBO",
+    ),
+    "vq": Task(
+        "vae",
+        VQLossConfig,
+        VQSamplerConfig,
+        build=lambda exp: build_model(exp.model),
+        sample=sample_vq,
+        loss=vq_task_loss,
+        preview=preview_recon,
+        cond_keys=lambda exp: (),
+        doc="VQ-VAE tokenizer: reconstruction + commitment (EMA codebook)",
+    ),
+}
+
+
+@dataclass
+class KLAEConfig(ELBOConfig):
+    """The ELBO with a small KL weight (the reconstruction dominates)."""
+
+    kind: Literal["klae"] = "klae"  # type: ignore[assignment]
+    beta: float = 1e-3
+
+
+TASKS["klae"] = Task(
+    "vae",
+    KLAEConfig,
+    VAESamplerConfig,
+    build=lambda exp: build_model(exp.model),
+    sample=sample_vae,
+    loss=elbo_task_loss,
+    fit=fit_klae,
+    preview=preview_recon,
+    cond_keys=lambda exp: (),
+    doc="KL autoencoder (latent-diffusion first stage): Laplace reconstruction + small KL",
+)
+
+
+# ----------------------------------------------------------------------------- recipes
+
+
+def _train(steps: int, batch: int = 128, lr: float = 1e-3, **kw) -> TrainConfig:
+    base = dict(
+        steps=steps,
+        batch_size=batch,
+        lr=lr,
+        warmup_steps=100,
+        ema_halflife=5_000.0,
+        log_every=50,
+        sample_every=1000,
+        num_samples=64,
+        ckpt_every=1000,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def _data(name: str, **kw):
+    if name == "mnist":
+        return C.from_dict(DATASETS["mnist"].config, {**MNIST, **kw})
+    return DATASETS[name].config(**kw)
+
+
+def vae(data: str = "mnist", **model) -> Experiment:
+    """One-layer-latent VAE (MLP, Bernoulli, dynamic binarisation on MNIST)."""
+    if data == "mnist":
+        m = VAEConfig(**{"latent_dim": 50, "hidden": 500, "depth": 2, **model})
+        obj = ELBOConfig(binarize=True, warmup_samples=100_000)
+        return Experiment(
+            data=_data("mnist"), model=m, objective=obj, sampler=VAESamplerConfig(),
+            train=_train(10_000, 100),
+        )
+    base = dict(in_channels=3, image_size=32, encoder="conv", latent_dim=32, likelihood="laplace")
+    m = VAEConfig(**{**base, **model})
+    return Experiment(
+        data=_data("shapes"), model=m, objective=ELBOConfig(warmup_samples=50_000),
+        sampler=VAESamplerConfig(), train=_train(4000),
+    )
+
+
+def beta_vae_shapes() -> Experiment:
+    """beta-VAE (beta = 4, KL warm-up) on shapes: a small latent for traversals."""
+    exp = vae("shapes", latent_dim=10)
+    exp.objective = ELBOConfig(beta=4.0, warmup_samples=100_000)
+    return exp
+
+
+def cvae(data: str = "digits") -> Experiment:
+    """Conditional VAE: the label enters encoder and decoder."""
+    if data == "digits":
+        m = VAEConfig(image_size=8, hidden=256, depth=2, latent_dim=8, num_classes=10,
+                      likelihood="gaussian")
+        return Experiment(
+            data=_data("digits"), model=m, objective=ELBOConfig(warmup_samples=20_000),
+            sampler=VAESamplerConfig(), train=_train(3000),
+        )
+    exp = vae(data, num_classes=10 if data == "mnist" else 5)
+    return exp
+
+
+def klae(data: str = "mnist") -> Experiment:
+    """KL autoencoder: spatial 4-channel latent, Laplace reconstruction, KL weight 1e-3."""
+    c, s = (1, 28) if data == "mnist" else (3, 32)
+    m = VAEConfig(in_channels=c, image_size=s, encoder="conv", spatial=True, latent_dim=4,
+                  channels=16, likelihood="laplace")
+    return Experiment(
+        data=_data(data), model=m, objective=KLAEConfig(), sampler=VAESamplerConfig(),
+        train=_train(1500, 64, 2e-3, sample_every=500, ckpt_every=500),
+    )
+
+
+def vqvae(data: str = "mnist", scales: tuple[int, ...] = ()) -> Experiment:
+    """VQ-VAE tokenizer: 256 EMA codes of size 32 on a 7x7 (MNIST) / 8x8 (shapes) grid;
+    with ``scales`` the multi-scale residual tokenizer that VAR needs."""
+    c, s = (1, 28) if data == "mnist" else (3, 32)
+    m = VQConfig(in_channels=c, image_size=s, channels=16, scales=scales)
+    return Experiment(
+        data=_data(data), model=m, objective=VQLossConfig(), sampler=VQSamplerConfig(),
+        train=_train(1500, 64, 2e-3, ema_halflife=500.0, sample_every=500, ckpt_every=500),
+    )
+
+
+RECIPES = {
+    "vae-mnist": Recipe(vae, "VAE, MLP, Bernoulli, dynamically binarised MNIST [0,8000)"),
+    "vae-shapes": Recipe(partial(vae, "shapes"), "conv VAE, Laplace likelihood, shapes"),
+    "beta-vae-shapes": Recipe(beta_vae_shapes, "beta-VAE (beta=4, KL warm-up), shapes"),
+    "cvae-digits": Recipe(cvae, "conditional VAE, Gaussian likelihood, 8x8 digits"),
+    "cvae-mnist": Recipe(partial(cvae, "mnist"), "conditional VAE, Bernoulli, MNIST"),
+    "cvae-shapes": Recipe(partial(cvae, "shapes"), "conditional VAE (shape label), shapes"),
+    "klae-mnist": Recipe(klae, "KL autoencoder (4x7x7 latent), MNIST [0,8000)"),
+    "klae-shapes": Recipe(partial(klae, "shapes"), "KL autoencoder (4x8x8 latent), shapes"),
+    "vqvae-mnist": Recipe(vqvae, "VQ-VAE tokenizer, 256 codes, 7x7 tokens, MNIST"),
+    "vqvae-shapes": Recipe(partial(vqvae, "shapes"), "VQ-VAE tokenizer, 8x8 tokens, shapes"),
+    "msvq-mnist": Recipe(
+        partial(vqvae, "mnist", (1, 2, 3, 4, 5, 7)), "multi-scale VQ tokenizer for VAR, MNIST"
+    ),
+    "msvq-shapes": Recipe(
+        partial(vqvae, "shapes", (1, 2, 4, 6, 8)), "multi-scale VQ tokenizer for VAR, shapes"
+    ),
+}
