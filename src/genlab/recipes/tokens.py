@@ -90,9 +90,12 @@ def load_tokenizer(exp: Experiment, device="cpu") -> nn.Module:
 
 
 def build(exp: Experiment) -> nn.Module:
+    """The token model; checks the tokenizer run first (training and sampling need it).
+    VAR copies the tokenizer's codebook (a saved run's weights then overwrite it)."""
+    tok = load_tokenizer(exp)
     model = build_model(exp.model)
-    if exp.objective.kind == "var" and (Path(exp.objective.tokenizer) / "config.yaml").is_file():
-        model.set_codebook(load_tokenizer(exp).books[0].codes.detach())
+    if exp.objective.kind == "var":
+        model.set_codebook(tok.books[0].codes.detach())
     return model
 
 
