@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.models import gpt, mlp, unet, vae, var, vq
+from genlab.models import classifier, gpt, mlp, unet, vae, var, vq
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,17 @@ MODELS: dict[str, ModelSpec] = {
     "vqvae": ModelSpec(vq.VQConfig, vq.VQVAE, "VQ-VAE: EMA codebook, residual / multi-scale VQ"),
     "gpt": ModelSpec(gpt.GPTConfig, gpt.GPT, "causal transformer over tokens, RoPE, KV cache"),
     "var": ModelSpec(var.VARConfig, var.VAR, "VAR next-scale transformer, block-causal mask"),
+    "classifier": ModelSpec(
+        classifier.ClassifierConfig,
+        classifier.Classifier,
+        "CNN/MLP image classifier with one or more heads (metric feature network)",
+    ),
 }
 
 PRESETS: dict[str, Any] = {
     **mlp.PRESETS,
     **unet.PRESETS,
+    **classifier.PRESETS,
     **vae.PRESETS,
     **vq.PRESETS,
     **gpt.PRESETS,
