@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.models import mlp, unet
+from genlab.models import dcgan, gan_mlp, mlp, stylegan, unet
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,26 @@ MODELS: dict[str, ModelSpec] = {
     "unet": ModelSpec(
         unet.UNetConfig, unet.UNet, "U-Net with residual blocks and attention, 1/2/3-D"
     ),
+    "gan-mlp": ModelSpec(
+        gan_mlp.GanMLPConfig, gan_mlp.MLPGenerator, "MLP GAN (generator + discriminator), points"
+    ),
+    "dcgan": ModelSpec(
+        dcgan.DCGANConfig, dcgan.DCGANGenerator, "DCGAN generator + discriminator (projection)"
+    ),
+    "stylegan": ModelSpec(
+        stylegan.StyleGANConfig,
+        stylegan.StyleGenerator,
+        "StyleGAN generator (mapping, AdaIN / modconv, noise) + DCGAN discriminator",
+    ),
 }
 
-PRESETS: dict[str, Any] = {**mlp.PRESETS, **unet.PRESETS}
+PRESETS: dict[str, Any] = {
+    **mlp.PRESETS,
+    **unet.PRESETS,
+    **gan_mlp.PRESETS,
+    **dcgan.PRESETS,
+    **stylegan.PRESETS,
+}
 
 
 def model_config(arch: str) -> type:
