@@ -139,3 +139,22 @@ def test_config_round_trip_and_typed_overrides():
         override(exp, ["objective.gp_weigth=1"])
     with pytest.raises(ConfigError, match="objective.gp_weight"):
         override(get_recipe("gan-grid25"), ["objective.loss=wgan-gp"])
+
+
+def test_latent_walks_of_a_stylegan_run(tmp_path):
+    from genlab.recipes.gan import latent_walks
+
+    ov = ["train.steps=1", "train.batch_size=8", "train.tensorboard=false", "data.n=16",
+          "data.image_size=8", "model.image_size=8", "model.generator.channels=4",
+          "model.discriminator.channels=4", "train.num_samples=4"]  # fmt: skip
+    out = tmp_path / "run"
+    train(override(get_recipe("stylegan-shapes"), ov), out)
+    paths = latent_walks(out, tmp_path / "walks", steps=4)
+    assert [p.name for p in paths] == [
+        "linear.png",
+        "linear.gif",
+        "spherical.png",
+        "spherical.gif",
+        "mixing.png",
+    ]
+    assert all(p.is_file() for p in paths)

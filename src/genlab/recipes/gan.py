@@ -268,3 +268,53 @@ RECIPES = {
         partial(images, "stacked-mnist", pack=2), "PacDCGAN2 on Stacked MNIST (1,000 modes)"
     ),
 }
+
+
+# ------------------------------------------------------------------------ latent walks
+
+
+@torch.no_grad()
+def latent_walks(run_dir, out_dir, seeds=(0, 1), steps: int = 8, weights: str = "ema") -> list:
+    """Write latent interpolations of a trained GAN run (unconditional or class 0):
+    ``linear.png`` / ``linear.gif``, ``spherical.png`` / ``spherical.gif`` from the latent
+    of ``seeds[0]`` (t = 0) to ``seeds[1]`` (t = 1) and, for StyleGAN, ``mixing.png``
+    (rows: seeds 10-13, columns: seeds 20-24, coarse styles from the column). Returns
+    the paths written."""
+    from pathlib import Path
+
+    from genlab.runs import load_model
+    from genlab.sampling.latent import interpolate, style_mixing_grid
+
+    exp, g = load_model(Path(run_dir), weights)
+    out = Path(out_dir)
+    device = next(g.parameters()).device
+    z1, z0 = randn_per_seed(list(seeds), (exp.model.z_dim,), device)  # t = 0: seeds[0]
+
+    def decode(z):
+        cond = {"class": torch.zeros(len(z), dtype=torch.int64)} if exp.model.num_classes else {}
+        return g(z.float(), cond)
+
+    paths = []
+    for kind in ("linear", "spherical"):
+        strip, gif = out / f"{kind}.png", out / f"{kind}.gif"
+        interpolate(decode, z0, z1, steps, kind, strip, gif)
+        paths += [strip, gif]
+    if isinstance(g, StyleGenerator) and not exp.model.num_classes:
+        rows = g.styles(randn_per_seed(list(range(10, 14)), (exp.model.z_dim,), device))
+        cols = g.styles(randn_per_seed(list(range(20, 25)), (exp.model.z_dim,), device))
+        paths.append(out / "mixing.png")
+        style_mixing_grid(g.synthesize, rows, cols, g.num_layers // 2, paths[-1])
+    return paths
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser(description="latent walks (PNG strip + GIF) of a GAN run")
+    p.add_argument("run")
+    p.add_argument("out")
+    p.add_argument("--seeds", type=int, nargs=2, default=(0, 1))
+    p.add_argument("--steps", type=int, default=8)
+    a = p.parse_args()
+    for path in latent_walks(a.run, a.out, a.seeds, a.steps):
+        print(path)

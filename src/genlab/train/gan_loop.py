@@ -2,9 +2,9 @@
 
 Per step: ``n_critic`` D steps (each on its own real batch and fresh z) -> one G step ->
 EMA of G -> log / preview / checkpoint. Separate Adam optimizers and learning rates
-(TTUR) following
-``train``'s warm-up + cosine schedule (``min_lr_ratio=1`` keeps them constant), lazy R1 (every ``r1_every`` steps, scaled by it), gradient penalty, WGAN weight
-clipping, PacGAN packing, as the ``objective`` section says.
+(TTUR) that follow ``train``'s warm-up + cosine schedule (``min_lr_ratio=1`` keeps them
+constant); lazy R1 (every ``r1_every`` steps, scaled by it), gradient penalty, WGAN
+weight clipping and PacGAN packing, as the ``objective`` section says.
 
 Randomness is keyed like ``train/loop.py``: D sub-step ``k`` of step ``s`` draws from
 ``keyed(seed, s, k)`` and reads real batch ``s * n_critic + k`` of the stateless
@@ -39,8 +39,8 @@ from genlab.train.checkpoint import (
 from genlab.train.distributed import pick_device
 from genlab.train.ema import EMA, ema_beta
 from genlab.train.log import RunLog
-from genlab.train.schedule import lr_at
 from genlab.train.loop import check_compatible, preview, seed_init, write_preview
+from genlab.train.schedule import lr_at
 
 MODE_SAMPLES = 2500  # points drawn for the live mode count (VEEGAN / PacGAN protocol)
 
