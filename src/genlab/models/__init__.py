@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.models import classifier, gpt, mlp, unet, vae, var, vq
+from genlab.models import classifier, dcgan, gan_mlp, gpt, mlp, stylegan, unet, vae, var, vq
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,17 @@ MODELS: dict[str, ModelSpec] = {
         classifier.Classifier,
         "CNN/MLP image classifier with one or more heads (metric feature network)",
     ),
+    "gan-mlp": ModelSpec(
+        gan_mlp.GanMLPConfig, gan_mlp.MLPGenerator, "MLP GAN (generator + discriminator), points"
+    ),
+    "dcgan": ModelSpec(
+        dcgan.DCGANConfig, dcgan.DCGANGenerator, "DCGAN generator + discriminator (projection)"
+    ),
+    "stylegan": ModelSpec(
+        stylegan.StyleGANConfig,
+        stylegan.StyleGenerator,
+        "StyleGAN generator (mapping, AdaIN / modconv, noise) + DCGAN discriminator",
+    ),
 }
 
 PRESETS: dict[str, Any] = {
@@ -46,6 +57,9 @@ PRESETS: dict[str, Any] = {
     **vq.PRESETS,
     **gpt.PRESETS,
     **var.PRESETS,
+    **gan_mlp.PRESETS,
+    **dcgan.PRESETS,
+    **stylegan.PRESETS,
 }
 
 

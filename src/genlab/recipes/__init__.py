@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 from genlab.errors import ConfigError
-from genlab.recipes import diffusion, tokens, vae
+from genlab.recipes import diffusion, gan, tokens, vae
 from genlab.recipes import eval as eval_recipes
 from genlab.recipes.experiment import Experiment, TrainConfig, experiment_from_dict, override
 from genlab.recipes.tasks import Recipe, Task, get_task
 
-TASKS: dict[str, Task] = {**diffusion.TASKS, **eval_recipes.TASKS, **vae.TASKS, **tokens.TASKS}
+TASKS: dict[str, Task] = {
+    **diffusion.TASKS,
+    **eval_recipes.TASKS,
+    **gan.TASKS,
+    **vae.TASKS,
+    **tokens.TASKS,
+}
 RECIPES: dict[str, Recipe] = {
     **diffusion.RECIPES,
     **eval_recipes.RECIPES,
+    **gan.RECIPES,
     **vae.RECIPES,
     **tokens.RECIPES,
 }
