@@ -100,3 +100,10 @@ def test_vae_and_cvae_train_and_sample(tmp_path):
     train("cvae-shapes", run, 3, "model.channels=8")
     x = sample(run, tmp_path, "--class", "1")
     assert x.shape == (4, 3, 16, 16)
+    from genlab.recipes.vae import latent_figures
+
+    paths = latent_figures(run, tmp_path / "latent", rows=3)
+    assert [p.name for p in paths] == [
+        "traversal.png", "linear.png", "linear.gif", "spherical.png", "spherical.gif"
+    ]
+    assert all(p.stat().st_size > 0 for p in paths)

@@ -277,3 +277,67 @@ RECIPES = {
         partial(vqvae, "shapes", (1, 2, 4, 6, 8)), "multi-scale VQ tokenizer for VAR, shapes"
     ),
 }
+
+
+# ------------------------------------------------------------- traversals, interpolations
+
+
+@torch.no_grad()
+def traverse(vae: nn.Module, z: Tensor, dims: list[int], values: Tensor, cond=None) -> Tensor:
+    """Decode ``z (D,)`` with one coordinate at a time set to each of ``values (V,)``:
+    ``(len(dims) * V, C, H, W)``, one row per dimension (Higgins et al. 2017, fig. 7)."""
+    zs = z.expand(len(dims), len(values), -1).clone()
+    for r, d in enumerate(dims):
+        zs[r, :, d] = values.to(z)
+    zs = zs.reshape(-1, z.shape[-1])
+    c = {k: v.expand(len(zs)) for k, v in (cond or {}).items()}
+    return vae.mean_image(vae.decoder(zs, c)).clamp(-1, 1)
+
+
+@torch.no_grad()
+def latent_figures(run_dir, out_dir, images=(0, 1), steps: int = 8, rows: int = 8) -> list:
+    """Write ``traversal.png`` (the ``rows`` latent dimensions with the largest mean KL on
+    the first 500 training images, each swept over [-3, 3] around the posterior mean of
+    image ``images[0]``) and ``linear`` / ``spherical`` interpolations (PNG strip + GIF)
+    between the posterior means of two training images, via ``genlab.sampling.latent``.
+    Vector latents only. Returns the paths written."""
+    from genlab.runs import load_model
+    from genlab.sampling.latent import interpolate
+    from genlab.viz import save_grid
+
+    exp, vae = load_model(Path(run_dir))
+    if vae.cfg.spatial:
+        raise ConfigError(f"{run_dir}: traversals need a vector latent (model.spatial=false)")
+    data = build_dataset(exp.data)
+    x = data.x[:500]
+    cond = {"class": data.cond["class"][:500]} if exp.model.num_classes else {}
+    mu, logvar = vae.posterior(x, cond)
+    kl_dim = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(0)  # (D,)
+    dims = kl_dim.argsort(descending=True)[: min(rows, len(kl_dim))].tolist()
+    i, j = images
+    c0 = {k: v[i] for k, v in cond.items()}
+    out = Path(out_dir)
+    paths = [out / "traversal.png"]
+    grid = traverse(vae, mu[i], dims, torch.linspace(-3, 3, 9), c0)
+    save_grid(grid, paths[0], nrow=9)
+
+    def decode(z):
+        c = {k: v.expand(len(z)) for k, v in c0.items()}
+        return vae.mean_image(vae.decoder(z.float(), c)).clamp(-1, 1)
+
+    for kind in ("linear", "spherical"):
+        strip, gif = out / f"{kind}.png", out / f"{kind}.gif"
+        interpolate(decode, mu[j], mu[i], steps, kind, strip, gif)
+        paths += [strip, gif]
+    return paths
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser(description="latent traversals and interpolations of a VAE run")
+    p.add_argument("run")
+    p.add_argument("out")
+    a = p.parse_args()
+    for path in latent_figures(a.run, a.out):
+        print(path)
