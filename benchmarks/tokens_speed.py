@@ -69,10 +69,14 @@ def main(argv=None) -> None:
             same = torch.equal(outs[True], outs[False])
             tps = {u: args.batch * n / statistics.median(t) for u, t in times.items()}
             rows.append((n, cfg, tps[True], tps[False], tps[True] / tps[False], same))
-    print("## Token generation speed: KV cache vs none (CPU, "
-          f"{args.threads} thread(s), batch {args.batch}, median of {args.repeats})\n")
-    print(f"model: GPT {base.n_layer} layers, width {base.n_embd}, {base.n_head} heads, "
-          f"vocab {base.vocab_size}; {'weights of ' + args.run if args.run else 'random init'}\n")
+    print(
+        "## Token generation speed: KV cache vs none (CPU, "
+        f"{args.threads} thread(s), batch {args.batch}, median of {args.repeats})\n"
+    )
+    print(
+        f"model: GPT {base.n_layer} layers, width {base.n_embd}, {base.n_head} heads, "
+        f"vocab {base.vocab_size}; {'weights of ' + args.run if args.run else 'random init'}\n"
+    )
     print("| tokens | cfg | cached tok/s | uncached tok/s | speed-up | identical tokens |")
     print("|---|---|---|---|---|---|")
     for n, cfg, a, b, r, same in rows:

@@ -32,8 +32,14 @@ def train(x: torch.Tensor, steps: int, batch: int = 100, seed: int = 0) -> VAE:
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=1e-4)
     for step in range(steps):
         idx = torch.randint(0, len(x), (batch,), generator=keyed(seed, step))
-        loss, _ = elbo_loss(vae, {"x": x[idx], "cond": {}}, keyed(seed, step, 1), beta=1.0,
-                            warmup_samples=50_000, binarize=True)
+        loss, _ = elbo_loss(
+            vae,
+            {"x": x[idx], "cond": {}},
+            keyed(seed, step, 1),
+            beta=1.0,
+            warmup_samples=50_000,
+            binarize=True,
+        )
         opt.zero_grad()
         loss.mean().backward()
         opt.step()
@@ -47,8 +53,9 @@ def scores(vae: VAE, x: torch.Tensor, k: int) -> dict[str, torch.Tensor]:
     out = {"-ELBO": [], f"-IWAE k={k}": [], "recon error": []}
     for i in range(0, len(x), 200):
         xb, tb = x[i : i + 200], target[i : i + 200]
-        out["-ELBO"].append(-torch.stack([iwae_bound(vae, xb, tb, 1, keyed(i, r))
-                                          for r in range(10)]).mean(0))
+        out["-ELBO"].append(
+            -torch.stack([iwae_bound(vae, xb, tb, 1, keyed(i, r)) for r in range(10)]).mean(0)
+        )
         out[f"-IWAE k={k}"].append(-iwae_bound(vae, xb, tb, k, keyed(i, 99)))
         mu, _ = vae.posterior(xb)
         out["recon error"].append(-log_likelihood("bernoulli", vae.decoder(mu), tb, vae.log_scale))
@@ -75,8 +82,10 @@ def main(argv=None) -> None:
     s = scores(vae, te.x, args.k)
     y, is_anom = te.cond["class"], ~torch.isin(te.cond["class"], normal)
     print("## VAE anomaly scores: AUROC, MNIST held-out [8000, 10000)\n")
-    print(f"trained on digits {args.normal} of MNIST test [0, 8000) ({int(keep.sum())} images, "
-          f"{args.steps} steps, {t_train / 60:.1f} min); anomalies = the other digits\n")
+    print(
+        f"trained on digits {args.normal} of MNIST test [0, 8000) ({int(keep.sum())} images, "
+        f"{args.steps} steps, {t_train / 60:.1f} min); anomalies = the other digits\n"
+    )
     names = list(s)
     print("| anomalous digits | n | " + " | ".join(f"AUROC {n}" for n in names) + " |")
     print("|---|---|" + "---|" * len(names))
@@ -86,8 +95,10 @@ def main(argv=None) -> None:
         sel = mask | ~is_anom  # this group against every normal test image
         aucs = [roc_auc_score(is_anom[sel].numpy(), s[n][sel].numpy()) for n in names]
         print(f"| {name} | {int(mask.sum())} | " + " | ".join(f"{a:.3f}" for a in aucs) + " |")
-    print(f"\nmean -ELBO: normal {s['-ELBO'][~is_anom].mean():.1f} nats, "
-          f"unseen {s['-ELBO'][is_anom].mean():.1f} nats")
+    print(
+        f"\nmean -ELBO: normal {s['-ELBO'][~is_anom].mean():.1f} nats, "
+        f"unseen {s['-ELBO'][is_anom].mean():.1f} nats"
+    )
 
 
 if __name__ == "__main__":

@@ -59,16 +59,20 @@ def main(argv=None) -> None:
     state_dir = Path(args.run) / "state"
     trainer = json.loads((state_dir / "trainer.json").read_text()) if state_dir.exists() else {}
     print(f"## VAE test NLL, dynamically binarised MNIST held-out [8000, {8000 + args.n})\n")
-    print(f"run `{args.run}` ({args.weights} weights), trained on MNIST test [0, 8000): "
-          f"{trainer.get('step', '?')} steps, {trainer.get('elapsed_s', 0) / 60:.1f} CPU-min; "
-          f"latent {vae.cfg.latent_dim}, MLP {vae.cfg.hidden}x{vae.cfg.depth}\n")
+    print(
+        f"run `{args.run}` ({args.weights} weights), trained on MNIST test [0, 8000): "
+        f"{trainer.get('step', '?')} steps, {trainer.get('elapsed_s', 0) / 60:.1f} CPU-min; "
+        f"latent {vae.cfg.latent_dim}, MLP {vae.cfg.hidden}x{vae.cfg.depth}\n"
+    )
     print("| bound | -L_k (nats) | std. error |")
     print("|---|---|---|")
     for k, (m, se) in rows.items():
         name = "ELBO (k=1)" if k == 1 else f"IWAE k={k}"
         print(f"| {name} | {m:.2f} | {se:.2f} |")
-    print(f"\nevaluation took {secs:.0f} s; published anchor (full 60k train, one stochastic "
-          "layer VAE, k=5000): about 86-87 nats (Burda et al. 2016, table 1)")
+    print(
+        f"\nevaluation took {secs:.0f} s; published anchor (full 60k train, one stochastic "
+        "layer VAE, k=5000): about 86-87 nats (Burda et al. 2016, table 1)"
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,15 @@ from genlab.rng import keyed
     [
         VAEConfig(image_size=8, hidden=16, latent_dim=3),
         VAEConfig(image_size=8, encoder="conv", channels=8, latent_dim=3, num_classes=4),
-        VAEConfig(in_channels=3, image_size=16, encoder="conv", spatial=True, channels=8,
-                  latent_dim=2, likelihood="laplace"),
+        VAEConfig(
+            in_channels=3,
+            image_size=16,
+            encoder="conv",
+            spatial=True,
+            channels=8,
+            latent_dim=2,
+            likelihood="laplace",
+        ),
     ],
     ids=["mlp", "conv-cond", "spatial"],
 )
@@ -71,8 +78,9 @@ def test_loss_falls_on_tiny_overfit():
     opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
     losses = []
     for step in range(150):
-        loss, _ = elbo_loss(vae, {"x": x, "cond": {}}, keyed(step), beta=1.0,
-                            warmup_samples=0, binarize=False)
+        loss, _ = elbo_loss(
+            vae, {"x": x, "cond": {}}, keyed(step), beta=1.0, warmup_samples=0, binarize=False
+        )
         opt.zero_grad()
         loss.mean().backward()
         opt.step()

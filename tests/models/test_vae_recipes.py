@@ -14,12 +14,21 @@ from genlab.recipes import RECIPES, experiment_from_dict, get_recipe
 from genlab.runs import load_experiment, load_model
 
 TINY = [
-    "data.n=64", "data.image_size=16", "train.batch_size=16",
-    "train.log_every=1", "train.sample_every=0", "train.num_samples=8",
-    "train.tensorboard=false", "train.warmup_steps=1", "train.threads=1",
+    "data.n=64",
+    "data.image_size=16",
+    "train.batch_size=16",
+    "train.log_every=1",
+    "train.sample_every=0",
+    "train.num_samples=8",
+    "train.tensorboard=false",
+    "train.warmup_steps=1",
+    "train.threads=1",
 ]
-MINE = [n for n in RECIPES if n.split("-")[0] in ("vae", "beta", "cvae", "klae", "vqvae",
-                                                    "msvq", "vq", "var")]
+MINE = [
+    n
+    for n in RECIPES
+    if n.split("-")[0] in ("vae", "beta", "cvae", "klae", "vqvae", "msvq", "vq", "var")
+]
 
 
 def train(recipe: str, out, steps: int, *extra: str) -> None:
@@ -43,8 +52,16 @@ def test_recipes_round_trip(name):
 
 def test_missing_tokenizer_is_a_clear_error(tmp_path, capsys):
     out = tmp_path / "gpt"
-    code = main(["train", "vq-gpt-shapes", "objective.tokenizer=" + str(tmp_path / "nope"),
-                 *TINY, "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "vq-gpt-shapes",
+            "objective.tokenizer=" + str(tmp_path / "nope"),
+            *TINY,
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "objective.tokenizer" in err and "nope" in err and "genlab train" in err
@@ -56,24 +73,47 @@ def test_vq_then_gpt_then_sample(tmp_path):
     x = sample(vq, tmp_path)
     assert x.shape == (4, 3, 16, 16) and np.abs(x).max() <= 1
     gpt = tmp_path / "gpt"
-    train("vq-gpt-shapes", gpt, 4, f"objective.tokenizer={vq}", "model.vocab_size=32",
-          "model.seq_len=16", "model.n_embd=32", "model.n_layer=1")
+    train(
+        "vq-gpt-shapes",
+        gpt,
+        4,
+        f"objective.tokenizer={vq}",
+        "model.vocab_size=32",
+        "model.seq_len=16",
+        "model.n_embd=32",
+        "model.n_layer=1",
+    )
     a = sample(gpt, tmp_path, "--class", "2")
     b = sample(gpt, tmp_path, "--class", "2", "use_cache=false")
     assert a.shape == (4, 3, 16, 16) and np.array_equal(a, b)
     # the tokenizer must fit the model
-    code = main(["train", "vq-gpt-shapes", f"objective.tokenizer={vq}", *TINY,
-                 "--out", str(tmp_path / "bad")])
+    code = main(
+        [
+            "train",
+            "vq-gpt-shapes",
+            f"objective.tokenizer={vq}",
+            *TINY,
+            "--out",
+            str(tmp_path / "bad"),
+        ]
+    )
     assert code == 2
 
 
 def test_msvq_then_var_then_sample(tmp_path):
     vq = tmp_path / "msvq"
-    train("msvq-shapes", vq, 4, "model.scales=1,2,4", "model.codebook_size=32",
-          "model.channels=8")
+    train("msvq-shapes", vq, 4, "model.scales=1,2,4", "model.codebook_size=32", "model.channels=8")
     var = tmp_path / "var"
-    train("var-shapes", var, 3, f"objective.tokenizer={vq}", "model.vocab_size=32",
-          "model.scales=1,2,4", "model.n_embd=32", "model.n_layer=1")
+    train(
+        "var-shapes",
+        var,
+        3,
+        f"objective.tokenizer={vq}",
+        "model.vocab_size=32",
+        "model.scales=1,2,4",
+        "model.n_embd=32",
+        "model.n_layer=1",
+    )
     x = sample(var, tmp_path, "--cfg", "0.5")
     assert x.shape == (4, 3, 16, 16)
     _, model = load_model(var)
@@ -104,6 +144,10 @@ def test_vae_and_cvae_train_and_sample(tmp_path):
 
     paths = latent_figures(run, tmp_path / "latent", rows=3)
     assert [p.name for p in paths] == [
-        "traversal.png", "linear.png", "linear.gif", "spherical.png", "spherical.gif"
+        "traversal.png",
+        "linear.png",
+        "linear.gif",
+        "spherical.png",
+        "spherical.gif",
     ]
     assert all(p.stat().st_size > 0 for p in paths)

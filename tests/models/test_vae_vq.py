@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from genlab.models.vq import Codebook, VQConfig, VQVAE, ms_decode, usage_stats
+from genlab.models.vq import VQVAE, Codebook, VQConfig, ms_decode, usage_stats
 from genlab.objectives.vae import vq_loss
 
 

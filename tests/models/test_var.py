@@ -11,8 +11,9 @@ from genlab.models.var import VAR, VARConfig, block_causal_mask, scale_index
 
 def tiny(**kw) -> VAR:
     torch.manual_seed(0)
-    model = VAR(VARConfig(vocab_size=12, code_dim=4, scales=(1, 2, 3), n_layer=2, n_head=2,
-                          n_embd=16, **kw))
+    model = VAR(
+        VARConfig(vocab_size=12, code_dim=4, scales=(1, 2, 3), n_layer=2, n_head=2, n_embd=16, **kw)
+    )
     model.set_codebook(torch.randn(12, 4))
     return model.eval()
 

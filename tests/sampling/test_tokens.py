@@ -17,11 +17,15 @@ def test_filters():
     keep = torch.isfinite(filter_logits(logits, top_k=2))
     assert keep.tolist() == [[True, True, False, False]]
     assert torch.isfinite(filter_logits(logits, top_p=0.7)).tolist() == [[True, True, False, False]]
-    assert torch.isfinite(filter_logits(logits, top_p=0.75)).tolist() == [[True, True, False, False]]
+    assert torch.isfinite(filter_logits(logits, top_p=0.75)).tolist() == [
+        [True, True, False, False]
+    ]
     assert torch.isfinite(filter_logits(logits, top_p=0.76)).tolist() == [[True, True, True, False]]
     assert torch.isfinite(filter_logits(logits, top_p=0.1)).sum() == 1  # at least the top one
     shuffled = logits[:, [2, 0, 3, 1]]
-    assert torch.isfinite(filter_logits(shuffled, top_p=0.7)).tolist() == [[False, True, False, True]]
+    assert torch.isfinite(filter_logits(shuffled, top_p=0.7)).tolist() == [
+        [False, True, False, True]
+    ]
 
 
 def test_draws_follow_the_softmax_and_depend_on_their_own_seed():
@@ -38,8 +42,9 @@ def test_draws_follow_the_softmax_and_depend_on_their_own_seed():
 
 def gpt() -> GPT:
     torch.manual_seed(0)
-    return GPT(GPTConfig(vocab_size=13, seq_len=10, n_layer=2, n_head=2, n_embd=16,
-                         num_classes=3)).eval()
+    return GPT(
+        GPTConfig(vocab_size=13, seq_len=10, n_layer=2, n_head=2, n_embd=16, num_classes=3)
+    ).eval()
 
 
 def test_cache_and_no_cache_generate_the_same_tokens():
@@ -64,8 +69,17 @@ def test_cache_and_no_cache_generate_the_same_tokens():
 
 def test_next_scale_generation():
     torch.manual_seed(0)
-    model = VAR(VARConfig(vocab_size=12, code_dim=4, scales=(1, 2, 3), n_layer=1, n_head=2,
-                          n_embd=16, num_classes=2)).eval()
+    model = VAR(
+        VARConfig(
+            vocab_size=12,
+            code_dim=4,
+            scales=(1, 2, 3),
+            n_layer=1,
+            n_head=2,
+            n_embd=16,
+            num_classes=2,
+        )
+    ).eval()
     model.set_codebook(torch.randn(12, 4))
     cond = {"class": torch.tensor([0, 1, 1])}
     null = {"class": torch.tensor(2)}

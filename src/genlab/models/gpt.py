@@ -94,7 +94,9 @@ class SelfAttention(nn.Module):
                 mask = torch.ones(m, p + m, dtype=torch.bool, device=x.device).tril(p)
             causal = mask is None and m > 1
         drop = self.dropout if self.training else 0.0
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=causal)
+        a = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=drop, is_causal=causal
+        )
         return self.proj(a.transpose(1, 2).reshape(b, m, c))
 
 

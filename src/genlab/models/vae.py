@@ -58,7 +58,9 @@ class VAEConfig:
         if self.spatial and self.encoder != "conv":
             raise ConfigError("model.spatial: a spatial latent needs model.encoder=conv")
         if self.spatial and self.num_classes:
-            raise ConfigError("model.num_classes: the spatial (KL autoencoder) VAE is unconditional")
+            raise ConfigError(
+                "model.num_classes: the spatial (KL autoencoder) VAE is unconditional"
+            )
         if self.scale <= 0:
             raise ConfigError(f"model.scale: must be positive, got {self.scale}")
 

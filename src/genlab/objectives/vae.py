@@ -141,6 +141,11 @@ def elbo_loss(
     return rec + w * kl, logs
 
 
+def _repeat(t: Tensor, m: int) -> Tensor:
+    """``(B, ...) -> (m * B, ...)``: ``m`` copies, copy-major (matches ``(m, B)`` draws)."""
+    return t.unsqueeze(0).expand(m, *t.shape).reshape(m * t.shape[0], *t.shape[1:])
+
+
 @torch.no_grad()
 def iwae_bound(
     vae: nn.Module, x: Tensor, target: Tensor, k: int, generator, chunk: int = 500, cond=None
@@ -160,13 +165,12 @@ def iwae_bound(
         eps = torch.randn((m, b, *lat), generator=generator).to(mu)
         z = mu + (0.5 * logvar).exp() * eps  # (m, B, *lat)
         zf = z.reshape(m * b, *lat)
-        rep = lambda t: t.unsqueeze(0).expand(m, *t.shape).reshape(m * b, *t.shape[1:])  # noqa: E731
-        c = {key: rep(v) for key, v in (cond or {}).items()}
+        c = {key: _repeat(v, m) for key, v in (cond or {}).items()}
         out = vae.decoder(zf, c)
-        log_px = log_likelihood(vae.cfg.likelihood, out, rep(target), vae.log_scale)
+        log_px = log_likelihood(vae.cfg.likelihood, out, _repeat(target, m), vae.log_scale)
         zeros = torch.zeros_like(zf)
         log_pz = gaussian_log_prob(zf, zeros, zeros)
-        log_qz = gaussian_log_prob(zf, rep(mu), rep(logvar))
+        log_qz = gaussian_log_prob(zf, _repeat(mu, m), _repeat(logvar, m))
         log_w = (log_px + log_pz - log_qz).view(m, b).double()
         run = torch.logaddexp(run, torch.logsumexp(log_w, 0))
         done += m

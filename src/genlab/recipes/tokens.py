@@ -132,21 +132,36 @@ def sample(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg
         tokens = generate_scales(model, seeds, cond, null_cond=null_cond(exp), **kw)
     else:
         tokens = generate(
-            model, exp.model.seq_len, seeds, cond, null_cond=null_cond(exp),
-            use_cache=scfg.use_cache, **kw,
+            model,
+            exp.model.seq_len,
+            seeds,
+            cond,
+            null_cond=null_cond(exp),
+            use_cache=scfg.use_cache,
+            **kw,
         )
     return load_tokenizer(exp, device).decode(tokens).clamp(-1, 1)
 
 
 TASKS = {
     "ar": Task(
-        "tokens", TokenObjective, TokenSamplerConfig, build=build, sample=sample,
-        loss=token_loss, null_cond=null_cond,
+        "tokens",
+        TokenObjective,
+        TokenSamplerConfig,
+        build=build,
+        sample=sample,
+        loss=token_loss,
+        null_cond=null_cond,
         doc="causal transformer (RoPE, KV cache) over VQ tokens",
     ),
     "var": Task(
-        "tokens", VARObjective, TokenSamplerConfig, build=build, sample=sample,
-        loss=token_loss, null_cond=null_cond,
+        "tokens",
+        VARObjective,
+        TokenSamplerConfig,
+        build=build,
+        sample=sample,
+        loss=token_loss,
+        null_cond=null_cond,
         doc="VAR next-scale prediction over multi-scale VQ tokens",
     ),
 }
@@ -157,9 +172,16 @@ TASKS = {
 
 def _train(steps: int) -> TrainConfig:
     return TrainConfig(
-        steps=steps, batch_size=64, lr=1e-3, warmup_steps=200, weight_decay=0.01,
-        ema_halflife=20_000.0, log_every=50, sample_every=1000, num_samples=40,
-        ckpt_every=1000,
+        steps=steps,
+        batch_size=32,
+        lr=2e-3,
+        warmup_steps=100,
+        weight_decay=0.01,
+        ema_halflife=10_000.0,
+        log_every=50,
+        sample_every=500,
+        num_samples=40,
+        ckpt_every=500,
     )
 
 
@@ -168,10 +190,10 @@ def gpt(data: str = "mnist") -> Experiment:
     n, k = (49, 10) if data == "mnist" else (64, 5)
     return Experiment(
         data=_data(data),
-        model=GPTConfig(vocab_size=256, seq_len=n, num_classes=k),
+        model=GPTConfig(vocab_size=256, seq_len=n, n_layer=3, n_embd=64, num_classes=k),
         objective=TokenObjective(tokenizer=f"runs/vqvae-{data}"),
         sampler=TokenSamplerConfig(cfg=1.0),
-        train=_train(4000),
+        train=_train(1500),
     )
 
 
@@ -180,10 +202,12 @@ def var(data: str = "mnist") -> Experiment:
     scales, k = ((1, 2, 3, 4, 5, 7), 10) if data == "mnist" else ((1, 2, 4, 6, 8), 5)
     return Experiment(
         data=_data(data),
-        model=VARConfig(vocab_size=256, code_dim=32, scales=scales, num_classes=k),
+        model=VARConfig(
+            vocab_size=256, code_dim=32, scales=scales, n_layer=3, n_embd=64, num_classes=k
+        ),
         objective=VARObjective(tokenizer=f"runs/msvq-{data}"),
         sampler=TokenSamplerConfig(cfg=1.0),
-        train=_train(4000),
+        train=_train(1500),
     )
 
 

@@ -50,9 +50,7 @@ def null_cond(exp: Experiment) -> dict:
 
 def elbo_task_loss(exp: Experiment):
     o = exp.objective
-    return partial(
-        elbo_loss, beta=o.beta, warmup_samples=o.warmup_samples, binarize=o.binarize
-    )
+    return partial(elbo_loss, beta=o.beta, warmup_samples=o.warmup_samples, binarize=o.binarize)
 
 
 @torch.no_grad()
@@ -117,8 +115,9 @@ def vq_task_loss(exp: Experiment):
 def sample_vq(model: nn.Module, exp, seeds: list[int], cond: dict, scfg) -> Tensor:
     """Decode tokens drawn i.i.d. from each codebook's usage ``p^(1/T)`` (unigram prior)."""
     books, depth = model.books, model.cfg.depth
-    probs = [(b.ema_count.cpu().clamp_min(0) + 1e-8) ** (1 / max(scfg.temperature, 1e-3))
-             for b in books]
+    probs = [
+        (b.ema_count.cpu().clamp_min(0) + 1e-8) ** (1 / max(scfg.temperature, 1e-3)) for b in books
+    ]
     n = model.cfg.num_tokens() // depth
     rows = []
     for s in seeds:
@@ -206,14 +205,20 @@ def vae(data: str = "mnist", **model) -> Experiment:
         m = VAEConfig(**{"latent_dim": 50, "hidden": 500, "depth": 2, **model})
         obj = ELBOConfig(binarize=True, warmup_samples=100_000)
         return Experiment(
-            data=_data("mnist"), model=m, objective=obj, sampler=VAESamplerConfig(),
+            data=_data("mnist"),
+            model=m,
+            objective=obj,
+            sampler=VAESamplerConfig(),
             train=_train(10_000, 100),
         )
     base = dict(in_channels=3, image_size=32, encoder="conv", latent_dim=32, likelihood="laplace")
     m = VAEConfig(**{**base, **model})
     return Experiment(
-        data=_data("shapes"), model=m, objective=ELBOConfig(warmup_samples=50_000),
-        sampler=VAESamplerConfig(), train=_train(4000),
+        data=_data("shapes"),
+        model=m,
+        objective=ELBOConfig(warmup_samples=50_000),
+        sampler=VAESamplerConfig(),
+        train=_train(4000),
     )
 
 
@@ -227,11 +232,15 @@ def beta_vae_shapes() -> Experiment:
 def cvae(data: str = "digits") -> Experiment:
     """Conditional VAE: the label enters encoder and decoder."""
     if data == "digits":
-        m = VAEConfig(image_size=8, hidden=256, depth=2, latent_dim=8, num_classes=10,
-                      likelihood="gaussian")
+        m = VAEConfig(
+            image_size=8, hidden=256, depth=2, latent_dim=8, num_classes=10, likelihood="gaussian"
+        )
         return Experiment(
-            data=_data("digits"), model=m, objective=ELBOConfig(warmup_samples=20_000),
-            sampler=VAESamplerConfig(), train=_train(3000),
+            data=_data("digits"),
+            model=m,
+            objective=ELBOConfig(warmup_samples=20_000),
+            sampler=VAESamplerConfig(),
+            train=_train(3000),
         )
     exp = vae(data, num_classes=10 if data == "mnist" else 5)
     return exp
@@ -240,10 +249,20 @@ def cvae(data: str = "digits") -> Experiment:
 def klae(data: str = "mnist") -> Experiment:
     """KL autoencoder: spatial 4-channel latent, Laplace reconstruction, KL weight 1e-3."""
     c, s = (1, 28) if data == "mnist" else (3, 32)
-    m = VAEConfig(in_channels=c, image_size=s, encoder="conv", spatial=True, latent_dim=4,
-                  channels=16, likelihood="laplace")
+    m = VAEConfig(
+        in_channels=c,
+        image_size=s,
+        encoder="conv",
+        spatial=True,
+        latent_dim=4,
+        channels=16,
+        likelihood="laplace",
+    )
     return Experiment(
-        data=_data(data), model=m, objective=KLAEConfig(), sampler=VAESamplerConfig(),
+        data=_data(data),
+        model=m,
+        objective=KLAEConfig(),
+        sampler=VAESamplerConfig(),
         train=_train(1500, 64, 2e-3, sample_every=500, ckpt_every=500),
     )
 
@@ -254,7 +273,10 @@ def vqvae(data: str = "mnist", scales: tuple[int, ...] = ()) -> Experiment:
     c, s = (1, 28) if data == "mnist" else (3, 32)
     m = VQConfig(in_channels=c, image_size=s, channels=16, scales=scales)
     return Experiment(
-        data=_data(data), model=m, objective=VQLossConfig(), sampler=VQSamplerConfig(),
+        data=_data(data),
+        model=m,
+        objective=VQLossConfig(),
+        sampler=VQSamplerConfig(),
         train=_train(1500, 64, 2e-3, ema_halflife=500.0, sample_every=500, ckpt_every=500),
     )
 
