@@ -39,7 +39,6 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.quick:
         args.k, args.n = 100, 100
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     exp, vae = load_model(Path(args.run), args.weights)
     data = build_dataset(MNISTConfig(root=args.root, split="test", start=8000, stop=8000 + args.n))
     x = data.x
