@@ -123,7 +123,7 @@ def test_msvq_then_var_then_sample(tmp_path):
 
 def test_klae_measures_scale_and_shift(tmp_path):
     run = tmp_path / "klae"
-    train("klae-shapes", run, 5, "model.channels=8")
+    train("klae-shapes", run, 5, "model.channels=8", "objective.disc_weight=0")  # shared loop
     exp = load_experiment(run)
     assert exp.model.scale != 1.0 and exp.model.shift != 0.0
     _, model = load_model(run)
@@ -151,3 +151,26 @@ def test_vae_and_cvae_train_and_sample(tmp_path):
         "spherical.gif",
     ]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_klae_with_patch_discriminator_resumes_exactly(tmp_path):
+    from genlab.train.checkpoint import load_tensors
+
+    adv = [
+        "objective.disc_weight=1.0",
+        "objective.disc_start=1",
+        "model.channels=8",
+        "objective.disc_channels=8",
+        "model.image_size=16",
+    ]
+    a, b = tmp_path / "a", tmp_path / "b"
+    base = ["train", "klae-shapes", "train.steps=4", "train.ckpt_every=2", *TINY, *adv]
+    assert main([*base, "--out", str(a)]) == 0
+    assert main([*base, "train.stop_after=2", "--out", str(b)]) == 0
+    assert main(["train", "klae-shapes", "--resume", "--out", str(b)]) == 0
+    for name in ("model", "disc"):
+        wa, wb = load_tensors(a / f"{name}.safetensors"), load_tensors(b / f"{name}.safetensors")
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), name
+    rows = [r for r in (a / "metrics.jsonl").read_text().splitlines() if "d_loss" in r]
+    assert len(rows) == 4
+    assert load_experiment(a).model.scale != 1.0

@@ -191,3 +191,24 @@ PRESETS = {
         encoder="conv", spatial=True, latent_dim=4, channels=32, likelihood="laplace"
     ),
 }
+
+
+class PatchDiscriminator(nn.Module):
+    """A PatchGAN discriminator (Isola et al. 2017), as in the latent-diffusion first stage:
+    strided convolutions to one logit per overlapping patch, ``(B, C, S, S) -> (B,)`` (the
+    mean of the ``(B, 1, S/4, S/4)`` logit map)."""
+
+    def __init__(self, in_channels: int, channels: int = 32):
+        super().__init__()
+        c = channels
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, c, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c, 2 * c, 4, 2, 1),
+            norm(2 * c),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * c, 1, 3, 1, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).flatten(1).mean(1)

@@ -116,6 +116,18 @@ def kl_weight(beta: float, warmup_samples: int, samples_seen: int) -> float:
     return beta * min(1.0, samples_seen / warmup_samples)
 
 
+def elbo_terms(model: nn.Module, batch: dict, generator, binarize: bool):
+    """One reparameterised pass: ``(recon (B,), kl (B,), decoder output (B, C, *S))`` with
+    ``recon = -log p(x | z)`` and ``kl = KL(q(z|x) || N(0, I))`` in nats."""
+    vae = unwrap(model)
+    x, cond = batch["x"], batch.get("cond", {})
+    kind = vae.cfg.likelihood
+    target = likelihood_target(kind, x, binarize, generator)
+    eps = torch.randn((x.shape[0], *vae.cfg.latent_shape()), generator=generator).to(x)
+    out, mu, logvar = model(x, cond, eps)
+    return -log_likelihood(kind, out, target, vae.log_scale), gaussian_kl(mu, logvar), out
+
+
 def elbo_loss(
     model: nn.Module, batch: dict, generator, *, beta: float, warmup_samples: int, binarize: bool
 ) -> tuple[Tensor, dict]:
@@ -126,16 +138,10 @@ def elbo_loss(
     buffer, so it is saved with the weights and an exact resume continues the ramp.
     """
     vae = unwrap(model)
-    x, cond = batch["x"], batch.get("cond", {})
-    kind = vae.cfg.likelihood
-    target = likelihood_target(kind, x, binarize, generator)
-    eps = torch.randn((x.shape[0], *vae.cfg.latent_shape()), generator=generator).to(x)
-    out, mu, logvar = model(x, cond, eps)
-    rec = -log_likelihood(kind, out, target, vae.log_scale)
-    kl = gaussian_kl(mu, logvar)
+    rec, kl, _ = elbo_terms(model, batch, generator, binarize)
     w = kl_weight(beta, warmup_samples, int(vae.samples_seen))
     if vae.training:
-        vae.samples_seen += x.shape[0]
+        vae.samples_seen += batch["x"].shape[0]
     logs = {"recon": rec.mean().detach(), "kl": kl.mean().detach(), "kl_weight": w}
     logs["nelbo"] = logs["recon"] + logs["kl"]
     return rec + w * kl, logs

@@ -85,25 +85,131 @@ def measure_scale_shift(model: nn.Module, x: Tensor, batch: int = 500) -> tuple[
 
 
 def fit_klae(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
-    """Train with the shared loop, then measure ``scale``/``shift`` on the training data
+    """Train (the shared loop, or :func:`fit_klae_adversarial` when
+    ``objective.disc_weight > 0``), then measure ``scale``/``shift`` on the training data
     (EMA weights) and store them in the run's config.yaml."""
     from genlab.runs import load_model
     from genlab.train import distributed
     from genlab.train.loop import _fit
 
-    d = distributed.setup(exp.train.device)
-    try:
-        _fit(exp, TASKS["klae"], Path(run_dir), resume, d)
-        if not d.main or exp.train.stop_after:
-            return run_dir
-    finally:
-        distributed.teardown()
+    if exp.objective.disc_weight > 0:
+        fit_klae_adversarial(exp, Path(run_dir), resume)
+    else:
+        d = distributed.setup(exp.train.device)
+        try:
+            _fit(exp, TASKS["klae"], Path(run_dir), resume, d)
+            if not d.main:
+                return run_dir
+        finally:
+            distributed.teardown()
+    if exp.train.stop_after:
+        return run_dir
     stored, model = load_model(run_dir, "ema")
     scale, shift = measure_scale_shift(model, build_dataset(stored.data).x)
     stored.model.scale, stored.model.shift = scale, shift
     C.save_yaml(stored, Path(run_dir) / "config.yaml")
     print(f"klae: measured latent scale={scale:.4f} shift={shift:.4f} -> config.yaml")
     return run_dir
+
+
+def fit_klae_adversarial(exp: Experiment, run_dir: Path, resume: bool) -> None:
+    """Single-process two-optimizer loop: per step one autoencoder step on
+    ``recon + beta * KL + disc_weight * hinge_G(D(x_hat))`` and one patch-discriminator
+    step on ``hinge_D(D(x), D(x_hat))`` (Esser et al. 2021; Rombach et al. 2022, with a
+    fixed adversarial weight). Reuses the shared loop's helpers (optimizer, schedule,
+    keyed randomness, EMA, checkpoints, RunLog, previews); checkpoints hold the
+    discriminator and both optimizers, so a resume continues exactly."""
+    from genlab.models.vae import PatchDiscriminator
+    from genlab.objectives import gan as G
+    from genlab.objectives.vae import elbo_terms
+    from genlab.train.batches import ShardedBatches
+    from genlab.train.checkpoint import (
+        load_checkpoint,
+        load_into,
+        load_optimizer_state,
+        save_checkpoint,
+    )
+    from genlab.train.ema import EMA, ema_beta
+    from genlab.train.log import RunLog
+    from genlab.train.loop import make_optimizer, seed_init, write_preview
+    from genlab.train.schedule import lr_at
+
+    t, o = exp.train, exp.objective
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    data = build_dataset(exp.data)
+    seed_init(exp)
+    ae = build_model(exp.model)
+    disc = PatchDiscriminator(exp.model.in_channels, o.disc_channels)
+    ema = EMA(ae)
+    opt_g = make_optimizer(ae, exp)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=t.lr, betas=t.betas, weight_decay=0.0)
+    start = 0
+    if resume:
+        ckpt, state = load_checkpoint(run_dir)
+        for module, name in ((ae, "model"), (ema.module, "ema"), (disc, "disc")):
+            load_into(module, ckpt / f"{name}.safetensors")
+        opt_g.load_state_dict(load_optimizer_state(ckpt / "state" / "optimizer.pt"))
+        opt_d.load_state_dict(load_optimizer_state(ckpt / "state" / "optimizer_d.pt"))
+        start = state["step"]
+    end = t.steps if not t.stop_after else min(t.steps, start + t.stop_after)
+    batches = ShardedBatches(len(data), t.batch_size, 1, exp.seed)
+    log = RunLog(run_dir, True, start, t.steps, t.tensorboard)
+    clip = t.grad_clip if t.grad_clip > 0 else float("inf")
+    for step in range(start, end):
+        lr = lr_at(step, t.lr, t.steps, t.warmup_steps, t.min_lr_ratio)
+        for group in [*opt_g.param_groups, *opt_d.param_groups]:
+            group["lr"] = lr
+        batch = data.batch(batches.indices(step, 0), ())
+        rec, kl, out = elbo_terms(ae, batch, keyed(exp.seed, step, 0), o.binarize)
+        x_hat = ae.mean_image(out)
+        adv = o.disc_weight if step >= o.disc_start else 0.0
+        g_adv = G.g_loss("hinge", disc(x_hat))
+        loss = (rec + o.beta * kl + adv * g_adv).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(ae.parameters(), clip)
+        opt_g.step()
+        d_loss = G.d_loss("hinge", disc(batch["x"]), disc(x_hat.detach())).mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        ema.update(
+            ae, ema_beta(t.batch_size, (step + 1) * t.batch_size, t.ema_halflife, t.ema_rampup)
+        )
+        log.advance()
+        done = step + 1
+        if not torch.isfinite(loss + d_loss):
+            raise ConfigError(f"klae: loss is not finite at step {done}; lower train.lr")
+        if done % t.log_every == 0 or done == end:
+            log.scalars(
+                {
+                    "step": done,
+                    "loss": loss.item(),
+                    "lr": lr,
+                    "recon": rec.mean().item(),
+                    "kl": kl.mean().item(),
+                    "g_adv": g_adv.mean().item(),
+                    "d_loss": d_loss.item(),
+                }
+            )
+        if (t.sample_every and done % t.sample_every == 0) or done == t.steps:
+            x, nrow = preview_recon(ema.module, exp, data)
+            write_preview(x, nrow, data, run_dir, log, done)
+        if done % t.ckpt_every == 0 or done == end:
+            save_checkpoint(
+                run_dir,
+                done,
+                {
+                    "model": ae.state_dict(),
+                    "ema": ema.module.state_dict(),
+                    "disc": disc.state_dict(),
+                },
+                {"optimizer": opt_g.state_dict(), "optimizer_d": opt_d.state_dict()},
+                {"step": done, "seed": exp.seed, "samples_seen": done * t.batch_size},
+                t.keep_last,
+            )
+    log.close()
 
 
 def vq_task_loss(exp: Experiment):
@@ -159,6 +265,9 @@ class KLAEConfig(ELBOConfig):
 
     kind: Literal["klae"] = "klae"  # type: ignore[assignment]
     beta: float = 1e-3
+    disc_weight: float = 0.0  # weight of the patch discriminator's hinge G loss (0: none)
+    disc_start: int = 0  # optimizer step at which the adversarial term switches on
+    disc_channels: int = 32
 
 
 TASKS["klae"] = Task(
@@ -247,7 +356,8 @@ def cvae(data: str = "digits") -> Experiment:
 
 
 def klae(data: str = "mnist") -> Experiment:
-    """KL autoencoder: spatial 4-channel latent, Laplace reconstruction, KL weight 1e-3."""
+    """KL autoencoder: spatial 4-channel latent, Laplace reconstruction, KL weight 1e-3,
+    and a patch discriminator (hinge, weight 50) from step 300."""
     c, s = (1, 28) if data == "mnist" else (3, 32)
     m = VAEConfig(
         in_channels=c,
@@ -261,7 +371,7 @@ def klae(data: str = "mnist") -> Experiment:
     return Experiment(
         data=_data(data),
         model=m,
-        objective=KLAEConfig(),
+        objective=KLAEConfig(disc_weight=50.0, disc_start=300),
         sampler=VAESamplerConfig(),
         train=_train(1500, 64, 2e-3, sample_every=500, ckpt_every=500),
     )
@@ -288,8 +398,12 @@ RECIPES = {
     "cvae-digits": Recipe(cvae, "conditional VAE, Gaussian likelihood, 8x8 digits"),
     "cvae-mnist": Recipe(partial(cvae, "mnist"), "conditional VAE, Bernoulli, MNIST"),
     "cvae-shapes": Recipe(partial(cvae, "shapes"), "conditional VAE (shape label), shapes"),
-    "klae-mnist": Recipe(klae, "KL autoencoder (4x7x7 latent), MNIST [0,8000)"),
-    "klae-shapes": Recipe(partial(klae, "shapes"), "KL autoencoder (4x8x8 latent), shapes"),
+    "klae-mnist": Recipe(
+        klae, "KL autoencoder (4x7x7 latent) + patch discriminator, MNIST [0,8000)"
+    ),
+    "klae-shapes": Recipe(
+        partial(klae, "shapes"), "KL autoencoder (4x8x8 latent) + patch discriminator, shapes"
+    ),
     "vqvae-mnist": Recipe(vqvae, "VQ-VAE tokenizer, 256 codes, 7x7 tokens, MNIST"),
     "vqvae-shapes": Recipe(partial(vqvae, "shapes"), "VQ-VAE tokenizer, 8x8 tokens, shapes"),
     "msvq-mnist": Recipe(
