@@ -4,6 +4,7 @@ are measured after training), and the VQ-VAE tokenizers (``vq``)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -156,6 +157,7 @@ def fit_klae_adversarial(exp: Experiment, run_dir: Path, resume: bool) -> None:
     batches = ShardedBatches(len(data), t.batch_size, 1, exp.seed)
     log = RunLog(run_dir, True, start, t.steps, t.tensorboard)
     clip = t.grad_clip if t.grad_clip > 0 else float("inf")
+    tic, seen = time.perf_counter(), 0
     for step in range(start, end):
         lr = lr_at(step, t.lr, t.steps, t.warmup_steps, t.min_lr_ratio)
         for group in [*opt_g.param_groups, *opt_d.param_groups]:
@@ -181,7 +183,10 @@ def fit_klae_adversarial(exp: Experiment, run_dir: Path, resume: bool) -> None:
         done = step + 1
         if not torch.isfinite(loss + d_loss):
             raise ConfigError(f"klae: loss is not finite at step {done}; lower train.lr")
+        seen += t.batch_size
         if done % t.log_every == 0 or done == end:
+            speed = seen / (time.perf_counter() - tic)
+            tic, seen = time.perf_counter(), 0
             log.scalars(
                 {
                     "step": done,
@@ -191,6 +196,7 @@ def fit_klae_adversarial(exp: Experiment, run_dir: Path, resume: bool) -> None:
                     "kl": kl.mean().item(),
                     "g_adv": g_adv.mean().item(),
                     "d_loss": d_loss.item(),
+                    "samples_per_s": speed,
                 }
             )
         if (t.sample_every and done % t.sample_every == 0) or done == t.steps:
