@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from genlab.data import digits, folder, mnist, shapes, toys
+from genlab.data import digits, folder, mnist, shapes, stacked, toys
 from genlab.data.base import Dataset, DatasetSpec
 from genlab.errors import ConfigError
 
@@ -20,6 +20,7 @@ DATASETS: dict[str, DatasetSpec] = {
     **shapes.SPECS,
     **mnist.SPECS,
     **folder.SPECS,
+    **stacked.SPECS,
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.models import classifier, mlp, unet
+from genlab.models import classifier, dcgan, gan_mlp, gpt, mlp, stylegan, unet, vae, var, vq
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,40 @@ MODELS: dict[str, ModelSpec] = {
     "unet": ModelSpec(
         unet.UNetConfig, unet.UNet, "U-Net with residual blocks and attention, 1/2/3-D"
     ),
+    "vae": ModelSpec(vae.VAEConfig, vae.VAE, "VAE: MLP or conv encoder, Gaussian posterior"),
+    "vqvae": ModelSpec(vq.VQConfig, vq.VQVAE, "VQ-VAE: EMA codebook, residual / multi-scale VQ"),
+    "gpt": ModelSpec(gpt.GPTConfig, gpt.GPT, "causal transformer over tokens, RoPE, KV cache"),
+    "var": ModelSpec(var.VARConfig, var.VAR, "VAR next-scale transformer, block-causal mask"),
     "classifier": ModelSpec(
         classifier.ClassifierConfig,
         classifier.Classifier,
         "CNN/MLP image classifier with one or more heads (metric feature network)",
     ),
+    "gan-mlp": ModelSpec(
+        gan_mlp.GanMLPConfig, gan_mlp.MLPGenerator, "MLP GAN (generator + discriminator), points"
+    ),
+    "dcgan": ModelSpec(
+        dcgan.DCGANConfig, dcgan.DCGANGenerator, "DCGAN generator + discriminator (projection)"
+    ),
+    "stylegan": ModelSpec(
+        stylegan.StyleGANConfig,
+        stylegan.StyleGenerator,
+        "StyleGAN generator (mapping, AdaIN / modconv, noise) + DCGAN discriminator",
+    ),
 }
 
-PRESETS: dict[str, Any] = {**mlp.PRESETS, **unet.PRESETS, **classifier.PRESETS}
+PRESETS: dict[str, Any] = {
+    **mlp.PRESETS,
+    **unet.PRESETS,
+    **classifier.PRESETS,
+    **vae.PRESETS,
+    **vq.PRESETS,
+    **gpt.PRESETS,
+    **var.PRESETS,
+    **gan_mlp.PRESETS,
+    **dcgan.PRESETS,
+    **stylegan.PRESETS,
+}
 
 
 def model_config(arch: str) -> type:

@@ -4,13 +4,25 @@
 from __future__ import annotations
 
 from genlab.errors import ConfigError
-from genlab.recipes import diffusion
+from genlab.recipes import diffusion, gan, tokens, vae
 from genlab.recipes import eval as eval_recipes
 from genlab.recipes.experiment import Experiment, TrainConfig, experiment_from_dict, override
 from genlab.recipes.tasks import Recipe, Task, get_task
 
-TASKS: dict[str, Task] = {**diffusion.TASKS, **eval_recipes.TASKS}
-RECIPES: dict[str, Recipe] = {**diffusion.RECIPES, **eval_recipes.RECIPES}
+TASKS: dict[str, Task] = {
+    **diffusion.TASKS,
+    **eval_recipes.TASKS,
+    **gan.TASKS,
+    **vae.TASKS,
+    **tokens.TASKS,
+}
+RECIPES: dict[str, Recipe] = {
+    **diffusion.RECIPES,
+    **eval_recipes.RECIPES,
+    **gan.RECIPES,
+    **vae.RECIPES,
+    **tokens.RECIPES,
+}
 
 
 def get_recipe(name: str) -> Experiment:

@@ -1,0 +1,160 @@
+"""The two-player loop: exact resume, NaN stop, per-seed samples, config round trip, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from genlab import config as C
+from genlab.cli import main as cli
+from genlab.errors import ConfigError, GenlabError
+from genlab.recipes import experiment_from_dict, get_recipe, get_task, override
+from genlab.runs import load_model, prepare_run
+from genlab.train.checkpoint import checkpoints, load_tensors
+from genlab.train.log import read_metrics
+from genlab.train.loop import fit
+
+TIMING = ("samples_per_s",)
+
+
+def tiny(recipe: str = "pacgan-grid25", steps: int = 8, **extra):
+    ov = {
+        "train.steps": steps,
+        "train.batch_size": 32,
+        "train.log_every": 1,
+        "train.sample_every": 0,
+        "train.num_samples": 16,
+        "train.ckpt_every": steps,
+        "train.tensorboard": "false",
+        "data.n": 512,
+        "model.generator.hidden": 16,
+        "model.generator.depth": 2,
+        "model.discriminator.hidden": 16,
+        "model.discriminator.depth": 2,
+        **extra,
+    }
+    return override(get_recipe(recipe), [f"{k}={v}" for k, v in ov.items()])
+
+
+def train(exp, out: Path, resume: bool = False, overrides=()) -> list[dict]:
+    exp, out = prepare_run(exp, out, resume=resume, overrides=list(overrides))
+    fit(exp, out, resume=resume)
+    return read_metrics(out / "metrics.jsonl")
+
+
+def _strip(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def test_resume_continues_exactly(tmp_path):
+    """2N steps == N steps + resume N: identical logs (losses, D(x), D(G(z)), grad norms,
+    modes) at every step, identical G, EMA and D weights."""
+    n = 4
+    extra = {
+        "objective.n_critic": 2,
+        "objective.r1_gamma": 1.0,
+        "objective.r1_every": 3,
+        "objective.gp_weight": 1.0,
+        "objective.spectral_norm": "true",
+        "model.generator.batch_norm": "true",
+        "train.ckpt_every": n,
+    }
+    exp = tiny(steps=2 * n, **extra)
+    full = train(exp, tmp_path / "full")
+    half = train(override(exp, [f"train.stop_after={n}"]), tmp_path / "half")
+    assert len(half) == n
+    resumed = train(exp, tmp_path / "half", resume=True, overrides=["train.stop_after=0"])
+    assert _strip(resumed) == _strip(full)
+    assert {"d_real", "d_fake", "grad_norm_d", "grad_norm_g", "r1", "gp", "modes"} <= set(full[0])
+    for name in ("model", "ema", "disc"):
+        x = load_tensors(tmp_path / "full" / f"{name}.safetensors")
+        y = load_tensors(tmp_path / "half" / f"{name}.safetensors")
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    import genlab.objectives.gan as L
+
+    d_fn, g_fn = L.LOSSES["ns"]
+    calls = {"n": 0}
+
+    def flaky(r, f):
+        calls["n"] += 1
+        return d_fn(r, f) * (float("nan") if calls["n"] > 4 else 1.0)
+
+    monkeypatch.setitem(L.LOSSES, "ns", (flaky, g_fn))
+    out = tmp_path / "run"
+    with pytest.raises(GenlabError, match="discriminator loss is nan at step 5; stopped"):
+        train(tiny(steps=10, **{"train.ckpt_every": 2}), out)
+    assert [s for s, _ in checkpoints(out)] == [2, 4]
+    assert len(read_metrics(out / "metrics.jsonl")) == 4
+
+
+def test_samples_depend_only_on_their_seed_and_cli_sample(tmp_path):
+    exp = override(
+        get_recipe("cdcgan-digits"),
+        [
+            "train.steps=2",
+            "train.batch_size=32",
+            "train.tensorboard=false",
+            "train.num_samples=10",
+            "model.generator.channels=8",
+            "model.discriminator.channels=8",
+        ],
+    )
+    out = tmp_path / "run"
+    train(exp, out)
+    exp, g = load_model(out, "ema")
+    task = get_task(exp.objective.kind)
+    label = torch.tensor([3, 7, 1])
+    a = task.sample(g, exp, [10, 11, 12], {"class": label}, exp.sampler)
+    b = task.sample(g, exp, [12], {"class": label[2:]}, exp.sampler)
+    assert a.shape == (3, 1, 8, 8) and torch.allclose(a[2], b[0], atol=1e-6)
+    assert not torch.equal(a[0], a[1])
+    assert cli(["sample", str(out), "--n", "10", "--class", "4", "--out", str(out / "s.npz")]) == 0
+    assert cli(["sample", str(out), "--n", "4", "--steps", "3"]) == 2  # not a GAN setting
+
+
+def test_config_round_trip_and_typed_overrides():
+    exp = override(
+        get_recipe("stylegan-mnist"),
+        [
+            "model.generator.modulation=modconv",
+            "objective.d_lr=1e-3",
+            "model.discriminator.norm=none",
+        ],
+    )
+    back = experiment_from_dict(C.to_dict(exp))
+    assert back == exp and back.model.generator.modulation == "modconv"
+    import yaml
+
+    assert experiment_from_dict(yaml.safe_load(C.dump_yaml(exp))) == exp
+    with pytest.raises(ConfigError, match="objective.n_critic: expected an integer"):
+        override(exp, ["objective.n_critic=two"])
+    with pytest.raises(ConfigError, match="model.generator.modulation"):
+        override(exp, ["model.generator.modulation=film"])
+    with pytest.raises(ConfigError, match="did you mean 'objective.gp_weight'"):
+        override(exp, ["objective.gp_weigth=1"])
+    with pytest.raises(ConfigError, match="objective.gp_weight"):
+        override(get_recipe("gan-grid25"), ["objective.loss=wgan-gp"])
+
+
+def test_latent_walks_of_a_stylegan_run(tmp_path):
+    from genlab.recipes.gan import latent_walks
+
+    ov = ["train.steps=1", "train.batch_size=8", "train.tensorboard=false", "data.n=16",
+          "data.image_size=8", "model.image_size=8", "model.generator.channels=4",
+          "model.discriminator.channels=4", "train.num_samples=4"]  # fmt: skip
+    out = tmp_path / "run"
+    train(override(get_recipe("stylegan-shapes"), ov), out)
+    paths = latent_walks(out, tmp_path / "walks", steps=4)
+    assert [p.name for p in paths] == [
+        "linear.png",
+        "linear.gif",
+        "spherical.png",
+        "spherical.gif",
+        "mixing.png",
+    ]
+    assert all(p.is_file() for p in paths)
