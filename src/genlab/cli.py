@@ -86,7 +86,7 @@ def cmd_list(args) -> int:
 def cmd_train(args) -> int:
     from genlab import config as C
     from genlab.recipes import get_recipe, override
-    from genlab.runs import load_experiment, prepare_run
+    from genlab.runs import discard_unstarted, load_experiment, prepare_run
     from genlab.train.loop import fit
 
     out = Path(args.out or f"runs/{args.recipe}")
@@ -103,6 +103,7 @@ def cmd_train(args) -> int:
             exp = override(exp, args.overrides)
         print(C.dump_yaml(exp), end="")
         return 0
+    created = not args.resume and not out.exists()
     exp, out = prepare_run(
         exp,
         out,
@@ -110,7 +111,12 @@ def cmd_train(args) -> int:
         overrides=args.overrides if args.resume else [],
         write=main_rank,
     )
-    fit(exp, out, resume=args.resume)
+    try:
+        fit(exp, out, resume=args.resume)
+    except GenlabError:
+        if created and main_rank:
+            discard_unstarted(out)  # nothing trained: leave no half-made run behind
+        raise
     if main_rank:
         print(f"trained {out} ({exp.train.steps} steps); pictures in {out / 'samples'}")
         print(

@@ -78,6 +78,24 @@ def load_model(
     return exp, model.to(device).eval()
 
 
+def discard_unstarted(out: Path) -> bool:
+    """Remove a new run directory that a failure left with nothing trained in it.
+
+    Called when a new run fails (say, a tokenizer run it names is missing): if no
+    checkpoint and no logged step exist, the directory holds only the config this run
+    wrote, so removing it leaves the disk as it was. Returns whether it was removed.
+    """
+    import shutil
+
+    from genlab.train.checkpoint import checkpoints
+
+    metrics = out / "metrics.jsonl"
+    if not out.is_dir() or checkpoints(out) or (metrics.is_file() and metrics.stat().st_size):
+        return False
+    shutil.rmtree(out)
+    return True
+
+
 def fit(
     exp: Experiment, out: str | Path, *, resume: bool = False, overrides: list[str] = ()
 ) -> Path:
@@ -87,8 +105,15 @@ def fit(
     """
     from genlab.train import loop
 
-    exp, out = prepare_run(exp, Path(out), resume=resume, overrides=list(overrides))
-    return loop.fit(exp, out, resume=resume)
+    out = Path(out)
+    created = not resume and not out.exists()
+    exp, out = prepare_run(exp, out, resume=resume, overrides=list(overrides))
+    try:
+        return loop.fit(exp, out, resume=resume)
+    except GenlabError:
+        if created:
+            discard_unstarted(out)
+        raise
 
 
 def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):

@@ -65,6 +65,7 @@ def test_missing_tokenizer_is_a_clear_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "objective.tokenizer" in err and "nope" in err and "genlab train" in err
+    assert not out.exists()  # nothing half-made is left behind
 
 
 def test_vq_then_gpt_then_sample(tmp_path):
