@@ -130,6 +130,8 @@ class DCGANDiscriminator(nn.Module):
         self.feat = (c_in + int(d.minibatch_std)) * s0 * s0
         self.head = nn.Linear(self.feat, 1)
         self.proj = nn.Embedding(cfg.num_classes, self.feat) if cfg.num_classes else None
+        if self.proj is not None:  # start as the unconditional D: N(0, 1) rows would make
+            nn.init.zeros_(self.proj.weight)  # <embed(y), h> dominate the logit at init
 
     def forward(self, x: Tensor, cond: dict | None = None) -> Tensor:
         cond = check_cond(cond, ("class",) if self.proj is not None else ())
