@@ -193,6 +193,123 @@ def cmd_sample(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ eval
+
+
+def _eval_extractor(args, data_name: str, device):
+    """The extractor ``--extractor`` / ``--inception-weights`` name, or the data's own."""
+    from genlab.metrics.evaluate import EXTRACTOR_FOR
+    from genlab.metrics.features import NAMES, get_extractor
+
+    if args.inception_weights:
+        return get_extractor("inception", inception_weights=args.inception_weights, device=device)
+    if args.extractor in NAMES:
+        return get_extractor(args.extractor, device=device)
+    if args.extractor:
+        return get_extractor("", path=args.extractor, device=device)
+    if data_name not in EXTRACTOR_FOR:
+        raise ConfigError(
+            f"--extractor: no built-in feature network for '{data_name}'; pass --extractor RUN "
+            "(a classifier run) or --inception-weights PATH"
+        )
+    return get_extractor(EXTRACTOR_FOR[data_name], device=device)
+
+
+def _eval_samples_from_run(args, device):
+    """Sample ``--n`` from the run in batches; sample i uses seed ``--seed + i``."""
+    import torch
+
+    from genlab.metrics.evaluate import heldout_config
+    from genlab.recipes import get_task
+    from genlab.runs import load_model
+
+    exp, model = load_model(Path(args.run), args.weights, device)
+    task = get_task(exp.objective.kind)
+    scfg = _sampler_config(exp, args)
+    k = getattr(exp.model, "num_classes", 0)
+    cond, _ = _class_cond(k, args.n, args.cls)
+    chunks = []
+    for lo in range(0, args.n, args.batch):
+        hi = min(args.n, lo + args.batch)
+        c = {key: v[lo:hi].to(device) for key, v in cond.items()}
+        seeds = [args.seed + i for i in range(lo, hi)]
+        chunks.append(task.sample(model, exp, seeds, c, scfg).float().cpu())
+    x = torch.cat(chunks)
+    ref_cfg, desc = heldout_config(exp.data)
+    return x, cond.get("class"), ref_cfg, desc
+
+
+def _eval_samples_from_file(args):
+    """Samples from ``--fake FILE.npz`` (``genlab sample --out`` format: x, seed, class)."""
+    import numpy as np
+    import torch
+
+    from genlab import config as C
+    from genlab.data import dataset_config
+
+    path = Path(args.fake)
+    if not path.is_file():
+        raise ConfigError(f"--fake: {path}: no such file")
+    try:
+        with np.load(path) as z:
+            if "x" not in z.files:
+                raise ConfigError(f"--fake: {path}: has no array 'x' (found {', '.join(z.files)})")
+            x = torch.from_numpy(z["x"].astype(np.float32))
+            y = torch.from_numpy(z["class"].astype(np.int64)) if "class" in z.files else None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--fake: {path}: not a readable .npz file ({e})") from None
+    if args.n and args.n < len(x):
+        x, y = x[: args.n], None if y is None else y[: args.n]
+    cls = dataset_config(args.real)
+    data = [o.removeprefix("data.") for o in args.overrides if o.startswith("data.")]
+    bad = [o for o in args.overrides if not o.startswith("data.")]
+    if bad:
+        raise ConfigError(f"{bad[0].split('=')[0]}: only data.* settings apply with --real")
+    ref_cfg = C.revalidate(C.apply_overrides(cls(), data))
+    return x, y, ref_cfg, f"{args.real} as configured"
+
+
+def cmd_eval(args) -> int:
+    from genlab import config as C
+    from genlab.data import DATASETS, dataset_config
+    from genlab.metrics.evaluate import evaluate, parse_metrics, table
+    from genlab.runs import load_experiment
+    from genlab.train.distributed import pick_device
+
+    if args.n < 1 or args.batch < 1:
+        raise ConfigError(f"--n/--batch: must be at least 1, got {args.n}/{args.batch}")
+    if args.run is not None and "=" in args.run and not Path(args.run).exists():
+        args.overrides, args.run = [args.run, *args.overrides], None  # a key=value, not a RUN
+    if (args.run is None) == (args.real is None):
+        raise ConfigError("eval: give a RUN directory, or --real DATASET --fake FILE.npz")
+    if args.real is not None and args.fake is None:
+        raise ConfigError("--real: needs --fake FILE.npz (samples to evaluate)")
+    device = pick_device(args.device)
+    if args.real is not None:
+        name = dataset_config(args.real)().name
+    else:
+        name = load_experiment(Path(args.run)).data.name
+    modality = DATASETS[name].modality
+    metrics = parse_metrics(args.metrics, modality)  # fail on a typo before sampling
+    if args.real is not None:
+        fake, fake_class, ref_cfg, desc = _eval_samples_from_file(args)
+    else:
+        fake, fake_class, ref_cfg, desc = _eval_samples_from_run(args, device)
+    ext = _eval_extractor(args, ref_cfg.name, device) if modality != "points" else None
+    result = evaluate(fake, fake_class, ref_cfg, desc, metrics, ext, args.cache, args.seed)
+    result = {"run": args.run, "fake": args.fake, "metrics_requested": metrics, **result}
+    print(f"{len(fake)} samples vs {desc}" + (f"; extractor {ext.fingerprint}" if ext else ""))
+    print(table(result))
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(C.to_dict(result), indent=1, default=float) + "\n")
+        os.replace(tmp, out)
+        print(f"wrote {out}")
+    return 0
+
+
 # ------------------------------------------------------------------------------ info
 
 
@@ -272,6 +389,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.add_argument("--out", help="output .png (picture) or .npz (arrays)")
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser(
+        "eval",
+        parents=[common],
+        help="evaluate a run (or an .npz of samples) with FID, KID, ...",
+        description="Sample RUN (or read --fake FILE.npz) and compute metrics against the "
+        "dataset's held-out reference (genlab list metrics).",
+    )
+    s.add_argument("run", nargs="?", help="run directory to sample from")
+    s.add_argument("overrides", nargs="*", metavar="key=value", help="sampler.* or data.*")
+    s.add_argument("--metrics", help="comma-separated (default fid,kid,pr,dc or modes,w,mmd)")
+    s.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
+    s.add_argument("--batch", type=int, default=500, help="samples per sampling batch")
+    s.add_argument("--seed", type=int, default=0, help="sample i uses seed SEED+i")
+    s.add_argument("--sampler", help="sampler name (genlab list samplers)")
+    s.add_argument("--steps", type=int, help="number of sampling steps")
+    s.add_argument("--cfg", type=float, help="guidance weight w")
+    s.add_argument("--class", dest="cls", type=int, help="sample only this class")
+    s.add_argument("--weights", default="ema", help="ema (default) or model")
+    s.add_argument("--real", help="dataset name of the reference (with --fake)")
+    s.add_argument("--fake", help=".npz of samples (genlab sample --out x.npz)")
+    s.add_argument("--extractor", help="classifier run directory, or mnist|digits|shapes")
+    s.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth")
+    s.add_argument("--cache", help="reference-statistics cache dir (default: extractor's)")
+    s.add_argument("--json", help="write every figure to this JSON file")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("info", parents=[common], help="describe a run directory")
     s.add_argument("run")

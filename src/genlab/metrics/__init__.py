@@ -1,1 +1,43 @@
-"""Metrics: feature extractors, FID/KID, precision/recall, mode coverage, likelihood."""
+"""Metrics: feature extractors, FID/KID, precision/recall, mode coverage, likelihood.
+
+``METRICS`` maps each name ``genlab eval --metrics`` accepts to a :class:`MetricInfo`
+(``.doc`` is what ``genlab list metrics`` prints). The functions live in:
+
+- ``fid``: ``frechet_distance``, ``gaussian_stats``, ``fid_from_features``
+- ``kid``: ``kid`` (unbiased MMD^2, cubic kernel, subsets)
+- ``prdc``: ``precision_recall`` (k=3), ``density_coverage`` (k=5)
+- ``scores``: ``inception_score``, ``class_accuracy``, ``intra_class_fid``
+- ``modes``: the PacGAN / VEEGAN 2-D protocol; ``points``: W1/W2, MMD for point sets
+- ``stacked``: Stacked MNIST mode counting
+- ``likelihood``: ``bits_per_dim``, probability-flow ODE log-likelihood
+- ``features``: ``get_extractor`` and cached reference features
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What one ``--metrics`` name computes and on which data it applies."""
+
+    doc: str
+    modality: str  # "image", "points" or "any"
+
+
+METRICS: dict[str, MetricInfo] = {
+    "fid": MetricInfo("Frechet distance of feature Gaussians (float64, scipy sqrtm)", "image"),
+    "kid": MetricInfo("kernel inception distance: unbiased MMD^2, cubic kernel, subsets", "image"),
+    "pr": MetricInfo("precision and recall of k-NN manifolds (Kynkaanniemi 2019, k=3)", "image"),
+    "dc": MetricInfo("density and coverage (Naeem 2020, k=5)", "image"),
+    "is": MetricInfo("Inception-style score exp(E KL(p(y|x)||p(y))) from the classifier", "image"),
+    "acc": MetricInfo("classifier accuracy of class-conditional samples", "image"),
+    "ifid": MetricInfo("intra-class FID: mean over classes of per-class FID", "image"),
+    "stacked": MetricInfo("Stacked MNIST: modes of 1000 covered and KL to uniform", "image"),
+    "modes": MetricInfo("2-D modes captured, high-quality fraction, reverse KL (PacGAN)", "points"),
+    "w": MetricInfo("exact W1 and W2 distances to held-out points (assignment)", "points"),
+    "mmd": MetricInfo("unbiased MMD^2 with a Gaussian kernel to held-out points", "points"),
+}
+
+__all__ = ["METRICS", "MetricInfo"]

@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.models import dcgan, gan_mlp, mlp, stylegan, unet
+from genlab.models import classifier, dcgan, gan_mlp, mlp, stylegan, unet
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,11 @@ MODELS: dict[str, ModelSpec] = {
         stylegan.StyleGenerator,
         "StyleGAN generator (mapping, AdaIN / modconv, noise) + DCGAN discriminator",
     ),
+    "classifier": ModelSpec(
+        classifier.ClassifierConfig,
+        classifier.Classifier,
+        "CNN/MLP image classifier with one or more heads (metric feature network)",
+    ),
 }
 
 PRESETS: dict[str, Any] = {
@@ -46,6 +51,7 @@ PRESETS: dict[str, Any] = {
     **gan_mlp.PRESETS,
     **dcgan.PRESETS,
     **stylegan.PRESETS,
+    **classifier.PRESETS,
 }
 
 

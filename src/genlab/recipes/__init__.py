@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from genlab.errors import ConfigError
 from genlab.recipes import diffusion, gan
+from genlab.recipes import eval as eval_recipes
 from genlab.recipes.experiment import Experiment, TrainConfig, experiment_from_dict, override
 from genlab.recipes.tasks import Recipe, Task, get_task
 
-TASKS: dict[str, Task] = {**diffusion.TASKS, **gan.TASKS}
-RECIPES: dict[str, Recipe] = {**diffusion.RECIPES, **gan.RECIPES}
+TASKS: dict[str, Task] = {**diffusion.TASKS, **gan.TASKS, **eval_recipes.TASKS}
+RECIPES: dict[str, Recipe] = {**diffusion.RECIPES, **gan.RECIPES, **eval_recipes.RECIPES}
 
 
 def get_recipe(name: str) -> Experiment:

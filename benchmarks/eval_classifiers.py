@@ -1,0 +1,66 @@
+"""Held-out accuracy of the domain classifiers behind genlab's metrics.
+
+- mnist: trained on MNIST test images [0, 8000), scored on [8000, 10000);
+- digits: trained on the ``digits`` train split, scored on its test split (20%, seed 0);
+- shapes: trained on ``shapes`` seed 0 (10,000 images), scored per attribute on a fresh
+  draw (seed 1, 2,000 images).
+
+Classifiers missing from ``--runs`` (default ``runs/``) are trained first with their
+recipes (``genlab train eval-<name>-classifier``). ``--quick`` scores 500 images each.
+
+    python benchmarks/eval_classifiers.py [--quick] [--runs runs] [--mnist-root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from genlab.data import DATASETS, build_dataset
+from genlab.metrics.features import ensure_classifier, get_extractor
+
+# ../shared/data/mnist beside the repository (or beside a parent, for git worktrees)
+SHARED = next(
+    (q / "shared/data/mnist" for q in Path(__file__).resolve().parents if (q / "shared").is_dir()),
+    Path("../shared/data/mnist"),
+)
+
+
+def heldout(name: str, mnist_root: str):
+    if name == "mnist":
+        cfg = DATASETS["mnist"].config(root=mnist_root, split="test", start=8000)
+        return cfg, "MNIST test [8000, 10000)"
+    if name == "digits":
+        return DATASETS["digits"].config(split="test"), "digits test split"
+    return DATASETS["shapes"].config(seed=1, n=2000), "shapes seed 1, n 2000"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--runs", default="runs")
+    p.add_argument("--mnist-root", default=str(SHARED))
+    args = p.parse_args()
+    rows = []
+    for name in ("mnist", "digits", "shapes"):
+        ov = [f"data.root={args.mnist_root}"] if name == "mnist" else []
+        tic = time.perf_counter()
+        run = ensure_classifier(name, Path(args.runs) / f"eval-{name}-classifier", ov)
+        ext = get_extractor(name, path=run)
+        cfg, desc = heldout(name, args.mnist_root)
+        data = build_dataset(cfg)
+        n = 500 if args.quick else len(data)
+        logits = ext.all_logits(data.x[:n])
+        for head, z in logits.items():
+            acc = (z.argmax(1) == data.cond[head][:n]).float().mean().item()
+            rows.append((name, head, desc, n, acc, ext.fingerprint))
+        print(f"{name}: {time.perf_counter() - tic:.1f} s (incl. training if it was missing)")
+    print("\n| classifier | head | held-out set | n | accuracy | fingerprint |")
+    print("|---|---|---|---|---|---|")
+    for name, head, desc, n, acc, fp in rows:
+        print(f"| {name} | {head} | {desc} | {n} | {100 * acc:.2f}% | `{fp}` |")
+
+
+if __name__ == "__main__":
+    main()

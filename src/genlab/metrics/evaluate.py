@@ -1,0 +1,173 @@
+"""Evaluate a set of generated samples against a dataset's reference: what ``genlab eval``
+runs. One function per step: pick the metrics, the reference set and the extractor,
+then :func:`evaluate` computes every figure into one JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import time
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genlab.errors import ConfigError
+from genlab.metrics import METRICS
+
+DEFAULT_IMAGE = ("fid", "kid", "pr", "dc")
+DEFAULT_POINTS = ("modes", "w", "mmd")
+# dataset name -> the domain classifier whose features judge it (by image size)
+EXTRACTOR_FOR = {"mnist": "mnist", "stacked-mnist": "mnist", "digits": "digits", "shapes": "shapes"}
+
+
+def parse_metrics(spec: str | None, modality: str) -> list[str]:
+    """``"fid,kid"`` -> ``["fid", "kid"]``; unknown names suggest the nearest one."""
+    if not spec:
+        return list(DEFAULT_POINTS if modality == "points" else DEFAULT_IMAGE)
+    names = [m.strip() for m in spec.split(",") if m.strip()]
+    for m in names:
+        if m not in METRICS:
+            near = difflib.get_close_matches(m, list(METRICS), n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else f"; choose from {', '.join(METRICS)}"
+            raise ConfigError(f"--metrics: unknown metric '{m}'{hint}")
+        want = METRICS[m].modality
+        if want != "any" and want != modality:
+            raise ConfigError(f"--metrics: '{m}' applies to {want} data, not {modality}")
+    return names
+
+
+def heldout_config(data_cfg) -> tuple[object, str]:
+    """The reference set for a run trained on ``data_cfg``: its held-out part where the
+    dataset defines one, else the training data. Returns ``(config, description)``."""
+    name = data_cfg.name
+    mnist_like = name in ("mnist", "fashion-mnist") and data_cfg.split == "test"
+    if mnist_like and (data_cfg.start, data_cfg.stop) == (0, 8000):
+        cfg = dataclasses.replace(data_cfg, start=8000, stop=-1)
+        return cfg, f"{name} test images [8000, 10000) (held out)"
+    if name == "digits" and data_cfg.split == "train":
+        return dataclasses.replace(data_cfg, split="test"), "digits test split (held out)"
+    if hasattr(data_cfg, "seed") and hasattr(data_cfg, "n"):  # procedural: a fresh draw
+        cfg = dataclasses.replace(data_cfg, seed=data_cfg.seed + 1, n=min(data_cfg.n, 10_000))
+        return cfg, f"{name}, a fresh draw (seed {cfg.seed}, n {cfg.n})"
+    return data_cfg, f"{name} training data (no held-out part defined)"
+
+
+def _image_metrics(names, fake, fake_class, ref, ext, seed) -> dict:
+    from genlab.metrics.fid import frechet_distance, gaussian_stats
+    from genlab.metrics.kid import kid
+    from genlab.metrics.prdc import density_coverage, precision_recall
+    from genlab.metrics.scores import class_accuracy, inception_score, intra_class_fid
+
+    out: dict = {}
+    need_feats = {"fid", "kid", "pr", "dc", "ifid"} & set(names)
+    ff = ext.features(fake).numpy() if need_feats else None
+    fr = ref["features"]
+    if "fid" in names:
+        out["fid"] = frechet_distance(ref["mu"], ref["sigma"], *gaussian_stats(ff))
+    if "kid" in names:
+        out["kid"], out["kid_std"] = kid(fr, ff, seed=seed)
+    if "pr" in names:
+        out.update(precision_recall(fr, ff, k=3))
+    if "dc" in names:
+        out.update(density_coverage(fr, ff, k=5))
+    if {"is", "acc"} & set(names):
+        logits = ext.logits(fake)
+        if "is" in names:
+            out["is"], out["is_std"] = inception_score(logits)
+        if "acc" in names:
+            if fake_class is None:
+                raise ConfigError("--metrics acc: the samples have no class labels")
+            out["acc"] = class_accuracy(logits, fake_class)
+    if "ifid" in names:
+        if fake_class is None or "class" not in ref["labels"]:
+            raise ConfigError("--metrics ifid: needs class labels for samples and reference")
+        out["ifid"], per = intra_class_fid(fr, ref["labels"]["class"], ff, fake_class.numpy())
+        out["ifid_per_class"] = per
+    if "stacked" in names:
+        from genlab.metrics.stacked import stacked_mnist_stats
+
+        s = stacked_mnist_stats(fake, ext.logits)
+        out["stacked_modes"], out["stacked_kl"] = s["modes"], s["kl"]
+    return out
+
+
+def _points_metrics(names, fake: Tensor, data_cfg, ref_x: Tensor, seed: int) -> dict:
+    from genlab.metrics.modes import PROTOCOLS, protocol_stats
+    from genlab.metrics.points import mmd2_gaussian, wasserstein
+
+    out: dict = {}
+    if "modes" in names:
+        if data_cfg.name not in PROTOCOLS:
+            raise ConfigError(
+                f"--metrics modes: defined for {', '.join(PROTOCOLS)}, not '{data_cfg.name}'"
+            )
+        s = protocol_stats(fake, data_cfg.name)
+        out.update(modes=s["modes"], high_quality=s["high_quality"], reverse_kl=s["reverse_kl"])
+    m = min(len(fake), len(ref_x), 2500)
+    g = torch.Generator().manual_seed(seed)
+    a = fake[torch.randperm(len(fake), generator=g)[:m]]
+    b = ref_x[torch.randperm(len(ref_x), generator=g)[:m]]
+    if "w" in names:
+        out["w1"], out["w2"] = wasserstein(a, b, 1), wasserstein(a, b, 2)
+    if "mmd" in names:
+        out["mmd2"], out["mmd_bandwidth"] = mmd2_gaussian(a, b)
+    return out
+
+
+def evaluate(
+    fake: Tensor,
+    fake_class: Tensor | None,
+    ref_cfg,
+    ref_desc: str,
+    metrics: list[str],
+    extractor=None,
+    cache_dir=None,
+    seed: int = 0,
+) -> dict:
+    """Every requested figure for samples ``fake`` ``(N, ...)`` against ``ref_cfg``.
+
+    Image metrics need ``extractor`` (:class:`genlab.metrics.features.Extractor`); its
+    reference features are cached (see ``reference_features``). Returns a JSON-ready
+    dict: ``{"metrics": {...}, "n": N, "extractor": {...}, "reference": {...}}``.
+    """
+    from genlab import config as C
+    from genlab.data import DATASETS, build_dataset
+
+    tic = time.perf_counter()
+    modality = DATASETS[ref_cfg.name].modality
+    result = {"n": len(fake), "reference": {"data": C.to_dict(ref_cfg), "set": ref_desc}}
+    if modality == "points":
+        ref = build_dataset(ref_cfg)
+        if fake.ndim != 2 or fake.shape[1] != ref.x.shape[1]:
+            raise ConfigError(
+                f"samples of shape {tuple(fake.shape)} do not match '{ref_cfg.name}' "
+                f"points {tuple(ref.x.shape[1:])}"
+            )
+        result["reference"]["n"] = len(ref)
+        result["metrics"] = _points_metrics(metrics, fake.double(), ref_cfg, ref.x.double(), seed)
+    else:
+        from genlab.metrics.features import reference_features
+
+        if extractor is None:
+            raise ConfigError("image metrics need a feature extractor (--extractor RUN)")
+        only_stacked = set(metrics) == {"stacked"}
+        if not only_stacked:
+            extractor.check(fake)
+        ref = {} if only_stacked else reference_features(ref_cfg, extractor, cache_dir)
+        result["extractor"] = {"name": extractor.name, "fingerprint": extractor.fingerprint}
+        if ref:
+            result["reference"].update(n=len(ref["features"]), cache=ref["path"])
+        result["metrics"] = _image_metrics(metrics, fake, fake_class, ref, extractor, seed)
+    result["seconds"] = time.perf_counter() - tic
+    return result
+
+
+def table(result: dict) -> str:
+    """A two-column markdown table of the scalar figures in ``result["metrics"]``."""
+    rows = ["| metric | value |", "|---|---|"]
+    for k, v in result["metrics"].items():
+        if isinstance(v, (int, float, np.floating)):
+            rows.append(f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |")
+    return "\n".join(rows)

@@ -1,0 +1,269 @@
+"""Feature extractors for the metrics, and cached reference features.
+
+``get_extractor(name, path=None, inception_weights=None)`` returns an :class:`Extractor`:
+
+- ``"mnist"``, ``"digits"``, ``"shapes"``: a domain classifier genlab trained itself. The
+  artifact is a run directory of ``genlab train eval-<name>-classifier`` (default
+  ``runs/eval-<name>-classifier``, relative to the working directory; or ``path``,
+  the CLI's ``--extractor RUN``). Its EMA weights are used; its fingerprint is
+  ``classifier-<kind>-<C>x<S>x<S>:<sha256 of the weights' tensors, 16 hex>``.
+- ``"inception"``: the FID InceptionV3 (pytorch-fid layout) with the weights file the
+  user passes (``inception_weights``, sha256 checked); ``"inception-random"`` builds it
+  with seeded random weights, for throughput tests only.
+
+Reference features of a dataset are cached as ``<cache>/<data.name>-<key>.npz`` with
+``key = sha256(data config JSON + extractor fingerprint)[:16]``, holding the features
+and their float64 mean and covariance; ``cache`` defaults to ``<classifier run>/refstats``
+(or ``~/.cache/genlab/refstats`` for Inception). Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genlab.errors import CheckpointError, ConfigError
+from genlab.metrics.fid import gaussian_stats
+
+DOMAINS = ("mnist", "digits", "shapes")
+NAMES = (*DOMAINS, "inception", "inception-random")
+DEFAULT_CACHE = Path.home() / ".cache" / "genlab" / "refstats"
+
+
+@dataclass
+class Extractor:
+    """A frozen network mapping images to features and logits.
+
+    Attributes:
+        name: "mnist", "digits", "shapes", "inception", ...
+        fingerprint: architecture + weights hash; identifies cached reference statistics.
+        input_shape: the ``(C, H, W)`` it accepts (None: any image size, resized).
+        heads: ``{head name: classes}`` of its logits (the first head is the default).
+        cache_dir: where reference features for this extractor are cached.
+    """
+
+    name: str
+    fingerprint: str
+    input_shape: tuple[int, ...] | None
+    heads: dict[str, int]
+    net: torch.nn.Module
+    feature_fn: Callable[[Tensor], Tensor]
+    logits_fn: Callable[[Tensor], Tensor]
+    cache_dir: Path = DEFAULT_CACHE
+    batch_size: int = 500
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def check(self, x: Tensor) -> None:
+        """Raise :class:`ConfigError` if ``x`` is not ``(N, *input_shape)`` images."""
+        shape = self.input_shape
+        if x.ndim != 4 or (shape is not None and tuple(x.shape[1:]) != shape):
+            want = f"(N, {', '.join(map(str, shape))})" if shape else "(N, C, H, W)"
+            raise ConfigError(
+                f"extractor '{self.name}': expects images {want}, got {tuple(x.shape)}"
+            )
+        if self.input_shape is None and x.shape[1] not in (1, 3):
+            raise ConfigError(f"extractor '{self.name}': needs 1 or 3 channels, got {x.shape[1]}")
+
+    @torch.no_grad()
+    def _apply(self, fn, x: Tensor) -> Tensor:
+        self.check(x)
+        out = [
+            fn(x[i : i + self.batch_size].to(self.device, torch.float32)).float().cpu()
+            for i in range(0, len(x), self.batch_size)
+        ]
+        return torch.cat(out)
+
+    def features(self, x: Tensor) -> Tensor:
+        """``(N, D)`` float32 features of images ``(N, C, H, W)`` in [-1, 1]."""
+        return self._apply(self.feature_fn, torch.as_tensor(x))
+
+    def all_logits(self, x: Tensor) -> dict[str, Tensor]:
+        """``{head: (N, K)}`` logits of every head."""
+        z = self._apply(self.logits_fn, torch.as_tensor(x))
+        return dict(zip(self.heads, z.split(list(self.heads.values()), dim=1)))
+
+    def logits(self, x: Tensor, head: str | None = None) -> Tensor:
+        """``(N, K)`` logits of ``head`` (default: the first head)."""
+        heads = self.all_logits(x)
+        head = head or next(iter(heads))
+        if head not in heads:
+            raise ConfigError(f"extractor '{self.name}': no head {head!r}; has {list(heads)}")
+        return heads[head]
+
+
+def tensor_digest(state: dict) -> str:
+    """sha256 over a state dict's names, dtypes, shapes and bytes (order-independent)."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        v = state[k].detach().cpu().contiguous()
+        h.update(f"{k}|{v.dtype}|{tuple(v.shape)}|".encode())
+        h.update(v.numpy().tobytes() if v.dtype != torch.bfloat16 else v.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def default_classifier_dir(name: str) -> Path:
+    return Path("runs") / f"eval-{name}-classifier"
+
+
+def classifier_extractor(run: str | Path, device="cpu") -> Extractor:
+    """An :class:`Extractor` from a classifier run directory (EMA weights)."""
+    from genlab.runs import load_model
+
+    run = Path(run)
+    exp, net = load_model(run, "ema", device)
+    if exp.objective.kind != "classify":
+        raise CheckpointError(f"{run}: is a '{exp.objective.kind}' run, not a classifier run")
+    m = exp.model
+    shape = m.input_shape()
+    digest = tensor_digest(net.state_dict())[:16]
+    fp = f"classifier-{m.kind}-{'x'.join(map(str, shape))}:{digest}"
+    return Extractor(
+        name=exp.recipe.removeprefix("eval-").removesuffix("-classifier") or str(run),
+        fingerprint=fp,
+        input_shape=tuple(shape),
+        heads=dict(zip(m.head_names, m.heads)),
+        net=net,
+        feature_fn=net.features,
+        logits_fn=net,
+        cache_dir=run / "refstats",
+        batch_size=exp.sampler.batch_size,
+        device=torch.device(device),
+    )
+
+
+def inception_extractor(weights: str | Path | None, device="cpu", seed: int = 0) -> Extractor:
+    """The FID Inception extractor; ``weights=None`` gives seeded random weights."""
+    from genlab.models.inception import FIDInceptionV3, load_fid_inception, sha256_file
+
+    if weights is None:
+        torch.manual_seed(seed)
+        net, fp = FIDInceptionV3().eval(), f"inception-v3-fid:random-seed{seed}"
+    else:
+        net = load_fid_inception(weights)
+        fp = f"inception-v3-fid:{sha256_file(Path(weights))[:16]}"
+    net = net.to(device)
+    return Extractor(
+        name="inception",
+        fingerprint=fp,
+        input_shape=None,
+        heads={"imagenet": 1008},
+        net=net,
+        feature_fn=net,
+        logits_fn=net.logits,
+        cache_dir=DEFAULT_CACHE,
+        batch_size=50,
+        device=torch.device(device),
+    )
+
+
+def get_extractor(
+    name: str,
+    path: str | Path | None = None,
+    inception_weights: str | Path | None = None,
+    device="cpu",
+) -> Extractor:
+    """The extractor ``name`` (see the module docstring). ``path`` is a classifier run
+    directory (for the domain names) and ``inception_weights`` the FID weights file."""
+    if name in DOMAINS:
+        run = Path(path) if path else default_classifier_dir(name)
+        if not (run / "config.yaml").is_file():
+            raise CheckpointError(
+                f"{run}: no trained {name} classifier; train it with `genlab train "
+                f"eval-{name}-classifier --out {run}` or pass --extractor RUN"
+            )
+        return classifier_extractor(run, device)
+    if name == "inception":
+        if inception_weights is None:
+            raise ConfigError(
+                "--inception-weights: the Inception extractor needs the weights file "
+                "pt_inception-2015-12-05-6726825d.pth (nothing is downloaded)"
+            )
+        return inception_extractor(inception_weights, device)
+    if name == "inception-random":
+        return inception_extractor(None, device)
+    if path is not None:  # any classifier run
+        return classifier_extractor(path, device)
+    raise ConfigError(f"extractor: unknown name {name!r}; choose from {', '.join(NAMES)}")
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def reference_key(data_cfg, fingerprint: str) -> str:
+    from genlab import config as C
+
+    blob = json.dumps(C.to_dict(data_cfg), sort_keys=True) + "|" + fingerprint
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def reference_features(data_cfg, extractor: Extractor, cache_dir: str | Path | None = None) -> dict:
+    """Features and float64 statistics of dataset ``data_cfg`` under ``extractor``, cached.
+
+    Returns ``{"features": (N, D) float32, "mu": (D,), "sigma": (D, D), "labels": {key:
+    (N,)}, "path": cache file, "cached": bool}``.
+    """
+    from genlab.data import build_dataset
+
+    cache = Path(cache_dir) if cache_dir is not None else extractor.cache_dir
+    path = cache / f"{data_cfg.name}-{reference_key(data_cfg, extractor.fingerprint)}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            labels = {k[6:]: z[k] for k in z.files if k.startswith("label_")}
+            return {
+                "features": z["features"],
+                "mu": z["mu"],
+                "sigma": z["sigma"],
+                "labels": labels,
+                "path": str(path),
+                "cached": True,
+            }
+    data = build_dataset(data_cfg)
+    feats = extractor.features(data.x).numpy()
+    mu, sigma = gaussian_stats(feats)
+    labels = {k: v.numpy() for k, v in data.cond.items() if v.ndim == 1}
+    _atomic_savez(
+        path,
+        features=feats,
+        mu=mu,
+        sigma=sigma,
+        fingerprint=np.array(extractor.fingerprint),
+        **{f"label_{k}": v for k, v in labels.items()},
+    )
+    return {
+        "features": feats,
+        "mu": mu,
+        "sigma": sigma,
+        "labels": labels,
+        "path": str(path),
+        "cached": False,
+    }
+
+
+def ensure_classifier(name: str, run: str | Path | None = None, overrides=()) -> Path:
+    """The run directory of domain classifier ``name``, training it first (recipe
+    ``eval-<name>-classifier`` with ``overrides``) if it holds no finished run.
+    For benchmarks and scripts; ``genlab eval`` never trains implicitly."""
+    from genlab.recipes import get_recipe, override
+    from genlab.runs import prepare_run
+    from genlab.train.loop import fit
+
+    if name not in DOMAINS:
+        raise ConfigError(f"ensure_classifier: unknown domain {name!r}; choose from {DOMAINS}")
+    run = Path(run) if run else default_classifier_dir(name)
+    if not (run / "ema.safetensors").is_file():
+        exp = override(get_recipe(f"eval-{name}-classifier"), list(overrides))
+        exp, run = prepare_run(exp, run, resume=False, overrides=[])
+        fit(exp, run)
+    return run

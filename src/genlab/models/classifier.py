@@ -1,0 +1,96 @@
+"""Domain classifiers: the feature networks genlab trains itself for its metrics.
+
+A small CNN (or MLP) maps an image ``(B, C, S, S)`` in [-1, 1] to the logits of one or
+more heads (e.g. MNIST digit; or shape, colour, size and position for ``shapes``).
+``forward(x) -> (B, sum(heads))`` concatenated logits; ``features(x) -> (B, features)``
+is the penultimate layer, used for FID/KID/precision-recall like Inception's pool3;
+``split(logits)`` gives ``{head name: (B, K_head)}``.
+
+CNN: ``conv3x3(C->w) -> conv3x3 stride 2 (w->w) -> conv3x3(w->2w) -> conv3x3 stride 2
+(2w->2w) -> flatten -> linear(features) -> heads``, ReLU after every layer but the heads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+
+
+@dataclass
+class ClassifierConfig:
+    arch: Literal["classifier"] = "classifier"
+    kind: Literal["cnn", "mlp"] = "cnn"
+    in_channels: int = 1
+    image_size: int = 28
+    heads: tuple[int, ...] = (10,)  # classes per head
+    head_names: tuple[str, ...] = ("class",)  # the batch's cond key each head predicts
+    width: int = 32
+    features: int = 128
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        for k in ("in_channels", "image_size", "width", "features"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if len(self.heads) != len(self.head_names) or not self.heads:
+            raise ConfigError(
+                f"model.heads: {len(self.heads)} heads but {len(self.head_names)} head_names"
+            )
+        if min(self.heads) < 2:
+            raise ConfigError(f"model.heads: every head needs >= 2 classes, got {self.heads}")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+
+class Classifier(nn.Module):
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.cfg = cfg
+        c, s, w = cfg.in_channels, cfg.image_size, cfg.width
+        if cfg.kind == "cnn":
+            self.body = nn.Sequential(
+                nn.Conv2d(c, w, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(w, w, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(2 * w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Flatten(),
+            )  # fmt: skip
+            flat = 2 * w * math.ceil(math.ceil(s / 2) / 2) ** 2  # after two stride-2 convs
+        else:
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(c * s * s, 4 * w), nn.ReLU())
+            flat = 4 * w
+        self.proj = nn.Linear(flat, cfg.features)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.features, sum(cfg.heads))
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate features ``(B, features)`` of images ``(B, C, S, S)``."""
+        return F.relu(self.proj(self.body(x)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Concatenated logits ``(B, sum(heads))``."""
+        return self.head(self.drop(self.features(x)))
+
+    def split(self, logits: Tensor) -> dict[str, Tensor]:
+        """``{head name: (B, K)}`` from the concatenated logits."""
+        return dict(zip(self.cfg.head_names, logits.split(list(self.cfg.heads), dim=1)))
+
+
+PRESETS = {
+    "classifier-mnist": ClassifierConfig(width=16),
+    "classifier-digits": ClassifierConfig(image_size=8),
+    "classifier-shapes": ClassifierConfig(
+        in_channels=3,
+        image_size=32,
+        width=16,
+        heads=(5, 6, 3, 9),
+        head_names=("shape", "color", "size", "position"),
+    ),
+}
