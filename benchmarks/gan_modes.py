@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="1 seed, 500 steps (smoke check)")
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first .. first+seeds-1")
     p.add_argument("--recipes", default=",".join(RECIPES))
     p.add_argument("--json", help="also write the per-seed results here")
     p.add_argument("overrides", nargs="*", help="key=value applied to every recipe")
@@ -61,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in args.recipes.split(","):
-            rows = [run(recipe, s, extra + args.overrides, Path(tmp)) for s in range(seeds)]
+            rows = [
+                run(recipe, s, extra + args.overrides, Path(tmp))
+                for s in range(args.first_seed, args.first_seed + seeds)
+            ]
             results[recipe] = rows
             print(f"{recipe}: {rows}", file=sys.stderr, flush=True)
     print(

@@ -2,7 +2,7 @@
 
 The seed's claim: "GANs remain faster at inference: a single forward pass vs 20-50
 denoising steps". Both networks are untrained (speed does not depend on the weights),
-28x28x1 (MNIST-sized), batch 256, one CPU thread, measured interleaved in the same run;
+28x28x1 (MNIST-sized), batch 128, one CPU thread, measured interleaved in the same run;
 the table gives median samples/s over repeats and the ratio. The diffusion peer is
 genlab's U-Net (``models/unet.py``) with the width whose parameter count is nearest to
 the GAN generator's, sampled by ``genlab.recipes.diffusion.sample`` (Euler, 10 steps).
@@ -29,11 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     from genlab.recipes import get_recipe, get_task, override
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--quick", action="store_true", help="batch 32, 3 repeats")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    batch, repeats = (32, 3) if args.quick else (256, 7)
+    batch, repeats = (32, 3) if args.quick else (args.batch, args.repeats)
     seeds = list(range(batch))
     gan = get_task("gan")
     gens = {}

@@ -37,6 +37,9 @@ def test_projection_discriminator_uses_the_label():
     cfg = DCGANConfig(image_size=8, num_classes=10)
     d = DCGANDiscriminator(cfg).eval()
     x = torch.randn(2, 1, 8, 8)
+    b0 = d(x, {"class": torch.tensor([1, 2])})
+    assert torch.equal(b0[0], d(x, {"class": torch.tensor([2, 2])})[0])  # zero-init rows
+    torch.nn.init.normal_(d.proj.weight)
     a = d(x, {"class": torch.tensor([1, 1])})
     b = d(x, {"class": torch.tensor([2, 2])})
     assert not torch.allclose(a, b)

@@ -100,6 +100,8 @@ class MLPDiscriminator(nn.Module):
         self.mbstd = d.minibatch_std
         self.head = nn.Linear(width + int(d.minibatch_std), 1)
         self.proj = nn.Embedding(cfg.num_classes, width) if cfg.num_classes else None
+        if self.proj is not None:  # start as the unconditional D (see dcgan.py)
+            nn.init.zeros_(self.proj.weight)
 
     def forward(self, x: Tensor, cond: dict | None = None) -> Tensor:
         cond = check_cond(cond, ("class",) if self.proj is not None else ())

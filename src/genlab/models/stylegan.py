@@ -36,7 +36,7 @@ class StyleGeneratorConfig:
     z_dim: int = 64
     w_dim: int = 64
     n_mapping: int = 4
-    channels: int = 64  # width at full resolution; doubles per 2x down towards s0
+    channels: int = 32  # width at full resolution; doubles per 2x down towards s0
     max_channels: int = 128
     modulation: Literal["adain", "modconv"] = "adain"
     mixing_prob: float = 0.9  # training: share of batches generated with two latents
