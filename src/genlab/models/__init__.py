@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.models import mlp, unet
+from genlab.models import dit, mlp, unet
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,10 @@ MODELS: dict[str, ModelSpec] = {
     "unet": ModelSpec(
         unet.UNetConfig, unet.UNet, "U-Net with residual blocks and attention, 1/2/3-D"
     ),
+    "dit": ModelSpec(dit.DiTConfig, dit.DiT, "diffusion transformer, adaLN-Zero, 1/2/3-D patches"),
 }
 
-PRESETS: dict[str, Any] = {**mlp.PRESETS, **unet.PRESETS}
+PRESETS: dict[str, Any] = {**mlp.PRESETS, **unet.PRESETS, **dit.PRESETS}
 
 
 def model_config(arch: str) -> type:
