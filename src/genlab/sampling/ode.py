@@ -153,7 +153,8 @@ def heun(
     for i in range(k):
         t, t_next = float(grid[i]), float(grid[i + 1])
         sig = float(path.ve_sigma(torch.tensor([t], dtype=torch.float64)))
-        gamma = min(churn / k, math.sqrt(2) - 1) if churn > 0 and s_tmin <= sig <= s_tmax else 0.0
+        active = churn > 0 and s_tmin <= sig <= s_tmax and math.isfinite(sig)
+        gamma = min(churn / k, math.sqrt(2) - 1) if active else 0.0
         if gamma > 0:
             x, t = churn_step(path, x, t, gamma, noise_like(x, generators), s_noise)
         x, x0 = heun_step(model, path, kind, x, t, t_next, cond)
