@@ -81,16 +81,20 @@ def main() -> None:
             dt = sum(step_time(fn, m, opts[k], x, t, cl) for _ in range(steps)) / steps
             times[k].append(args.batch / dt)
     ref = statistics.median(times["diffusers UNet2DModel"])
-    print(f"\nU-Net training throughput, 28x28x1, batch {args.batch}, "
-          f"{torch.get_num_threads()} threads, {repeats} interleaved repeats x {steps} steps "
-          "(random tensors)\n")
+    print(
+        f"\nU-Net training throughput, 28x28x1, batch {args.batch}, "
+        f"{torch.get_num_threads()} threads, {repeats} interleaved repeats x {steps} steps "
+        "(random tensors)\n"
+    )
     print("| model | params (M) | samples/s (median) | min | max | vs diffusers |")
     print("|---|---|---|---|---|---|")
     for k, (_, m, _) in models.items():
         n = sum(p.numel() for p in m.parameters()) / 1e6
         v = times[k]
-        print(f"| {k} | {n:.2f} | {statistics.median(v):.1f} | {min(v):.1f} | {max(v):.1f} "
-              f"| {statistics.median(v) / ref:.2f}x |")
+        print(
+            f"| {k} | {n:.2f} | {statistics.median(v):.1f} | {min(v):.1f} | {max(v):.1f} "
+            f"| {statistics.median(v) / ref:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

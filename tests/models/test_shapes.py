@@ -45,14 +45,19 @@ def test_patchify_round_trip(shape):
     assert tokens.shape == (shape[0], n, shape[1] * 2 ** (len(shape) - 2))
     assert torch.equal(unpatchify(tokens, 2, shape[1], shape[2:]), x)
     # the first token is the top-left patch, channels first
-    assert torch.equal(tokens[0, 0, : 2 ** (len(shape) - 2)], x[0, 0][(slice(0, 2),) * (len(shape) - 2)].flatten())
+    assert torch.equal(
+        tokens[0, 0, : 2 ** (len(shape) - 2)], x[0, 0][(slice(0, 2),) * (len(shape) - 2)].flatten()
+    )
 
 
 def test_dit_dims_1_and_3():
     for dims, size in ((1, 16), (3, 4)):
         cfg = preset("dit-tiny", dims=dims, image_size=size, in_channels=2)
         m = build_model(cfg)
-        assert m(torch.randn(2, *cfg.input_shape()), torch.rand(2), {}).shape == (2, 2) + (size,) * dims
+        assert (
+            m(torch.randn(2, *cfg.input_shape()), torch.rand(2), {}).shape
+            == (2, 2) + (size,) * dims
+        )
 
 
 def test_dit_bad_patch_fails_clearly():

@@ -49,10 +49,14 @@ def test_loss_of_zero_prediction_is_the_target_energy(path, target):
 def test_ddpm_is_a_configuration_discrete_t_and_eps():
     m = Recorder()
     p = build_path("ddpm")
-    denoising_loss(m, batch(256), torch.Generator().manual_seed(0), path=p, target="eps", t_steps=1000)
+    denoising_loss(
+        m, batch(256), torch.Generator().manual_seed(0), path=p, target="eps", t_steps=1000
+    )
     t = m.seen[1].double()
     k = t * 1000
-    assert torch.allclose(k, k.round(), atol=1e-3) and float(k.min()) >= 1 and float(k.max()) <= 1000
+    assert (
+        torch.allclose(k, k.round(), atol=1e-3) and float(k.min()) >= 1 and float(k.max()) <= 1000
+    )
 
 
 def test_t_bins_average_per_quarter():
@@ -98,7 +102,10 @@ def test_loss_falls_on_a_tiny_overfit(path, target):
     losses = []
     for step in range(150):
         loss, _ = denoising_loss(
-            model, {"x": x}, torch.Generator().manual_seed(step), path=build_path(path),
+            model,
+            {"x": x},
+            torch.Generator().manual_seed(step),
+            path=build_path(path),
             target=target,
         )
         opt.zero_grad()

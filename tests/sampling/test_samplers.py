@@ -72,7 +72,9 @@ def test_sampler_reproduces_gaussian_moments(name, case):
 
 
 def test_ancestral_bias_shrinks_with_steps():
-    few, many = (abs(float(run("ddpm", "vp", "eps", "uniform", k).std()) / S0 - 1) for k in (25, 200))
+    few, many = (
+        abs(float(run("ddpm", "vp", "eps", "uniform", k).std()) / S0 - 1) for k in (25, 200)
+    )
     assert many < 0.6 * few, (few, many)
 
 
