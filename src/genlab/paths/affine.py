@@ -15,7 +15,7 @@ Paths (``PATHS``):
   sum of ``log(1 - beta_i)`` at ``t = i/N``, linearly interpolated between steps (so
   ``t = i/1000`` is exactly DDPM step ``i``).
 - ``cosine``: Nichol & Dhariwal 2021, ``alpha_bar = cos^2((t+s)/(1+s) pi/2) / cos^2(s/(1+s) pi/2)``
-  with ``s = 0.008``, ``t`` capped so that ``alpha(1) = cos(pi/2 * 0.9946)`` > 0 (their clipping
+  with ``s = 0.008``, ``t`` scaled by 0.9946 so that ``alpha(1) = 0.0084 > 0`` (their clipping
   of ``beta`` at 0.999 plays the same role).
 - ``edm``: EDM / variance exploding (Karras et al. 2022): ``alpha = 1, sigma = sigma_max t``.
 """
@@ -194,7 +194,7 @@ class CosinePath(AffinePath):
 
     ``alpha(t) = cos(phi(t)) / cos(phi(0))``, ``phi(t) = (u + s)/(1 + s) pi/2`` with
     ``u = t * u_max``; ``sigma = sqrt(1 - alpha^2)``. ``u_max < 1`` keeps ``alpha(1) > 0``
-    (logSNR(1) about -12), the role of their ``beta <= 0.999`` clipping.
+    (logSNR(1) about -9.6), the role of their ``beta <= 0.999`` clipping.
     """
 
     name = "cosine"
