@@ -100,7 +100,7 @@ def test_loss_falls_on_a_tiny_overfit(path, target):
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     x = torch.tensor([[1.0, 1.0], [-1.0, -1.0]]).repeat(64, 1)
     losses = []
-    for step in range(150):
+    for step in range(120):
         loss, _ = denoising_loss(
             model,
             {"x": x},

@@ -28,7 +28,7 @@ def gaussian_model(path, kind):
     return f
 
 
-def run(name, path_name, kind, grid_name, steps, n=250, d=32, seed=0):
+def run(name, path_name, kind, grid_name, steps, n=125, d=64, seed=0):
     """``n x d`` samples (8,000 values: the mean's standard error is S0 / sqrt(8000))."""
     path = build_path(path_name)
     grid = make_grid(grid_name, steps, path)
