@@ -85,7 +85,7 @@ def train_classifier(x, y, steps: int) -> tuple[Classifier, float]:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return clf.eval(), float(loss)
+    return clf.eval(), float(loss.detach())
 
 
 def main() -> None:

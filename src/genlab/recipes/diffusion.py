@@ -179,31 +179,42 @@ def _family(name: str, cond_drop: float, **sampler) -> tuple[DenoiseConfig, Diff
 
 
 def points(family: str = "rf", name: str = "grid25", classes: bool = False) -> Experiment:
-    """An MLP on 2-D points (unconditional unless ``classes``)."""
+    """An MLP on 2-D points (unconditional unless ``classes``).
+
+    grid25 (25 modes of std 0.05, 2 apart) is tuned to train in under 2 CPU-minutes on
+    one thread: random Fourier input features resolve the narrow modes (without them
+    the same budget put about 30% of samples within 3 std of a mode).
+    """
     data = DATASETS[name].config()
     k = DATASETS[name].build(data).num_classes if classes else 0
     objective, sampler = _family(family, 0.1 if k else 0.0)
-    steps = {"rf": 100, "ddpm": 250, "edm": 32}[family]
-    sampler.steps = steps
+    sampler.steps = {"rf": 100, "ddpm": 250, "edm": 32}[family]
     if family == "edm":  # the 25 Gaussians spread with std ~2.8: scale EDM to the data
         objective.sigma_data, objective.t_loc = 2.8, 0.5
+    model = preset("mlp", num_classes=k)
+    train = TrainConfig(
+        steps=4000,
+        batch_size=512,
+        lr=1e-3,
+        warmup_steps=100,
+        ema_halflife=20_000,
+        log_every=100,
+        sample_every=1000,
+        num_samples=2000,
+        ckpt_every=1000,
+    )
+    if name == "grid25":
+        model.fourier, model.fourier_scale = 128, 1.5
+        train.steps, train.batch_size, train.lr = 3800, 256, 2e-3
+        if family == "rf":
+            sampler.name, sampler.steps = "heun", 50
     return Experiment(
         recipe=f"{family}-{name}",
         data=data,
-        model=preset("mlp", num_classes=k),
+        model=model,
         objective=objective,
         sampler=sampler,
-        train=TrainConfig(
-            steps=4000,
-            batch_size=512,
-            lr=1e-3,
-            warmup_steps=100,
-            ema_halflife=20_000,
-            log_every=100,
-            sample_every=1000,
-            num_samples=2000,
-            ckpt_every=1000,
-        ),
+        train=train,
     )
 
 
