@@ -2,8 +2,10 @@
 same parameter count, on 28x28 single-channel images (MNIST-sized; random tensors, no data
 needed), same batch, same CPU, measured in one run with interleaved repeats.
 
-One iteration = forward + MSE loss + backward + AdamW step. Prints medians (samples/s)
-and the ratio genlab / diffusers. diffusers needs every down-sampled size to be an
+One iteration = forward + MSE loss + backward + AdamW step, timed in process CPU time on
+one torch thread (default): on a shared machine wall time also counts other processes'
+load, CPU time does not. Prints medians (samples per CPU-second) and the ratio genlab /
+diffusers; ``--threads N`` times wall-clock with N threads instead. diffusers needs every down-sampled size to be an
 integer; 28 -> 14 -> 7 works with two down-samplings, so no padding is needed.
 
     python benchmarks/diffusion_unet_vs_diffusers.py [--quick] [--batch 64] [--threads 2]
@@ -12,6 +14,7 @@ integer; 28 -> 14 -> 7 works with two down-samplings, so no padding is needed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -20,10 +23,8 @@ import torch
 from genlab.models import build_model, preset
 
 
-def genlab_unet(channels_last: bool):
-    m = build_model(preset("unet-small", image_size=28))
-    if channels_last:
-        m = m.to(memory_format=torch.channels_last)
+def genlab_unet(upsample: str):
+    m = build_model(dataclasses.replace(preset("unet-small", image_size=28), upsample=upsample))
     return lambda x, t: m(x, t, {}), m
 
 
@@ -44,30 +45,28 @@ def diffusers_unet():
     return lambda x, t: m(x, t * 1000).sample, m
 
 
-def step_time(fn, model, opt, x, t, channels_last=False) -> float:
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    tic = time.perf_counter()
+def step_time(fn, model, opt, x, t, clock) -> float:
+    tic = clock()
     loss = (fn(x, t) - x).pow(2).mean()
     loss.backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
-    return time.perf_counter() - tic
+    return clock() - tic
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 repeats of 3 steps")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    ap.add_argument("--threads", type=int, default=0, help="N > 0: wall time, N threads")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or 1)
+    clock = time.perf_counter if args.threads else time.process_time
     torch.manual_seed(0)
     models = {
-        "genlab unet-small": (*genlab_unet(False), False),
-        "genlab unet-small (channels_last)": (*genlab_unet(True), True),
-        "diffusers UNet2DModel": (*diffusers_unet(), False),
+        "genlab unet-small": (*genlab_unet("conv_resize"), None),
+        "genlab unet-small, upsample=resize_conv": (*genlab_unet("resize_conv"), None),
+        "diffusers UNet2DModel": (*diffusers_unet(), None),
     }
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, (_, m, _) in models.items()}
     x = torch.randn(args.batch, 1, 28, 28)
@@ -75,10 +74,10 @@ def main() -> None:
     repeats, steps = (3, 3) if args.quick else (7, 5)
     times = {k: [] for k in models}
     for k, (fn, m, cl) in models.items():  # warm-up
-        step_time(fn, m, opts[k], x, t, cl)
+        step_time(fn, m, opts[k], x, t, clock)
     for _ in range(repeats):  # interleaved: every model in every round
         for k, (fn, m, cl) in models.items():
-            dt = sum(step_time(fn, m, opts[k], x, t, cl) for _ in range(steps)) / steps
+            dt = sum(step_time(fn, m, opts[k], x, t, clock) for _ in range(steps)) / steps
             times[k].append(args.batch / dt)
     ref = statistics.median(times["diffusers UNet2DModel"])
     print(
