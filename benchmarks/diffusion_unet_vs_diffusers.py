@@ -5,8 +5,9 @@ needed), same batch, same CPU, measured in one run with interleaved repeats.
 One iteration = forward + MSE loss + backward + AdamW step, timed in process CPU time on
 one torch thread (default): on a shared machine wall time also counts other processes'
 load, CPU time does not. Prints medians (samples per CPU-second) and the ratio genlab /
-diffusers; ``--threads N`` times wall-clock with N threads instead. diffusers needs every down-sampled size to be an
-integer; 28 -> 14 -> 7 works with two down-samplings, so no padding is needed.
+diffusers; ``--threads N`` times wall-clock with N threads instead.
+
+diffusers needs every down-sampled size to be an integer; 28 -> 14 -> 7 works with two down-samplings, so no padding is needed.
 
     python benchmarks/diffusion_unet_vs_diffusers.py [--quick] [--batch 64] [--threads 2]
 """
@@ -73,10 +74,10 @@ def main() -> None:
     t = torch.rand(args.batch)
     repeats, steps = (3, 3) if args.quick else (7, 5)
     times = {k: [] for k in models}
-    for k, (fn, m, cl) in models.items():  # warm-up
+    for k, (fn, m, _) in models.items():  # warm-up
         step_time(fn, m, opts[k], x, t, clock)
     for _ in range(repeats):  # interleaved: every model in every round
-        for k, (fn, m, cl) in models.items():
+        for k, (fn, m, _) in models.items():
             dt = sum(step_time(fn, m, opts[k], x, t, clock) for _ in range(steps)) / steps
             times[k].append(args.batch / dt)
     ref = statistics.median(times["diffusers UNet2DModel"])
