@@ -7,7 +7,8 @@ one torch thread (default): on a shared machine wall time also counts other proc
 load, CPU time does not. Prints medians (samples per CPU-second) and the ratio genlab /
 diffusers; ``--threads N`` times wall-clock with N threads instead.
 
-diffusers needs every down-sampled size to be an integer; 28 -> 14 -> 7 works with two down-samplings, so no padding is needed.
+diffusers needs every down-sampled size to be an integer; 28 -> 14 -> 7 works with two
+down-samplings, so no padding is needed.
 
     python benchmarks/diffusion_unet_vs_diffusers.py [--quick] [--batch 64] [--threads 2]
 """
