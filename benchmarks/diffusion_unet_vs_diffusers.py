@@ -82,12 +82,13 @@ def main() -> None:
             dt = sum(step_time(fn, m, opts[k], x, t, clock) for _ in range(steps)) / steps
             times[k].append(args.batch / dt)
     ref = statistics.median(times["diffusers UNet2DModel"])
+    unit = "wall" if args.threads else "CPU"
     print(
         f"\nU-Net training throughput, 28x28x1, batch {args.batch}, "
-        f"{torch.get_num_threads()} threads, {repeats} interleaved repeats x {steps} steps "
-        "(random tensors)\n"
+        f"{torch.get_num_threads()} thread(s), {unit} time, {repeats} interleaved repeats x "
+        f"{steps} steps (random tensors)\n"
     )
-    print("| model | params (M) | samples/s (median) | min | max | vs diffusers |")
+    print(f"| model | params (M) | samples per {unit}-s (median) | min | max | vs diffusers |")
     print("|---|---|---|---|---|---|")
     for k, (_, m, _) in models.items():
         n = sum(p.numel() for p in m.parameters()) / 1e6
