@@ -27,8 +27,8 @@ from genlab.train.loop import fit
 N_SAMPLES = 2500
 
 
-def run(recipe: str, quick: bool, tmp: Path) -> dict:
-    extra = ["train.threads=1", "train.tensorboard=false", "train.sample_every=0"]
+def run(recipe: str, quick: bool, tmp: Path, sets: list[str]) -> dict:
+    extra = ["train.threads=1", "train.tensorboard=false", "train.sample_every=0", *sets]
     if quick:
         extra.append("train.steps=300")
     exp = override(get_recipe(recipe), extra)
@@ -57,12 +57,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="300 training steps (smoke check)")
     ap.add_argument("--recipes", default="rf-grid25", help="comma-separated recipes")
+    ap.add_argument("--set", nargs="*", default=[], help="key=value overrides for every recipe")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in args.recipes.split(","):
-            rows.append(run(r, args.quick, Path(tmp)))
+            rows.append(run(r, args.quick, Path(tmp), args.set))
     print("\ngrid25 (data: loader grid25, 50,000 train points; 2,500 samples; 1 thread)\n")
     print(
         "| recipe | train steps | train CPU s | train wall s | sampler | sample s | modes "
