@@ -63,3 +63,12 @@ def test_dit_dims_1_and_3():
 def test_dit_bad_patch_fails_clearly():
     with pytest.raises(ConfigError, match="model.patch"):
         preset("dit-s/2", image_size=27)
+
+
+@pytest.mark.parametrize("upsample", ["conv_resize", "resize_conv"])
+def test_unet_odd_sizes_and_ranks(upsample):
+    for dims, size in ((1, 27), (2, 28), (3, 6)):
+        cfg = preset("unet-tiny", dims=dims, image_size=size, upsample=upsample, channels=8)
+        m = build_model(cfg)
+        x = torch.randn(2, *cfg.input_shape())
+        assert m(x, torch.rand(2), {}).shape == x.shape
