@@ -209,7 +209,7 @@ def points(family: str = "rf", name: str = "grid25", classes: bool = False) -> E
         # a long EMA and a low final LR average out SGD noise: the modes are narrow
         train.ema_halflife, train.min_lr_ratio = 100_000, 0.02
         if family == "rf":
-            objective.t_density, objective.t_loc = "logit_normal", -0.5  # more weight at low t
+            objective.t_density, objective.t_loc = "logit_normal", -1.0  # more weight at low t
             sampler.name, sampler.steps = "heun", 50
     return Experiment(
         recipe=f"{family}-{name}",
