@@ -104,8 +104,8 @@ class Upsample(nn.Module):
 
 class ConvUpsample(nn.Module):
     """3x3 convolution at the *low* resolution (``c_in -> c_out``), then nearest resize to
-    ``size``: the same receptive field as resize-then-conv at ``2^-dims`` of its cost, and
-    the decoder's next block sees ``c_out`` instead of ``c_in`` channels."""
+    ``size``. The convolution runs on ``2^-dims`` of the positions of resize-then-conv,
+    and the decoder's next block sees ``c_out`` instead of ``c_in`` channels."""
 
     def __init__(self, dims: int, c_in: int, c_out: int):
         super().__init__()
