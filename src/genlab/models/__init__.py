@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.models import classifier, dcgan, gan_mlp, gpt, mlp, stylegan, unet, vae, var, vq
+from genlab.models import classifier, dcgan, dit, gan_mlp, gpt, mlp, stylegan, unet, vae, var, vq
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ MODELS: dict[str, ModelSpec] = {
     "unet": ModelSpec(
         unet.UNetConfig, unet.UNet, "U-Net with residual blocks and attention, 1/2/3-D"
     ),
+    "dit": ModelSpec(dit.DiTConfig, dit.DiT, "diffusion transformer, adaLN-Zero, 1/2/3-D patches"),
     "vae": ModelSpec(vae.VAEConfig, vae.VAE, "VAE: MLP or conv encoder, Gaussian posterior"),
     "vqvae": ModelSpec(vq.VQConfig, vq.VQVAE, "VQ-VAE: EMA codebook, residual / multi-scale VQ"),
     "gpt": ModelSpec(gpt.GPTConfig, gpt.GPT, "causal transformer over tokens, RoPE, KV cache"),
@@ -52,6 +53,7 @@ MODELS: dict[str, ModelSpec] = {
 PRESETS: dict[str, Any] = {
     **mlp.PRESETS,
     **unet.PRESETS,
+    **dit.PRESETS,
     **classifier.PRESETS,
     **vae.PRESETS,
     **vq.PRESETS,

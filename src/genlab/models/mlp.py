@@ -6,9 +6,11 @@ chose). Each block is ``h = h + W2 SiLU(W1 LN(h) + E(t, y))``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -25,6 +27,8 @@ class MLPConfig:
     depth: int = 4
     num_classes: int = 0
     dropout: float = 0.0
+    fourier: int = 0  # > 0: add sin/cos of this many random projections of x (Tancik 2020)
+    fourier_scale: float = 1.0  # std of the projection frequencies
 
     def __post_init__(self):
         for k in ("dim", "hidden", "depth"):
@@ -51,7 +55,10 @@ class MLP(nn.Module):
     def __init__(self, cfg: MLPConfig):
         super().__init__()
         self.cfg = cfg
-        self.inp = nn.Linear(cfg.dim, cfg.hidden)
+        # Random Fourier features [x, sin(2 pi B x), cos(2 pi B x)] help an MLP resolve
+        # sharp structure such as narrow modes (Tancik et al. 2020).
+        self.register_buffer("freqs", torch.randn(cfg.dim, cfg.fourier) * cfg.fourier_scale)
+        self.inp = nn.Linear(cfg.dim + 2 * cfg.fourier, cfg.hidden)
         self.time = TimeEmbedding(cfg.hidden)
         self.label = LabelEmbedding(cfg.num_classes, cfg.hidden) if cfg.num_classes else None
         self.blocks = nn.ModuleList(_Block(cfg.hidden, cfg.dropout) for _ in range(cfg.depth))
@@ -65,6 +72,9 @@ class MLP(nn.Module):
         y = class_embedding(self.label, cond, len(x), x.device)
         if y is not None:
             emb = emb + y
+        if self.cfg.fourier:
+            z = 2 * math.pi * x @ self.freqs  # (B, fourier)
+            x = torch.cat([x, z.sin(), z.cos()], 1)
         h = self.inp(x)  # (B, hidden)
         for blk in self.blocks:
             h = blk(h, emb)

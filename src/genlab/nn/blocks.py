@@ -100,3 +100,16 @@ class Upsample(nn.Module):
 
     def forward(self, x: Tensor, size: tuple[int, ...]) -> Tensor:
         return self.conv(F.interpolate(x, size=size, mode="nearest"))
+
+
+class ConvUpsample(nn.Module):
+    """3x3 convolution at the *low* resolution (``c_in -> c_out``), then nearest resize to
+    ``size``. The convolution runs on ``2^-dims`` of the positions of resize-then-conv,
+    and the decoder's next block sees ``c_out`` instead of ``c_in`` channels."""
+
+    def __init__(self, dims: int, c_in: int, c_out: int):
+        super().__init__()
+        self.conv = conv(dims, c_in, c_out)
+
+    def forward(self, x: Tensor, size: tuple[int, ...]) -> Tensor:
+        return F.interpolate(self.conv(x), size=size, mode="nearest")

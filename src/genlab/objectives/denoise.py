@@ -2,10 +2,19 @@
 
 For data ``x``, noise ``eps ~ N(0, I)`` and ``t`` from a training density,
 ``L = w(t) || f_theta(x_t, t, y) - target(x, eps, t) ||^2`` averaged over the sample's
-elements. With the linear path and the ``velocity`` target this is rectified flow
-(Liu et al. 2022): ``x_t = (1 - t) x + t eps``, target ``eps - x``.
-Condition dropout (probability ``cond_drop``) replaces the class with the null class so
-one network learns both terms of classifier-free guidance (Ho & Salimans 2022).
+elements. Configurations of this one loss:
+
+- rectified flow (Liu et al. 2022): ``path=linear, target=velocity``:
+  ``x_t = (1 - t) x + t eps``, target ``eps - x``;
+- DDPM (Ho et al. 2020, Algorithm 1): ``path=ddpm, target=eps, t_steps=1000``:
+  ``||eps - eps_theta(x_t, t)||^2`` at the 1,000 discrete steps;
+- EDM (Karras et al. 2022): ``path=edm, target=x0, precond=edm, weighting=edm,
+  t_density=lognormal, t_loc=-1.2, t_scale=1.2``.
+
+Condition dropout (probability ``cond_drop``) replaces the class with the declared null
+class so one network learns both terms of classifier-free guidance (Ho & Salimans 2022).
+The logs hold the loss per quarter of ``t`` (``loss_t0`` for t in [0, .25), ...,
+``loss_t3`` for [.75, 1]): how hard each noise level is.
 """
 
 from __future__ import annotations
@@ -17,27 +26,38 @@ import torch
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
-from genlab.paths import AffinePath
+from genlab.paths import AffinePath, edm_weight, sample_t
+
+WEIGHTINGS = ("none", "edm", "min_snr")
 
 
 @dataclass
 class DenoiseConfig:
     kind: Literal["denoise"] = "denoise"
-    path: str = "linear"
-    target: Literal["velocity", "eps", "x0"] = "velocity"
-    t_density: Literal["uniform"] = "uniform"
+    path: Literal["linear", "vp", "ddpm", "cosine", "edm"] = "linear"
+    target: Literal["velocity", "eps", "x0", "v"] = "velocity"
+    precond: Literal["none", "edm"] = "none"  # EDM wrapper (then target must be x0)
+    sigma_data: float = 0.5  # EDM preconditioning / weighting
+    weighting: Literal["none", "edm", "min_snr"] = "none"
+    min_snr_gamma: float = 5.0  # Hang et al. 2023: w = min(SNR, gamma) / SNR (eps units)
+    t_density: Literal["uniform", "logit_normal", "lognormal"] = "uniform"
+    t_loc: float = 0.0  # logit-normal m, or EDM P_mean
+    t_scale: float = 1.0  # logit-normal s, or EDM P_std
+    t_shift: float = 1.0  # SD3 resolution shift (1: none)
+    t_steps: int = 0  # > 0: discrete times {1/N, ..., 1} (DDPM: 1000)
     cond_drop: float = 0.1
 
     def __post_init__(self):
         if not 0 <= self.cond_drop <= 1:
             raise ConfigError(f"objective.cond_drop: must be in [0, 1], got {self.cond_drop}")
-
-
-def sample_t(n: int, density: str, generator: torch.Generator) -> Tensor:
-    """``(n,)`` float64 training times in (0, 1) from ``density``."""
-    if density == "uniform":
-        return torch.rand(n, generator=generator, dtype=torch.float64)
-    raise ConfigError(f"objective.t_density: unknown density {density!r}")
+        if self.precond == "edm" and self.target != "x0":
+            raise ConfigError(
+                f"objective.target: precond=edm predicts x0, got target={self.target!r}"
+            )
+        if self.t_shift <= 0 or self.t_scale <= 0 or self.sigma_data <= 0:
+            raise ConfigError("objective: t_shift, t_scale and sigma_data must be positive")
+        if self.t_steps < 0:
+            raise ConfigError(f"objective.t_steps: must be >= 0, got {self.t_steps}")
 
 
 def drop_cond(cond: dict, p: float, null: dict, generator: torch.Generator) -> dict:
@@ -51,6 +71,31 @@ def drop_cond(cond: dict, p: float, null: dict, generator: torch.Generator) -> d
     return out
 
 
+def loss_weight(path: AffinePath, t: Tensor, weighting: str, sigma_data: float, gamma: float):
+    """``(B,)`` float64 weights ``w(t)``: ``edm`` is ``1/c_out^2`` on the VE noise level
+    ``sigma/alpha``; ``min_snr`` is ``min(SNR, gamma)/SNR`` (for ``eps`` targets)."""
+    if weighting == "none":
+        return torch.ones_like(t)
+    if weighting == "edm":
+        return edm_weight(path.ve_sigma(t), sigma_data)
+    if weighting == "min_snr":
+        snr = path.logsnr(t).exp()
+        return snr.clamp(max=gamma) / snr
+    raise ConfigError(f"objective.weighting: unknown {weighting!r}; choose from {WEIGHTINGS}")
+
+
+def t_bins(loss: Tensor, t: Tensor, bins: int = 4) -> dict:
+    """Mean loss per quarter of ``t``: ``{"loss_t0": ..., "loss_t3": ...}`` (empty bins left
+    out)."""
+    idx = (t * bins).long().clamp(max=bins - 1).to(loss.device)
+    out = {}
+    for b in range(bins):
+        m = idx == b
+        if bool(m.any()):
+            out[f"loss_t{b}"] = loss.detach()[m].mean()
+    return out
+
+
 def denoising_loss(
     model: nn.Module,
     batch: dict,
@@ -59,24 +104,42 @@ def denoising_loss(
     path: AffinePath,
     target: str = "velocity",
     t_density: str = "uniform",
+    t_loc: float = 0.0,
+    t_scale: float = 1.0,
+    t_shift: float = 1.0,
+    t_steps: int = 0,
+    weighting: str = "none",
+    sigma_data: float = 0.5,
+    min_snr_gamma: float = 5.0,
     cond_drop: float = 0.0,
     null_cond: dict | None = None,
 ) -> tuple[Tensor, dict]:
     """Per-sample denoising loss ``(B,)`` and logs.
 
     Args:
-        model: ``f(x_t, t, cond) -> prediction`` of kind ``target``.
+        model: ``f(x_t, t, cond) -> prediction`` of kind ``target``; ``t`` float32 ``(B,)``.
         batch: ``{"x": (B, *S), "cond": {...}}``.
         generator: the source of all randomness here (t, noise, dropout), on CPU.
         null_cond: per-key null values for condition dropout, e.g. ``{"class": tensor(10)}``.
     """
     x = batch["x"]
-    t = sample_t(len(x), t_density, generator)
+    t = sample_t(
+        len(x),
+        t_density,
+        generator,
+        path=path,
+        loc=t_loc,
+        scale=t_scale,
+        shift=t_shift,
+        steps=t_steps,
+    )  # (B,) float64
     eps = torch.randn(x.shape, generator=generator).to(x)
     cond = batch.get("cond", {})
     if cond_drop > 0 and null_cond:
         cond = drop_cond(cond, cond_drop, null_cond, generator)
     x_t = path.sample(x, eps, t)
     pred = model(x_t, t.to(x.device, torch.float32), cond)
-    loss = (pred.float() - path.target(target, x, eps, t).float()).pow(2).flatten(1).mean(1)
-    return loss, {}
+    err = (pred.float() - path.target(target, x, eps, t).float()).pow(2).flatten(1).mean(1)
+    w = loss_weight(path, t, weighting, sigma_data, min_snr_gamma).to(err)
+    loss = w * err
+    return loss, t_bins(loss, t)

@@ -2,7 +2,14 @@
 
 genlab's ``--cfg w`` is the guidance *weight* of Ho & Salimans (2022):
 ``f_w = (1 + w) f(x, t, y) - w f(x, t, null)``. ``w = 0`` is the plain conditional model.
-In the diffusers convention this is ``guidance_scale = 1 + w``.
+In the diffusers convention this is ``guidance_scale = 1 + w`` (so diffusers' 7.5 is
+genlab's ``--cfg 6.5``). Guidance applies to the whole prediction; since every
+conversion between prediction kinds is affine in the prediction, guiding ``eps``,
+``x0``, ``v`` or ``velocity`` gives the same sample.
+
+``interval = (t_lo, t_hi)`` applies guidance only while ``t_lo <= t <= t_hi``
+(Kynkaanniemi et al. 2024, "guidance in a limited interval"); elsewhere the conditional
+model alone is evaluated.
 """
 
 from __future__ import annotations
@@ -13,13 +20,19 @@ import torch
 from torch import Tensor
 
 
-def cfg(model: Callable, w: float, null_cond: dict) -> Callable:
+def cfg(
+    model: Callable, w: float, null_cond: dict, interval: tuple[float, float] | None = None
+) -> Callable:
     """Wrap ``model(x, t, cond)`` with guidance weight ``w``; both terms in one batched
-    forward pass over ``2B`` samples."""
+    forward pass over ``2B`` samples (``x (B, *S)``, ``t (B,)``)."""
     if w == 0:
         return model
 
     def guided(x: Tensor, t: Tensor, cond: dict) -> Tensor:
+        if interval is not None:
+            inside = (t >= interval[0]) & (t <= interval[1])
+            if not bool(inside.any()):
+                return model(x, t, cond)
         b = len(x)
         null = {
             k: v.expand(b, *v.shape[1:]) if v.ndim else v.expand(b)
@@ -28,6 +41,9 @@ def cfg(model: Callable, w: float, null_cond: dict) -> Callable:
         both = {k: torch.cat([cond[k], null[k]]) for k in cond}
         out = model(torch.cat([x, x]), torch.cat([t, t]), both)
         c, u = out[:b], out[b:]
-        return c + w * (c - u)
+        g = c + w * (c - u)
+        if interval is not None:
+            g = torch.where(inside.view(-1, *([1] * (x.ndim - 1))), g, c)
+        return g
 
     return guided
