@@ -5,13 +5,16 @@ import pytest
 import torch
 
 from genlab.errors import ConfigError
-from genlab.models import MODELS, PRESETS, build_model, preset
+from genlab.models import PRESETS, build_model, preset
 from genlab.nn.patch import patchify, unpatchify
 
 SMALL = ("mlp", "unet-tiny", "dit-tiny")  # real forward passes; the rest on the meta device
 
 
-@pytest.mark.parametrize("name", sorted(n for n in PRESETS if n.split("-")[0] in MODELS))
+DENOISERS = ("mlp", "unet", "dit")  # networks forward(x_t, t, cond) -> x_t-shaped
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in PRESETS.items() if c.arch in DENOISERS))
 def test_preset_shapes(name):
     cfg = preset(name, num_classes=10)
     shape = cfg.input_shape()

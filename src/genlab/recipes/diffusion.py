@@ -20,6 +20,7 @@ from genlab.errors import ConfigError
 from genlab.models import build_model, preset
 from genlab.objectives.denoise import DenoiseConfig, denoising_loss
 from genlab.paths import EDMPrecond, build_path
+from genlab.paths.convert import convert
 from genlab.recipes.experiment import Experiment, TrainConfig
 from genlab.recipes.tasks import Recipe, Task
 from genlab.rng import keyed
@@ -104,6 +105,20 @@ def sampler_options(scfg: DiffusionSamplerConfig) -> dict:
     if scfg.name == "heun":
         return {"churn": scfg.churn}
     return {}
+
+
+def velocity_field(model: nn.Module, exp: Experiment):
+    """The network as a velocity callable ``v(x, t, cond) = dx_t/dt`` whatever kind it
+    predicts (``objective.target``), for ODE likelihoods and custom integrators."""
+    kind = exp.objective.target
+    if kind == "velocity":
+        return model
+    path = build_path(exp.objective.path)
+
+    def v(x: Tensor, t: Tensor, cond: dict) -> Tensor:
+        return convert(path, model(x, t, cond), kind, "velocity", x, t)
+
+    return v
 
 
 @torch.no_grad()
