@@ -292,9 +292,11 @@ def mnist(family: str = "rf", arch: str = "unet") -> Experiment:
 
 
 def demo() -> Experiment:
-    """The `make demo` run: class-conditional rectified flow on digits, ~2 CPU-minutes."""
+    """The `make demo` run: class-conditional rectified flow on digits, under 3 minutes on
+    2 idle cores (1,200 steps of 128 at about 1,000 samples/s, then 100 samples)."""
     exp = digits("rf")
     exp.recipe = "demo"
+    exp.train.steps, exp.train.sample_every, exp.train.ckpt_every = 1200, 400, 400
     return exp
 
 
