@@ -220,7 +220,7 @@ def points(family: str = "rf", name: str = "grid25", classes: bool = False) -> E
     )
     if name == "grid25":
         model.fourier, model.fourier_scale = 128, 1.0
-        train.steps, train.batch_size, train.lr = 3600, 256, 2e-3
+        train.steps, train.batch_size, train.lr = 4100, 256, 2e-3
         # a long EMA and a low final LR average out SGD noise: the modes are narrow
         train.ema_halflife, train.min_lr_ratio = 100_000, 0.02
         if family == "rf":
