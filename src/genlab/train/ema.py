@@ -30,12 +30,18 @@ class EMA(nn.Module):
 
     @torch.no_grad()
     def update(self, model: nn.Module, beta: float) -> None:
-        ema_p = list(self.module.parameters())
-        new_p = [p.detach() for p in model.parameters()]
-        if len(ema_p) != len(new_p):
-            raise ValueError("EMA and model have different parameter lists")
+        """``ema = beta * ema + (1 - beta) * model`` for parameters; buffers copied."""
+        if getattr(self, "_source", None) is not model:  # pair the tensors once per model
+            ema_p = list(self.module.parameters())
+            new_p = [p.detach() for p in model.parameters()]
+            if len(ema_p) != len(new_p):
+                raise ValueError("EMA and model have different parameter lists")
+            pairs = (ema_p, new_p, list(self.module.buffers()), list(model.buffers()))
+            object.__setattr__(self, "_pairs", pairs)  # plain attributes, not submodules
+            object.__setattr__(self, "_source", model)
+        ema_p, new_p, ema_b, new_b = self._pairs
         torch._foreach_lerp_(ema_p, new_p, 1 - beta)
-        for e, b in zip(self.module.buffers(), model.buffers(), strict=True):
+        for e, b in zip(ema_b, new_b, strict=True):
             e.copy_(b)
 
     def forward(self, *args, **kwargs):

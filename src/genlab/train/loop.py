@@ -64,7 +64,18 @@ def make_optimizer(model: nn.Module, exp: Experiment, params=None) -> torch.opti
         {"params": decay, "weight_decay": t.weight_decay},
         {"params": rest, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=t.lr, betas=t.betas)
+    # The fused kernel (CPU and CUDA) is several times faster than the per-tensor loop
+    # for small models, with the same update rule.
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.AdamW(groups, lr=t.lr, betas=t.betas, fused=fused or None)
+
+
+def seed_global(seed: int, device: torch.device) -> None:
+    """Seed the global generators ops like dropout draw from: the CPU one, and the
+    device's when it is CUDA (cheaper per step than ``torch.manual_seed``)."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.manual_seed(seed)
 
 
 def seed_init(exp: Experiment) -> None:
@@ -136,6 +147,7 @@ def _fit(exp: Experiment, task: Task, run_dir: Path, resume: bool, d: distribute
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
     end = t.steps if not t.stop_after else min(t.steps, start + t.stop_after)
 
+    trainable = [p for p in model.parameters() if p.requires_grad]
     net = DDP(model) if d.world > 1 else model
     if t.compile:
         net = torch.compile(net)
@@ -173,7 +185,7 @@ def _fit(exp: Experiment, task: Task, run_dir: Path, resume: bool, d: distribute
         for micro in range(accum):
             j = d.rank * accum + micro  # this shard's global index
             batch = to_device(data.batch(batches.indices(step, j), cond_keys), d.device)
-            torch.manual_seed(mix(exp.seed, step, j, _DROPOUT_KEY))  # dropout, if any
+            seed_global(mix(exp.seed, step, j, _DROPOUT_KEY), d.device)  # dropout, if any
             sync = micro == accum - 1 or d.world == 1
             with contextlib.nullcontext() if sync else net.no_sync(), autocast:
                 per_sample, logs = loss_fn(net, batch, keyed(exp.seed, step, j))
@@ -189,7 +201,7 @@ def _fit(exp: Experiment, task: Task, run_dir: Path, resume: bool, d: distribute
                 f"good checkpoint is kept in {run_dir / 'checkpoints'}"
             )
         clip = t.grad_clip if t.grad_clip > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         ema.update(
