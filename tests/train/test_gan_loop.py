@@ -87,7 +87,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypat
     monkeypatch.setitem(L.LOSSES, "ns", (flaky, g_fn))
     out = tmp_path / "run"
     with pytest.raises(GenlabError, match="discriminator loss is nan at step 5; stopped"):
-        train(tiny(steps=10, **{"train.ckpt_every": 2}), out)
+        train(tiny(steps=10, **{"train.ckpt_every": 2, "objective.n_critic": 1}), out)
     assert [s for s, _ in checkpoints(out)] == [2, 4]
     assert len(read_metrics(out / "metrics.jsonl")) == 4
 
