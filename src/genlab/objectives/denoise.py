@@ -88,12 +88,11 @@ def t_bins(loss: Tensor, t: Tensor, bins: int = 4) -> dict:
     """Mean loss per quarter of ``t``: ``{"loss_t0": ..., "loss_t3": ...}`` (empty bins left
     out)."""
     idx = (t * bins).long().clamp(max=bins - 1).to(loss.device)
-    out = {}
-    for b in range(bins):
-        m = idx == b
-        if bool(m.any()):
-            out[f"loss_t{b}"] = loss.detach()[m].mean()
-    return out
+    loss = loss.detach().float()
+    total = torch.zeros(bins, device=loss.device).index_add_(0, idx, loss)
+    count = torch.bincount(idx, minlength=bins).tolist()
+    mean = (total / torch.tensor(count, device=loss.device).clamp(min=1)).tolist()
+    return {f"loss_t{b}": mean[b] for b in range(bins) if count[b]}
 
 
 def denoising_loss(

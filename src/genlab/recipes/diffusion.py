@@ -319,6 +319,7 @@ RECIPES = {
     ),
     "rf-mnist": Recipe(partial(mnist, "rf"), "class-conditional rectified flow, U-Net, MNIST"),
     "ddpm-mnist": Recipe(partial(mnist, "ddpm"), "class-conditional DDPM (eps), U-Net, MNIST"),
+    "edm-mnist": Recipe(partial(mnist, "edm"), "class-conditional EDM, U-Net, MNIST"),
     "dit-mnist": Recipe(
         partial(mnist, "rf", "dit"), "class-conditional rectified flow, DiT, MNIST"
     ),
