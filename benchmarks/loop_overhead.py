@@ -1,9 +1,10 @@
 """Samples/s of the genlab training loop against a bare PyTorch loop.
 
-Both train the same network on the same data with the same loss (rectified flow) and
-the same fused AdamW, and both are timed from building the data and the network to the
-last step. The bare loop does only forward / backward / step. genlab adds what a real
-run needs: LR schedule, gradient clipping, EMA, keyed randomness, per-t loss bins,
+Both train the same network on the same data with the same loss (rectified flow), the
+same gradient clipping (the recipe's ``train.grad_clip``) and the same fused AdamW, and
+both are timed from building the data and the network to the last step. The bare loop
+does only forward / backward / clip / step. genlab adds what a real run needs: LR
+schedule, EMA, keyed randomness, per-t loss bins,
 metrics.jsonl (at the recipe's log_every) and one checkpoint at the end (TensorBoard and
 sample pictures off). Each side runs ``--repeats`` times, alternating; the table reports
 medians and the ratio (target >= 0.9).
@@ -49,7 +50,7 @@ def quiet(exp, steps: int):
 
 
 def bare(exp, steps: int) -> float:
-    """A plain loop: shuffle, index, noise, forward, MSE, backward, AdamW. Timed like
+    """A plain loop: shuffle, index, noise, forward, MSE, backward, clip, AdamW. Timed like
     ``fit``: from building the data and the network to the last step."""
     tic = time.perf_counter()
     data = build_dataset(exp.data)
@@ -72,6 +73,8 @@ def bare(exp, steps: int) -> float:
         pred = model((1 - tb) * x + tb * eps, t, batch["cond"] if exp.model.num_classes else {})
         loss = (pred - (eps - x)).pow(2).mean()
         loss.backward()
+        if exp.train.grad_clip > 0:  # the recipe's step clips: the bare step does too
+            torch.nn.utils.clip_grad_norm_(model.parameters(), exp.train.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
     return steps * b / (time.perf_counter() - tic)
