@@ -86,8 +86,7 @@ def cmd_list(args) -> int:
 def cmd_train(args) -> int:
     from genlab import config as C
     from genlab.recipes import get_recipe, override
-    from genlab.runs import discard_unstarted, load_experiment, prepare_run
-    from genlab.train.loop import fit
+    from genlab.runs import fit, load_experiment
 
     out = Path(args.out or f"runs/{args.recipe}")
     main_rank = int(os.environ.get("RANK", "0")) == 0
@@ -95,28 +94,20 @@ def cmd_train(args) -> int:
         stored = load_experiment(out)
         if stored.recipe != args.recipe:
             raise ConfigError(f"{out}: is a '{stored.recipe}' run, not '{args.recipe}'")
-        exp = override(stored, [])
+        # For --dry-run and the summary; fit() re-checks that only train.* changes.
+        exp = override(stored, args.overrides)
     else:
         exp = override(get_recipe(args.recipe), args.overrides)
     if args.dry_run:
-        if args.resume:
-            exp = override(exp, args.overrides)
         print(C.dump_yaml(exp), end="")
         return 0
-    created = not args.resume and not out.exists()
-    exp, out = prepare_run(
+    out = fit(
         exp,
         out,
         resume=args.resume,
         overrides=args.overrides if args.resume else [],
         write=main_rank,
     )
-    try:
-        fit(exp, out, resume=args.resume)
-    except GenlabError:
-        if created and main_rank:
-            discard_unstarted(out)  # nothing trained: leave no half-made run behind
-        raise
     if main_rank:
         print(f"trained {out} ({exp.train.steps} steps); pictures in {out / 'samples'}")
         print(
@@ -191,27 +182,18 @@ def _eval_extractor(args, data_name: str, device):
 
 def _eval_samples_from_run(args, metrics, device):
     """Sample ``--n`` from the run in batches; sample i uses seed ``--seed + i``."""
-    import torch
 
     from genlab.metrics.evaluate import heldout_config
-    from genlab.recipes import get_task
-    from genlab.runs import class_cond, load_model, sampler_config
+    from genlab.runs import class_cond, draw, load_model, sampler_config
 
     exp, model = load_model(Path(args.run), args.weights, device)
     ref_cfg, desc = heldout_config(exp.data)
     if metrics == ["bpd"]:
         return None, None, ref_cfg, desc, (exp, model)
-    task = get_task(exp.objective.kind)
     scfg = sampler_config(exp, args.overrides, name=args.sampler, steps=args.steps, cfg=args.cfg)
-    k = getattr(exp.model, "num_classes", 0)
-    cond, _ = class_cond(k, args.n, args.cls)
-    chunks = []
-    for lo in range(0, args.n, args.batch):
-        hi = min(args.n, lo + args.batch)
-        c = {key: v[lo:hi].to(device) for key, v in cond.items()}
-        seeds = [args.seed + i for i in range(lo, hi)]
-        chunks.append(task.sample(model, exp, seeds, c, scfg).float().cpu())
-    x = torch.cat(chunks)
+    cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls)
+    seeds = [args.seed + i for i in range(args.n)]
+    x = draw(model, exp, seeds, cond, scfg, args.batch).float()
     return x, cond.get("class"), ref_cfg, desc, (exp, model)
 
 
@@ -373,23 +355,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sample", parents=[common], help="draw samples from a trained run")
+    # Flags that say how to sample a run, shared by `sample` and `eval`.
+    sampling = argparse.ArgumentParser(add_help=False)
+    sampling.add_argument("--seed", type=int, default=0, help="sample i uses seed SEED+i")
+    sampling.add_argument("--sampler", help="sampler name (genlab list samplers)")
+    sampling.add_argument("--steps", type=int, help="number of sampling steps")
+    sampling.add_argument("--cfg", type=float, help="guidance weight w: (1+w) cond - w uncond")
+    sampling.add_argument("--class", dest="cls", type=int, help="class label to sample")
+    sampling.add_argument("--weights", default="ema", help="ema (default) or model")
+    sampling.add_argument("--device", default="auto")
+
+    s = sub.add_parser("sample", parents=[common, sampling], help="draw samples from a trained run")
     s.add_argument("run")
     s.add_argument("overrides", nargs="*", metavar="key=value", help="sampler.* settings")
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--seed", type=int, default=0, help="sample i uses seed SEED+i")
-    s.add_argument("--sampler", help="sampler name (genlab list samplers)")
-    s.add_argument("--steps", type=int, help="number of sampling steps")
-    s.add_argument("--cfg", type=float, help="guidance weight w: (1+w) cond - w uncond")
-    s.add_argument("--class", dest="cls", type=int, help="class label to sample")
-    s.add_argument("--weights", default="ema", help="ema (default) or model")
-    s.add_argument("--device", default="auto")
     s.add_argument("--out", help="output .png (picture) or .npz (arrays)")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser(
         "eval",
-        parents=[common],
+        parents=[common, sampling],
         help="evaluate a run (or an .npz of samples) with FID, KID, ...",
         description="Sample RUN (or read --fake FILE.npz) and compute metrics against the "
         "dataset's held-out reference (genlab list metrics).",
@@ -399,12 +384,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", help="comma-separated (default fid,kid,pr,dc or modes,w,mmd)")
     s.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
     s.add_argument("--batch", type=int, default=500, help="samples per sampling batch")
-    s.add_argument("--seed", type=int, default=0, help="sample i uses seed SEED+i")
-    s.add_argument("--sampler", help="sampler name (genlab list samplers)")
-    s.add_argument("--steps", type=int, help="number of sampling steps")
-    s.add_argument("--cfg", type=float, help="guidance weight w")
-    s.add_argument("--class", dest="cls", type=int, help="sample only this class")
-    s.add_argument("--weights", default="ema", help="ema (default) or model")
     s.add_argument("--real", help="dataset name of the reference (with --fake)")
     s.add_argument("--fake", help=".npz of samples (genlab sample --out x.npz)")
     s.add_argument("--extractor", help="classifier run directory, or mnist|digits|shapes")
@@ -413,7 +392,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bpd-n", type=int, default=1000, help="held-out samples for bpd")
     s.add_argument("--bpd-steps", type=int, default=50, help="RK4 steps of the PF-ODE")
     s.add_argument("--json", help="write every figure to this JSON file")
-    s.add_argument("--device", default="auto")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("info", parents=[common], help="describe a run directory")

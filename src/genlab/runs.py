@@ -97,22 +97,29 @@ def discard_unstarted(out: Path) -> bool:
 
 
 def fit(
-    exp: Experiment, out: str | Path, *, resume: bool = False, overrides: list[str] = ()
+    exp: Experiment,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overrides: list[str] = (),
+    write: bool = True,
 ) -> Path:
     """Train ``exp`` into run directory ``out`` (or continue it with ``resume=True``).
 
-    The Python twin of ``genlab train``: the same checks, files and exact resume.
+    The Python twin of ``genlab train``: the same checks, files and exact resume. Only a
+    process with ``write`` (rank 0 under torchrun) writes the config or cleans up a new
+    run that failed before training anything.
     """
     from genlab.train import loop
 
     out = Path(out)
     created = not resume and not out.exists()
-    exp, out = prepare_run(exp, out, resume=resume, overrides=list(overrides))
+    exp, out = prepare_run(exp, out, resume=resume, overrides=list(overrides), write=write)
     try:
         return loop.fit(exp, out, resume=resume)
     except GenlabError:
-        if created:
-            discard_unstarted(out)
+        if created and write:
+            discard_unstarted(out)  # nothing trained: leave no half-made run behind
         raise
 
 
@@ -176,6 +183,19 @@ def sample(
     )[0]
 
 
+def draw(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg, batch=0):
+    """``(len(seeds), *shape)`` samples on the CPU, ``batch`` at a time (0: all at once);
+    ``cond`` holds one row per seed. Sample i depends only on ``seeds[i]``."""
+    task = get_task(exp.objective.kind)
+    dev = next(model.parameters()).device
+    step = batch or len(seeds)
+    chunks = []
+    for lo in range(0, len(seeds), step):
+        c = {k: v[lo : lo + step].to(dev) for k, v in cond.items()}
+        chunks.append(task.sample(model, exp, seeds[lo : lo + step], c, scfg).cpu())
+    return torch.cat(chunks)
+
+
 def sample_with_cond(run_dir, n, seed, *, cls, weights, device, overrides, **sampler_fields):
     """:func:`sample`, also returning the conditioning used and a grid row width."""
     if n < 1:
@@ -183,9 +203,5 @@ def sample_with_cond(run_dir, n, seed, *, cls, weights, device, overrides, **sam
     exp, model = load_model(Path(run_dir), weights, device)
     scfg = sampler_config(exp, overrides, **sampler_fields)
     cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls)
-    seeds = [seed + i for i in range(n)]
-    dev = next(model.parameters()).device
-    x = get_task(exp.objective.kind).sample(
-        model, exp, seeds, {k: v.to(dev) for k, v in cond.items()}, scfg
-    )
-    return x.cpu(), cond, nrow, exp
+    x = draw(model, exp, [seed + i for i in range(n)], cond, scfg)
+    return x, cond, nrow, exp

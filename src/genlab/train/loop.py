@@ -58,14 +58,12 @@ def make_optimizer(model: nn.Module, exp: Experiment, params=None) -> torch.opti
     null rows alike)."""
     t = exp.train
     params = [p for p in (params or model.parameters()) if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    rest = [p for p in params if p.ndim < 2]
-    groups = [
-        {"params": decay, "weight_decay": t.weight_decay},
-        {"params": rest, "weight_decay": 0.0},
-    ]
-    if t.weight_decay == 0:  # one group: one fused kernel call per step
-        groups = [{"params": params, "weight_decay": 0.0}]
+    groups = [{"params": params, "weight_decay": 0.0}]  # one group: one fused kernel call
+    if t.weight_decay:
+        groups = [
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": t.weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ]
     # The fused kernel (CPU and CUDA) is several times faster than the per-tensor loop
     # for small models, with the same update rule.
     fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
