@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-STACKED = ("dcgan-stacked-mnist", "pacdcgan-stacked-mnist")
+STACKED = ("dcgan-stacked-mnist", "pacdcgan-stacked-mnist", "dcgan-mbstd-stacked-mnist")
 FID = ("dcgan-mnist", "stylegan-mnist")
 
 

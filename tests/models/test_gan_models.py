@@ -119,3 +119,24 @@ def test_built_discriminator_is_spectrally_normalised():
     bad = override(get_recipe("cdcgan-digits"), ["objective.pack=2"])
     with pytest.raises(Exception, match="objective.pack"):
         build_discriminator(bad)
+
+
+def test_mbstd_recipe_discriminator_sees_the_batch():
+    """dcgan-mbstd-stacked-mnist's D scores sample 0 differently when the other members
+    of its minibatch-std group change; the plain DCGAN's D (in eval mode) does not."""
+    x = torch.rand(4, 3, 28, 28) * 2 - 1
+    y = x.clone()
+    y[1:] = x[0]  # same sample 0, a collapsed group around it
+    scores = {}
+    for name in ("dcgan-mbstd-stacked-mnist", "dcgan-stacked-mnist"):
+        exp = get_recipe(name)
+        assert exp.data.name == "stacked-mnist" and exp.model.in_channels == 3
+        d = build_discriminator(exp).eval()
+        with torch.no_grad():
+            scores[name] = (d(x, {})[0], d(y, {})[0])
+    a, b = scores["dcgan-mbstd-stacked-mnist"]
+    assert not torch.allclose(a, b)
+    a, b = scores["dcgan-stacked-mnist"]
+    assert torch.allclose(a, b)
+    # StyleGAN's D keeps its default minibatch std
+    assert get_recipe("stylegan-mnist").model.discriminator.minibatch_std
