@@ -59,6 +59,7 @@ def test_resume_continues_exactly(tmp_path):
         "objective.gp_weight": 1.0,
         "objective.spectral_norm": "true",
         "model.generator.batch_norm": "true",
+        "objective.instance_noise": 0.5,
         "train.ckpt_every": n,
     }
     exp = tiny(steps=2 * n, **extra)
@@ -72,6 +73,23 @@ def test_resume_continues_exactly(tmp_path):
         x = load_tensors(tmp_path / "full" / f"{name}.safetensors")
         y = load_tensors(tmp_path / "half" / f"{name}.safetensors")
         assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_instance_noise_decays_linearly_and_reaches_d(monkeypatch):
+    """sigma(step) = sigma_0 (1 - step / span), 0 after the span; D sees x + sigma eps."""
+    from genlab.train import gan_loop
+
+    exp = tiny(steps=100, **{"objective.instance_noise": 0.4})
+    std = [gan_loop.noise_std(exp, s) for s in (0, 25, 50, 100)]
+    assert std == pytest.approx([0.4, 0.3, 0.2, 0])
+    exp = override(exp, ["objective.instance_noise_steps=40"])
+    assert [gan_loop.noise_std(exp, s) for s in (0, 20, 40, 60)] == pytest.approx([0.4, 0.2, 0, 0])
+    x = torch.zeros(20_000, 2)
+    y = gan_loop._noisy(x, 0.3, torch.Generator().manual_seed(0))
+    assert abs(y.std().item() - 0.3) < 0.01 and abs(y.mean().item()) < 0.01
+    assert gan_loop._noisy(x, 0.0, torch.Generator()) is x
+    with pytest.raises(ConfigError, match="objective.instance_noise"):
+        override(exp, ["objective.instance_noise=-1"])
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):

@@ -58,6 +58,11 @@ class GanConfig:
     clip: float = 0.01  # WGAN weight clipping (loss "wgan" only)
     spectral_norm: bool = False  # spectral normalisation of D's layers
     pack: int = 1  # PacGAN: D sees `pack` samples at once
+    # instance noise (Sønderby et al. 2016): N(0, sigma^2) added to every D input, real
+    # and fake; sigma decays linearly from `instance_noise` to 0 over the first
+    # `instance_noise_steps` steps (0: the whole run)
+    instance_noise: float = 0.0
+    instance_noise_steps: int = 0
 
     def __post_init__(self):
         for k in ("n_critic", "r1_every", "pack"):
@@ -66,7 +71,7 @@ class GanConfig:
         for k in ("d_lr", "g_lr"):
             if getattr(self, k) <= 0:
                 raise ConfigError(f"objective.{k}: must be positive, got {getattr(self, k)}")
-        for k in ("gp_weight", "r1_gamma", "clip"):
+        for k in ("gp_weight", "r1_gamma", "clip", "instance_noise", "instance_noise_steps"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"objective.{k}: must be >= 0, got {getattr(self, k)}")
         if self.loss == "wgan-gp" and self.gp_weight == 0:

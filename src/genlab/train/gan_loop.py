@@ -4,7 +4,8 @@ Per step: ``n_critic`` D steps (each on its own real batch and fresh z) -> one G
 EMA of G -> log / preview / checkpoint. Separate Adam optimizers and learning rates
 (TTUR) that follow ``train``'s warm-up + cosine schedule (``min_lr_ratio=1`` keeps them
 constant); lazy R1 (every ``r1_every`` steps, scaled by it), gradient penalty, WGAN
-weight clipping and PacGAN packing, as the ``objective`` section says.
+weight clipping, PacGAN packing and annealed instance noise, as the ``objective``
+section says.
 
 Randomness is keyed like ``train/loop.py``: D sub-step ``k`` of step ``s`` draws from
 ``keyed(seed, s, k)`` and reads real batch ``s * n_critic + k`` of the stateless
@@ -57,6 +58,20 @@ def _check(loss: Tensor, who: str, step: int, run_dir: Path) -> None:
         )
 
 
+def noise_std(exp, step: int) -> float:
+    """Instance-noise std at ``step``: linear decay from ``objective.instance_noise`` to 0."""
+    o = exp.objective
+    span = o.instance_noise_steps or exp.train.steps
+    return o.instance_noise * max(0.0, 1.0 - step / span)
+
+
+def _noisy(x: Tensor, std: float, gen: torch.Generator) -> Tensor:
+    """``x + std * eps`` with ``eps`` drawn from ``gen`` (``x`` itself when ``std == 0``)."""
+    if std == 0:
+        return x
+    return x + std * torch.randn(x.shape, generator=gen).to(x)
+
+
 def d_step(exp, g, d, opt_d, batch, gen, step, k, run_dir) -> dict:
     """One discriminator update; returns its logs."""
     o, t = exp.objective, exp.train
@@ -65,6 +80,8 @@ def d_step(exp, g, d, opt_d, batch, gen, step, k, run_dir) -> dict:
     z = torch.randn(len(real), exp.model.z_dim, generator=gen).to(real)
     with torch.no_grad():
         fake = generate(g, z, cond, gen, _mix_prob(exp))
+    std = noise_std(exp, step)
+    real, fake = _noisy(real, std, gen), _noisy(fake, std, gen)
     real_p, fake_p = L.pack(real, o.pack), L.pack(fake, o.pack)  # (B/m, m*C, ...)
 
     def critic(x):
@@ -97,7 +114,7 @@ def g_step(exp, g, d, opt_g, cond, n, gen, step, run_dir, device) -> dict:
     o, t = exp.objective, exp.train
     z = torch.randn(n, exp.model.z_dim, generator=gen).to(device)
     d.requires_grad_(False)
-    fake = generate(g, z, cond, gen, _mix_prob(exp))
+    fake = _noisy(generate(g, z, cond, gen, _mix_prob(exp)), noise_std(exp, step), gen)
     f = d(L.pack(fake, o.pack), cond)
     loss = L.LOSSES[o.loss][1](f).mean()
     _check(loss, "generator", step + 1, run_dir)
