@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-RECIPES = ("gan-ring8", "gan-grid25", "wgan-gp-grid25", "pacgan-grid25")
+RECIPES = ("gan-ring8", "gan-grid25", "wgan-gp-grid25", "pacgan-grid25", "pacgan-mix-grid25")
 ANCHORS = {
     "ring8": "VEEGAN T1: GAN 1.0 modes / 0.0% HQ (ring); VEEGAN 8.0 / 52.9%",
     "grid25": "PacGAN T1: GAN 17.3 modes / 94.2% / KL 0.70; PacGAN4 24.8 modes / KL 0.04",

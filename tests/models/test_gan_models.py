@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from genlab.errors import ConfigError
 from genlab.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator, stages
 from genlab.models.gan_mlp import GanMLPConfig, MLPDiscriminator, MLPGenerator
 from genlab.models.stylegan import StyleGANConfig, StyleGenerator, adain, modulated_conv
@@ -140,3 +141,30 @@ def test_mbstd_recipe_discriminator_sees_the_batch():
     assert torch.allclose(a, b)
     # StyleGAN's D keeps its default minibatch std
     assert get_recipe("stylegan-mnist").model.discriminator.minibatch_std
+
+
+def test_mixture_latent_picks_a_component_by_z0_and_offsets_it():
+    """DeLiGAN-style static mixture: z_0 picks component floor(Phi(z_0) K), and the first
+    layer sees mu_k + std * z_{1:}; under z ~ N(0, I) the K components are equally likely."""
+    cfg = GanMLPConfig()
+    cfg.generator.z_dim, cfg.generator.mixture, cfg.generator.mixture_std = 3, 5, 0.2
+    g = MLPGenerator(cfg)
+    assert g.means.shape == (5, 2) and g.means.abs().max() <= 1
+    seen = []
+    g.inp.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    k = torch.tensor([0, 1, 2, 3, 4, 2])
+    z0 = torch.special.ndtri((k + 0.5) / 5)  # the middle of component k's z_0 bucket
+    rest = torch.randn(6, 2)
+    g(torch.cat([z0[:, None], rest], 1))
+    torch.testing.assert_close(seen[0], g.means[k] + 0.2 * rest)
+    z = torch.randn(50_000, 3, generator=torch.Generator().manual_seed(0))
+    g(z)
+    offset = (seen[1][:, None] - g.means[None] - 0.2 * z[:, None, 1:]).abs().amax(2)  # (N, K)
+    hit = offset.argmin(1)  # the component whose mean + offset reproduces the input
+    assert offset.min(1).values.max() < 1e-5
+    freq = torch.bincount(hit, minlength=5) / len(z)
+    assert (freq - 0.2).abs().max() < 0.01
+    # the means are buffers: saved with the weights, so a loaded G samples the same points
+    assert "means" in g.state_dict()
+    with pytest.raises(ConfigError, match="model.generator.mixture"):
+        GanMLPConfig(generator=type(cfg.generator)(z_dim=1, mixture=4))

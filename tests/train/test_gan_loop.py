@@ -59,6 +59,7 @@ def test_resume_continues_exactly(tmp_path):
         "objective.gp_weight": 1.0,
         "objective.spectral_norm": "true",
         "model.generator.batch_norm": "true",
+        "model.generator.mixture": 5,
         "objective.instance_noise": 0.5,
         "train.ckpt_every": n,
     }

@@ -1,16 +1,24 @@
 """MLP generator and discriminator for 2-D (or any ``(B, D)``) points.
 
 ``G(z, cond) -> (B, D)`` maps ``(B, z_dim)`` Gaussian noise to points; ``D(x, cond) ->
-(B,)`` logits. D may see ``pack`` samples concatenated (PacGAN): its input is
-``(B / pack, pack * D)``. Conditioning: G adds a label embedding to its first hidden
-layer; D uses a projection head ``<embed(y), h>`` (Miyato & Koyama 2018).
+(B,)`` logits. With ``generator.mixture = K`` the latent is a mixture of K Gaussians
+(static Gaussian-mixture latent, as in DeLiGAN, Gurumurthy et al. 2017, with fixed
+means): ``z_0`` picks component ``k = floor(Phi(z_0) K)`` (uniform over K) and the
+network's input is ``mu_k + mixture_std * z_{1:}``. A disconnected latent lets G leave
+gaps between far-apart modes without tearing a connected one.
+
+D may see ``pack`` samples concatenated (PacGAN): its input is ``(B / pack, pack * D)``.
+Conditioning: G adds a label embedding to its first hidden layer; D uses a
+projection head ``<embed(y), h>`` (Miyato & Koyama 2018).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
@@ -24,6 +32,8 @@ class MLPGeneratorConfig:
     hidden: int = 256
     depth: int = 3  # hidden layers
     batch_norm: bool = False
+    mixture: int = 0  # K > 0: Gaussian-mixture latent with K fixed components
+    mixture_std: float = 0.1  # std of each component (means uniform in [-1, 1])
 
 
 @dataclass
@@ -55,6 +65,14 @@ class GanMLPConfig:
                 obj = getattr(obj, p)
             if obj < 1:
                 raise ConfigError(f"model.{k}: must be at least 1, got {obj}")
+        g = self.generator
+        if g.mixture < 0 or (g.mixture and g.z_dim < 2):
+            raise ConfigError(
+                f"model.generator.mixture: needs mixture >= 0 and z_dim >= 2 (z_0 picks the "
+                f"component), got mixture={g.mixture}, z_dim={g.z_dim}"
+            )
+        if g.mixture_std <= 0:
+            raise ConfigError(f"model.generator.mixture_std: must be positive, got {g.mixture_std}")
 
     def input_shape(self) -> tuple[int, ...]:
         return (self.dim,)
@@ -71,6 +89,10 @@ class MLPGenerator(nn.Module):
         self.label = nn.Embedding(cfg.num_classes, g.hidden) if cfg.num_classes else None
         layers: list[nn.Module] = []
         width = g.z_dim
+        if g.mixture:  # fixed component means, uniform in [-1, 1]^(z_dim - 1)
+            gen = torch.Generator().manual_seed(g.mixture)
+            self.register_buffer("means", torch.rand(g.mixture, g.z_dim - 1, generator=gen) * 2 - 1)
+            self.mixture_std, width = g.mixture_std, g.z_dim - 1
         for _ in range(g.depth):
             layers += [nn.Linear(width, g.hidden)]
             layers += [nn.BatchNorm1d(g.hidden)] if g.batch_norm else []
@@ -81,6 +103,10 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: Tensor, cond: dict | None = None) -> Tensor:
         cond = check_cond(cond, ("class",) if self.label is not None else ())
+        if hasattr(self, "means"):  # (B, z_dim) -> (B, z_dim - 1) mixture sample
+            u = 0.5 * (1 + torch.erf(z[:, 0] / math.sqrt(2)))  # Phi(z_0), uniform in (0, 1)
+            k = (u * len(self.means)).long().clamp_(max=len(self.means) - 1)  # (B,)
+            z = self.means[k] + self.mixture_std * z[:, 1:]
         h = self.inp(z)  # (B, hidden)
         if self.label is not None:
             h = h + self.label(cond["class"])
