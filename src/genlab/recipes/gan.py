@@ -192,6 +192,7 @@ def points(
     steps: int = 4000,
     n_critic: int = 1,
     mixture: int = 0,
+    mixture_std: float = 0.1,
     mbstd: bool = False,
 ) -> Experiment:
     """MLP GAN on a 2-D mixture, evaluated in the VEEGAN / PacGAN protocol.
@@ -204,13 +205,15 @@ def points(
     decay settles them, so the high-quality share keeps rising with the length of the
     schedule (grid25, PacGAN4: 19% after 4,000 steps, 93% after 30,000).
 
-    ``mixture=K`` gives G a K-component Gaussian-mixture latent (``gan_mlp``) and
+    ``mixture=K`` gives G a K-component Gaussian-mixture latent (``gan_mlp``; each
+    component's std is ``mixture_std``) and
     ``mbstd`` appends the minibatch-std feature to D's last hidden layer.
     """
     wgan = loss.startswith("wgan")
     lrs = (1e-4, 1e-4) if wgan else (2e-3, 5e-4)
     model = gan_mlp.GanMLPConfig()
-    model.generator.mixture, model.discriminator.minibatch_std = mixture, mbstd
+    model.generator.mixture, model.generator.mixture_std = mixture, mixture_std
+    model.discriminator.minibatch_std = mbstd
     return Experiment(
         data=DATASETS[name].config(),
         model=model,
@@ -293,8 +296,16 @@ RECIPES = {
         "PacGAN4 (packed D, 2 D steps, TTUR, decaying lr) MLP, 25-Gaussian grid",
     ),
     "pacgan-mix-grid25": Recipe(
-        partial(points, "grid25", pack=4, steps=30_000, n_critic=2, mixture=50, mbstd=True),
-        "pacgan-grid25 + minibatch-std D + 50-component mixture latent (our best grid25 GAN)",
+        partial(
+            points,
+            "grid25",
+            pack=4,
+            steps=30_000,
+            n_critic=2,
+            mixture=100,
+            mbstd=True,
+        ),
+        "pacgan-grid25 + minibatch-std D + 100-component mixture latent (our best grid25 GAN)",
     ),
     "dcgan-digits": Recipe(partial(images, "digits"), "DCGAN on 8x8 digits"),
     "cdcgan-digits": Recipe(
