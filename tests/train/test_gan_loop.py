@@ -76,8 +76,9 @@ def test_resume_continues_exactly(tmp_path):
         assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
-def test_instance_noise_decays_linearly_and_reaches_d(monkeypatch):
-    """sigma(step) = sigma_0 (1 - step / span), 0 after the span; D sees x + sigma eps."""
+def test_instance_noise_decays_linearly():
+    """sigma(step) = sigma_0 (1 - step / span), 0 after the span; the noise added has std
+    sigma; a negative sigma_0 is refused."""
     from genlab.train import gan_loop
 
     exp = tiny(steps=100, **{"objective.instance_noise": 0.4})

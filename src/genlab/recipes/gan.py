@@ -192,7 +192,6 @@ def points(
     steps: int = 4000,
     n_critic: int = 1,
     mixture: int = 0,
-    mixture_std: float = 0.1,
     mbstd: bool = False,
 ) -> Experiment:
     """MLP GAN on a 2-D mixture, evaluated in the VEEGAN / PacGAN protocol.
@@ -205,15 +204,13 @@ def points(
     decay settles them, so the high-quality share keeps rising with the length of the
     schedule (grid25, PacGAN4: 19% after 4,000 steps, 93% after 30,000).
 
-    ``mixture=K`` gives G a K-component Gaussian-mixture latent (``gan_mlp``; each
-    component's std is ``mixture_std``) and
+    ``mixture=K`` gives G a K-component Gaussian-mixture latent (``gan_mlp``) and
     ``mbstd`` appends the minibatch-std feature to D's last hidden layer.
     """
     wgan = loss.startswith("wgan")
     lrs = (1e-4, 1e-4) if wgan else (2e-3, 5e-4)
     model = gan_mlp.GanMLPConfig()
-    model.generator.mixture, model.generator.mixture_std = mixture, mixture_std
-    model.discriminator.minibatch_std = mbstd
+    model.generator.mixture, model.discriminator.minibatch_std = mixture, mbstd
     return Experiment(
         data=DATASETS[name].config(),
         model=model,
