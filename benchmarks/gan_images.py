@@ -11,7 +11,7 @@ features.
   The floor, FID between MNIST [0, 2000) and the held-out set, is printed too.
 
     python benchmarks/gan_images.py [--quick] [--classifier RUN] [--mnist DIR]
-        [--recipes a,b] [--steps N] [--seed S]
+        [--recipes a,b] [--steps N] [--seed S] [key=value ...]
 """
 
 from __future__ import annotations
@@ -69,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipes", default=",".join(STACKED + FID))
     p.add_argument("--steps", type=int, default=0, help="override train.steps (0: recipe's)")
     p.add_argument("--seed", type=int, default=0, help="training seed of every recipe")
+    p.add_argument("overrides", nargs="*", help="key=value applied to every recipe")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     steps = 50 if args.quick else args.steps
-    extra = ([f"train.steps={steps}"] if steps else []) + [f"seed={args.seed}"]
+    extra = ([f"train.steps={steps}"] if steps else []) + [f"seed={args.seed}", *args.overrides]
     n_stacked, n_fid = (2000, 500) if args.quick else (26_000, 2000)
     ext = get_extractor("mnist", path=ensure_classifier("mnist", args.classifier))
     held = build_dataset(MNISTConfig(root=args.mnist, split="test", start=8000, stop=10000))
