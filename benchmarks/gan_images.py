@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             exp, g, secs = train(recipe, Path(tmp), args.mnist, extra)
             if recipe in STACKED:
                 s = stacked_mnist_stats(draw(g, exp, n_stacked), ext.logits)
-                row = (recipe, exp.train.steps, f"{s['modes']} / 1000", f"KL {s['kl']:.2f}")
+                row = (recipe, exp.train.steps, f"{s['modes']} / 1000", f"KL {s['kl']:.3f}")
             else:
                 fid = fid_from_features(f_held, ext.features(draw(g, exp, n_fid)))
                 row = (recipe, exp.train.steps, f"FID {fid:.2f}", f"floor {floor:.2f}")

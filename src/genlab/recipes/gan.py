@@ -329,8 +329,8 @@ RECIPES = {
         partial(images, "stacked-mnist"), "DCGAN on Stacked MNIST (1,000 modes)"
     ),
     "dcgan-mbstd-stacked-mnist": Recipe(
-        partial(images, "stacked-mnist", mbstd=True, steps=6000),
-        "DCGAN with a minibatch-std discriminator on Stacked MNIST (1,000 modes)",
+        partial(images, "stacked-mnist", mbstd=True, steps=12_000),
+        "DCGAN with a minibatch-std discriminator on Stacked MNIST (1,000 modes, 12,000 steps)",
     ),
     "pacdcgan-stacked-mnist": Recipe(
         partial(images, "stacked-mnist", pack=2), "PacDCGAN2 on Stacked MNIST (1,000 modes)"
