@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from genlab.nn.blocks import minibatch_std
 from genlab.objectives import gan
 
 
@@ -82,13 +83,13 @@ def test_clip_weights():
 
 def test_minibatch_std_and_pack_shapes():
     x = torch.randn(8, 3, 4, 4)
-    y = gan.minibatch_std(x, group=4)
+    y = minibatch_std(x, group=4)
     assert y.shape == (8, 4, 4, 4) and torch.equal(y[:, :3], x)
     # sample i is in group {i, i+2, i+4, i+6}; the feature is that group's mean std
     grp = x[[1, 3, 5, 7]]
     assert torch.allclose(y[1, 3], (grp.var(0, unbiased=False) + 1e-8).sqrt().mean().expand(4, 4))
-    assert gan.minibatch_std(torch.randn(6, 2)).shape == (6, 3)
-    assert gan.minibatch_std(torch.ones(4, 2))[:, 2].max() < 1e-3  # identical samples
+    assert minibatch_std(torch.randn(6, 2)).shape == (6, 3)
+    assert minibatch_std(torch.ones(4, 2))[:, 2].max() < 1e-3  # identical samples
     p = gan.pack(x, 2)
     assert p.shape == (4, 6, 4, 4) and torch.equal(p[1, 3:], x[3])
     assert gan.pack(torch.randn(10, 2), 5).shape == (2, 10)

@@ -21,6 +21,7 @@ from genlab.paths import (
     from_x0_eps,
     sample_t,
     shift_t,
+    target,
     to_x0_eps,
 )
 
@@ -84,7 +85,7 @@ def test_targets_are_consistent_with_x_t(name):
     x0, eps = (torch.randn(len(T), 2, 5, generator=g, dtype=torch.float64) for _ in range(2))
     x_t = p.sample(x0, eps, T)
     for kind in KINDS:
-        a, b = to_x0_eps(p, kind, p.target(kind, x0, eps, T), x_t, T)
+        a, b = to_x0_eps(p, kind, target(p, kind, x0, eps, T), x_t, T)
         torch.testing.assert_close(a, x0, rtol=1e-9, atol=1e-9)
         torch.testing.assert_close(b, eps, rtol=1e-9, atol=1e-9)
     # the velocity is the time derivative of x_t
@@ -143,3 +144,44 @@ def test_edm_preconditioning_matches_table_1():
     f = c_in[:, None] * y + c_noise.float().double()[:, None]
     torch.testing.assert_close(out, c_skip[:, None] * y + c_out[:, None] * f, rtol=1e-6, atol=1e-6)
     assert math.isclose(float(d.net.seen[1][1]), math.log(0.5) / 4, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(PATHS))
+def test_coefficients_follow_t_device_and_dtype(name):
+    """Tables follow ``t``: on the shape-only meta device every lookup returns meta tensors
+    (a CPU-only table would fail to index), and each coefficient has ``t``'s dtype."""
+    p = build_path(name)
+    fns = (p.alpha, p.sigma, p.d_alpha, p.d_sigma)
+    tm = torch.empty(5, device="meta", dtype=torch.float64)
+    for f in (*fns, p.logsnr, p.ve_sigma):
+        y = f(tm)
+        assert y.device.type == "meta" and y.shape == (5,) and y.dtype == torch.float64
+    x = torch.empty(5, 3, 2, device="meta", dtype=torch.float32)
+    assert all(c.device.type == "meta" and c.dtype == torch.float32 for c in p.coeffs(tm, x))
+    assert p.sample(x, x, tm).device.type == "meta"
+    assert p.t_from_logsnr(p.logsnr(tm)).device.type == "meta"
+    for dtype in (torch.float32, torch.float64):
+        for f in fns:
+            y = f(T.to(dtype))
+            assert y.dtype == dtype
+            torch.testing.assert_close(y.double(), f(T), rtol=1e-5, atol=1e-6)
+
+
+def test_ddpm_table_is_copied_once_per_device():
+    p = DDPMPath()
+    p.alpha(T)
+    p.sigma(T.float())
+    p.alpha(torch.empty(2, device="meta"))
+    assert sorted(d.type for d in p._tables) == ["cpu", "meta"]
+
+
+def test_edm_preconditioning_on_meta():
+    class Probe(torch.nn.Module):
+        def forward(self, x, t, cond):
+            return x + t.view(-1, 1)
+
+    for name in ("ddpm", "edm"):
+        d = EDMPrecond(Probe(), build_path(name), 0.5)
+        x = torch.empty(4, 3, device="meta")
+        out = d(x, torch.empty(4, device="meta"), {})
+        assert out.device.type == "meta" and out.shape == (4, 3) and out.dtype == torch.float32

@@ -6,6 +6,11 @@
   unless ``image_size`` asks for a bilinear resize) with labels 0-9 in ``cond["class"]``.
 - :func:`download` fetches the gzipped files from the official mirrors, verifies each
   file's md5 and writes it atomically.
+
+genlab's MNIST split convention, stated once here (:data:`MNIST_ROOT`,
+:data:`MNIST_SPLIT`, :data:`TRAIN_STOP`): models train on the official *test* images
+``[0, TRAIN_STOP)`` of ``../shared/data/mnist`` and ``[TRAIN_STOP, 10000)`` is held out for
+evaluation.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ import torch.nn.functional as F
 
 from genlab.data.base import Dataset, DatasetSpec
 from genlab.errors import ConfigError, DataError
+
+MNIST_ROOT = "../shared/data/mnist"  # the 10,000 official test images, beside the project
+MNIST_SPLIT = "test"  # the split genlab trains and evaluates on
+TRAIN_STOP = 8000  # train on MNIST_SPLIT images [0, TRAIN_STOP); [TRAIN_STOP, end) is held out
 
 # IDX type byte -> big-endian numpy dtype of the payload.
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -2,8 +2,9 @@
 
 Each sample is a 3-channel 28x28 image whose channel ``c`` holds a random MNIST digit
 ``d_c``; its label (its *mode*) is ``100 d0 + 10 d1 + d2``, so there are 1,000 modes. The
-digits are drawn from the MNIST images ``[start, stop)`` (genlab convention: train on
-test images ``[0, 8000)``, hold out ``[8000, 10000)``), three indices per sample from
+digits are drawn from the MNIST images ``[start, stop)`` (genlab convention, see
+:mod:`genlab.data.mnist`: train on test images ``[0, TRAIN_STOP)`` = ``[0, 8000)``, hold
+out ``[8000, 10000)``), three indices per sample from
 ``torch.Generator().manual_seed(seed)``: the same config always gives the same set.
 """
 
@@ -15,17 +16,17 @@ from typing import Literal
 import torch
 
 from genlab.data.base import Dataset, DatasetSpec
-from genlab.data.mnist import MNISTConfig, make_mnist
+from genlab.data.mnist import MNIST_ROOT, MNIST_SPLIT, TRAIN_STOP, MNISTConfig, make_mnist
 from genlab.errors import ConfigError
 
 
 @dataclass
 class StackedMNISTConfig:
     name: Literal["stacked-mnist"] = "stacked-mnist"
-    root: str = "../shared/data/mnist"
-    split: Literal["train", "test"] = "test"
+    root: str = MNIST_ROOT
+    split: Literal["train", "test"] = MNIST_SPLIT
     start: int = 0
-    stop: int = 8000
+    stop: int = TRAIN_STOP
     n: int = 50_000  # stacked samples to build
     seed: int = 0
 

@@ -21,8 +21,8 @@ from typing import Literal
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
+from genlab.nn.blocks import minibatch_std
 from genlab.nn.embed import check_cond
-from genlab.objectives.gan import minibatch_std
 
 
 def stages(size: int) -> tuple[int, int]:

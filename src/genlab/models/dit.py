@@ -10,6 +10,10 @@ learned position embedding; each block is
 
 with the modulation ``Linear`` initialised to zero ("adaLN-Zero": every block starts as
 the identity). The final layer is adaLN + a zero-initialised linear map back to patches.
+
+For video (``dims=3``, input ``(B, C, T, H, W)``) ``attention`` selects full 3-D attention
+or the cheaper factored space-time form (:func:`genlab.nn.attention.attend_space_time`);
+the weights are the same in every mode, so it may be changed after training.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import torch
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
+from genlab.nn.attention import MODES, MultiHeadAttention
 from genlab.nn.blocks import zero_
 from genlab.nn.embed import LabelEmbedding, TimeEmbedding, check_cond, class_embedding
 from genlab.nn.patch import patchify, unpatchify
-from genlab.nn.transformer import Mlp, SelfAttention, modulate
+from genlab.nn.transformer import Mlp, modulate
 
 
 @dataclass
@@ -41,8 +46,17 @@ class DiTConfig:
     heads: int = 6
     mlp_ratio: float = 4.0
     num_classes: int = 0
+    attention: Literal["full", "factored", "spatial", "temporal"] = "full"  # video: dims=3
 
     def __post_init__(self):
+        if self.attention not in MODES:
+            raise ConfigError(
+                f"model.attention: unknown mode {self.attention!r}; choose from {', '.join(MODES)}"
+            )
+        if self.attention != "full" and self.dims != 3:
+            raise ConfigError(
+                f"model.attention: {self.attention!r} is for video (dims=3), got dims={self.dims}"
+            )
         for k in ("patch", "hidden", "depth", "heads", "image_size", "in_channels"):
             if getattr(self, k) < 1:
                 raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
@@ -58,19 +72,20 @@ class DiTConfig:
 
 
 class DiTBlock(nn.Module):
-    """Transformer block with adaLN-Zero conditioning on ``c (B, D)``."""
+    """Transformer block with adaLN-Zero conditioning on ``c (B, D)``; ``frames`` is the
+    number of frames of the tokens for a space-time attention ``mode``."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, mode: str = "full"):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.attn = SelfAttention(dim, heads)
+        self.attn = MultiHeadAttention(dim, heads, mode=mode)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.mlp = Mlp(dim, mlp_ratio)
         self.ada = zero_(nn.Linear(dim, 6 * dim))
 
-    def forward(self, h: Tensor, c: Tensor) -> Tensor:
+    def forward(self, h: Tensor, c: Tensor, frames: int = 1) -> Tensor:
         sh1, sc1, g1, sh2, sc2, g2 = self.ada(nn.functional.silu(c)).chunk(6, dim=1)
-        h = h + g1[:, None] * self.attn(modulate(self.norm1(h), sh1, sc1))
+        h = h + g1[:, None] * self.attn(modulate(self.norm1(h), sh1, sc1), frames=frames)
         return h + g2[:, None] * self.mlp(modulate(self.norm2(h), sh2, sc2))
 
 
@@ -86,7 +101,7 @@ class DiT(nn.Module):
         self.time = TimeEmbedding(dim)
         self.label = LabelEmbedding(cfg.num_classes, dim) if cfg.num_classes else None
         self.blocks = nn.ModuleList(
-            DiTBlock(dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)
+            DiTBlock(dim, cfg.heads, cfg.mlp_ratio, cfg.attention) for _ in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.ada = zero_(nn.Linear(dim, 2 * dim))
@@ -109,8 +124,9 @@ class DiT(nn.Module):
         if y is not None:
             c = c + y
         h = self.embed(patchify(x, self.cfg.patch)) + self.pos  # (B, N, D)
+        frames = size[0] // self.cfg.patch if self.cfg.dims == 3 else 1  # frame-major tokens
         for blk in self.blocks:
-            h = blk(h, c)
+            h = blk(h, c, frames)
         shift, scale = self.ada(nn.functional.silu(c)).chunk(2, dim=1)
         h = self.out(modulate(self.norm(h), shift, scale))  # (B, N, C_out p^d)
         return unpatchify(h, self.cfg.patch, self.c_out, size)

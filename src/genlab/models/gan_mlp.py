@@ -22,8 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
+from genlab.nn.blocks import minibatch_std
 from genlab.nn.embed import check_cond
-from genlab.objectives.gan import minibatch_std
 
 
 @dataclass

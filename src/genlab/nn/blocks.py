@@ -1,13 +1,17 @@
-"""Convolutional building blocks for 1-D, 2-D and 3-D signals, and SDPA attention.
+"""Convolutional building blocks for 1-D, 2-D and 3-D signals, and residual attention.
 
 ``dims`` selects the rank: 1 for waveforms ``(B, C, L)``, 2 for images ``(B, C, H, W)``,
-3 for video ``(B, C, T, H, W)``. Attention flattens all positions, so it is rank-agnostic.
+3 for video ``(B, C, T, H, W)``. Attention flattens all positions, so it is rank-agnostic;
+its math is :func:`genlab.nn.attention.attend`.
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from genlab.nn.attention import attend, merge_heads, split_qkv
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
@@ -57,9 +61,29 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.conv2(self.drop(F.silu(h)))
 
 
+def minibatch_std(x: Tensor, group: int = 4) -> Tensor:
+    """Append the minibatch standard deviation as one extra channel (Karras et al. 2018).
+
+    Samples are split into groups of ``group`` (the batch must divide; smaller batches use
+    one group); the std over each group, averaged over channels and positions, becomes a
+    constant feature map. ``(B, C, *S) -> (B, C + 1, *S)``; points ``(B, D) -> (B, D + 1)``.
+    """
+    b = x.shape[0]
+    g = min(group, b)
+    if b % g:
+        g = b
+    y = x.reshape(g, b // g, *x.shape[1:])  # (G, B/G, C, *S): member k of every group
+    std = (y.var(0, unbiased=False) + 1e-8).sqrt()  # (B/G, C, *S)
+    s = std.flatten(1).mean(1)  # (B/G,)
+    s = s.repeat(g).view(b, *([1] * (x.ndim - 1)))  # sample i belongs to group i % (B/G)
+    feat = s.expand(b, 1, *x.shape[2:]) if x.ndim > 2 else s
+    return torch.cat([x, feat], 1)
+
+
 class Attention(nn.Module):
-    """Multi-head self-attention over all positions of ``(B, C, *S)`` (PyTorch SDPA),
-    with a residual connection."""
+    """Multi-head self-attention over all positions of ``(B, C, *S)`` with a residual
+    connection: ``x + out(attend(qkv(GN(x))))``; ``out`` starts at zero. Parameters
+    ``norm``, ``qkv``, ``out`` (checkpoint keys)."""
 
     def __init__(self, channels: int, heads: int = 4):
         super().__init__()
@@ -73,9 +97,7 @@ class Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, c, *s = x.shape
         h = self.norm(x).flatten(2).transpose(1, 2)  # (B, N, C)
-        q, k, v = self.qkv(h).view(b, -1, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, C/heads)
-        a = a.transpose(1, 2).reshape(b, -1, c)
+        a = merge_heads(attend(*split_qkv(self.qkv(h), self.heads)))  # (B, N, C)
         return x + self.out(a).transpose(1, 2).reshape(b, c, *s)
 
 

@@ -21,8 +21,9 @@ per-sample loss ``(B,)``; the loop averages. ``LOSSES[name] = (d_loss, g_loss)``
 
 Regularizers: :func:`gradient_penalty`, :func:`r1_penalty` (lazy: applied every ``k``
 D steps with weight ``k * gamma / 2``, Karras et al. 2020), :func:`spectral_norm_`,
-:func:`clip_weights_`, :func:`minibatch_std` (Karras et al. 2018) and :func:`pack`
-(PacGAN, Lin et al. 2018: D judges ``m`` samples at once).
+:func:`clip_weights_` and :func:`pack` (PacGAN, Lin et al. 2018: D judges ``m`` samples
+at once). The minibatch standard deviation layer (Karras et al. 2018) is a network part:
+:func:`genlab.nn.blocks.minibatch_std`.
 """
 
 from __future__ import annotations
@@ -152,25 +153,6 @@ def spectral_norm_(module: nn.Module, n_power_iterations: int = 1) -> nn.Module:
         else:
             spectral_norm_(child, n_power_iterations)
     return module
-
-
-def minibatch_std(x: Tensor, group: int = 4) -> Tensor:
-    """Append the minibatch standard deviation as one extra channel (Karras et al. 2018).
-
-    Samples are split into groups of ``group`` (the batch must divide; smaller batches use
-    one group); the std over each group, averaged over channels and positions, becomes a
-    constant feature map. ``(B, C, *S) -> (B, C + 1, *S)``; points ``(B, D) -> (B, D + 1)``.
-    """
-    b = x.shape[0]
-    g = min(group, b)
-    if b % g:
-        g = b
-    y = x.reshape(g, b // g, *x.shape[1:])  # (G, B/G, C, *S): member k of every group
-    std = (y.var(0, unbiased=False) + 1e-8).sqrt()  # (B/G, C, *S)
-    s = std.flatten(1).mean(1)  # (B/G,)
-    s = s.repeat(g).view(b, *([1] * (x.ndim - 1)))  # sample i belongs to group i % (B/G)
-    feat = s.expand(b, 1, *x.shape[2:]) if x.ndim > 2 else s
-    return torch.cat([x, feat], 1)
 
 
 def pack(x: Tensor, m: int) -> Tensor:

@@ -12,7 +12,7 @@ from genlab.paths.affine import (
     bcast,
     build_path,
 )
-from genlab.paths.convert import KINDS, convert, from_x0_eps, to_x0_eps
+from genlab.paths.convert import KINDS, convert, from_x0_eps, target, to_x0_eps
 from genlab.paths.density import DENSITIES, sample_t, shift_t
 from genlab.paths.precond import EDMPrecond, edm_coeffs, edm_weight
 
@@ -35,5 +35,6 @@ __all__ = [
     "from_x0_eps",
     "sample_t",
     "shift_t",
+    "target",
     "to_x0_eps",
 ]

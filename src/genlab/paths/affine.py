@@ -2,8 +2,15 @@
 
 ``x_t = alpha(t) x + sigma(t) eps`` with ``alpha(0) = 1, sigma(0) = 0``. Coefficients are
 computed in float64 and cast to the sample's dtype at the end. The training target for a
-prediction kind and the velocity ``dx_t/dt = d_alpha x + d_sigma eps`` follow from the
-coefficients alone, so a new path only defines ``alpha``, ``sigma`` and their derivatives.
+prediction kind (:func:`genlab.paths.convert.target`) and the velocity
+``dx_t/dt = d_alpha x + d_sigma eps`` follow from the coefficients alone, so a new path
+only defines ``alpha``, ``sigma`` and their derivatives.
+
+Device and dtype: ``alpha, sigma, d_alpha, d_sigma`` of ``t (B,)`` return a tensor on
+``t``'s device with ``t``'s (floating) dtype; the methods built on them (``coeffs``,
+``sample``, ``logsnr``, ``ve_sigma``) first promote ``t`` to float64. A path holding a
+table (``ddpm``'s float64 ``log alpha_bar``) looks it up in float64 on ``t``'s device,
+keeping one copy per device, so CUDA and the shape-only ``meta`` device work.
 
 Paths (``PATHS``):
 
@@ -92,12 +99,6 @@ class AffinePath:
         t = t.double()
         return bcast(self.alpha(t), x) * x + bcast(self.sigma(t), x) * eps
 
-    def target(self, kind: str, x: Tensor, eps: Tensor, t: Tensor) -> Tensor:
-        """The regression target for prediction ``kind`` (``eps, x0, v, velocity, score``),
-        see :func:`genlab.paths.convert.from_x0_eps`."""
-        from genlab.paths.convert import from_x0_eps
-
-        return from_x0_eps(self, kind, x, eps, self.sample(x, eps, t), t)
 
 
 class LinearPath(AffinePath):
@@ -165,28 +166,38 @@ class DDPMPath(AffinePath):
         self.n = n
         self.log_ab = torch.cat(
             [torch.zeros(1, dtype=torch.float64), torch.log1p(-betas).cumsum(0)]
-        )
+        )  # (n + 1,) float64 on the CPU; per-device copies in self._tables
+        self._tables: dict[torch.device, Tensor] = {}
+
+    def _table(self, device: torch.device) -> Tensor:
+        """The ``log alpha_bar`` table on ``device`` (copied once per device)."""
+        tab = self._tables.get(device)
+        if tab is None:
+            tab = self._tables[device] = self.log_ab.to(device)
+        return tab
 
     def _log_ab(self, t):
-        """``log alpha_bar(t)`` and its slope ``d/dt`` (piecewise linear in t)."""
-        u = (t.clamp(0, 1) * self.n).to(torch.float64)
+        """``log alpha_bar(t)`` and its slope ``d/dt`` (piecewise linear in t), float64 on
+        ``t``'s device."""
+        tab = self._table(t.device)
+        u = t.to(torch.float64).clamp(0, 1) * self.n
         i = u.floor().long().clamp(max=self.n - 1)
-        lo, hi = self.log_ab[i], self.log_ab[i + 1]
+        lo, hi = tab[i], tab[i + 1]
         return lo + (u - i) * (hi - lo), (hi - lo) * self.n
 
     def alpha(self, t):
-        return torch.exp(0.5 * self._log_ab(t)[0])
+        return torch.exp(0.5 * self._log_ab(t)[0]).to(t.dtype)
 
     def sigma(self, t):
-        return torch.sqrt(-torch.expm1(self._log_ab(t)[0]))
+        return torch.sqrt(-torch.expm1(self._log_ab(t)[0])).to(t.dtype)
 
     def d_alpha(self, t):
         la, slope = self._log_ab(t)
-        return 0.5 * slope * torch.exp(0.5 * la)
+        return (0.5 * slope * torch.exp(0.5 * la)).to(t.dtype)
 
     def d_sigma(self, t):
         la, slope = self._log_ab(t)
-        return -0.5 * slope * torch.exp(la) / torch.sqrt(-torch.expm1(la))
+        return (-0.5 * slope * torch.exp(la) / torch.sqrt(-torch.expm1(la))).to(t.dtype)
 
 
 class CosinePath(AffinePath):

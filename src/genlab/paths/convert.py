@@ -16,9 +16,10 @@ kind        definition                              back to (x0, eps)
 ``score``   ``grad log p_t(x_t) = -eps / s``        ``eps = -s score``
 =========== ======================================= ===================================
 
-All coefficients are float64 at ``t`` and cast to ``x_t``'s dtype. Because each map is
-affine in the prediction (for fixed ``x_t, t``), a guidance combination with weights that
-sum to one (``(1 + w) c - w u``) gives the same result in every kind.
+:func:`target` is the training target of a kind. All coefficients are float64 at ``t``
+and cast to ``x_t``'s dtype. Because each map is affine in the prediction (for fixed
+``x_t, t``), a guidance combination with weights that sum to one (``(1 + w) c - w u``)
+gives the same result in every kind.
 """
 
 from __future__ import annotations
@@ -69,6 +70,16 @@ def from_x0_eps(path: AffinePath, kind: str, x0: Tensor, eps: Tensor, x_t: Tenso
     if kind == "v":
         return a * eps - s * x0
     return da * x0 + ds * eps
+
+
+def target(path: AffinePath, kind: str, x: Tensor, eps: Tensor, t: Tensor) -> Tensor:
+    """The regression target of prediction ``kind`` for data ``x`` and noise ``eps``
+    ``(B, *S)`` at ``t (B,)``, on ``x_t = path.sample(x, eps, t)``.
+
+    Raises:
+        ConfigError: ``kind`` is not one of :data:`KINDS`.
+    """
+    return from_x0_eps(path, kind, x, eps, path.sample(x, eps, t), t)
 
 
 def convert(path: AffinePath, pred: Tensor, src: str, dst: str, x_t: Tensor, t: Tensor) -> Tensor:
