@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from genlab.data import DATASETS, build_dataset
-from genlab.recipes import get_recipe, get_task, override
-from genlab.runs import load_model, prepare_run
-from genlab.train.loop import fit
+from genlab.families import family_of
+from genlab.recipes import get_recipe
+from genlab.runs import fit, load_model, override
 
 SAMPLERS = [("euler", 100), ("euler", 10), ("heun", 10), ("midpoint", 10), ("dpmpp_2m", 10)]
 
@@ -106,10 +106,7 @@ def main() -> None:
         if run is None:
             ov = ["data.split=train", "train.tensorboard=false", "train.sample_every=0"]
             ov += ["train.steps=200"] if args.quick else []
-            exp, run = prepare_run(
-                override(get_recipe("rf-digits"), ov), Path(tmp) / "rf", resume=False, overrides=[]
-            )
-            fit(exp, run)
+            run = fit(override(get_recipe("rf-digits"), ov), Path(tmp) / "rf")
         exp, model = load_model(run)
         n = len(xs)
         cond = {"class": torch.arange(n) % 10}
@@ -117,7 +114,7 @@ def main() -> None:
         for name, steps in SAMPLERS:
             scfg = dataclasses.replace(exp.sampler, name=name, steps=steps, cfg=0.0)
             tic = time.perf_counter()
-            x = get_task("denoise").sample(model, exp, list(range(n)), cond, scfg)
+            x = family_of("denoise").sample(model, exp, list(range(n)), cond, scfg)
             dt = time.perf_counter() - tic
             with torch.no_grad():
                 fd, src = frechet(f_train, clf.features(x.clamp(-1, 1)).numpy())

@@ -29,15 +29,12 @@ FID = ("dcgan-mnist", "stylegan-mnist")
 
 
 def train(recipe: str, root: Path, mnist: str, extra: list[str]):
-    from genlab.recipes import get_recipe, override
-    from genlab.runs import load_model, prepare_run
-    from genlab.train.loop import fit
+    from genlab.recipes import get_recipe
+    from genlab.runs import fit, load_model, override
 
     ov = [f"data.root={mnist}", "train.tensorboard=false", "train.sample_every=0", *extra]
-    exp, out = prepare_run(override(get_recipe(recipe), ov), root / recipe, resume=False,
-                           overrides=[])  # fmt: skip
     tic = time.perf_counter()
-    fit(exp, out)
+    out = fit(override(get_recipe(recipe), ov), root / recipe)
     secs = time.perf_counter() - tic
     exp, g = load_model(out, "ema")
     return exp, g, secs
@@ -45,9 +42,9 @@ def train(recipe: str, root: Path, mnist: str, extra: list[str]):
 
 @torch.no_grad()
 def draw(g, exp, n: int, chunk: int = 1000) -> torch.Tensor:
-    from genlab.recipes import get_task
+    from genlab.families import family_of
 
-    task = get_task("gan")
+    task = family_of("gan")
     parts = []
     for s in range(0, n, chunk):
         seeds = [10**6 + i for i in range(s, min(n, s + chunk))]

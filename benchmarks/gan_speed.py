@@ -5,7 +5,7 @@ denoising steps". Both networks are untrained (speed does not depend on the weig
 28x28x1 (MNIST-sized), batch 128, one CPU thread, measured interleaved in the same run;
 the table gives median samples/s over repeats and the ratio. The diffusion peer is
 genlab's U-Net (``models/unet.py``) with the width whose parameter count is nearest to
-the GAN generator's, sampled by ``genlab.recipes.diffusion.sample`` (Euler, 10 steps).
+the GAN generator's, sampled by ``genlab.families.diffusion.sample`` (Euler, 10 steps).
 
     python benchmarks/gan_speed.py [--quick]
 """
@@ -25,8 +25,10 @@ def nparams(m) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from genlab.families import family_of
     from genlab.models import build_model, preset
-    from genlab.recipes import get_recipe, get_task, override
+    from genlab.recipes import get_recipe
+    from genlab.runs import override
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="batch 32, 3 repeats")
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     batch, repeats = (32, 3) if args.quick else (args.batch, args.repeats)
     seeds = list(range(batch))
-    gan = get_task("gan")
+    gan = family_of("gan")
     gens = {}
     for recipe in ("dcgan-mnist", "stylegan-mnist"):
         exp = get_recipe(recipe)
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     unet = min(unets, key=lambda u: abs(nparams(u) - target)).eval()
     rf = override(get_recipe("rf-digits"), ["sampler.steps=10", "sampler.cfg=0"])
     rf.model = unet.cfg if hasattr(unet, "cfg") else rf.model
-    diff = get_task("denoise")
+    diff = family_of("denoise")
 
     runs = {
         name: (lambda e=e, g=g: gan.sample(g, e, seeds, {}, e.sampler))

@@ -24,8 +24,8 @@ import torch
 
 from genlab.data import build_dataset
 from genlab.models import build_model
-from genlab.recipes import get_recipe, override
-from genlab.train.loop import fit
+from genlab.recipes import get_recipe
+from genlab.runs import fit, override
 
 CASES = {
     # name: (recipe, overrides)

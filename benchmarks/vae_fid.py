@@ -22,16 +22,16 @@ import torch
 
 from genlab.data import build_dataset
 from genlab.data.mnist import MNISTConfig
+from genlab.families import family_of
 from genlab.metrics.features import get_extractor
 from genlab.metrics.fid import fid_from_features
-from genlab.recipes import get_task
 from genlab.runs import load_model
 
 
 @torch.no_grad()
 def draw(run: Path, n: int, batch: int = 200) -> tuple[torch.Tensor, float]:
     exp, model = load_model(run)
-    task = get_task(exp.objective.kind)
+    task = family_of(exp.objective.kind)
     k = getattr(exp.model, "num_classes", 0)
     out, tic = [], time.perf_counter()
     for i in range(0, n, batch):

@@ -51,7 +51,8 @@ def tiny_overrides(steps: int = 20, **extra) -> list[str]:
 @pytest.fixture
 def tiny_moons():
     """A class-conditional rectified-flow MLP on 512 points of the two moons."""
-    from genlab.recipes import get_recipe, override
+    from genlab.recipes import get_recipe
+    from genlab.runs import override
 
     def make(steps: int = 20, **extra):
         ov = tiny_overrides(steps, **{"data.n": 512, "model.hidden": 32, "model.depth": 2, **extra})

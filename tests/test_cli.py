@@ -225,7 +225,8 @@ def test_errors_have_no_traceback_and_exit_2_from_the_shell(tmp_path):
 def test_python_api_matches_the_command_line(tiny_run, tmp_path, capsys):
     """`from genlab import fit, sample` (the README's example) gives what the CLI gives."""
     import genlab
-    from genlab.recipes import get_recipe, override
+    from genlab.recipes import get_recipe
+    from genlab.runs import override
 
     run = genlab.fit(override(get_recipe("rf-moons"), TINY), tmp_path / "api")
     x = genlab.sample(run, n=6, seed=3, steps=4)

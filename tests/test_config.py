@@ -8,7 +8,9 @@ import pytest
 
 from genlab import config as C
 from genlab.errors import ConfigError
-from genlab.recipes import RECIPES, experiment_from_dict, get_recipe, override
+from genlab.recipes import RECIPES, get_recipe
+from genlab.runs import experiment_from as experiment_from_dict
+from genlab.runs import override
 
 
 @dataclass

@@ -12,21 +12,28 @@ checkpoints below ``checkpoints/``::
 A checkpoint directory is written under a temporary name and renamed into place, so it
 is either complete or absent. Resuming reads the newest complete checkpoint. Nothing is
 ever unpickled: optimizer state is loaded with ``torch.load(weights_only=True)``.
+
+:func:`load_network` loads another run's network (a codec, a tokenizer, a teacher, a
+metric's classifier) from its ``config.yaml`` model section and weights alone: no family,
+no training code, once per process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from genlab.errors import CheckpointError
+from genlab.errors import CheckpointError, ConfigError
 
 _STEP = re.compile(r"^step_(\d{8,})$")
 
@@ -54,9 +61,9 @@ def load_tensors(path: Path) -> dict:
         raise CheckpointError(f"{path}: corrupt checkpoint ({e})") from None
 
 
-def load_into(module: torch.nn.Module, path: Path) -> None:
-    """Load weights from ``path`` into ``module``; keys and shapes must match exactly."""
-    state = load_tensors(path)
+def check_state(module: torch.nn.Module, state: dict, source: str | Path) -> None:
+    """Raise :class:`CheckpointError` naming ``source`` unless ``state`` has exactly the
+    keys and shapes of ``module``'s state dict."""
     own = module.state_dict()
     missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     bad = [k for k in own if k in state and own[k].shape != state[k].shape]
@@ -72,8 +79,15 @@ def load_into(module: torch.nn.Module, path: Path) -> None:
                 f"shape of {k} is {tuple(state[k].shape)}, model wants {tuple(own[k].shape)}"
             )
         raise CheckpointError(
-            f"{path}: does not match the model in config.yaml: {'; '.join(parts)}"
+            f"{source}: does not match the model in config.yaml: {'; '.join(parts)}"
         )
+
+
+def load_into(module: torch.nn.Module, path: Path, state: dict | None = None) -> None:
+    """Load weights from ``path`` (or ``state``, read from it already) into ``module``;
+    keys and shapes must match exactly (else :class:`CheckpointError` naming the file)."""
+    state = load_tensors(path) if state is None else state
+    check_state(module, state, path)
     module.load_state_dict(state)
 
 
@@ -150,3 +164,97 @@ def load_optimizer_state(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure here means a bad file
         raise CheckpointError(f"{path}: corrupt optimizer state ({type(e).__name__})") from None
+
+
+# ------------------------------------------------------------------ another run's network
+
+
+def weights_digest(state: dict) -> str:
+    """sha256 (64 hex) over a state dict's names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        v = state[k].detach().cpu().contiguous()
+        h.update(f"{k}|{v.dtype}|{tuple(v.shape)}|".encode())
+        h.update(v.numpy().tobytes() if v.dtype != torch.bfloat16 else v.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Network:
+    """A trained run's network, frozen, as another run or a metric uses it.
+
+    Attributes:
+        module: the network in eval mode with ``requires_grad=False``; shared by every
+            caller in this process (do not modify it).
+        config: the run's ``config.yaml`` as a plain dict.
+        model: the typed ``model`` section (``model.arch``'s config dataclass).
+        fingerprint: ``sha256[:16]`` of the loaded weights (:func:`weights_digest`).
+        run_dir: the run directory; ``weights``: "ema" or "model".
+    """
+
+    module: torch.nn.Module
+    config: dict
+    model: Any
+    fingerprint: str
+    run_dir: Path
+    weights: str
+
+
+_NETWORKS: dict[tuple, Network] = {}
+
+
+def load_network(run_dir: str | Path, weights: str = "ema", device="cpu") -> Network:
+    """The network of run ``run_dir`` with its ``weights`` ("ema" or "model") loaded.
+
+    Needs only ``config.yaml`` and the weights file: the model section picks the
+    architecture (``genlab.models``), and ``objective.precond: edm`` wraps it in the EDM
+    preconditioner its weights were trained under. Loaded once per process: a second call
+    for the same file (same path, size and modification time) on the same device returns
+    the same :class:`Network`.
+
+    Raises:
+        CheckpointError: the directory, its config or the weights file is missing or
+            unreadable, or the weights do not match the model section.
+    """
+    from genlab import config as C
+    from genlab.models import build_model, model_config
+
+    if weights not in ("ema", "model"):
+        raise ConfigError(f"weights: expected 'ema' or 'model', got {weights!r}")
+    run_dir = Path(run_dir)
+    cfg_path, path = run_dir / "config.yaml", run_dir / f"{weights}.safetensors"
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run directory")
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{run_dir}: not a genlab run (no config.yaml)")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (has the run saved a checkpoint yet?)")
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(torch.device(device)))
+    if key in _NETWORKS:
+        return _NETWORKS[key]
+    raw = C.load_yaml(cfg_path)
+    model_raw = raw.get("model") if isinstance(raw, dict) else None
+    if not isinstance(model_raw, dict) or "arch" not in model_raw:
+        raise CheckpointError(f"{cfg_path}: has no model section with an arch")
+    try:
+        model_cfg = C.from_dict(model_config(model_raw["arch"]), model_raw, "model")
+    except ConfigError as e:
+        raise CheckpointError(f"{cfg_path}: {e}") from None
+    net = build_model(model_cfg)
+    objective = raw.get("objective") or {}
+    if objective.get("precond") == "edm":
+        from genlab.paths import EDMPrecond, build_path
+
+        net = EDMPrecond(net, build_path(objective["path"]), objective["sigma_data"])
+    state = load_tensors(path)
+    load_into(net, path, state)
+    net = net.to(device).eval().requires_grad_(False)
+    found = Network(net, raw, model_cfg, weights_digest(state)[:16], run_dir, weights)
+    _NETWORKS[key] = found
+    return found
+
+
+def run_fingerprint(run_dir: str | Path, weights: str = "ema") -> str:
+    """``sha256[:16]`` of a run's weights file, without building its network."""
+    return weights_digest(load_tensors(Path(run_dir) / f"{weights}.safetensors"))[:16]

@@ -22,7 +22,8 @@ LISTABLE = ("recipes", "datasets", "models", "samplers", "metrics")
 
 def _listing(what: str) -> list[dict]:
     if what == "recipes":
-        from genlab.recipes import RECIPES, get_task
+        from genlab.families import family_of
+        from genlab.recipes import RECIPES
 
         rows = []
         for name, r in RECIPES.items():
@@ -30,7 +31,7 @@ def _listing(what: str) -> list[dict]:
             rows.append(
                 {
                     "name": name,
-                    "family": get_task(exp.objective.kind).family,
+                    "family": family_of(exp.objective.kind).name,
                     "data": exp.data.name,
                     "model": exp.model.arch,
                     "doc": r.doc,
@@ -85,8 +86,8 @@ def cmd_list(args) -> int:
 
 def cmd_train(args) -> int:
     from genlab import config as C
-    from genlab.recipes import get_recipe, override
-    from genlab.runs import fit, load_experiment
+    from genlab.recipes import get_recipe
+    from genlab.runs import fit, load_experiment, override
 
     out = Path(args.out or f"runs/{args.recipe}")
     main_rank = int(os.environ.get("RANK", "0")) == 0
@@ -163,7 +164,7 @@ def cmd_sample(args) -> int:
 
 def _eval_extractor(args, data_name: str, device):
     """The extractor ``--extractor`` / ``--inception-weights`` name, or the data's own."""
-    from genlab.metrics.evaluate import EXTRACTOR_FOR
+    from genlab.evaluate import EXTRACTOR_FOR
     from genlab.metrics.features import NAMES, get_extractor
 
     if args.inception_weights:
@@ -183,7 +184,7 @@ def _eval_extractor(args, data_name: str, device):
 def _eval_samples_from_run(args, metrics, device):
     """Sample ``--n`` from the run in batches; sample i uses seed ``--seed + i``."""
 
-    from genlab.metrics.evaluate import heldout_config
+    from genlab.evaluate import heldout_config
     from genlab.runs import class_cond, draw, load_model, sampler_config
 
     exp, model = load_model(Path(args.run), args.weights, device)
@@ -232,7 +233,7 @@ def cmd_eval(args) -> int:
 
     from genlab import config as C
     from genlab.data import DATASETS, dataset_config
-    from genlab.metrics.evaluate import evaluate, likelihood_metrics, parse_metrics, table
+    from genlab.evaluate import evaluate, likelihood_metrics, parse_metrics, table
     from genlab.runs import load_experiment
     from genlab.train.distributed import pick_device
 
@@ -288,21 +289,21 @@ def cmd_eval(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from genlab.recipes import get_task
+    from genlab.checkpoint import checkpoints
+    from genlab.families import family_of
     from genlab.runs import load_experiment
-    from genlab.train.checkpoint import checkpoints
     from genlab.train.log import read_metrics
 
     run = Path(args.run)
     exp = load_experiment(run)
-    model = get_task(exp.objective.kind).build(exp)
+    model = family_of(exp.objective.kind).build(exp)
     ckpts = checkpoints(run)
     metrics = run / "metrics.jsonl"
     last = read_metrics(metrics)[-1] if metrics.is_file() and metrics.stat().st_size else {}
     info = {
         "run": str(run),
         "recipe": exp.recipe,
-        "family": get_task(exp.objective.kind).family,
+        "family": family_of(exp.objective.kind).name,
         "objective": exp.objective.kind,
         "data": exp.data.name,
         "model": exp.model.arch,

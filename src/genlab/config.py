@@ -9,7 +9,7 @@ knows how to move values in and out of such dataclasses, checking each against i
 - :func:`save_yaml` / :func:`load_yaml`: atomic write, safe load.
 
 Sections whose concrete dataclass depends on a tag (``model.arch``, ``data.name``, ...)
-are resolved by the caller (see ``genlab.recipes.experiment``), which passes a
+are resolved by the caller (see ``genlab.experiment``), which passes a
 ``resolve`` callback to :func:`from_dict`.
 """
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -178,18 +179,18 @@ def likelihood_metrics(model, exp, ref_cfg, n: int, steps: int = 50, seed: int =
     probability-flow ODE (RK4, Hutchinson probes seeded by ``seed``). Images in [-1, 1]
     are reported on the 256-level scale (``bits_per_dim(..., data_range=2)``)."""
     from genlab.data import DATASETS, build_dataset
+    from genlab.families import family_of
+    from genlab.families.diffusion import velocity_field
     from genlab.metrics.likelihood import bits_per_dim, pf_ode_log_likelihood
-    from genlab.recipes.diffusion import velocity_field
-    from genlab.recipes.tasks import get_task
 
-    if get_task(exp.objective.kind).family != "diffusion":
+    if family_of(exp.objective.kind).name != "diffusion":
         raise ConfigError(
             f"--metrics bpd: needs a flow/diffusion run, not '{exp.objective.kind}' "
             "(VAEs report their importance-weighted bound)"
         )
     data = build_dataset(ref_cfg)
     x = data.x[:n].to(next(model.parameters()).device)
-    keys = get_task(exp.objective.kind).keys(exp)
+    keys = family_of(exp.objective.kind).cond_keys(exp)
     cond = {k: data.cond[k][:n].to(x.device) for k in keys}
     g = torch.Generator().manual_seed(seed)
     logp = pf_ode_log_likelihood(velocity_field(model, exp), x, cond, steps, generator=g)
@@ -212,3 +213,20 @@ def table(result: dict) -> str:
         if isinstance(v, (int, float, np.floating)):
             rows.append(f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |")
     return "\n".join(rows)
+
+
+def ensure_classifier(name: str, run: str | Path | None = None, overrides=()) -> Path:
+    """The run directory of domain classifier ``name``, training it first (recipe
+    ``eval-<name>-classifier`` with ``overrides``) if it holds no finished run.
+    For benchmarks and scripts; ``genlab eval`` never trains implicitly."""
+    from genlab.metrics.features import DOMAINS, default_classifier_dir
+    from genlab.recipes import get_recipe
+    from genlab.runs import fit, override
+
+    if name not in DOMAINS:
+        raise ConfigError(f"ensure_classifier: unknown domain {name!r}; choose from {DOMAINS}")
+    run = Path(run) if run else default_classifier_dir(name)
+    if not (run / "ema.safetensors").is_file():
+        exp = override(get_recipe(f"eval-{name}-classifier"), list(overrides))
+        fit(exp, run)
+    return run

@@ -1,5 +1,8 @@
 """The experiment config: data, model, objective, sampler and train sections.
 
+Below every layer that uses it: the families, the loops, runs and recipes all read an
+:class:`Experiment`; nothing here imports a family.
+
 ``data``, ``model`` and ``objective`` are tagged sections: their dataclass is chosen by
 ``data.name``, ``model.arch`` and ``objective.kind`` (the objective's kind also picks the
 task, hence the family, and the ``sampler`` section's dataclass). Everything else is a
@@ -9,6 +12,7 @@ plain typed field, so ``key=value`` overrides are checked against real types.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +38,7 @@ class TrainConfig:
     bf16: bool = False  # bfloat16 autocast
     compile: bool = False  # torch.compile the model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    strategy: str = "ddp"  # several processes: ddp (replicas) | fsdp (FSDP2, sharded blocks)
     threads: int = 0  # torch intra-op threads (0: torch's default)
     log_every: int = 50
     sample_every: int = 500  # sample grid PNG every N steps (0: only at the end)
@@ -65,6 +70,8 @@ class TrainConfig:
             )
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"train.min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio}")
+        if self.strategy not in ("ddp", "fsdp"):
+            raise ConfigError(f"train.strategy: must be 'ddp' or 'fsdp', got {self.strategy!r}")
         for k in ("warmup_steps", "sample_every", "stop_after", "threads"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"train.{k}: must be >= 0, got {getattr(self, k)}")
@@ -85,15 +92,18 @@ class Experiment:
 
 TAGS = {"data": "name", "model": "arch", "objective": "kind"}
 
+# objective.kind -> (objective config dataclass, sampler config dataclass); the families
+# layer supplies it (``genlab.families.kind_types``), so this module knows no family.
+KindTypes = Callable[[str], tuple[type, type]]
 
-def _resolver(objective_kind: str):
+
+def _resolver(objective_kind: str, kind_types: KindTypes):
     from genlab.data import dataset_config
     from genlab.models import model_config
-    from genlab.recipes.tasks import get_task
 
     def resolve(key: str, raw: dict) -> type:
         if key == "sampler":
-            return get_task(objective_kind).sampler
+            return kind_types(objective_kind)[1]
         tag = TAGS.get(key)
         if tag is None:
             raise ConfigError(f"{key}: unexpected section")
@@ -103,23 +113,29 @@ def _resolver(objective_kind: str):
             return dataset_config(raw[tag])
         if key == "model":
             return model_config(raw[tag])
-        return get_task(raw[tag]).objective
+        return kind_types(raw[tag])[0]
 
     return resolve
 
 
-def experiment_from_dict(raw: dict, source: str = "config") -> Experiment:
-    """Build and check an :class:`Experiment` from a plain dict (e.g. ``config.yaml``)."""
+def experiment_from_dict(raw: dict, kind_types: KindTypes, source: str = "config") -> Experiment:
+    """Build and check an :class:`Experiment` from a plain dict (e.g. ``config.yaml``).
+
+    ``kind_types(kind)`` gives the objective and sampler dataclasses of an objective
+    kind. Raises :class:`ConfigError` naming ``source`` and the key on any problem.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
     kind = (raw.get("objective") or {}).get("kind")
     if kind is None:
         raise ConfigError(f"{source}: objective.kind is missing")
     for sec in ("data", "model", "objective", "sampler"):
         if not isinstance(raw.get(sec), dict):
             raise ConfigError(f"{source}: section '{sec}' is missing")
-    return C.from_dict(Experiment, raw, "", _resolver(kind))
+    return C.from_dict(Experiment, raw, "", _resolver(kind, kind_types))
 
 
-def override(exp: Experiment, overrides: list[str]) -> Experiment:
+def override(exp: Experiment, overrides: list[str], kind_types: KindTypes) -> Experiment:
     """Apply ``key=value`` overrides with type checks.
 
     ``data.name=moons`` and ``model.arch=...`` swap in the default config of the new
@@ -127,6 +143,7 @@ def override(exp: Experiment, overrides: list[str]) -> Experiment:
     family: pick another recipe).
     """
     exp = dataclasses.replace(exp)
+    resolve = _resolver(exp.objective.kind, kind_types)
     rest = []
     for item in overrides:
         key, _, value = item.partition("=")
@@ -134,9 +151,8 @@ def override(exp: Experiment, overrides: list[str]) -> Experiment:
         if key in ("data.name", "model.arch"):
             sec = key.split(".")[0]
             if getattr(getattr(exp, sec), TAGS[sec]) != value:
-                cls = _resolver(exp.objective.kind)(sec, {TAGS[sec]: value})
-                setattr(exp, sec, cls())
+                setattr(exp, sec, resolve(sec, {TAGS[sec]: value})())
         else:
             rest.append(item)
     exp = C.apply_overrides(exp, rest, frozen=("objective.kind",))
-    return C.revalidate(exp, _resolver(exp.objective.kind))
+    return C.revalidate(exp, resolve)

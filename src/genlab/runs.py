@@ -1,23 +1,47 @@
-"""Run directories: create one without touching anything that exists, load one back.
+"""Run directories: create one without touching anything that exists, resolve its
+config, train it (through its family's ``fit``), load it back and sample it.
 
-See ``genlab.train.checkpoint`` for the files a run holds.
+See ``genlab.checkpoint`` for the files a run holds. A run that reads other runs (a
+tokenizer, a codec, a teacher) pins them in ``RUN/dependencies.json``: each one's
+location relative to the run directory (so run trees can be moved together) and the
+fingerprint of its weights. Loading checks both: a moved-away or retrained dependency is
+a clear error, unless ``accept_changed=True`` says to use it anyway.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import shutil
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from genlab import config as C
+from genlab.checkpoint import checkpoints, load_into, run_fingerprint
 from genlab.errors import CheckpointError, ConfigError, GenlabError
-from genlab.recipes import Experiment, experiment_from_dict, get_task, override
-from genlab.train.checkpoint import load_into
+from genlab.experiment import Experiment, experiment_from_dict
+from genlab.experiment import override as _override
+from genlab.families import family_of, kind_types
+
+DEPENDENCIES = "dependencies.json"
 
 
-def load_experiment(run_dir: Path) -> Experiment:
-    """The resolved experiment stored in ``RUN/config.yaml``."""
+def override(exp: Experiment, overrides: list[str]) -> Experiment:
+    """``exp`` with ``key=value`` overrides applied and type-checked."""
+    return _override(exp, list(overrides), kind_types)
+
+
+def experiment_from(raw: dict, source: str = "config") -> Experiment:
+    """An :class:`Experiment` from a plain dict (``config.yaml``'s content)."""
+    return experiment_from_dict(raw, kind_types, source)
+
+
+def load_experiment(run_dir: Path, accept_changed: bool = False) -> Experiment:
+    """The resolved experiment stored in ``RUN/config.yaml``, with every pinned
+    dependency resolved to its checked location."""
     run_dir = Path(run_dir)
     path = run_dir / "config.yaml"
     if not run_dir.is_dir():
@@ -25,9 +49,72 @@ def load_experiment(run_dir: Path) -> Experiment:
     if not path.is_file():
         raise CheckpointError(f"{run_dir}: not a genlab run (no config.yaml)")
     try:
-        return experiment_from_dict(C.load_yaml(path), str(path))
+        exp = experiment_from(C.load_yaml(path), str(path))
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None
+    return resolve_dependencies(exp, run_dir, accept_changed)
+
+
+# ---------------------------------------------------------------------- dependencies
+
+
+def _set_key(exp: Experiment, key: str, value: str) -> None:
+    section, name = key.split(".", 1)
+    setattr(getattr(exp, section), name, value)
+
+
+def pin_dependencies(exp: Experiment, run_dir: Path) -> None:
+    """Write ``RUN/dependencies.json``: for each run ``exp`` reads, its location
+    (relative to ``run_dir``) and weights fingerprint. Raises :class:`ConfigError` naming
+    the config key when a dependency is not a trained run."""
+    deps = family_of(exp.objective.kind).dependencies(exp)
+    if not deps:
+        return
+    pins = {}
+    for key, (where, weights) in deps.items():
+        dep = Path(where)
+        if not (dep / f"{weights}.safetensors").is_file():
+            raise ConfigError(
+                f"{key}: {dep} is not a trained run (no {weights}.safetensors); train it "
+                f"first: `genlab train RECIPE --out {dep}`"
+            )
+        pins[key] = {
+            "path": os.path.relpath(dep.resolve(), Path(run_dir).resolve()),
+            "weights": weights,
+            "fingerprint": run_fingerprint(dep, weights),
+        }
+    C.atomic_write_text(Path(run_dir) / DEPENDENCIES, json.dumps(pins, indent=1) + "\n")
+
+
+def resolve_dependencies(exp: Experiment, run_dir: Path, accept_changed: bool) -> Experiment:
+    """``exp`` with each pinned dependency's config key set to its location as pinned
+    (relative to ``run_dir``), after checking its fingerprint."""
+    path = Path(run_dir) / DEPENDENCIES
+    if not path.is_file():
+        return exp
+    try:
+        pins = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: unreadable ({e})") from None
+    for key, pin in pins.items():
+        dep = (Path(run_dir) / pin["path"]).resolve()
+        if not (dep / f"{pin['weights']}.safetensors").is_file():
+            raise CheckpointError(
+                f"{key}: {run_dir} was trained on the run at {dep}, which is gone "
+                f"(pinned in {path}); move it back or retrain"
+            )
+        found = run_fingerprint(dep, pin["weights"])
+        if found != pin["fingerprint"] and not accept_changed:
+            raise CheckpointError(
+                f"{key}: {dep} has changed since {run_dir} was trained on it (weights "
+                f"{found}, pinned {pin['fingerprint']}); retrain this run, or pass "
+                "--accept-changed-deps to use the changed run anyway"
+            )
+        _set_key(exp, key, str(dep))
+    return exp
+
+
+# --------------------------------------------------------------------------- training
 
 
 def prepare_run(
@@ -48,8 +135,10 @@ def prepare_run(
                 f"{bad[0].split('=', 1)[0]}: only train.* settings can change when resuming {out}"
             )
         exp = override(stored, overrides)
-        if write and exp != stored:
-            C.save_yaml(exp, out / "config.yaml")
+        if write and exp.train != stored.train:
+            raw = C.load_yaml(out / "config.yaml")  # keep dependencies as written
+            raw["train"] = C.to_dict(exp.train)
+            C.atomic_write_text(out / "config.yaml", C.dump_yaml(experiment_from(raw)))
         return exp, out
     # Only the writing rank checks: under torchrun, rank 0 may already have created `out`.
     if write and out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -60,22 +149,8 @@ def prepare_run(
     if write:
         out.mkdir(parents=True, exist_ok=True)
         C.save_yaml(exp, out / "config.yaml")
+        pin_dependencies(exp, out)
     return exp, out
-
-
-def load_model(
-    run_dir: Path, weights: str = "ema", device: str | torch.device = "cpu"
-) -> tuple[Experiment, nn.Module]:
-    """The experiment and its network with ``weights`` ("ema" or "model") loaded, in eval mode."""
-    if weights not in ("ema", "model"):
-        raise ConfigError(f"--weights: expected 'ema' or 'model', got {weights!r}")
-    exp = load_experiment(run_dir)
-    path = Path(run_dir) / f"{weights}.safetensors"
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing (has the run saved a checkpoint yet?)")
-    model = get_task(exp.objective.kind).build(exp)
-    load_into(model, path)
-    return exp, model.to(device).eval()
 
 
 def discard_unstarted(out: Path) -> bool:
@@ -85,10 +160,6 @@ def discard_unstarted(out: Path) -> bool:
     checkpoint and no logged step exist, the directory holds only the config this run
     wrote, so removing it leaves the disk as it was. Returns whether it was removed.
     """
-    import shutil
-
-    from genlab.train.checkpoint import checkpoints
-
     metrics = out / "metrics.jsonl"
     if not out.is_dir() or checkpoints(out) or (metrics.is_file() and metrics.stat().st_size):
         return False
@@ -104,30 +175,48 @@ def fit(
     overrides: list[str] = (),
     write: bool = True,
 ) -> Path:
-    """Train ``exp`` into run directory ``out`` (or continue it with ``resume=True``).
+    """Train ``exp`` into run directory ``out`` (or continue it with ``resume=True``)
+    through its family's ``fit``.
 
     The Python twin of ``genlab train``: the same checks, files and exact resume. Only a
     process with ``write`` (rank 0 under torchrun) writes the config or cleans up a new
     run that failed before training anything.
     """
-    from genlab.train import loop
-
     out = Path(out)
     created = not resume and not out.exists()
-    exp, out = prepare_run(exp, out, resume=resume, overrides=list(overrides), write=write)
     try:
-        return loop.fit(exp, out, resume=resume)
+        exp, out = prepare_run(exp, out, resume=resume, overrides=list(overrides), write=write)
+        return family_of(exp.objective.kind).fit(exp, out, resume)
     except GenlabError:
         if created and write:
             discard_unstarted(out)  # nothing trained: leave no half-made run behind
         raise
 
 
+# --------------------------------------------------------------------------- sampling
+
+
+def load_model(
+    run_dir: Path,
+    weights: str = "ema",
+    device: str | torch.device = "cpu",
+    accept_changed: bool = False,
+) -> tuple[Experiment, nn.Module]:
+    """The experiment and its network with ``weights`` ("ema" or "model") loaded, in eval mode."""
+    if weights not in ("ema", "model"):
+        raise ConfigError(f"--weights: expected 'ema' or 'model', got {weights!r}")
+    exp = load_experiment(run_dir, accept_changed)
+    path = Path(run_dir) / f"{weights}.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (has the run saved a checkpoint yet?)")
+    model = family_of(exp.objective.kind).build(exp)
+    load_into(model, path)
+    return exp, model.to(device).eval()
+
+
 def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
     """The run's sampler config with ``fields`` (e.g. ``steps=10``; None = keep) and
-    ``key=value`` overrides applied and re-checked."""
-    import dataclasses
-
+    ``key=value`` overrides (``steps=10`` or ``sampler.steps=10``) applied and checked."""
     scfg = dataclasses.replace(exp.sampler)
     for name, value in fields.items():
         if value is None:
@@ -135,7 +224,8 @@ def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
         if not hasattr(scfg, name):
             raise ConfigError(f"sampler.{name}: does not apply to '{exp.objective.kind}' runs")
         setattr(scfg, name, value)
-    return C.revalidate(C.apply_overrides(scfg, list(overrides)))
+    plain = [o.removeprefix("sampler.") for o in overrides]
+    return C.revalidate(C.apply_overrides(scfg, plain))
 
 
 def class_cond(k: int, n: int, cls: int | None) -> tuple[dict, int | None]:
@@ -151,6 +241,42 @@ def class_cond(k: int, n: int, cls: int | None) -> tuple[dict, int | None]:
         return {}, None
     label = torch.arange(n) * k // n
     return {"class": label}, -(-n // k)
+
+
+def draw(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg, batch=0):
+    """``(len(seeds), *shape)`` samples on the CPU, ``batch`` at a time (0: all at once);
+    ``cond`` holds one row per seed. Sample i depends only on ``seeds[i]``."""
+    family = family_of(exp.objective.kind)
+    dev = next(model.parameters()).device
+    step = batch or len(seeds)
+    chunks = []
+    for lo in range(0, len(seeds), step):
+        c = {k: v[lo : lo + step].to(dev) for k, v in cond.items()}
+        chunks.append(family.sample(model, exp, seeds[lo : lo + step], c, scfg).cpu())
+    return torch.cat(chunks)
+
+
+def sample_with_cond(
+    run_dir,
+    n,
+    seed,
+    *,
+    cls,
+    weights,
+    device,
+    overrides,
+    accept_changed: bool = False,
+    **sampler_fields,
+):
+    """:func:`sample`, also returning the conditioning used, a grid row width and the
+    experiment."""
+    if n < 1:
+        raise ConfigError(f"--n: must be at least 1, got {n}")
+    exp, model = load_model(Path(run_dir), weights, device, accept_changed)
+    scfg = sampler_config(exp, overrides, **sampler_fields)
+    cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls)
+    x = draw(model, exp, [seed + i for i in range(n)], cond, scfg)
+    return x, cond, nrow, exp
 
 
 def sample(
@@ -181,27 +307,3 @@ def sample(
         overrides=overrides,
         **sampler_fields,
     )[0]
-
-
-def draw(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg, batch=0):
-    """``(len(seeds), *shape)`` samples on the CPU, ``batch`` at a time (0: all at once);
-    ``cond`` holds one row per seed. Sample i depends only on ``seeds[i]``."""
-    task = get_task(exp.objective.kind)
-    dev = next(model.parameters()).device
-    step = batch or len(seeds)
-    chunks = []
-    for lo in range(0, len(seeds), step):
-        c = {k: v[lo : lo + step].to(dev) for k, v in cond.items()}
-        chunks.append(task.sample(model, exp, seeds[lo : lo + step], c, scfg).cpu())
-    return torch.cat(chunks)
-
-
-def sample_with_cond(run_dir, n, seed, *, cls, weights, device, overrides, **sampler_fields):
-    """:func:`sample`, also returning the conditioning used and a grid row width."""
-    if n < 1:
-        raise ConfigError(f"--n: must be at least 1, got {n}")
-    exp, model = load_model(Path(run_dir), weights, device)
-    scfg = sampler_config(exp, overrides, **sampler_fields)
-    cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls)
-    x = draw(model, exp, [seed + i for i in range(n)], cond, scfg)
-    return x, cond, nrow, exp

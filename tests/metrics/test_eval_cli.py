@@ -9,19 +9,16 @@ import pytest
 import torch
 
 from genlab.cli import main
-from genlab.recipes import get_recipe, override
-from genlab.recipes.eval import random_shift
-from genlab.runs import prepare_run
-from genlab.train.loop import fit
+from genlab.families.classifier import random_shift
+from genlab.recipes import get_recipe
+from genlab.runs import fit, override
 from tests.conftest import tiny_overrides
 
 
 def _train(recipe, out, steps, **extra):
     ov = tiny_overrides(steps, **extra)
     ov = [o for o in ov if not o.startswith("sampler.")] if recipe.startswith("eval-") else ov
-    exp, run = prepare_run(override(get_recipe(recipe), ov), out, resume=False, overrides=[])
-    fit(exp, run)
-    return run
+    return fit(override(get_recipe(recipe), ov), out)
 
 
 @pytest.fixture(scope="module")

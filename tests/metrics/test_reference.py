@@ -8,7 +8,7 @@ import torch
 
 from genlab.data import DATASETS
 from genlab.errors import ConfigError
-from genlab.metrics.evaluate import heldout_config, parse_metrics
+from genlab.evaluate import heldout_config, parse_metrics
 from genlab.metrics.features import Extractor, reference_features, reference_key
 
 

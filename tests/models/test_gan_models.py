@@ -8,11 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from genlab.errors import ConfigError
+from genlab.families import family_of
+from genlab.families.gan import build_discriminator
 from genlab.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator, stages
 from genlab.models.gan_mlp import GanMLPConfig, MLPDiscriminator, MLPGenerator
 from genlab.models.stylegan import StyleGANConfig, StyleGenerator, adain, modulated_conv
-from genlab.recipes import get_recipe, get_task, override
-from genlab.recipes.gan import build_discriminator
+from genlab.recipes import get_recipe
+from genlab.runs import override
 
 
 def test_stages():
@@ -99,7 +101,7 @@ def test_stylegan_mixing_truncation_and_shapes(mode):
 
 def test_stylegan_sample_per_seed_and_truncation():
     exp = override(get_recipe("stylegan-shapes"), ["model.generator.channels=8"])
-    task = get_task("gan")
+    task = family_of("gan")
     g = task.build(exp).eval()
     with torch.no_grad():
         for layer in g.layers:

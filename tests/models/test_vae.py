@@ -79,7 +79,12 @@ def test_loss_falls_on_tiny_overfit():
     losses = []
     for step in range(150):
         loss, _ = elbo_loss(
-            vae, {"x": x, "cond": {}}, keyed(step), beta=1.0, warmup_samples=0, binarize=False
+            vae,
+            {"x": x, "cond": {}, "samples_seen": 16 * step},
+            keyed(step),
+            beta=1.0,
+            warmup_samples=0,
+            binarize=False,
         )
         opt.zero_grad()
         loss.mean().backward()

@@ -10,7 +10,8 @@ import torch
 
 from genlab import config as C
 from genlab.cli import main
-from genlab.recipes import RECIPES, experiment_from_dict, get_recipe
+from genlab.recipes import RECIPES, get_recipe
+from genlab.runs import experiment_from as experiment_from_dict
 from genlab.runs import load_experiment, load_model
 
 TINY = [
@@ -141,7 +142,7 @@ def test_vae_and_cvae_train_and_sample(tmp_path):
     train("cvae-shapes", run, 3, "model.channels=8")
     x = sample(run, tmp_path, "--class", "1")
     assert x.shape == (4, 3, 16, 16)
-    from genlab.recipes.vae import latent_figures
+    from genlab.figures import latent_figures
 
     paths = latent_figures(run, tmp_path / "latent", rows=3)
     assert [p.name for p in paths] == [
@@ -155,7 +156,7 @@ def test_vae_and_cvae_train_and_sample(tmp_path):
 
 
 def test_klae_with_patch_discriminator_resumes_exactly(tmp_path):
-    from genlab.train.checkpoint import load_tensors
+    from genlab.checkpoint import load_tensors
 
     adv = [
         "objective.disc_weight=1.0",

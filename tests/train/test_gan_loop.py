@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from genlab import config as C
+from genlab.checkpoint import checkpoints, load_tensors
 from genlab.cli import main as cli
 from genlab.errors import ConfigError, GenlabError
-from genlab.recipes import experiment_from_dict, get_recipe, get_task, override
-from genlab.runs import load_model, prepare_run
-from genlab.train.checkpoint import checkpoints, load_tensors
+from genlab.families import family_of
+from genlab.recipes import get_recipe
+from genlab.runs import experiment_from as experiment_from_dict
+from genlab.runs import fit, load_model, override
 from genlab.train.log import read_metrics
-from genlab.train.loop import fit
 
 TIMING = ("samples_per_s",)
 
@@ -39,8 +40,7 @@ def tiny(recipe: str = "pacgan-grid25", steps: int = 8, **extra):
 
 
 def train(exp, out: Path, resume: bool = False, overrides=()) -> list[dict]:
-    exp, out = prepare_run(exp, out, resume=resume, overrides=list(overrides))
-    fit(exp, out, resume=resume)
+    fit(exp, out, resume=resume, overrides=list(overrides))
     return read_metrics(out / "metrics.jsonl")
 
 
@@ -79,17 +79,17 @@ def test_resume_continues_exactly(tmp_path):
 def test_instance_noise_decays_linearly():
     """sigma(step) = sigma_0 (1 - step / span), 0 after the span; the noise added has std
     sigma; a negative sigma_0 is refused."""
-    from genlab.train import gan_loop
+    from genlab.families import gan
 
     exp = tiny(steps=100, **{"objective.instance_noise": 0.4})
-    std = [gan_loop.noise_std(exp, s) for s in (0, 25, 50, 100)]
+    std = [gan.noise_std(exp, s) for s in (0, 25, 50, 100)]
     assert std == pytest.approx([0.4, 0.3, 0.2, 0])
     exp = override(exp, ["objective.instance_noise_steps=40"])
-    assert [gan_loop.noise_std(exp, s) for s in (0, 20, 40, 60)] == pytest.approx([0.4, 0.2, 0, 0])
+    assert [gan.noise_std(exp, s) for s in (0, 20, 40, 60)] == pytest.approx([0.4, 0.2, 0, 0])
     x = torch.zeros(20_000, 2)
-    y = gan_loop._noisy(x, 0.3, torch.Generator().manual_seed(0))
+    y = gan._noisy(x, 0.3, torch.Generator().manual_seed(0))
     assert abs(y.std().item() - 0.3) < 0.01 and abs(y.mean().item()) < 0.01
-    assert gan_loop._noisy(x, 0.0, torch.Generator()) is x
+    assert gan._noisy(x, 0.0, torch.Generator()) is x
     with pytest.raises(ConfigError, match="objective.instance_noise"):
         override(exp, ["objective.instance_noise=-1"])
 
@@ -127,7 +127,7 @@ def test_samples_depend_only_on_their_seed_and_cli_sample(tmp_path):
     out = tmp_path / "run"
     train(exp, out)
     exp, g = load_model(out, "ema")
-    task = get_task(exp.objective.kind)
+    task = family_of(exp.objective.kind)
     label = torch.tensor([3, 7, 1])
     a = task.sample(g, exp, [10, 11, 12], {"class": label}, exp.sampler)
     b = task.sample(g, exp, [12], {"class": label[2:]}, exp.sampler)
@@ -162,7 +162,7 @@ def test_config_round_trip_and_typed_overrides():
 
 
 def test_latent_walks_of_a_stylegan_run(tmp_path):
-    from genlab.recipes.gan import latent_walks
+    from genlab.figures import latent_walks
 
     ov = ["train.steps=1", "train.batch_size=8", "train.tensorboard=false", "data.n=16",
           "data.image_size=8", "model.image_size=8", "model.generator.channels=4",

@@ -9,20 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from genlab.checkpoint import checkpoints, load_tensors
 from genlab.errors import GenlabError
-from genlab.recipes import override
-from genlab.runs import load_model, prepare_run
-from genlab.train.batches import ShardedBatches
-from genlab.train.checkpoint import checkpoints, load_tensors
+from genlab.runs import fit, load_model, override
+from genlab.train.batches import SampleStream
 from genlab.train.ema import EMA, ema_beta
 from genlab.train.log import read_metrics
-from genlab.train.loop import fit
 from genlab.train.schedule import lr_at
 
 
 def train(exp, out: Path, resume: bool = False, overrides=()) -> list[dict]:
-    exp, out = prepare_run(exp, out, resume=resume, overrides=list(overrides))
-    fit(exp, out, resume=resume)
+    fit(exp, out, resume=resume, overrides=list(overrides))
     return read_metrics(out / "metrics.jsonl")
 
 
@@ -74,7 +71,7 @@ def test_checkpoint_layout_and_keep_last(tiny_moons, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_moons, tmp_path, monkeypatch):
-    import genlab.recipes.diffusion as diffusion
+    import genlab.families.diffusion as diffusion
 
     real, calls = diffusion.denoising_loss, {"n": 0}
 
@@ -85,7 +82,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_moons, tmp_pat
 
     monkeypatch.setattr(diffusion, "denoising_loss", flaky)
     out = tmp_path / "run"
-    with pytest.raises(GenlabError, match="loss is nan at step 5; stopped"):
+    with pytest.raises(GenlabError, match="loss is nan at step 5; stopped.*step 4"):
         train(tiny_moons(steps=10, **{"train.ckpt_every": 2}), out)
     assert [s for s, _ in checkpoints(out)] == [2, 4]
 
@@ -114,17 +111,39 @@ def test_ema_halflife_is_in_samples():
     assert torch.allclose(e.module.weight, 0.75 * old + 0.25 * m.weight)
 
 
-def test_sharded_batches_partition_each_step_and_epoch():
-    sb = ShardedBatches(n=100, batch=20, shards=4, seed=3)
-    seen = []
-    for step in range(5):  # one epoch
-        shards = [sb.indices(step, j) for j in range(4)]
-        assert all(len(s) == 5 for s in shards)
-        seen += torch.cat(shards).tolist()
-    assert sorted(seen) == list(range(100))
-    again = ShardedBatches(n=100, batch=20, shards=4, seed=3)
-    assert torch.equal(again.indices(7, 2), sb.indices(7, 2))
-    assert not torch.equal(sb.indices(5, 0), sb.indices(0, 0))  # a new shuffle each epoch
+def test_sample_stream_partitions_each_epoch_and_shards_split_a_batch():
+    stream = SampleStream(n=100, seed=3)
+    seen = torch.cat([stream.indices(g, 20) for g in range(0, 100, 20)]).tolist()
+    assert sorted(seen) == list(range(100))  # one epoch: every row once
+    batch = stream.indices(40, 20)
+    shards = torch.cat([stream.indices(40 + 5 * j, 5) for j in range(4)])
+    assert torch.equal(shards, batch)  # 4 shards of 5 == the batch of 20
+    again = SampleStream(n=100, seed=3)
+    assert torch.equal(again.indices(140, 10), stream.indices(140, 10))
+    assert not torch.equal(stream.indices(100, 20), stream.indices(0, 20))  # a new shuffle
+    straddle = stream.indices(90, 20)  # the last 10 of epoch 0, the first 10 of epoch 1
+    assert torch.equal(straddle, torch.cat([stream.indices(90, 10), stream.indices(100, 10)]))
+
+
+def test_data_order_depends_only_on_the_global_sample_index():
+    """A run that changes its batch size mid-epoch continues the epoch: no row twice,
+    none skipped (the order is a function of the samples consumed, not of the step)."""
+    stream = SampleStream(n=96, seed=0)
+    first = [stream.indices(g, 32) for g in (0, 32)]  # two steps of 32
+    rest = [stream.indices(64 + g, 16) for g in (0, 16)]  # resumed at batch 16
+    assert sorted(torch.cat(first + rest).tolist()) == list(range(96))
+
+
+def test_resume_with_another_batch_size_continues_the_epoch(tiny_moons, tmp_path):
+    exp = tiny_moons(steps=4, **{"data.n": 128, "train.ckpt_every": 2})
+    half = train(override(exp, ["train.stop_after=2"]), tmp_path / "run")
+    assert half[-1]["samples_seen"] == 64
+    rows = train(exp, tmp_path / "run", resume=True, overrides=["train.stop_after=0",
+                 "train.batch_size=16", "train.steps=6"])  # fmt: skip
+    assert [r["samples_seen"] for r in rows[2:]] == [80, 96, 112, 128]
+    assert [r["epoch"] for r in rows[2:]] == [0, 0, 0, 0]
+    trainer = json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())
+    assert trainer["samples_seen"] == 128
 
 
 def test_bigger_batch_than_data_is_a_config_error(tiny_moons, tmp_path):

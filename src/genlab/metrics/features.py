@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genlab.checkpoint import load_network, weights_digest
 from genlab.errors import CheckpointError, ConfigError
 from genlab.metrics.fid import gaussian_stats
 
@@ -116,12 +117,7 @@ class Extractor:
 
 def tensor_digest(state: dict) -> str:
     """sha256 over a state dict's names, dtypes, shapes and bytes (order-independent)."""
-    h = hashlib.sha256()
-    for k in sorted(state):
-        v = state[k].detach().cpu().contiguous()
-        h.update(f"{k}|{v.dtype}|{tuple(v.shape)}|".encode())
-        h.update(v.numpy().tobytes() if v.dtype != torch.bfloat16 else v.float().numpy().tobytes())
-    return h.hexdigest()
+    return weights_digest(state)
 
 
 def default_classifier_dir(name: str) -> Path:
@@ -130,18 +126,19 @@ def default_classifier_dir(name: str) -> Path:
 
 def classifier_extractor(run: str | Path, device="cpu") -> Extractor:
     """An :class:`Extractor` from a classifier run directory (EMA weights)."""
-    from genlab.runs import load_model
-
     run = Path(run)
-    exp, net = load_model(run, "ema", device)
-    if exp.objective.kind != "classify":
-        raise CheckpointError(f"{run}: is a '{exp.objective.kind}' run, not a classifier run")
-    m = exp.model
+    found = load_network(run, "ema", device)
+    kind = (found.config.get("objective") or {}).get("kind")
+    if kind != "classify":
+        raise CheckpointError(f"{run}: is a '{kind}' run, not a classifier run")
+    net, m = found.module, found.model
     shape = m.input_shape()
-    digest = tensor_digest(net.state_dict())[:16]
+    digest = found.fingerprint
     fp = f"classifier-{m.kind}-{'x'.join(map(str, shape))}:{digest}"
+    recipe = str(found.config.get("recipe", ""))
+    batch = int((found.config.get("sampler") or {}).get("batch_size", 500))
     return Extractor(
-        name=exp.recipe.removeprefix("eval-").removesuffix("-classifier") or str(run),
+        name=recipe.removeprefix("eval-").removesuffix("-classifier") or str(run),
         fingerprint=fp,
         input_shape=tuple(shape),
         heads=dict(zip(m.head_names, m.heads)),
@@ -149,7 +146,7 @@ def classifier_extractor(run: str | Path, device="cpu") -> Extractor:
         feature_fn=net.features,
         head_fn=lambda f: net.head(net.drop(f)),
         cache_dir=run / "refstats",
-        batch_size=exp.sampler.batch_size,
+        batch_size=batch,
         device=torch.device(device),
     )
 
@@ -264,21 +261,3 @@ def reference_features(data_cfg, extractor: Extractor, cache_dir: str | Path | N
         "path": str(path),
         "cached": False,
     }
-
-
-def ensure_classifier(name: str, run: str | Path | None = None, overrides=()) -> Path:
-    """The run directory of domain classifier ``name``, training it first (recipe
-    ``eval-<name>-classifier`` with ``overrides``) if it holds no finished run.
-    For benchmarks and scripts; ``genlab eval`` never trains implicitly."""
-    from genlab.recipes import get_recipe, override
-    from genlab.runs import prepare_run
-    from genlab.train.loop import fit
-
-    if name not in DOMAINS:
-        raise ConfigError(f"ensure_classifier: unknown domain {name!r}; choose from {DOMAINS}")
-    run = Path(run) if run else default_classifier_dir(name)
-    if not (run / "ema.safetensors").is_file():
-        exp = override(get_recipe(f"eval-{name}-classifier"), list(overrides))
-        exp, run = prepare_run(exp, run, resume=False, overrides=[])
-        fit(exp, run)
-    return run

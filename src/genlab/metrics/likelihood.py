@@ -70,7 +70,7 @@ def pf_ode_log_likelihood(
 
     Args:
         v: the velocity ``v(x_t, t, cond)`` (t = 0 data, t = 1 noise), e.g.
-            ``genlab.recipes.diffusion.velocity_field(model, exp)``.
+            ``genlab.families.diffusion.velocity_field(model, exp)``.
         steps: RK4 steps from t = 0 to 1 (four velocity calls each).
         hutchinson: Rademacher probes (one per sample, fixed along the path); False
             computes the exact divergence (one backward pass per dimension).

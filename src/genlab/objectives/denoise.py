@@ -25,8 +25,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from genlab.cond import drop
 from genlab.errors import ConfigError
 from genlab.paths import AffinePath, edm_weight, sample_t
+from genlab.paths.convert import target as path_target
 
 WEIGHTINGS = ("none", "edm", "min_snr")
 
@@ -58,17 +60,6 @@ class DenoiseConfig:
             raise ConfigError("objective: t_shift, t_scale and sigma_data must be positive")
         if self.t_steps < 0:
             raise ConfigError(f"objective.t_steps: must be >= 0, got {self.t_steps}")
-
-
-def drop_cond(cond: dict, p: float, null: dict, generator: torch.Generator) -> dict:
-    """Replace each sample's condition by the declared null value with probability ``p``."""
-    if p <= 0 or not cond:
-        return cond
-    out = dict(cond)
-    for k, v in cond.items():
-        keep = torch.rand(len(v), generator=generator) >= p
-        out[k] = torch.where(keep.view(-1, *([1] * (v.ndim - 1))).to(v.device), v, null[k].to(v))
-    return out
 
 
 def loss_weight(path: AffinePath, t: Tensor, weighting: str, sigma_data: float, gamma: float):
@@ -135,10 +126,10 @@ def denoising_loss(
     eps = torch.randn(x.shape, generator=generator).to(x)
     cond = batch.get("cond", {})
     if cond_drop > 0 and null_cond:
-        cond = drop_cond(cond, cond_drop, null_cond, generator)
+        cond = drop(cond, cond_drop, null_cond, generator)
     x_t = path.sample(x, eps, t)
     pred = model(x_t, t.to(x.device, torch.float32), cond)
-    err = (pred.float() - path.target(target, x, eps, t).float()).pow(2).flatten(1).mean(1)
+    err = (pred.float() - path_target(path, target, x, eps, t).float()).pow(2).flatten(1).mean(1)
     w = loss_weight(path, t, weighting, sigma_data, min_snr_gamma).to(err)
     loss = w * err
     return loss, t_bins(loss, t)

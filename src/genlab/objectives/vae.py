@@ -134,14 +134,17 @@ def elbo_loss(
     """Per-sample negative (beta-)ELBO ``(B,)`` in nats, and logs ``recon`` (-log p(x|z)),
     ``kl``, ``kl_weight`` and ``nelbo`` (the unweighted negative ELBO).
 
-    The KL weight's warm-up counts training samples in the model's ``samples_seen``
-    buffer, so it is saved with the weights and an exact resume continues the ramp.
+    The KL weight's warm-up counts ``batch["samples_seen"]``, the global number of
+    training samples before this optimizer step (the loop's true count over every
+    process and resume), so N processes warm up exactly as one. The model's
+    ``samples_seen`` buffer records it (saved with the weights).
     """
     vae = unwrap(model)
     rec, kl, _ = elbo_terms(model, batch, generator, binarize)
-    w = kl_weight(beta, warmup_samples, int(vae.samples_seen))
+    seen = int(batch["samples_seen"])
+    w = kl_weight(beta, warmup_samples, seen)
     if vae.training:
-        vae.samples_seen += batch["x"].shape[0]
+        vae.samples_seen.fill_(seen)
     logs = {"recon": rec.mean().detach(), "kl": kl.mean().detach(), "kl_weight": w}
     logs["nelbo"] = logs["recon"] + logs["kl"]
     return rec + w * kl, logs

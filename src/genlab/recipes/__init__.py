@@ -1,21 +1,15 @@
-"""Named experiments. ``RECIPES`` maps a name to a function returning an
-:class:`Experiment`; ``TASKS`` maps an objective kind to its :class:`Task`."""
+"""Named experiments. ``RECIPES`` maps a name to a :class:`Recipe` whose ``make()``
+returns a fresh :class:`~genlab.experiment.Experiment`. Recipes hold plain values only:
+no losses, no loops, no scripts (the families train them; ``genlab.runs`` runs them)."""
 
 from __future__ import annotations
 
 from genlab.errors import ConfigError
+from genlab.experiment import Experiment
 from genlab.recipes import diffusion, gan, tokens, vae
 from genlab.recipes import eval as eval_recipes
-from genlab.recipes.experiment import Experiment, TrainConfig, experiment_from_dict, override
-from genlab.recipes.tasks import Recipe, Task, get_task
+from genlab.recipes.base import Recipe
 
-TASKS: dict[str, Task] = {
-    **diffusion.TASKS,
-    **eval_recipes.TASKS,
-    **gan.TASKS,
-    **vae.TASKS,
-    **tokens.TASKS,
-}
 RECIPES: dict[str, Recipe] = {
     **diffusion.RECIPES,
     **eval_recipes.RECIPES,
@@ -38,15 +32,4 @@ def get_recipe(name: str) -> Experiment:
     return exp
 
 
-__all__ = [
-    "RECIPES",
-    "TASKS",
-    "Recipe",
-    "Experiment",
-    "Task",
-    "TrainConfig",
-    "experiment_from_dict",
-    "get_recipe",
-    "get_task",
-    "override",
-]
+__all__ = ["RECIPES", "Recipe", "get_recipe"]

@@ -1,171 +1,21 @@
-"""The diffusion / flow-matching family: the denoising task and its recipes.
-
-The network predicts the kind named by ``objective.target`` on the path
-``objective.path`` (both stored in ``config.yaml``); samplers convert through the path,
-so any sampler works with any trained run: ``genlab sample RUN --sampler dpmpp_2m
---steps 10 --cfg 2 --class 7``. ``--cfg`` is the guidance weight ``w`` of
-``(1 + w) f(y) - w f(null)``; diffusers' ``guidance_scale`` is ``1 + w``.
-"""
+"""Diffusion and flow-matching recipes: rectified flow, DDPM and EDM on 2-D points,
+8x8 digits and MNIST (U-Net or DiT), and the ``make demo`` run. Plain values only: the
+family (``genlab.families.diffusion``) trains and samples them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
-import torch
-from torch import Tensor, nn
-
 from genlab.data import DATASETS
-from genlab.errors import ConfigError
-from genlab.models import build_model, preset
-from genlab.objectives.denoise import DenoiseConfig, denoising_loss
-from genlab.paths import EDMPrecond, build_path
-from genlab.paths.convert import convert
-from genlab.recipes.experiment import Experiment, TrainConfig
-from genlab.recipes.tasks import Recipe, Task
-from genlab.rng import keyed
-from genlab.sampling import GRIDS, SAMPLERS, make_grid
-from genlab.sampling.guidance import cfg as guided
+from genlab.data.mnist import MNIST_ROOT, TRAIN_STOP
+from genlab.experiment import Experiment, TrainConfig
+from genlab.families.diffusion import DiffusionSamplerConfig
+from genlab.models import preset
+from genlab.objectives.denoise import DenoiseConfig
+from genlab.recipes.base import Recipe
 
-
-@dataclass
-class DiffusionSamplerConfig:
-    """How ``genlab sample`` and the training previews draw samples.
-
-    ``cfg`` is the guidance weight w: ``(1 + w) f(y) - w f(null)`` (diffusers' scale is
-    ``1 + w``), applied for ``guidance_lo <= t <= guidance_hi``. ``eta`` is DDIM's
-    stochasticity; ``churn`` is EDM's ``S_churn`` for ``heun``.
-    """
-
-    name: str = "euler"
-    steps: int = 50
-    cfg: float = 0.0
-    grid: str = "uniform"  # uniform | karras | shifted
-    rho: float = 7.0  # karras grid
-    shift: float = 3.0  # shifted grid
-    eta: float = 0.0  # ddim
-    churn: float = 0.0  # heun
-    guidance_lo: float = 0.0
-    guidance_hi: float = 1.0
-
-    def __post_init__(self):
-        if self.name not in SAMPLERS:
-            raise ConfigError(
-                f"sampler.name: unknown sampler {self.name!r}; choose from "
-                f"{', '.join(sorted(SAMPLERS))}"
-            )
-        if self.steps < 1:
-            raise ConfigError(f"sampler.steps: must be at least 1, got {self.steps}")
-        if self.grid not in GRIDS:
-            raise ConfigError(f"sampler.grid: unknown grid {self.grid!r}; choose from {GRIDS}")
-        if not 0 <= self.eta <= 1:
-            raise ConfigError(f"sampler.eta: must be in [0, 1], got {self.eta}")
-        if self.churn < 0:
-            raise ConfigError(f"sampler.churn: must be >= 0, got {self.churn}")
-
-
-def null_cond(exp: Experiment) -> dict:
-    """The null class (index ``num_classes``) for condition dropout and guidance."""
-    k = getattr(exp.model, "num_classes", 0)
-    return {"class": torch.tensor(k, dtype=torch.int64)} if k else {}
-
-
-def build(exp: Experiment) -> nn.Module:
-    """The network, wrapped in EDM preconditioning when ``objective.precond=edm``."""
-    net = build_model(exp.model)
-    o = exp.objective
-    if o.precond == "edm":
-        return EDMPrecond(net, build_path(o.path), o.sigma_data)
-    return net
-
-
-def loss(exp: Experiment):
-    o = exp.objective
-    return partial(
-        denoising_loss,
-        path=build_path(o.path),
-        target=o.target,
-        t_density=o.t_density,
-        t_loc=o.t_loc,
-        t_scale=o.t_scale,
-        t_shift=o.t_shift,
-        t_steps=o.t_steps,
-        weighting=o.weighting,
-        sigma_data=o.sigma_data,
-        min_snr_gamma=o.min_snr_gamma,
-        cond_drop=o.cond_drop,
-        null_cond=null_cond(exp),
-    )
-
-
-def sampler_options(scfg: DiffusionSamplerConfig) -> dict:
-    """The sampler-specific keywords of ``scfg.name``."""
-    if scfg.name == "ddim":
-        return {"eta": scfg.eta}
-    if scfg.name == "heun":
-        return {"churn": scfg.churn}
-    return {}
-
-
-def velocity_field(model: nn.Module, exp: Experiment):
-    """The network as a velocity callable ``v(x, t, cond) = dx_t/dt`` whatever kind it
-    predicts (``objective.target``), for ODE likelihoods and custom integrators."""
-    kind = exp.objective.target
-    if kind == "velocity":
-        return model
-    path = build_path(exp.objective.path)
-
-    def v(x: Tensor, t: Tensor, cond: dict) -> Tensor:
-        return convert(path, model(x, t, cond), kind, "velocity", x, t)
-
-    return v
-
-
-@torch.no_grad()
-def sample(
-    model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg: DiffusionSamplerConfig
-) -> Tensor:
-    """``(n, *shape)`` samples; sample ``i`` uses only the generator ``keyed(seeds[i])``
-    (its initial noise first, then any per-step noise)."""
-    device = next(model.parameters()).device
-    path = build_path(exp.objective.path)
-    grid = make_grid(scfg.grid, scfg.steps, path, rho=scfg.rho, shift=scfg.shift)
-    gens = [keyed(s) for s in seeds]
-    x = torch.stack([torch.randn(exp.model.input_shape(), generator=g) for g in gens])
-    x = x.to(device) * float(path.sigma(grid[:1]))  # the prior at grid[0]
-    f = model
-    if scfg.cfg and cond:
-        f = guided(model, scfg.cfg, null_cond(exp), (scfg.guidance_lo, scfg.guidance_hi))
-    return SAMPLERS[scfg.name](
-        f,
-        x,
-        grid,
-        path=path,
-        kind=exp.objective.target,
-        cond=cond,
-        generators=gens,
-        **sampler_options(scfg),
-    )
-
-
-TASKS = {
-    "denoise": Task(
-        "diffusion",
-        DenoiseConfig,
-        DiffusionSamplerConfig,
-        build=build,
-        sample=sample,
-        loss=loss,
-        null_cond=null_cond,
-        doc="denoising / flow matching on an affine path (rf, ddpm, edm, ...)",
-    ),
-}
-
-
-# ----------------------------------------------------------------------------- recipes
-
-# The objective and default sampler of each family.
-FAMILIES = {
+# The objective and default sampler of each method.
+METHODS = {
     "rf": (DenoiseConfig(), DiffusionSamplerConfig(steps=50)),
     "ddpm": (
         DenoiseConfig(path="ddpm", target="eps", t_steps=1000),
@@ -189,7 +39,7 @@ FAMILIES = {
 def _family(name: str, cond_drop: float, **sampler) -> tuple[DenoiseConfig, DiffusionSamplerConfig]:
     import dataclasses
 
-    o, s = FAMILIES[name]
+    o, s = METHODS[name]
     return dataclasses.replace(o, cond_drop=cond_drop), dataclasses.replace(s, **sampler)
 
 
@@ -274,7 +124,7 @@ def mnist(family: str = "rf", arch: str = "unet") -> Experiment:
     """Class-conditional MNIST: trains on test images [0, 8000) of ../shared/data/mnist
     (the project's convention; [8000, 10000) is held out), with CFG via cond_drop."""
     data = DATASETS["mnist"].config()
-    data.root, data.split, data.start, data.stop = "../shared/data/mnist", "test", 0, 8000
+    data.root, data.split, data.start, data.stop = MNIST_ROOT, "test", 0, TRAIN_STOP
     objective, sampler = _family(family, 0.1, cfg=1.0)
     if arch == "dit":
         model = preset("dit-mnist", num_classes=10)

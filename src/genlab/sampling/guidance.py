@@ -19,12 +19,19 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from genlab.cond import cat_with_null
+
 
 def cfg(
     model: Callable, w: float, null_cond: dict, interval: tuple[float, float] | None = None
 ) -> Callable:
     """Wrap ``model(x, t, cond)`` with guidance weight ``w``; both terms in one batched
-    forward pass over ``2B`` samples (``x (B, *S)``, ``t (B,)``)."""
+    forward pass over ``2B`` samples (``x (B, *S)``, ``t (B,)``).
+
+    ``null_cond`` holds the declared null of each key of ``cond`` (a class id ``()``, or
+    token states ``(L, D)`` with their mask ``(L,)``), or per-sample nulls with the batch
+    dimension (a negative prompt); see :func:`genlab.cond.null_batch`.
+    """
     if w == 0:
         return model
 
@@ -34,11 +41,7 @@ def cfg(
             if not bool(inside.any()):
                 return model(x, t, cond)
         b = len(x)
-        null = {
-            k: v.expand(b, *v.shape[1:]) if v.ndim else v.expand(b)
-            for k, v in ((k, null_cond[k].to(x.device)) for k in cond)
-        }
-        both = {k: torch.cat([cond[k], null[k]]) for k in cond}
+        both = cat_with_null(cond, null_cond)
         out = model(torch.cat([x, x]), torch.cat([t, t]), both)
         c, u = out[:b], out[b:]
         g = c + w * (c - u)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from genlab.cond import cat_with_null
 from genlab.rng import keyed
 
 
@@ -58,11 +59,7 @@ def _with_null(cond: dict, null_cond: dict, cfg: float) -> tuple[dict, bool]:
     """Condition for a batch doubled as ``[cond; null]`` when guidance is on."""
     if not cfg or not cond:
         return cond, False
-    b = next(iter(cond.values())).shape[0]
-    doubled = {}
-    for k, v in cond.items():
-        null = null_cond[k].to(v.device).expand(b, *v.shape[1:])
-        doubled[k] = torch.cat([v, null])
+    doubled = cat_with_null(cond, null_cond)
     return doubled, True
 
 

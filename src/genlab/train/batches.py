@@ -1,11 +1,17 @@
-"""The batch schedule: which samples each process sees at each step.
+"""The data order: which samples each process sees, as a function of the global sample
+index alone.
 
-Stateless by construction: epoch ``e`` shuffles with ``keyed(seed, e)``; optimizer step
-``s`` takes the next ``B`` indices of that shuffle (dropping the last partial batch).
-The global batch is split into ``world * grad_accum`` equal shards; process ``r`` runs
-shards ``r * accum ... r * accum + accum - 1``. Shard ``j`` of step ``s`` always holds the
-same samples and draws from the same generator, so one process with ``grad_accum = 2``
-and two processes with ``grad_accum = 1`` compute the same thing.
+The training data is read as one endless stream: epoch ``e`` is the permutation
+``randperm(n, keyed(seed, DATA_KEY, e))`` of the ``n`` rows, and the stream is the
+epochs one after another. A global batch of ``B`` samples that starts at stream position
+``g`` (the number of samples the run has consumed) takes positions ``[g, g + B)``; a
+batch may straddle two epochs. The global batch is split into ``world * grad_accum``
+equal shards; shard ``j`` takes positions ``[g + j*B/S, g + (j+1)*B/S)``.
+
+So the order depends only on ``(seed, g)``: a run resumed with another
+``train.batch_size`` continues the epoch exactly where it stopped (no sample is seen
+twice in an epoch, none skipped), and one process with ``grad_accum = 2`` reads the same
+samples as two processes with ``grad_accum = 1``.
 """
 
 from __future__ import annotations
@@ -19,33 +25,47 @@ from genlab.rng import keyed
 _DATA_KEY = 0xDA7A
 
 
-class ShardedBatches:
-    """Indices of shard ``j`` of step ``s`` for a dataset of ``n`` rows."""
+class SampleStream:
+    """The endless shuffled stream of row indices of a dataset of ``n`` rows."""
 
-    def __init__(self, n: int, batch: int, shards: int, seed: int):
-        if batch % shards:
-            raise ConfigError(
-                f"train.batch_size: {batch} does not split into {shards} equal "
-                "shards (processes x grad_accum)"
-            )
-        if n < batch:
-            raise ConfigError(f"train.batch_size: {batch} is larger than the dataset ({n} samples)")
-        self.n, self.batch, self.shard, self.seed = n, batch, batch // shards, seed
-        self.per_epoch = n // batch
-        self._epoch, self._perm = -1, None
+    def __init__(self, n: int, seed: int):
+        if n < 1:
+            raise ConfigError("data: the dataset is empty")
+        self.n, self.seed = n, seed
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.int64)
 
-    def epoch(self, step: int) -> int:
-        return step // self.per_epoch
+    def epoch(self, position: int) -> int:
+        """The epoch that stream ``position`` falls in."""
+        return position // self.n
 
-    def indices(self, step: int, shard: int) -> Tensor:
-        e, i = divmod(step, self.per_epoch)
-        if e != self._epoch:
-            self._epoch, self._perm = (
-                e,
-                torch.randperm(self.n, generator=keyed(self.seed, _DATA_KEY, e)),
-            )
-        start = i * self.batch + shard * self.shard
-        return self._perm[start : start + self.shard]
+    def _permutation(self, e: int) -> Tensor:
+        if e != self._epoch:  # one cached epoch: batches walk forward
+            self._epoch = e
+            self._perm = torch.randperm(self.n, generator=keyed(self.seed, _DATA_KEY, e))
+        return self._perm
+
+    def indices(self, start: int, count: int) -> Tensor:
+        """``(count,)`` int64 row indices at stream positions ``[start, start + count)``."""
+        parts, pos, end = [], start, start + count
+        while pos < end:
+            e, i = divmod(pos, self.n)
+            take = min(end - pos, self.n - i)
+            parts.append(self._permutation(e)[i : i + take])
+            pos += take
+        return torch.cat(parts) if len(parts) != 1 else parts[0]
+
+
+def shard_size(batch: int, shards: int, n: int) -> int:
+    """Samples per shard of a global batch; a clear error when it does not split evenly
+    or exceeds the dataset."""
+    if batch % shards:
+        raise ConfigError(
+            f"train.batch_size: {batch} does not split into {shards} equal "
+            "shards (processes x grad_accum)"
+        )
+    if n < batch:
+        raise ConfigError(f"train.batch_size: {batch} is larger than the dataset ({n} samples)")
+    return batch // shards
 
 
 def to_device(batch, device):

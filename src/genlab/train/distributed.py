@@ -45,6 +45,11 @@ def setup(device: str) -> Dist:
     return Dist(rank, world, local, dev)
 
 
+def is_main() -> bool:
+    """Whether this process is the writing one (rank 0, or the only process)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def teardown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
@@ -62,3 +67,12 @@ def all_mean(values: torch.Tensor, d: Dist) -> torch.Tensor:
 def barrier(d: Dist) -> None:
     if d.world > 1:
         dist.barrier()
+
+
+def all_mean_dict(values: dict[str, float], d: Dist) -> dict[str, float]:
+    """The mean of each float of ``values`` over processes (the same keys on every one)."""
+    if d.world == 1 or not values:
+        return values
+    keys = sorted(values)
+    t = all_mean(torch.tensor([float(values[k]) for k in keys], dtype=torch.float64), d)
+    return dict(zip(keys, t.tolist()))

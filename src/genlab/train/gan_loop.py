@@ -1,211 +1,268 @@
-"""The two-player loop: alternating discriminator and generator steps.
+"""The two-player loop: ``n_critic`` discriminator steps, then one generator step. It
+knows no family: the GAN family and the KL autoencoder with a patch discriminator both
+hand it their two players (network, optimizer, peak learning rate, loss) and a preview.
 
-Per step: ``n_critic`` D steps (each on its own real batch and fresh z) -> one G step ->
-EMA of G -> log / preview / checkpoint. Separate Adam optimizers and learning rates
-(TTUR) that follow ``train``'s warm-up + cosine schedule (``min_lr_ratio=1`` keeps them
-constant); lazy R1 (every ``r1_every`` steps, scaled by it), gradient penalty, WGAN
-weight clipping, PacGAN packing and annealed instance noise, as the ``objective``
-section says.
+Per step ``s``: for each D sub-step ``k`` a real batch (stream positions
+``[g + k*B, g + (k+1)*B)``, ``g`` the samples consumed so far), split into
+``world * grad_accum`` shards -> D loss -> backward (gradients averaged over shards and
+processes) -> NaN guard -> clip -> D update; then the G step on the last D sub-step's
+real shards -> G update -> EMA of G -> log / preview / checkpoint. Both players' rates
+follow ``train``'s warm-up + cosine schedule scaled to their own peaks (TTUR;
+``train.min_lr_ratio=1`` keeps them constant).
 
-Randomness is keyed like ``train/loop.py``: D sub-step ``k`` of step ``s`` draws from
-``keyed(seed, s, k)`` and reads real batch ``s * n_critic + k`` of the stateless
-shuffle; the G step draws from ``keyed(seed, s, n_critic)``. A checkpoint holds G, D,
-the EMA of G, both optimizers and the step, so a resumed run reproduces the
-uninterrupted one exactly. A NaN / Inf in either loss stops before that optimizer step
-and keeps the last good checkpoint.
+Randomness: shard ``j`` of D sub-step ``k`` of step ``s`` draws from
+``keyed(seed, s, k, j)``, the G step's shard ``j`` from ``keyed(seed, s, n_critic, j)``;
+with a single shard (one process, ``grad_accum=1``) the shard index is left out
+(``keyed(seed, s, k)``), as genlab has always keyed it. A checkpoint holds G, its EMA, D,
+both optimizers and the sample counts, so a resumed run reproduces the uninterrupted one
+exactly, and two processes reproduce one process with ``grad_accum=2``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from genlab.data import build_dataset
-from genlab.errors import GenlabError
-from genlab.metrics.modes import PROTOCOLS, protocol_stats
-from genlab.objectives import gan as L
-from genlab.recipes import Experiment, get_task
-from genlab.recipes.gan import build_discriminator, generate
+from genlab.checkpoint import load_checkpoint, load_optimizer_state, load_tensors, save_checkpoint
+from genlab.data import Dataset
+from genlab.errors import ConfigError
+from genlab.experiment import TrainConfig
 from genlab.rng import keyed
-from genlab.train.batches import ShardedBatches, to_device
-from genlab.train.checkpoint import (
-    load_checkpoint,
-    load_into,
-    load_optimizer_state,
-    save_checkpoint,
-)
-from genlab.train.distributed import pick_device
+from genlab.train import distributed, parallel
+from genlab.train.batches import SampleStream, shard_size, to_device
 from genlab.train.ema import EMA, ema_beta
 from genlab.train.log import RunLog
-from genlab.train.loop import check_compatible, preview, seed_init, write_preview
+from genlab.train.loop import (
+    PreviewFn,
+    check_schedule,
+    clip_grads,
+    setup_process,
+    stop_if_not_finite,
+    write_preview,
+)
 from genlab.train.schedule import lr_at
 
-MODE_SAMPLES = 2500  # points drawn for the live mode count (VEEGAN / PacGAN protocol)
+# loss(g, d, batch, generator, step, sub_step) -> (the shard's mean loss (), logs)
+PlayerLoss = Callable[[nn.Module, nn.Module, dict, torch.Generator, int, int], tuple[Tensor, dict]]
 
 
-def _grad_norm(params, clip: float) -> float:
-    return float(torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf")))
+@dataclass
+class Player:
+    """One side of the game.
+
+    Attributes:
+        module: the network this player's optimizer updates (unwrapped).
+        make_optimizer: builds the optimizer over ``module``'s parameters (called
+            after the module is placed on its device).
+        lr: the peak learning rate; the schedule scales it each step.
+        loss: ``loss(g, d, batch, generator, step, k) -> (mean loss (), logs)``; the D
+            loss is called with a G that needs no gradient and the G loss with a D
+            whose weights need none.
+        grad_clip: max global gradient norm (0: no clipping).
+        after_step: called with ``module`` after each update (WGAN weight clipping).
+    """
+
+    module: nn.Module
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
+    lr: float
+    loss: PlayerLoss
+    grad_clip: float = 0.0
+    after_step: Callable[[nn.Module], None] | None = None
 
 
-def _check(loss: Tensor, who: str, step: int, run_dir: Path) -> None:
-    if not torch.isfinite(loss):
-        raise GenlabError(
-            f"{who} loss is {loss.item()} at step {step}; stopped. The last good "
-            f"checkpoint is kept in {run_dir / 'checkpoints'}"
+def refuse_unsupported(train: TrainConfig) -> None:
+    """The ``train.*`` keys this loop cannot honour: a clear error, never silence."""
+    if train.compile:
+        raise ConfigError(
+            "train.compile: not supported by the two-player loop (its R1 / gradient "
+            "penalties take double backward through the discriminator); set it to false"
+        )
+    if train.strategy == "fsdp":
+        raise ConfigError(
+            "train.strategy: fsdp shards transformer / U-Net blocks of one network; the "
+            "two-player loop runs ddp (set train.strategy=ddp)"
         )
 
 
-def noise_std(exp, step: int) -> float:
-    """Instance-noise std at ``step``: linear decay from ``objective.instance_noise`` to 0."""
-    o = exp.objective
-    span = o.instance_noise_steps or exp.train.steps
-    return o.instance_noise * max(0.0, 1.0 - step / span)
+def _generator(seed: int, step: int, k: int, j: int, shards: int) -> torch.Generator:
+    return keyed(seed, step, k) if shards == 1 else keyed(seed, step, k, j)
 
 
-def _noisy(x: Tensor, std: float, gen: torch.Generator) -> Tensor:
-    """``x + std * eps`` with ``eps`` drawn from ``gen`` (``x`` itself when ``std == 0``)."""
-    if std == 0:
-        return x
-    return x + std * torch.randn(x.shape, generator=gen).to(x)
+def fit(
+    run_dir: Path,
+    train: TrainConfig,
+    seed: int,
+    g: Player,
+    d: Player,
+    data: Dataset,
+    *,
+    n_critic: int,
+    cond_keys: tuple[str, ...],
+    preview: PreviewFn,
+    monitor: Callable[[nn.Module], dict] | None = None,
+    resume: bool = False,
+) -> Path:
+    """Train the game in ``run_dir`` (which holds config.yaml); return ``run_dir``.
+
+    Args:
+        g, d: the generator (its EMA is kept and saved as ``model``/``ema``) and the
+            discriminator (saved as ``disc``).
+        n_critic: D steps per G step.
+        cond_keys: the batch's condition keys the networks take.
+        preview: draws the periodic picture from the EMA generator (main process).
+        monitor: extra figures for each logged row from the EMA generator (main process),
+            e.g. the mode counts of the 2-D protocol.
+    Raises:
+        GenlabError: a player's loss is not finite (before its update).
+        ConfigError: a ``train.*`` setting this loop cannot honour.
+    """
+    refuse_unsupported(train)
+    dist = setup_process(train)
+    try:
+        return _fit(
+            Path(run_dir), train, seed, g, d, data, n_critic, cond_keys, preview, monitor,
+            resume, dist,
+        )  # fmt: skip
+    finally:
+        distributed.teardown()
 
 
-def d_step(exp, g, d, opt_d, batch, gen, step, k, run_dir) -> dict:
-    """One discriminator update; returns its logs."""
-    o, t = exp.objective, exp.train
-    d_fn = L.LOSSES[o.loss][0]
-    real, cond = batch["x"], batch["cond"]
-    z = torch.randn(len(real), exp.model.z_dim, generator=gen).to(real)
-    with torch.no_grad():
-        fake = generate(g, z, cond, gen, _mix_prob(exp))
-    std = noise_std(exp, step)
-    real, fake = _noisy(real, std, gen), _noisy(fake, std, gen)
-    real_p, fake_p = L.pack(real, o.pack), L.pack(fake, o.pack)  # (B/m, m*C, ...)
-
-    def critic(x):
-        return d(x, cond)
-
-    r, f = critic(real_p), critic(fake_p)  # (B/m,) logits
-    loss = d_fn(r, f).mean()
-    logs = {"d_real": r.mean().item(), "d_fake": f.mean().item()}
-    if o.gp_weight > 0:
-        gp = L.gradient_penalty(critic, real_p, fake_p, gen).mean()
-        loss = loss + o.gp_weight * gp
-        logs["gp"] = gp.item()
-    if o.r1_gamma > 0 and k == 0 and step % o.r1_every == 0:
-        r1 = L.r1_penalty(critic, real_p).mean()
-        loss = loss + 0.5 * o.r1_gamma * o.r1_every * r1
-        logs["r1"] = r1.item()
-    _check(loss, "discriminator", step + 1, run_dir)
-    opt_d.zero_grad(set_to_none=True)
-    loss.backward()
-    logs["grad_norm_d"] = _grad_norm(d.parameters(), t.grad_clip)
-    opt_d.step()
-    if o.loss == "wgan":
-        L.clip_weights_(d, o.clip)
-    logs["d_loss"] = loss.item()
+def _step_player(who, p, net, opt, losses, t, dist, step, run_dir) -> dict:
+    """Backward over the shards' losses (already computed as closures), NaN guard, clip,
+    update. ``losses`` yields ``(loss (), logs)`` per micro-batch, in order."""
+    accum = t.grad_accum
+    total = torch.zeros((), device=dist.device)
+    logs: dict[str, float] = {}
+    opt.zero_grad(set_to_none=True)
+    for micro, compute in enumerate(losses):
+        with parallel.no_sync(net, t.strategy, micro < accum - 1):
+            loss, part = compute()
+            (loss / accum).backward()
+        total += loss.detach() / accum
+        for k, v in part.items():
+            logs[k] = logs.get(k, 0.0) + float(v) / accum
+    total = distributed.all_mean(total, dist)
+    stop_if_not_finite(total, f"the {who} loss", step + 1, run_dir)
+    params = [q for q in p.module.parameters() if q.requires_grad]
+    norm = clip_grads(params, p.grad_clip)
+    opt.step()
+    if p.after_step is not None:
+        p.after_step(p.module)
+    logs[f"{who[0]}_loss"] = float(total)
+    logs[f"grad_norm_{who[0]}"] = float(norm)
     return logs
 
 
-def g_step(exp, g, d, opt_g, cond, n, gen, step, run_dir, device) -> dict:
-    """One generator update on ``n`` fresh samples; returns its logs."""
-    o, t = exp.objective, exp.train
-    z = torch.randn(n, exp.model.z_dim, generator=gen).to(device)
-    d.requires_grad_(False)
-    fake = _noisy(generate(g, z, cond, gen, _mix_prob(exp)), noise_std(exp, step), gen)
-    f = d(L.pack(fake, o.pack), cond)
-    loss = L.LOSSES[o.loss][1](f).mean()
-    _check(loss, "generator", step + 1, run_dir)
-    opt_g.zero_grad(set_to_none=True)
-    loss.backward()
-    d.requires_grad_(True)
-    logs = {"g_loss": loss.item(), "grad_norm_g": _grad_norm(g.parameters(), t.grad_clip)}
-    opt_g.step()
-    return logs
+def _fit(run_dir, t, seed, g, d, data, n_critic, cond_keys, preview, monitor, resume, dist):
+    warmup = check_schedule(t, dist.main)
+    g.module.to(dist.device), d.module.to(dist.device)
+    ema = EMA(g.module)
+    net_g = parallel.wrap(g.module, t.strategy, dist)
+    net_d = parallel.wrap(d.module, t.strategy, dist)
+    opt_g, opt_d = g.make_optimizer(g.module), d.make_optimizer(d.module)
 
-
-def _mix_prob(exp) -> float:
-    return getattr(exp.model.generator, "mixing_prob", 0.0)
-
-
-def _adam(module: nn.Module, lr: float, betas) -> torch.optim.Adam:
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(betas))
-
-
-def fit_gan(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
-    """Train the GAN ``exp`` in ``run_dir`` (which holds its config.yaml); return it."""
-    run_dir, t, o = Path(run_dir), exp.train, exp.objective
-    task = get_task(exp.objective.kind)
-    device = pick_device(t.device)
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    data = build_dataset(exp.data)
-    check_compatible(exp, data)
-    seed_init(exp)
-    g = task.build(exp).to(device)
-    d = build_discriminator(exp).to(device)
-    ema = EMA(g)
-    opt_g, opt_d = _adam(g, o.g_lr, o.betas), _adam(d, o.d_lr, o.betas)
-    cond_keys = task.keys(exp)
-    if t.batch_size % o.pack:
-        raise GenlabError(
-            f"train.batch_size: {t.batch_size} is not a multiple of objective.pack={o.pack}"
-        )
-
-    start, elapsed = 0, 0.0
+    start, seen, g_seen, elapsed = 0, 0, 0, 0.0
     if resume:
         ckpt, state = load_checkpoint(run_dir)
-        load_into(g, ckpt / "model.safetensors")
-        load_into(ema.module, ckpt / "ema.safetensors")
-        load_into(d, ckpt / "disc.safetensors")
-        opt_g.load_state_dict(load_optimizer_state(ckpt / "state" / "optimizer_g.pt"))
-        opt_d.load_state_dict(load_optimizer_state(ckpt / "state" / "optimizer_d.pt"))
+        for module, name in ((g.module, "model"), (ema.module, "ema"), (d.module, "disc")):
+            path = ckpt / f"{name}.safetensors"
+            parallel.load_full_state_dict(module, load_tensors(path), path)
+        for opt, module, name in ((opt_g, g.module, "g"), (opt_d, d.module, "d")):
+            s = load_optimizer_state(ckpt / "state" / f"optimizer_{name}.pt")
+            parallel.load_optimizer_state(opt, module, s)
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
+        seen = state.get("samples_seen", start * n_critic * t.batch_size)
+        g_seen = state.get("generator_samples", start * t.batch_size)
     end = t.steps if not t.stop_after else min(t.steps, start + t.stop_after)
-    batches = ShardedBatches(len(data), t.batch_size, 1, exp.seed)
-    log = RunLog(run_dir, True, start, t.steps, t.tensorboard)
-    protocol = exp.data.name if exp.data.name in PROTOCOLS else None
+
+    accum, shards = t.grad_accum, dist.world * t.grad_accum
+    shard = shard_size(t.batch_size, shards, len(data))
+    stream = SampleStream(len(data), seed)
+    autocast = torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=t.bf16)
+    log = RunLog(run_dir, dist.main, start, t.steps, t.tensorboard, show=("d_loss", "g_loss"))
 
     def save(step: int) -> None:
-        save_checkpoint(
-            run_dir,
-            step,
-            {"model": g.state_dict(), "ema": ema.module.state_dict(), "disc": d.state_dict()},
-            {"optimizer_g": opt_g.state_dict(), "optimizer_d": opt_d.state_dict()},
-            {
-                "step": step,
-                "seed": exp.seed,
-                "samples_seen": step * t.batch_size,
-                "elapsed_s": elapsed,
-            },
-            t.keep_last,
-        )
+        weights = {
+            "model": parallel.full_state_dict(g.module),
+            "ema": parallel.full_state_dict(ema.module),
+            "disc": parallel.full_state_dict(d.module),
+        }
+        optim = {
+            "optimizer_g": parallel.optimizer_state(opt_g, g.module),
+            "optimizer_d": parallel.optimizer_state(opt_d, d.module),
+        }
+        trainer = {
+            "step": step,
+            "seed": seed,
+            "samples_seen": seen,
+            "generator_samples": g_seen,
+            "elapsed_s": elapsed,
+        }
+        if dist.main:
+            save_checkpoint(run_dir, step, weights, optim, trainer, t.keep_last)
+        distributed.barrier(dist)
+
+    def shards_of(step: int, k: int) -> list[dict]:
+        """This process's micro-batches of D sub-step ``k``."""
+        out = []
+        for micro in range(accum):
+            j = dist.rank * accum + micro
+            index = stream.indices(seen + k * t.batch_size + j * shard, shard)
+            batch = to_device(data.batch(index, cond_keys), dist.device)
+            batch["samples_seen"] = seen
+            out.append((j, batch))
+        return out
+
+    def closure(loss_fn, gen_net, disc_net, batch, gen, step, k):
+        def compute():
+            with autocast:
+                loss, logs = loss_fn(gen_net, disc_net, batch, gen, step, k)
+            return loss.float(), logs
+
+        return compute
 
     window: dict[str, tuple[float, int]] = {}  # name -> (sum, count) since the last row
     n_win, t_win = 0, 0.0
-    g.train(), d.train()
+    g.module.train(), d.module.train()
     for step in range(start, end):
         tic = time.perf_counter()
-        scale = lr_at(step, 1.0, t.steps, t.warmup_steps, t.min_lr_ratio)
-        for opt, lr in ((opt_d, o.d_lr), (opt_g, o.g_lr)):
+        scale = lr_at(step, 1.0, t.steps, warmup, t.min_lr_ratio)
+        for opt, peak in ((opt_d, d.lr), (opt_g, g.lr)):
             for group in opt.param_groups:
-                group["lr"] = lr * scale
+                group["lr"] = peak * scale
         parts = []
-        for k in range(o.n_critic):
-            idx = batches.indices(step * o.n_critic + k, 0)
-            batch = to_device(data.batch(idx, cond_keys), device)
-            gen = keyed(exp.seed, step, k)
-            parts.append(d_step(exp, g, d, opt_d, batch, gen, step, k, run_dir))
+        for k in range(n_critic):
+            batches = shards_of(step, k)
+            losses = [
+                closure(d.loss, g.module, net_d, b, _generator(seed, step, k, j, shards), step, k)
+                for j, b in batches
+            ]
+            parts.append(
+                _step_player("discriminator", d, net_d, opt_d, losses, t, dist, step, run_dir)
+            )
         # D logs: mean over the sub-steps that logged them (R1 runs on some only)
         logs = {n: sum(p[n] for p in parts if n in p) / sum(n in p for p in parts)
                 for n in set().union(*parts)}  # fmt: skip
-        gen = keyed(exp.seed, step, o.n_critic)
-        cond = batch["cond"]
-        logs.update(g_step(exp, g, d, opt_g, cond, t.batch_size, gen, step, run_dir, device))
-        seen = (step + 1) * t.batch_size
-        ema.update(g, ema_beta(t.batch_size, seen, t.ema_halflife, t.ema_rampup))
+        frozen = [q for q in d.module.parameters() if q.requires_grad]
+        for q in frozen:  # D's weights need no gradient in the G step
+            q.requires_grad_(False)
+        losses = [
+            closure(
+                g.loss, net_g, d.module, b, _generator(seed, step, n_critic, j, shards), step, 0
+            )
+            for j, b in batches
+        ]
+        logs.update(_step_player("generator", g, net_g, opt_g, losses, t, dist, step, run_dir))
+        for q in frozen:
+            q.requires_grad_(True)
+        seen += n_critic * t.batch_size
+        g_seen += t.batch_size
+        ema.update(g.module, ema_beta(t.batch_size, g_seen, t.ema_halflife, t.ema_rampup))
         dt = time.perf_counter() - tic
         elapsed, t_win, n_win = elapsed + dt, t_win + dt, n_win + 1
         for name, v in logs.items():
@@ -215,20 +272,20 @@ def fit_gan(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
 
         done = step + 1
         if done % t.log_every == 0 or done == end:
-            row = {"step": done, "loss": window["d_loss"][0] / window["d_loss"][1]}
-            row.update({name: v / c for name, (v, c) in sorted(window.items())})
+            means = {name: v / c for name, (v, c) in sorted(window.items())}
+            means = distributed.all_mean_dict(means, dist)
+            row = {"step": done, "loss": means["d_loss"], **means}
             row["lr_scale"] = scale
             row["samples_per_s"] = n_win * t.batch_size / t_win
-            row["epoch"] = batches.epoch(step * o.n_critic)
-            if protocol:
-                x = task.sample(ema.module, exp, list(range(MODE_SAMPLES)), {}, exp.sampler)
-                s = protocol_stats(x.cpu(), protocol)
-                row.update(modes=s["modes"], high_quality=s["high_quality"], kl=s["reverse_kl"])
+            row["epoch"] = stream.epoch(seen - 1)
+            row["samples_seen"] = seen
+            if monitor is not None and dist.main:
+                row.update(monitor(ema.module))
             log.scalars(row)
             window, n_win, t_win = {}, 0, 0.0
-        if (t.sample_every and done % t.sample_every == 0) or done == t.steps:
-            x, nrow = preview(task, ema.module, exp, data, device)
-            write_preview(x, nrow, data, run_dir, log, done)
+        if dist.main and ((t.sample_every and done % t.sample_every == 0) or done == t.steps):
+            x, nrow = preview(ema.module)
+            write_preview(x, nrow, data.modality, run_dir, log, done)
         if done % t.ckpt_every == 0 or done == end:
             save(done)
     log.close()

@@ -34,9 +34,18 @@ class RunLog:
     """Writes metrics rows and images for one training session."""
 
     def __init__(
-        self, run_dir: Path, enabled: bool, start: int, total: int, tensorboard: bool = True
+        self,
+        run_dir: Path,
+        enabled: bool,
+        start: int,
+        total: int,
+        tensorboard: bool = True,
+        show: tuple[str, ...] = ("loss",),
     ):
+        """``show``: the row's figures printed on the progress line, by their names
+        (a GAN shows ``d_loss`` and ``g_loss``, so it is clear whose loss is whose)."""
         self.enabled, self.path = enabled, Path(run_dir) / "metrics.jsonl"
+        self.show = show
         self.tb = None
         self.bar = None
         if not enabled:
@@ -63,7 +72,8 @@ class RunLog:
             for k, v in row.items():
                 if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
                     self.tb.add_scalar(k, v, step)
-        msg = {"loss": f"{row['loss']:.4g}", "samples/s": f"{row.get('samples_per_s', 0):.0f}"}
+        msg = {k: f"{row[k]:.4g}" for k in self.show if k in row}
+        msg["samples/s"] = f"{row.get('samples_per_s', 0):.0f}"
         if self.tty:
             self.bar.set_postfix(msg, refresh=False)
         else:  # no progress bar in logs: one line per logged step instead

@@ -1,83 +1,50 @@
-"""The training loop: one loss, one optimizer (AdamW), any family that fits that shape.
+"""The training loop: one objective, one optimizer (AdamW). It knows no family: the
+caller hands it the network, the loss function, the data and a preview function.
 
-Read top to bottom: set up, maybe resume, then for each step: micro-batches ->
-per-sample loss -> backward -> clip -> AdamW -> EMA -> log / preview / checkpoint.
-All randomness is keyed on (seed, step, shard) (see ``genlab.rng``), so a resumed run
-reproduces the uninterrupted one exactly, and the same global batch gives the same
-losses on one process or several.
+Read top to bottom: set up (processes, threads, optimizer, maybe resume), then for each
+step: micro-batches -> per-sample loss -> backward -> NaN guard -> clip -> AdamW -> EMA
+-> log / preview / checkpoint. All randomness is keyed on (seed, step, shard) (see
+``genlab.rng``) and the data order on the global sample index (``train/batches.py``), so
+a resumed run reproduces the uninterrupted one exactly, and the same global batch gives
+the same losses on one process or several (``train.strategy=ddp`` or ``fsdp``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel as DDP
 
-from genlab.data import Dataset, build_dataset
+from genlab.checkpoint import checkpoints, load_checkpoint, load_optimizer_state, load_tensors
+from genlab.data import Dataset
 from genlab.errors import ConfigError, GenlabError
-from genlab.recipes import Experiment, Task, get_task
+from genlab.experiment import TrainConfig
 from genlab.rng import keyed, mix
-from genlab.train import distributed
-from genlab.train.batches import ShardedBatches, to_device
-from genlab.train.checkpoint import (
-    load_checkpoint,
-    load_into,
-    load_optimizer_state,
-    save_checkpoint,
-)
+from genlab.train import distributed, parallel
+from genlab.train.batches import SampleStream, shard_size, to_device
 from genlab.train.ema import EMA, ema_beta
 from genlab.train.log import RunLog
 from genlab.train.schedule import lr_at
 from genlab.viz import image_grid, save_samples, scatter
 
+# loss(model, batch, generator) -> (per-sample loss (B,), logs {name: float or 0-d tensor})
+LossFn = Callable[[nn.Module, dict, torch.Generator], tuple[Tensor, dict]]
+# preview(ema network) -> (samples (n, *shape) on the CPU, grid row width)
+PreviewFn = Callable[[nn.Module], tuple[Tensor, int]]
+
 _INIT_KEY, _DROPOUT_KEY = 0x1417, 0xD50
 
 
-def check_compatible(exp: Experiment, data: Dataset) -> None:
-    """The model's input shape and classes must match the data's."""
-    shape_fn = getattr(exp.model, "input_shape", None)
-    if shape_fn is not None and tuple(shape_fn()) != data.shape:
-        raise ConfigError(
-            f"model: expects samples of shape {tuple(shape_fn())} but "
-            f"data '{exp.data.name}' gives {data.shape}"
-        )
-    k = getattr(exp.model, "num_classes", 0)
-    if k and k != data.num_classes:
-        raise ConfigError(
-            f"model.num_classes: {k}, but data '{exp.data.name}' has {data.num_classes} classes"
-        )
-
-
-def make_optimizer(model: nn.Module, exp: Experiment, params=None) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices and kernels only (not biases, norms, embeddings'
-    null rows alike)."""
-    t = exp.train
-    params = [p for p in (params or model.parameters()) if p.requires_grad]
-    groups = [{"params": params, "weight_decay": 0.0}]  # one group: one fused kernel call
-    if t.weight_decay:
-        groups = [
-            {"params": [p for p in params if p.ndim >= 2], "weight_decay": t.weight_decay},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-        ]
-    # The fused kernel (CPU and CUDA) is several times faster than the per-tensor loop
-    # for small models, with the same update rule.
-    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.AdamW(groups, lr=t.lr, betas=t.betas, fused=fused or None)
-
-
-def clip_grads(params: list[nn.Parameter], max_norm: float) -> Tensor:
-    """The global gradient norm; gradients are scaled to ``max_norm`` only when it is
-    exceeded (``max_norm <= 0``: never), as ``clip_grad_norm_`` does."""
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    if max_norm > 0 and norm > max_norm:
-        torch._foreach_mul_(grads, max_norm / (float(norm) + 1e-6))
-    return norm
+def seed_init(seed: int) -> None:
+    """Seed the global RNG so network initialisation depends only on ``seed``; call it
+    right before building the network."""
+    torch.manual_seed(mix(seed, _INIT_KEY))
 
 
 def seed_global(seed: int, device: torch.device) -> None:
@@ -88,146 +55,206 @@ def seed_global(seed: int, device: torch.device) -> None:
         torch.cuda.manual_seed(seed)
 
 
-def seed_init(exp: Experiment) -> None:
-    """Seed the global RNG so network initialisation depends only on ``exp.seed``."""
-    torch.manual_seed(mix(exp.seed, _INIT_KEY))
+def make_optimizer(
+    params, train: TrainConfig, lr: float | None = None, betas=None
+) -> torch.optim.AdamW:
+    """AdamW over the trainable ``params`` with ``train.weight_decay`` on matrices and
+    kernels only (not biases, norms or gains); ``lr``/``betas`` default to ``train``'s."""
+    params = [p for p in params if p.requires_grad]
+    wd = train.weight_decay
+    groups = [{"params": params, "weight_decay": 0.0}]  # one group: one fused kernel call
+    if wd:
+        groups = [
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": wd},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ]
+    # The fused kernel (CPU and CUDA) is several times faster than the per-tensor loop
+    # for small models, with the same update rule (also on FSDP's DTensor shards, where
+    # it keeps fsdp bit-identical to ddp on CPU).
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.AdamW(
+        groups, lr=lr or train.lr, betas=tuple(betas or train.betas), fused=fused or None
+    )
 
 
-def class_rows(num_classes: int, n: int) -> tuple[dict, int]:
-    """Conditioning for a preview grid: one row per class (or none), and the row width."""
-    if not num_classes:
-        return {}, max(1, math.ceil(math.sqrt(n)))
-    per = max(1, n // num_classes)
-    label = torch.arange(num_classes).repeat_interleave(per)
-    return {"class": label}, per
+def clip_grads(params: list[nn.Parameter], max_norm: float) -> Tensor:
+    """The global gradient norm; gradients are scaled to ``max_norm`` only when it is
+    exceeded (``max_norm <= 0``: never), as ``clip_grad_norm_`` does. Sharded (FSDP)
+    parameters go through ``clip_grad_norm_``, which reduces the norm over processes."""
+    if any(type(p) is not nn.Parameter for p in params):
+        return torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else math.inf)
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if max_norm > 0 and norm > max_norm:
+        torch._foreach_mul_(grads, max_norm / (float(norm) + 1e-6))
+    return norm
 
 
-def preview(task: Task, model: nn.Module, exp: Experiment, data: Dataset, device) -> tuple:
-    """Samples for the periodic picture: ``(tensor, nrow)``."""
-    if task.preview is not None:
-        return task.preview(model, exp, data)
-    cond, nrow = class_rows(getattr(exp.model, "num_classes", 0), exp.train.num_samples)
-    n = len(cond["class"]) if cond else exp.train.num_samples
-    cond = to_device(cond, device)
-    return task.sample(model, exp, list(range(n)), cond, exp.sampler).cpu(), nrow
-
-
-def write_preview(x, nrow, data: Dataset, run_dir: Path, log: RunLog, step: int) -> Path:
+def write_preview(x: Tensor, nrow: int, modality: str, run_dir: Path, log: RunLog, step: int):
+    """Save the periodic picture ``samples/step_N.png`` (and to TensorBoard)."""
     path = run_dir / "samples" / f"step_{step:08d}.png"
-    save_samples(x, data.modality, path, nrow)
-    if data.modality == "image":
+    save_samples(x, modality, path, nrow)
+    if modality == "image":
         log.image("samples", image_grid(x, nrow), step)
-    elif data.modality == "points":
+    elif modality == "points":
         log.image("samples", scatter(x), step)
     return path
 
 
-def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
-    """Train ``exp`` in ``run_dir`` (which holds its config.yaml); return ``run_dir``."""
-    task = get_task(exp.objective.kind)
-    if task.fit is not None:
-        return task.fit(exp, run_dir, resume)
-    t = exp.train
-    d = distributed.setup(t.device)
+def stop_if_not_finite(value: Tensor, what: str, step: int, run_dir: Path) -> None:
+    """Raise before any optimizer step when ``value`` is NaN or infinite, saying truly
+    whether a checkpoint is left to resume from."""
+    if bool(torch.isfinite(value).all()):
+        return
+    found = checkpoints(run_dir)
+    kept = (
+        f"the last good checkpoint (step {found[-1][0]}) is kept in {run_dir / 'checkpoints'}"
+        if found
+        else "no checkpoint had been written yet"
+    )
+    raise GenlabError(
+        f"{what} is {value.float().mean().item()} at step {step}; stopped before the "
+        f"optimizer step; {kept}. Lower train.lr or raise train.warmup_steps."
+    )
+
+
+def check_schedule(train: TrainConfig, main: bool) -> int:
+    """The effective warm-up: capped at ``train.steps`` with a warning when longer."""
+    if train.warmup_steps > train.steps:
+        if main:
+            warnings.warn(
+                f"train.warmup_steps={train.warmup_steps} is longer than train.steps="
+                f"{train.steps}; capped at {train.steps}",
+                stacklevel=2,
+            )
+        return train.steps
+    return train.warmup_steps
+
+
+def setup_process(train: TrainConfig) -> distributed.Dist:
+    """Join the process group (under torchrun), set threads and check the precision."""
+    d = distributed.setup(train.device)
+    if train.threads:
+        torch.set_num_threads(train.threads)
+    if train.strategy == "fsdp" and d.world == 1 and d.main:
+        warnings.warn("train.strategy=fsdp in a single process: nothing to shard", stacklevel=2)
+    return d
+
+
+def fit(
+    run_dir: Path,
+    train: TrainConfig,
+    seed: int,
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Dataset,
+    *,
+    cond_keys: tuple[str, ...],
+    preview: PreviewFn,
+    resume: bool = False,
+) -> Path:
+    """Train ``model`` on ``data`` with ``loss_fn`` in ``run_dir`` (which holds the run's
+    config.yaml) for ``train.steps`` optimizer steps; return ``run_dir``.
+
+    Args:
+        cond_keys: the batch's condition keys the network takes (others are dropped).
+        preview: draws the periodic picture from the EMA network (main process only).
+        resume: continue from the newest checkpoint in ``run_dir``.
+    Raises:
+        GenlabError: the loss is not finite (before that step's update), or a bad
+            ``train.*`` value (batch not divisible into shards, ...).
+    """
+    d = setup_process(train)
     try:
-        return _fit(exp, task, Path(run_dir), resume, d)
+        return _fit(Path(run_dir), train, seed, model, loss_fn, data, cond_keys, preview, resume, d)
     finally:
         distributed.teardown()
 
 
-def _fit(exp: Experiment, task: Task, run_dir: Path, resume: bool, d: distributed.Dist) -> Path:
-    t = exp.train
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    data = build_dataset(exp.data)
-    check_compatible(exp, data)
-    seed_init(exp)
-    model = task.build(exp).to(d.device)
+def _fit(run_dir, t, seed, model, loss_fn, data, cond_keys, preview, resume, d) -> Path:
+    warmup = check_schedule(t, d.main)
+    model = model.to(d.device)
     ema = EMA(model)
-    opt = make_optimizer(model, exp)
-    loss_fn = task.loss(exp)
-    cond_keys = task.keys(exp)
-
-    start, elapsed = 0, 0.0
-    if resume:
-        ckpt, state = load_checkpoint(run_dir)
-        load_into(model, ckpt / "model.safetensors")
-        load_into(ema.module, ckpt / "ema.safetensors")
-        opt.load_state_dict(load_optimizer_state(ckpt / "state" / "optimizer.pt"))
-        start, elapsed = state["step"], state.get("elapsed_s", 0.0)
-    end = t.steps if not t.stop_after else min(t.steps, start + t.stop_after)
-
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    net = DDP(model) if d.world > 1 else model
+    net = parallel.wrap(model, t.strategy, d)  # what forward/backward run on
+    parallel.wrap_ema(ema, t.strategy, d)
     if t.compile:
         net = torch.compile(net)
+    opt = make_optimizer(model.parameters(), t)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+
+    start, seen, elapsed = 0, 0, 0.0
+    if resume:
+        ckpt, state = load_checkpoint(run_dir)
+        for module, name in ((model, "model"), (ema.module, "ema")):
+            path = ckpt / f"{name}.safetensors"
+            parallel.load_full_state_dict(module, load_tensors(path), path)
+        opt_state = load_optimizer_state(ckpt / "state" / "optimizer.pt")
+        parallel.load_optimizer_state(opt, model, opt_state)
+        start, elapsed = state["step"], state.get("elapsed_s", 0.0)
+        seen = state.get("samples_seen", start * t.batch_size)
+    end = t.steps if not t.stop_after else min(t.steps, start + t.stop_after)
+
     accum, shards = t.grad_accum, d.world * t.grad_accum
-    batches = ShardedBatches(len(data), t.batch_size, shards, exp.seed)
+    shard = shard_size(t.batch_size, shards, len(data))
+    stream = SampleStream(len(data), seed)
     autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=t.bf16)
     log = RunLog(run_dir, d.main, start, t.steps, t.tensorboard)
 
     def save(step: int) -> None:
+        weights = {
+            "model": parallel.full_state_dict(model),
+            "ema": parallel.full_state_dict(ema.module),
+        }  # every process takes part in the gathers
+        optim = {"optimizer": parallel.optimizer_state(opt, model)}
+        trainer = {"step": step, "seed": seed, "samples_seen": seen, "elapsed_s": elapsed}
         if d.main:
-            save_checkpoint(
-                run_dir,
-                step,
-                {"model": model.state_dict(), "ema": ema.module.state_dict()},
-                {"optimizer": opt.state_dict()},
-                {
-                    "step": step,
-                    "seed": exp.seed,
-                    "samples_seen": step * t.batch_size,
-                    "elapsed_s": elapsed,
-                },
-                t.keep_last,
-            )
+            from genlab.checkpoint import save_checkpoint
+
+            save_checkpoint(run_dir, step, weights, optim, trainer, t.keep_last)
         distributed.barrier(d)
 
-    window = {"loss": 0.0, "n": 0, "time": 0.0, "extra": {}}
+    window: dict[str, Any] = {"loss": 0.0, "n": 0, "time": 0.0, "extra": {}}
     model.train()
     for step in range(start, end):
         tic = time.perf_counter()
-        lr = lr_at(step, t.lr, t.steps, t.warmup_steps, t.min_lr_ratio)
+        lr = lr_at(step, t.lr, t.steps, warmup, t.min_lr_ratio)
         for group in opt.param_groups:
             group["lr"] = lr
         step_loss = torch.zeros((), device=d.device)
         extra: dict[str, float] = {}
         for micro in range(accum):
             j = d.rank * accum + micro  # this shard's global index
-            batch = to_device(data.batch(batches.indices(step, j), cond_keys), d.device)
-            seed_global(mix(exp.seed, step, j, _DROPOUT_KEY), d.device)  # dropout, if any
-            sync = micro == accum - 1 or d.world == 1
-            with contextlib.nullcontext() if sync else net.no_sync(), autocast:
-                per_sample, logs = loss_fn(net, batch, keyed(exp.seed, step, j))
+            index = stream.indices(seen + j * shard, shard)
+            batch = to_device(data.batch(index, cond_keys), d.device)
+            batch["samples_seen"] = seen  # global samples before this step
+            seed_global(mix(seed, step, j, _DROPOUT_KEY), d.device)  # dropout, if any
+            with parallel.no_sync(net, t.strategy, micro < accum - 1), autocast:
+                per_sample, logs = loss_fn(net, batch, keyed(seed, step, j))
                 loss = per_sample.mean()
             (loss / accum).backward()
             step_loss += loss.detach() / accum
             for k, v in logs.items():
                 extra[k] = extra.get(k, 0.0) + float(v) / accum
         step_loss = distributed.all_mean(step_loss, d)
-        if not torch.isfinite(step_loss):
-            raise GenlabError(
-                f"loss is {step_loss.item()} at step {step + 1}; stopped. The last "
-                f"good checkpoint is kept in {run_dir / 'checkpoints'}"
-            )
+        stop_if_not_finite(step_loss, "the loss", step + 1, run_dir)
         grad_norm = clip_grads(trainable, t.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        ema.update(
-            model, ema_beta(t.batch_size, (step + 1) * t.batch_size, t.ema_halflife, t.ema_rampup)
-        )
+        seen += t.batch_size
+        ema.update(model, ema_beta(t.batch_size, seen, t.ema_halflife, t.ema_rampup))
         dt = time.perf_counter() - tic
         elapsed += dt
         window["loss"] += step_loss.item()
         window["n"] += 1
         window["time"] += dt
-        for k, v in extra.items():
+        for k, v in extra.items():  # this process's shards; averaged over processes below
             window["extra"][k] = window["extra"].get(k, 0.0) + v
         log.advance()
 
         done = step + 1
         if done % t.log_every == 0 or done == end:
             n = window["n"]
+            window["extra"] = distributed.all_mean_dict(window["extra"], d)
             log.scalars(
                 {
                     "step": done,
@@ -235,15 +262,31 @@ def _fit(exp: Experiment, task: Task, run_dir: Path, resume: bool, d: distribute
                     "lr": lr,
                     "samples_per_s": n * t.batch_size / window["time"],
                     "grad_norm": float(grad_norm),
-                    "epoch": batches.epoch(step),
+                    "epoch": stream.epoch(seen - 1),
+                    "samples_seen": seen,
                     **{k: v / n for k, v in window["extra"].items()},
                 }
             )
             window = {"loss": 0.0, "n": 0, "time": 0.0, "extra": {}}
-        if d.main and ((t.sample_every and done % t.sample_every == 0) or done == t.steps):
-            x, nrow = preview(task, ema.module, exp, data, d.device)
-            write_preview(x, nrow, data, run_dir, log, done)
+        if (t.sample_every and done % t.sample_every == 0) or done == t.steps:
+            local = parallel.unsharded(ema.module, t.strategy, d)  # a collective under fsdp
+            if d.main:
+                x, nrow = preview(local)
+                write_preview(x, nrow, data.modality, run_dir, log, done)
+            distributed.barrier(d)
         if done % t.ckpt_every == 0 or done == end:
             save(done)
     log.close()
     return run_dir
+
+
+def check_compatible(model_cfg: Any, data: Dataset) -> None:
+    """The model's input shape and classes must match the data's (clear error if not)."""
+    shape_fn = getattr(model_cfg, "input_shape", None)
+    if shape_fn is not None and tuple(shape_fn()) != data.shape:
+        raise ConfigError(
+            f"model: expects samples of shape {tuple(shape_fn())} but the data gives {data.shape}"
+        )
+    k = getattr(model_cfg, "num_classes", 0)
+    if k and k != data.num_classes:
+        raise ConfigError(f"model.num_classes: {k}, but the data has {data.num_classes} classes")

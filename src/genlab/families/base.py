@@ -1,0 +1,121 @@
+"""The :class:`Family` record and the glue every family shares.
+
+A family puts one kind of generative model together: it builds the network from an
+:class:`~genlab.experiment.Experiment`, trains it by handing its parts (network, loss,
+data, preview) to one of the two loops in ``genlab.train``, and draws samples. Every
+field of the record is required: the loops and ``genlab.runs`` never ask a family
+whether it has something.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from genlab.data import Dataset, build_dataset
+from genlab.experiment import Experiment
+from genlab.train import loop
+from genlab.train.batches import to_device
+
+# sample(network, exp, seeds, cond, sampler config) -> (len(seeds), *shape) in data space
+SampleFn = Callable[[nn.Module, Experiment, list[int], dict, Any], Tensor]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One family of generative models.
+
+    Attributes:
+        name: "diffusion", "gan", "vae", "tokens", "classifier", ...
+        objectives: ``objective.kind`` -> its objective config dataclass.
+        samplers: ``objective.kind`` -> its ``sampler`` section dataclass.
+        build: ``build(exp) -> nn.Module``, the network ``model.safetensors`` holds.
+        fit: ``fit(exp, run_dir, resume) -> run_dir``: trains through a loop of
+            ``genlab.train``.
+        sample: ``sample(model, exp, seeds, cond, sampler_cfg) -> (n, *shape)`` samples in
+            data space; sample i depends only on ``seeds[i]``.
+        cond_keys: ``cond_keys(exp)`` the condition keys the network takes.
+        null_cond: ``null_cond(exp)`` the declared null of each key (``genlab.cond``).
+        dependencies: ``dependencies(exp) -> {config key: (run dir, weights)}``, the
+            other runs this one reads (a tokenizer, a codec, a teacher); ``genlab.runs``
+            pins each one's location and fingerprint.
+        doc: one line for ``genlab list``.
+    """
+
+    name: str
+    objectives: dict[str, type]
+    samplers: dict[str, type]
+    build: Callable[[Experiment], nn.Module]
+    fit: Callable[[Experiment, Path, bool], Path]
+    sample: SampleFn
+    cond_keys: Callable[[Experiment], tuple[str, ...]]
+    null_cond: Callable[[Experiment], dict]
+    dependencies: Callable[[Experiment], dict[str, tuple[str, str]]]
+    doc: str
+
+
+def no_dependencies(exp: Experiment) -> dict[str, tuple[str, str]]:
+    """For families whose runs read no other run."""
+    return {}
+
+
+def prepare(exp: Experiment, build: Callable[[Experiment], nn.Module]) -> tuple[Dataset, nn.Module]:
+    """The training data and a freshly initialised network (initialisation seeded by
+    ``exp.seed`` alone); a clear error if they do not fit each other."""
+    data = build_dataset(exp.data)
+    loop.check_compatible(exp.model, data)
+    loop.seed_init(exp.seed)
+    return data, build(exp)
+
+
+def class_rows(num_classes: int, n: int) -> tuple[dict, int]:
+    """Conditioning for a preview grid: one row per class (or none), and the row width."""
+    if not num_classes:
+        return {}, max(1, math.ceil(math.sqrt(n)))
+    per = max(1, n // num_classes)
+    label = torch.arange(num_classes).repeat_interleave(per)
+    return {"class": label}, per
+
+
+def class_preview(sample: SampleFn, exp: Experiment) -> loop.PreviewFn:
+    """A preview of ``exp.train.num_samples`` samples drawn with the run's sampler
+    settings, one row per class for a class-conditional network."""
+
+    def preview(model: nn.Module) -> tuple[Tensor, int]:
+        cond, nrow = class_rows(getattr(exp.model, "num_classes", 0), exp.train.num_samples)
+        n = len(cond["class"]) if cond else exp.train.num_samples
+        cond = to_device(cond, next(model.parameters()).device)
+        return sample(model, exp, list(range(n)), cond, exp.sampler).cpu(), nrow
+
+    return preview
+
+
+def fit_one_objective(
+    exp: Experiment,
+    run_dir: Path,
+    resume: bool,
+    *,
+    build: Callable[[Experiment], nn.Module],
+    loss: loop.LossFn,
+    cond_keys: tuple[str, ...],
+    preview: Callable[[Experiment, Dataset], loop.PreviewFn],
+) -> Path:
+    """Train ``build(exp)`` with ``loss`` in the one-objective loop."""
+    data, model = prepare(exp, build)
+    return loop.fit(
+        run_dir,
+        exp.train,
+        exp.seed,
+        model,
+        loss,
+        data,
+        cond_keys=cond_keys,
+        preview=preview(exp, data),
+        resume=resume,
+    )

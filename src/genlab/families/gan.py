@@ -1,0 +1,285 @@
+"""The GAN family: the two-player game, its networks and its samples.
+
+A GAN run's ``model`` section holds both networks (``model.generator.*`` and
+``model.discriminator.*``: see ``models/gan_mlp.py``, ``dcgan.py``, ``stylegan.py``);
+:func:`build` returns the generator (what ``model.safetensors`` holds and ``genlab
+sample`` needs) and :func:`build_discriminator` the discriminator. The ``objective``
+section (:class:`GanConfig`) holds the game: loss, regularizers, ``n_critic``, the two
+learning rates (TTUR), packing and instance noise. ``train.lr`` is not used by GANs:
+``d_lr`` and ``g_lr`` are the peaks of ``train``'s warm-up + cosine schedule
+(``train.min_lr_ratio=1``: constant, as in most papers). The game's two losses are handed
+to the two-player loop (``genlab.train.gan_loop``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from genlab.cond import class_keys, class_null
+from genlab.errors import ConfigError
+from genlab.experiment import Experiment
+from genlab.families.base import Family, class_preview, no_dependencies, prepare
+from genlab.metrics.modes import PROTOCOLS, protocol_stats
+from genlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from genlab.models.gan_mlp import MLPDiscriminator, MLPGenerator
+from genlab.models.stylegan import StyleDiscriminator, StyleGenerator, draw_noise
+from genlab.objectives import gan as L
+from genlab.rng import keyed, randn_per_seed
+from genlab.train import gan_loop
+from genlab.train.loop import make_optimizer
+
+_NOISE_KEY = 0x4015E
+MODE_SAMPLES = 2500  # points drawn for the live mode count (VEEGAN / PacGAN protocol)
+
+# model.arch -> (generator class, discriminator class(cfg, pack))
+NETWORKS = {
+    "gan-mlp": (MLPGenerator, MLPDiscriminator),
+    "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "stylegan": (StyleGenerator, StyleDiscriminator),
+}
+
+
+@dataclass
+class GanConfig:
+    """The two-player game. ``d_lr`` / ``g_lr`` differ for TTUR (Heusel et al. 2017)."""
+
+    kind: Literal["gan"] = "gan"
+    loss: Literal["minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"] = "ns"
+    n_critic: int = 1  # D steps per G step
+    d_lr: float = 2e-4
+    g_lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam, as in DCGAN
+    gp_weight: float = 0.0  # lambda of the gradient penalty (10 for WGAN-GP)
+    r1_gamma: float = 0.0  # R1 weight gamma (loss += gamma / 2 * R1)
+    r1_every: int = 16  # lazy R1: every k D steps, scaled by k
+    clip: float = 0.01  # WGAN weight clipping (loss "wgan" only)
+    spectral_norm: bool = False  # spectral normalisation of D's layers
+    pack: int = 1  # PacGAN: D sees `pack` samples at once
+    # instance noise (Sønderby et al. 2016): N(0, sigma^2) added to every D input, real
+    # and fake; sigma decays linearly from `instance_noise` to 0 over the first
+    # `instance_noise_steps` steps (0: the whole run)
+    instance_noise: float = 0.0
+    instance_noise_steps: int = 0
+
+    def __post_init__(self):
+        for k in ("n_critic", "r1_every", "pack"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"objective.{k}: must be at least 1, got {getattr(self, k)}")
+        for k in ("d_lr", "g_lr"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"objective.{k}: must be positive, got {getattr(self, k)}")
+        for k in ("gp_weight", "r1_gamma", "clip", "instance_noise", "instance_noise_steps"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"objective.{k}: must be >= 0, got {getattr(self, k)}")
+        if self.loss == "wgan-gp" and self.gp_weight == 0:
+            raise ConfigError("objective.gp_weight: loss 'wgan-gp' needs a positive weight")
+
+
+@dataclass
+class GanSamplerConfig:
+    truncation: float = 1.0  # StyleGAN truncation psi: w_avg + psi (w - w_avg)
+
+    def __post_init__(self):
+        if not 0 <= self.truncation <= 1:
+            raise ConfigError(f"sampler.truncation: must be in [0, 1], got {self.truncation}")
+
+
+def _networks(exp: Experiment):
+    if exp.model.arch not in NETWORKS:
+        raise ConfigError(
+            f"model.arch: {exp.model.arch!r} is not a GAN; choose from {', '.join(NETWORKS)}"
+        )
+    return NETWORKS[exp.model.arch]
+
+
+def build(exp: Experiment) -> nn.Module:
+    """The generator ``G(z, cond)``."""
+    return _networks(exp)[0](exp.model)
+
+
+def build_discriminator(exp: Experiment) -> nn.Module:
+    """The discriminator ``D(x, cond) -> (B,)``, packed and spectrally normalised as the
+    objective says."""
+    o = exp.objective
+    if o.pack > 1 and getattr(exp.model, "num_classes", 0):
+        raise ConfigError("objective.pack: packing is for unconditional GANs (num_classes=0)")
+    d = _networks(exp)[1](exp.model, o.pack)
+    return L.spectral_norm_(d) if o.spectral_norm else d
+
+
+def null_cond(exp: Experiment) -> dict:
+    """GANs here use no condition dropout; the declared null class is kept for symmetry."""
+    return class_null(getattr(exp.model, "num_classes", 0))
+
+
+def cond_keys(exp: Experiment) -> tuple[str, ...]:
+    return class_keys(getattr(exp.model, "num_classes", 0))
+
+
+def generate(
+    g: nn.Module, z: Tensor, cond: dict, generator: torch.Generator, mix_prob: float = 0.0
+) -> Tensor:
+    """One generator forward for training: StyleGAN draws its noise inputs and, with
+    probability ``mix_prob``, a second latent and a crossover layer from ``generator``."""
+    g0 = getattr(g, "module", g)  # DDP wraps the generator in the G step
+    if not isinstance(g0, StyleGenerator):
+        return g(z, cond)
+    noise = draw_noise(g0, len(z), generator, z.device)
+    if float(torch.rand((), generator=generator)) < mix_prob:
+        z2 = torch.randn(z.shape, generator=generator).to(z)
+        k = int(torch.randint(1, g0.num_layers, (), generator=generator))
+        return g(z, cond, noise, z2=z2, crossover=k)
+    return g(z, cond, noise)
+
+
+def noise_std(exp: Experiment, step: int) -> float:
+    """Instance-noise std at ``step``: linear decay from ``objective.instance_noise`` to 0."""
+    o = exp.objective
+    span = o.instance_noise_steps or exp.train.steps
+    return o.instance_noise * max(0.0, 1.0 - step / span)
+
+
+def _noisy(x: Tensor, std: float, gen: torch.Generator) -> Tensor:
+    """``x + std * eps`` with ``eps`` drawn from ``gen`` (``x`` itself when ``std == 0``)."""
+    if std == 0:
+        return x
+    return x + std * torch.randn(x.shape, generator=gen).to(x)
+
+
+def _mix_prob(exp: Experiment) -> float:
+    return getattr(exp.model.generator, "mixing_prob", 0.0)
+
+
+def discriminator_loss(exp: Experiment):
+    """The D player's loss ``(g, d, batch, gen, step, k) -> (loss (), logs)``: the game's
+    D loss on packed, noised real and fake batches, plus the gradient penalty and the
+    lazy R1 penalty (on sub-step 0 of every ``r1_every``-th step, weighted
+    ``gamma / 2 * r1_every`` so its average over steps is ``gamma / 2 * R1``; Karras et
+    al. 2020, "Analyzing and improving the image quality of StyleGAN", Sec. 4)."""
+    o = exp.objective
+    d_fn = L.LOSSES[o.loss][0]
+
+    def loss(g, d, batch, gen, step, k):
+        real, cond = batch["x"], batch["cond"]
+        z = torch.randn(len(real), exp.model.z_dim, generator=gen).to(real)
+        with torch.no_grad():
+            fake = generate(g, z, cond, gen, _mix_prob(exp))
+        std = noise_std(exp, step)
+        real, fake = _noisy(real, std, gen), _noisy(fake, std, gen)
+        real_p, fake_p = L.pack(real, o.pack), L.pack(fake, o.pack)  # (B/m, m*C, ...)
+
+        def critic(x):
+            return d(x, cond)
+
+        r, f = critic(real_p), critic(fake_p)  # (B/m,) logits
+        total = d_fn(r, f).mean()
+        logs = {"d_real": r.mean().detach(), "d_fake": f.mean().detach()}
+        if o.gp_weight > 0:
+            gp = L.gradient_penalty(critic, real_p, fake_p, gen).mean()
+            total = total + o.gp_weight * gp
+            logs["gp"] = gp.detach()
+        if o.r1_gamma > 0 and k == 0 and step % o.r1_every == 0:
+            r1 = L.r1_penalty(critic, real_p).mean()
+            total = total + 0.5 * o.r1_gamma * o.r1_every * r1
+            logs["r1"] = r1.detach()
+        return total, logs
+
+    return loss
+
+
+def generator_loss(exp: Experiment):
+    """The G player's loss ``(g, d, batch, gen, step, k) -> (loss (), logs)`` on as many
+    fresh latents as the shard has real samples, with the shard's conditions."""
+    o = exp.objective
+    g_fn = L.LOSSES[o.loss][1]
+
+    def loss(g, d, batch, gen, step, k):
+        cond = batch["cond"]
+        x = batch["x"]
+        z = torch.randn(len(x), exp.model.z_dim, generator=gen).to(x.device)
+        fake = _noisy(generate(g, z, cond, gen, _mix_prob(exp)), noise_std(exp, step), gen)
+        return g_fn(d(L.pack(fake, o.pack), cond)).mean(), {}
+
+    return loss
+
+
+@torch.no_grad()
+def sample(
+    model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg: GanSamplerConfig
+) -> Tensor:
+    """``G(z_i)`` with ``z_i`` (and StyleGAN's noise) drawn from seed ``i`` only."""
+    device = next(model.parameters()).device
+    z = randn_per_seed(seeds, (exp.model.z_dim,), device)
+    if isinstance(model, StyleGenerator):
+        gens = [keyed(s, _NOISE_KEY) for s in seeds]
+        noise = [
+            torch.stack([torch.randn(shape, generator=g) for g in gens]).to(device)
+            for shape in model.noise_shapes()
+        ]
+        return model(z, cond, noise, truncation=scfg.truncation)
+    if scfg.truncation != 1.0:
+        raise ConfigError("sampler.truncation: only StyleGAN generators support truncation")
+    return model(z, cond)
+
+
+def _adam(exp: Experiment, lr: float):
+    """Adam with the game's betas (AdamW when ``train.weight_decay`` is set)."""
+
+    def make(module: nn.Module) -> torch.optim.Optimizer:
+        t = exp.train
+        if t.weight_decay:
+            return make_optimizer(module.parameters(), t, lr=lr, betas=exp.objective.betas)
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(exp.objective.betas))
+
+    return make
+
+
+def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
+    """Train the game in the two-player loop (live mode counts on the 2-D protocols)."""
+    o, t = exp.objective, exp.train
+    if t.batch_size % o.pack:
+        raise ConfigError(
+            f"train.batch_size: {t.batch_size} is not a multiple of objective.pack={o.pack}"
+        )
+    data, g = prepare(exp, build)
+    d = build_discriminator(exp)
+    clip = (lambda m: L.clip_weights_(m, o.clip)) if o.loss == "wgan" else None
+    protocol = exp.data.name if exp.data.name in PROTOCOLS else None
+
+    def monitor(ema_g: nn.Module) -> dict:
+        x = sample(ema_g, exp, list(range(MODE_SAMPLES)), {}, exp.sampler)
+        s = protocol_stats(x.cpu(), protocol)
+        return {"modes": s["modes"], "high_quality": s["high_quality"], "kl": s["reverse_kl"]}
+
+    return gan_loop.fit(
+        run_dir,
+        t,
+        exp.seed,
+        gan_loop.Player(g, _adam(exp, o.g_lr), o.g_lr, generator_loss(exp), t.grad_clip),
+        gan_loop.Player(d, _adam(exp, o.d_lr), o.d_lr, discriminator_loss(exp), t.grad_clip, clip),
+        data,
+        n_critic=o.n_critic,
+        cond_keys=cond_keys(exp),
+        preview=class_preview(sample, exp),
+        monitor=monitor if protocol else None,
+        resume=resume,
+    )
+
+
+FAMILY = Family(
+    name="gan",
+    objectives={"gan": GanConfig},
+    samplers={"gan": GanSamplerConfig},
+    build=build,
+    fit=fit,
+    sample=sample,
+    cond_keys=cond_keys,
+    null_cond=null_cond,
+    dependencies=no_dependencies,
+    doc="two-player GAN game (minimax, NS, WGAN(-GP), hinge, LSGAN)",
+)
