@@ -111,7 +111,12 @@ def _points_metrics(names, fake: Tensor, data_cfg, ref_x: Tensor, seed: int) -> 
                 f"--metrics modes: defined for {', '.join(PROTOCOLS)}, not '{data_cfg.name}'"
             )
         s = protocol_stats(fake, data_cfg.name)
-        out.update(modes=s["modes"], high_quality=s["high_quality"], reverse_kl=s["reverse_kl"])
+        out.update(
+            modes=s["modes"],
+            high_quality=s["high_quality"],
+            reverse_kl=s["reverse_kl"],  # of the high-quality samples (PacGAN's code)
+            reverse_kl_all=s["reverse_kl_all"],  # of every sample's nearest mode
+        )
     m = min(len(fake), len(ref_x), 2500)
     g = torch.Generator().manual_seed(seed)
     a = fake[torch.randperm(len(fake), generator=g)[:m]]

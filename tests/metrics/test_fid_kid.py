@@ -76,3 +76,38 @@ def test_mmd2_closed_form_on_two_points():
     want = 2 * k(a, b) / 2 + 2 * k(c, d) / 2 - 2 * (k(a, c) + k(a, d) + k(b, c) + k(b, d)) / 4
     got = mmd2_unbiased(np.array([[a], [b]]), np.array([[c], [d]]))
     assert got == pytest.approx(want)
+
+
+def test_kid_of_small_sets_reports_a_real_spread_and_the_whole_set_mean():
+    """Sets of at most subset_size points: every "subset" used to be the whole set, so the
+    std was 0 (up to round-off, ~2e-16). The mean is the whole-set unbiased estimate and
+    the std is measured on half-size subsets: of the order of the estimate's own spread
+    over fresh draws of the data."""
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(200, 16)), rng.normal(size=(200, 16)) + 0.3
+    mean, std = kid(x, y)
+    assert mean == pytest.approx(mmd2_unbiased(x, y), rel=1e-12)
+    fresh = np.std(
+        [
+            mmd2_unbiased(rng.normal(size=(200, 16)), rng.normal(size=(200, 16)) + 0.3)
+            for _ in range(60)
+        ]
+    )
+    assert 0.3 < std / fresh < 3, (std, fresh)
+    # the same when only subset_size makes the sets "small"
+    assert kid(x, y, subset_size=200) == (mean, std)
+
+
+def test_kid_with_one_set_used_whole_still_spreads():
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(1500, 8)), rng.normal(size=(60, 8))
+    mean, std = kid(x, y, subsets=20)
+    assert std > 1e-3 and abs(mean) < 3 * std
+
+
+def test_kid_needs_enough_points_and_subsets():
+    x = np.zeros((10, 4))
+    with pytest.raises(ValueError, match="at least 4 samples"):
+        kid(x, x[:3])
+    with pytest.raises(ValueError, match="subsets >= 2"):
+        kid(x, x, subsets=1)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from genlab.metrics.likelihood import bits_per_dim, pf_ode_log_likelihood
-from genlab.metrics.modes import PROTOCOLS, protocol_stats
+from genlab.metrics.modes import PROTOCOLS, mode_stats, protocol_stats
 from genlab.metrics.points import mmd2_gaussian, wasserstein
 
 
@@ -49,6 +49,46 @@ def test_mode_protocol_perfect_and_single_mode_generators(name):
     one = centres[3] + std * torch.randn(2500, 2, generator=g, dtype=torch.float64)
     s = protocol_stats(one, name)
     assert s["modes"] == 1 and s["reverse_kl"] == pytest.approx(math.log(k))
+
+
+def _grid25_samples(hq: dict[int, int], lq: dict[int, int]) -> torch.Tensor:
+    """grid25 points: ``hq[k]`` at mode k's centre (high quality) and ``lq[k]`` at 0.5 from
+    it along x (10 std away: low quality, but still nearest to mode k)."""
+    centres, _ = PROTOCOLS["grid25"]
+    rows = [centres[k].expand(n, 2) for k, n in hq.items()]
+    rows += [
+        (centres[k] + torch.tensor([0.5, 0.0], dtype=centres.dtype)).expand(n, 2)
+        for k, n in lq.items()
+    ]
+    return torch.cat(rows).double()
+
+
+def test_reverse_kl_counts_high_quality_samples_only():
+    """PacGAN's reverse KL is of the high-quality samples' modes; the old figure (now
+    ``reverse_kl_all``) counted every sample's nearest mode."""
+    # 100 good points on mode 0, 100 junk points near each other mode: every mode is the
+    # nearest of exactly 100 samples, but only one mode has good ones.
+    s = protocol_stats(_grid25_samples({0: 100}, {k: 100 for k in range(1, 25)}), "grid25")
+    assert s["modes"] == 1 and s["high_quality"] == pytest.approx(100 / 2500)
+    assert s["reverse_kl"] == pytest.approx(math.log(25), abs=1e-12)
+    assert s["reverse_kl_all"] == pytest.approx(0.0, abs=1e-12)
+    assert s["hq_counts"] == [100] + [0] * 24 and s["counts"] == [100] * 25
+    # good points 300 : 100 on modes 0 and 1, junk 100 on each of modes 2..24
+    s = protocol_stats(_grid25_samples({0: 300, 1: 100}, {k: 100 for k in range(2, 25)}), "grid25")
+    hq = 0.75 * math.log(25 * 0.75) + 0.25 * math.log(25 * 0.25)
+    all_ = (300 * math.log(25 * 300 / 2700) + 24 * 100 * math.log(25 * 100 / 2700)) / 2700
+    assert s["reverse_kl"] == pytest.approx(hq, rel=1e-12)
+    assert s["reverse_kl_all"] == pytest.approx(all_, rel=1e-12)
+    assert s["reverse_kl"] - s["reverse_kl_all"] == pytest.approx(hq - all_, rel=1e-10)
+
+
+def test_reverse_kl_without_high_quality_samples_is_undefined():
+    centres, std = PROTOCOLS["ring8"]
+    s = mode_stats(centres * 1.5, centres, std)  # every point far from every mode
+    assert s["modes"] == 0 and s["high_quality"] == 0.0 and math.isnan(s["reverse_kl"])
+    assert s["reverse_kl_all"] == pytest.approx(0.0, abs=1e-12)  # one per mode: uniform
+    with pytest.raises(ValueError, match="grid25"):
+        protocol_stats(centres, "grid36")
 
 
 def _gaussian_flow(m: float, s: float):

@@ -40,6 +40,39 @@ def test_precision_recall_of_identical_sets_is_one():
     assert density_coverage(x, x)["coverage"] == 1.0
 
 
+@pytest.mark.parametrize("d", [3, 64])
+@pytest.mark.parametrize("k", [3, 5])
+def test_a_set_against_itself_is_exact_at_the_ball_edges(d, k):
+    """Each real's ball holds itself and its k neighbours, the k-th exactly on its edge:
+    density is exactly (k + 1) / k (the fast matmul distances gave 1.184-1.198 for k=5)."""
+    x = np.random.default_rng(d).normal(size=(500, d)) * 3 + 1
+    assert density_coverage(x, x, k=k) == {"density": (k + 1) / k, "coverage": 1.0}
+    assert precision_recall(x, x, k=k) == {"precision": 1.0, "recall": 1.0}
+
+
+def test_duplicated_points_have_zero_radii_and_count_exactly():
+    """Four copies of each point: every k=3 radius is exactly 0 and each fake copy lies in
+    the four balls of its point (the matmul form gave radii up to 1e-6, coverage 0.99)."""
+    rng = np.random.default_rng(0)
+    real = np.repeat(rng.normal(size=(100, 64)) * 3 + 1, 4, axis=0)
+    fake = rng.permutation(real)
+    assert precision_recall(real, fake, k=3) == {"precision": 1.0, "recall": 1.0}
+    assert density_coverage(real, fake, k=3) == {"density": 4 / 3, "coverage": 1.0}
+
+
+def test_knn_radii_are_the_exact_direct_distances(monkeypatch):
+    import genlab.metrics.prdc as prdc
+
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(np.concatenate([rng.normal(size=(150, 7)), np.eye(7), -np.eye(7)]))
+    x = torch.cat([x, torch.zeros(1, 7, dtype=torch.float64)])  # 14 neighbours at exactly 1
+    d = torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")
+    want = d.kthvalue(4, 1).values
+    assert torch.equal(prdc.knn_radii(x, 3), want) and float(want[-1]) == 1.0
+    monkeypatch.setattr(prdc, "SLACK", 0)  # every row with a tie is redone whole
+    assert torch.equal(prdc.knn_radii(x, 3), want)
+
+
 def test_chunked_distances_give_the_same_answers(monkeypatch):
     import genlab.metrics.prdc as prdc
 

@@ -8,10 +8,28 @@
 
 Class ids follow the sorted subfolder names; each class's images are found recursively
 and taken in sorted path order. Hidden files and folders (``.name``) are ignored. Every
-image is converted to greyscale (``channels=1``) or RGB (``channels=3``), resized so its
-shorter side is ``image_size`` (bicubic, antialiased), center-cropped to a square and
-scaled to [-1, 1]: ``x`` is ``(N, C, S, S)`` float32. For unlabelled data use a single
-subfolder.
+image is turned upright by its EXIF orientation, converted to greyscale (``channels=1``,
+ITU-R 601-2 luma as in Pillow) or RGB (``channels=3``), resized so its shorter side is
+``image_size`` (bicubic, antialiased, in float32 at the file's own bit depth),
+center-cropped to a square and scaled to [-1, 1] by the white level of its bit depth:
+``x`` is ``(N, C, S, S)`` float32, black -1 and white +1. For unlabelled data use a
+single subfolder. Only the first frame of an animated file is read.
+
+Pillow modes (the white level in brackets):
+
+- ``1`` [1], ``L``, ``P``, ``RGB``, ``RGBX``, ``CMYK`` (naive, no ICC), ``YCbCr`` [255];
+  2- and 4-bit PNGs open as ``L``/``P`` already rescaled. 16-bit RGB(A) PNGs are read by
+  Pillow as 8 bits per channel (the high byte: the right scale, 8-bit precision).
+- ``I;16``, ``I;16L``, ``I;16B``, ``I;16N`` (16-bit greyscale PNG, TIFF) [65535], and
+  ``I`` from PNG or PGM/PPM, which Pillow scales to [65535].
+- With transparency (``LA``, ``La``, ``PA``, ``RGBA``, ``RGBa``, or ``P``/``L``/``RGB``
+  with a transparent colour): composited over the grey level ``background`` (default 1,
+  white, as image viewers show them) before any other step.
+
+Refused by name, with the file and the mode (:class:`~genlab.errors.DataError`): ``F``
+(floating point) and ``I`` from other formats (32-bit or signed integers: no defined
+white level), ``LAB`` and ``HSV`` (need a colour-managed conversion), a 16-bit image
+with a transparent colour, and any other mode.
 """
 
 from __future__ import annotations
@@ -22,7 +40,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from genlab.data.base import Dataset, DatasetSpec
 from genlab.errors import ConfigError, DataError
@@ -34,6 +52,7 @@ class ImageFolderConfig:
     root: str = ""
     image_size: int = 32
     channels: Literal[1, 3] = 3
+    background: float = 1.0  # grey level in [0, 1] under transparent pixels (1 = white)
     extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
@@ -69,21 +88,88 @@ def list_images(cfg: ImageFolderConfig) -> tuple[list[str], list[tuple[Path, int
     return classes, items
 
 
-def load_image(path: Path, size: int, channels: int) -> np.ndarray:
-    """One image as ``(size, size, channels)`` uint8: shorter side resized, center-cropped."""
+GREY16 = ("I;16", "I;16L", "I;16B", "I;16N")
+ALPHA = ("LA", "La", "PA", "RGBA", "RGBa")
+PLAIN = ("1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr")
+REFUSED = {
+    "F": "floating-point pixels have no defined white level; save it as 8- or 16-bit",
+    "I": "32-bit or signed integer pixels have no defined white level; save it as 8- or 16-bit",
+    "LAB": "convert it to RGB first (needs a colour-managed conversion)",
+    "HSV": "convert it to RGB first",
+}
+
+
+def _refuse(path: Path, mode: str, why: str) -> DataError:
+    return DataError(f"{path}: image mode {mode} is not supported: {why}")
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601-2 luma (Pillow's ``convert("L")`` weights) of ``(H, W, 3)`` -> ``(H, W, 1)``."""
+    return (299 * rgb[..., :1] + 587 * rgb[..., 1:2] + 114 * rgb[..., 2:]) / 1000
+
+
+def pixels(
+    im: Image.Image, channels: int, background: float, path: Path
+) -> tuple[np.ndarray, float]:
+    """``(a, white)``: ``im`` as ``(H, W, channels)`` float32 on its own scale ``[0, white]``
+    (exact for 8- and 16-bit values; module docstring for each mode).
+
+    Raises:
+        DataError: ``im``'s mode is refused; the message names ``path`` and the mode.
+    """
+    mode, transparent = im.mode, "transparency" in im.info
+    if mode in GREY16 or (mode == "I" and im.format in ("PNG", "PPM")):
+        if transparent:
+            raise _refuse(path, mode, "16-bit pixels with a transparent colour")
+        a = np.asarray(im, dtype=np.float32)[..., None]
+        return np.repeat(a, channels, axis=2), 65535.0
+    if mode in ALPHA or (transparent and mode in PLAIN):
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255
+        rgb = rgba[..., :3] * rgba[..., 3:] + background * (1 - rgba[..., 3:])
+        grey = mode in ("LA", "La") or (mode == "L" and transparent)
+        if channels == 3:
+            return rgb, 1.0
+        return (rgb[..., :1] if grey else _luma(rgb)), 1.0
+    if mode in PLAIN:
+        a = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.float32)
+        return a.reshape(*a.shape[:2], channels), 255.0
+    raise _refuse(path, mode, REFUSED.get(mode, "unknown to this loader"))
+
+
+def _resize_crop(a: np.ndarray, size: int) -> np.ndarray:
+    """Shorter side to ``size`` (bicubic, antialiased, float32 per channel), center crop."""
+    h, w = a.shape[:2]
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    left, top = (nw - size) // 2, (nh - size) // 2
+    box = (left, top, left + size, top + size)
+    planes = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(a[..., c]))
+            .resize((nw, nh), Image.Resampling.BICUBIC)
+            .crop(box)
+        )
+        for c in range(a.shape[2])
+    ]
+    return np.stack(planes, axis=2)
+
+
+def load_image(path: Path, size: int, channels: int, background: float = 1.0) -> np.ndarray:
+    """One image as ``(size, size, channels)`` float32 in [-1, 1] (black -1, white +1 at the
+    file's bit depth): upright by EXIF, shorter side resized, center-cropped.
+
+    Raises:
+        DataError: the file cannot be read, or its mode is refused (module docstring).
+    """
     try:
         with Image.open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
-            w, h = im.size
-            scale = size / min(w, h)
-            nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-            im = im.resize((nw, nh), Image.Resampling.BICUBIC)
-            left, top = (nw - size) // 2, (nh - size) // 2
-            im = im.crop((left, top, left + size, top + size))
-            a = np.asarray(im, dtype=np.uint8)
+            ImageOps.exif_transpose(im, in_place=True)
+            a, white = pixels(im, channels, background, path)
+            a = _resize_crop(a, size)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise DataError(f"{path}: cannot read image ({e})") from None
-    return a.reshape(size, size, channels)
+    x = np.clip(a.astype(np.float64), 0.0, white) / white * 2 - 1
+    return x.astype(np.float32)
 
 
 def make_folder(cfg: ImageFolderConfig) -> Dataset:
@@ -92,9 +178,11 @@ def make_folder(cfg: ImageFolderConfig) -> Dataset:
         raise ConfigError(f"data.image_size: must be positive, got {cfg.image_size}")
     if cfg.channels not in (1, 3):
         raise ConfigError(f"data.channels: must be 1 or 3, got {cfg.channels}")
+    if not 0 <= cfg.background <= 1:
+        raise ConfigError(f"data.background: must be a grey level in [0, 1], got {cfg.background}")
     classes, items = list_images(cfg)
-    x = np.stack([load_image(p, cfg.image_size, cfg.channels) for p, _ in items])
-    x = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = np.stack([load_image(p, cfg.image_size, cfg.channels, cfg.background) for p, _ in items])
+    x = torch.from_numpy(x).permute(0, 3, 1, 2)
     y = torch.tensor([k for _, k in items], dtype=torch.int64)
     return Dataset(x.contiguous(), {"class": y}, "image", len(classes), tuple(classes))
 

@@ -254,7 +254,12 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     def monitor(ema_g: nn.Module) -> dict:
         x = sample(ema_g, exp, list(range(MODE_SAMPLES)), {}, exp.sampler)
         s = protocol_stats(x.cpu(), protocol)
-        return {"modes": s["modes"], "high_quality": s["high_quality"], "kl": s["reverse_kl"]}
+        return {
+            "modes": s["modes"],
+            "high_quality": s["high_quality"],
+            "kl": s["reverse_kl"],  # of the high-quality samples (NaN while there are none)
+            "kl_all": s["reverse_kl_all"],
+        }
 
     return gan_loop.fit(
         run_dir,

@@ -18,6 +18,7 @@ from genlab.sampling.ode import (
     midpoint,
     midpoint_step,
     noise_like,
+    ve_coords,
     velocity,
 )
 from genlab.sampling.sde import ddim, ddim_step, ddpm, euler_maruyama, euler_maruyama_step
@@ -58,5 +59,6 @@ __all__ = [
     "noise_like",
     "shifted_grid",
     "uniform_grid",
+    "ve_coords",
     "velocity",
 ]
