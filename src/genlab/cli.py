@@ -92,7 +92,7 @@ def cmd_train(args) -> int:
     out = Path(args.out or f"runs/{args.recipe}")
     main_rank = int(os.environ.get("RANK", "0")) == 0
     if args.resume:
-        stored = load_experiment(out)
+        stored = load_experiment(out, args.accept_changed_deps)
         if stored.recipe != args.recipe:
             raise ConfigError(f"{out}: is a '{stored.recipe}' run, not '{args.recipe}'")
         # For --dry-run and the summary; fit() re-checks that only train.* changes.
@@ -106,6 +106,7 @@ def cmd_train(args) -> int:
         exp,
         out,
         resume=args.resume,
+        accept_changed=args.accept_changed_deps,
         overrides=args.overrides if args.resume else [],
         write=main_rank,
     )
@@ -136,6 +137,7 @@ def cmd_sample(args) -> int:
         args.run,
         args.n,
         args.seed,
+        accept_changed=args.accept_changed_deps,
         cls=args.cls,
         weights=args.weights,
         device=pick_device(args.device),
@@ -187,7 +189,7 @@ def _eval_samples_from_run(args, metrics, device):
     from genlab.evaluate import heldout_config
     from genlab.runs import class_cond, draw, load_model, sampler_config
 
-    exp, model = load_model(Path(args.run), args.weights, device)
+    exp, model = load_model(Path(args.run), args.weights, device, args.accept_changed_deps)
     ref_cfg, desc = heldout_config(exp.data)
     if metrics == ["bpd"]:
         return None, None, ref_cfg, desc, (exp, model)
@@ -249,7 +251,7 @@ def cmd_eval(args) -> int:
     if args.real is not None:
         name = dataset_config(args.real)().name
     else:
-        name = load_experiment(Path(args.run)).data.name
+        name = load_experiment(Path(args.run), args.accept_changed_deps).data.name
     modality = DATASETS[name].modality
     metrics = parse_metrics(args.metrics, modality)  # fail on a typo before sampling
     if args.real is not None:
@@ -354,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="run directory (default runs/RECIPE)")
     s.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    s.add_argument(
+        "--accept-changed-deps",
+        action="store_true",
+        help="resume even if a run this one depends on was retrained since",
+    )
     s.set_defaults(func=cmd_train)
 
     # Flags that say how to sample a run, shared by `sample` and `eval`.
@@ -365,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--class", dest="cls", type=int, help="class label to sample")
     sampling.add_argument("--weights", default="ema", help="ema (default) or model")
     sampling.add_argument("--device", default="auto")
+    sampling.add_argument(
+        "--accept-changed-deps",
+        action="store_true",
+        help="use a run this one depends on (tokenizer, codec, ...) even if it was retrained",
+    )
 
     s = sub.add_parser("sample", parents=[common, sampling], help="draw samples from a trained run")
     s.add_argument("run")

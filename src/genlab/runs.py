@@ -118,7 +118,13 @@ def resolve_dependencies(exp: Experiment, run_dir: Path, accept_changed: bool) -
 
 
 def prepare_run(
-    exp: Experiment, out: Path, *, resume: bool, overrides: list[str], write: bool = True
+    exp: Experiment,
+    out: Path,
+    *,
+    resume: bool,
+    overrides: list[str],
+    write: bool = True,
+    accept_changed: bool = False,
 ) -> tuple[Experiment, Path]:
     """Check the run directory and write ``config.yaml``; return the experiment to train.
 
@@ -128,7 +134,7 @@ def prepare_run(
     """
     out = Path(out)
     if resume:
-        stored = load_experiment(out)
+        stored = load_experiment(out, accept_changed)
         bad = [o for o in overrides if not o.split("=", 1)[0].strip().startswith("train.")]
         if bad:
             raise ConfigError(
@@ -174,6 +180,7 @@ def fit(
     resume: bool = False,
     overrides: list[str] = (),
     write: bool = True,
+    accept_changed: bool = False,
 ) -> Path:
     """Train ``exp`` into run directory ``out`` (or continue it with ``resume=True``)
     through its family's ``fit``.
@@ -185,7 +192,14 @@ def fit(
     out = Path(out)
     created = not resume and not out.exists()
     try:
-        exp, out = prepare_run(exp, out, resume=resume, overrides=list(overrides), write=write)
+        exp, out = prepare_run(
+            exp,
+            out,
+            resume=resume,
+            overrides=list(overrides),
+            write=write,
+            accept_changed=accept_changed,
+        )
         return family_of(exp.objective.kind).fit(exp, out, resume)
     except GenlabError:
         if created and write:

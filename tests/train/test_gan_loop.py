@@ -178,3 +178,27 @@ def test_latent_walks_of_a_stylegan_run(tmp_path):
         "mixing.png",
     ]
     assert all(p.is_file() for p in paths)
+
+
+def test_lazy_r1_is_scaled_by_its_interval():
+    """On sub-step 0 of every r1_every-th step the D loss gains gamma/2 * r1_every * R1
+    (so the penalty's average over steps is gamma/2 * R1); on other steps it gains nothing."""
+    from genlab.families.gan import build, build_discriminator, discriminator_loss
+    from genlab.objectives.gan import pack, r1_penalty
+    from genlab.rng import keyed
+
+    gamma, every = 2.0, 4
+    exp = tiny(**{"objective.r1_gamma": gamma, "objective.r1_every": every})
+    plain = tiny(**{"objective.r1_gamma": 0.0})
+    torch.manual_seed(0)
+    g, d = build(exp), build_discriminator(exp)
+    batch = {"x": torch.randn(32, 2, generator=keyed(5)), "cond": {}}
+    with_r1, logs = discriminator_loss(exp)(g, d, batch, keyed(1), 8, 0)
+    base, _ = discriminator_loss(plain)(g, d, batch, keyed(1), 8, 0)
+    r1 = r1_penalty(lambda x: d(x, {}), pack(batch["x"], exp.objective.pack)).mean()
+    torch.testing.assert_close(logs["r1"], r1.detach())
+    torch.testing.assert_close(with_r1 - base, 0.5 * gamma * every * r1)
+    for step, k in ((9, 0), (8, 1)):  # not an R1 step, or not the first sub-step
+        a, logs = discriminator_loss(exp)(g, d, batch, keyed(1), step, k)
+        b, _ = discriminator_loss(plain)(g, d, batch, keyed(1), step, k)
+        assert "r1" not in logs and torch.equal(a, b)

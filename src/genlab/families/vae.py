@@ -165,7 +165,11 @@ def autoencoder_loss(exp: Experiment):
         g_adv = G.g_loss("hinge", disc(x_hat))
         w = kl_weight(o.beta, o.warmup_samples, int(batch["samples_seen"]))
         total = (rec + w * kl + adv * g_adv).mean()
-        logs = {"recon": rec.mean().detach(), "kl": kl.mean().detach(), "g_adv": g_adv.mean().detach()}
+        logs = {
+            "recon": rec.mean().detach(),
+            "kl": kl.mean().detach(),
+            "g_adv": g_adv.mean().detach(),
+        }
         return total, logs
 
     return loss

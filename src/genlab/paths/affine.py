@@ -100,7 +100,6 @@ class AffinePath:
         return bcast(self.alpha(t), x) * x + bcast(self.sigma(t), x) * eps
 
 
-
 class LinearPath(AffinePath):
     """Rectified flow / flow matching: ``alpha = 1 - t, sigma = t`` (Liu et al. 2022;
     Lipman et al. 2023). The velocity target is ``eps - x``."""

@@ -1,0 +1,80 @@
+"""The conditioning layer: declared nulls, dropout and guidance agree for a scalar null
+(a class id) and a tensor null (token states (L, D) with a key mask (L,))."""
+
+import pytest
+import torch
+
+from genlab.cond import cat_with_null, check_keys, class_null, drop, null_batch
+from genlab.errors import ConfigError
+from genlab.sampling.guidance import cfg
+
+L, D = 5, 3
+
+
+def text_null() -> dict:
+    """An 'empty prompt': one token of states, padded to L with a mask."""
+    states = torch.zeros(L, D)
+    states[0] = torch.tensor([1.0, -1.0, 0.5])
+    mask = torch.zeros(L, dtype=torch.bool)
+    mask[0] = True
+    return {"text": states, "text_mask": mask}
+
+
+def text_cond(b: int) -> dict:
+    g = torch.Generator().manual_seed(0)
+    return {
+        "text": torch.randn(b, L, D, generator=g),
+        "text_mask": torch.ones(b, L, dtype=torch.bool),
+    }
+
+
+def test_null_batch_broadcasts_declared_nulls_and_keeps_per_sample_ones():
+    cond = text_cond(4)
+    nb = null_batch(text_null(), cond)
+    assert nb["text"].shape == (4, L, D) and nb["text_mask"].shape == (4, L)
+    assert all(torch.equal(nb["text"][i], text_null()["text"]) for i in range(4))
+    negative = {"text": torch.full((4, L, D), 7.0), "text_mask": torch.ones(4, L, dtype=torch.bool)}
+    assert torch.equal(null_batch(negative, cond)["text"], negative["text"])  # a negative prompt
+    cls = null_batch(class_null(10), {"class": torch.tensor([1, 2, 3])})["class"]
+    assert cls.tolist() == [10, 10, 10]
+    with pytest.raises(ConfigError, match="cond.text: null of shape"):
+        null_batch({"text": torch.zeros(L + 1, D)}, cond)
+    with pytest.raises(ConfigError, match="cond.class: has no declared null"):
+        null_batch({}, {"class": torch.tensor([1])})
+
+
+def test_dropout_and_guidance_agree_on_a_tensor_null_with_a_mask():
+    """A dropped row equals the row guidance feeds the model as 'unconditional', and the
+    states and their mask are dropped together."""
+    b = 400
+    cond, null = text_cond(b), text_null()
+    dropped = drop(cond, 0.5, null, torch.Generator().manual_seed(1))
+    is_null = (dropped["text"] == null["text"]).flatten(1).all(1)
+    mask_null = (dropped["text_mask"] == null["text_mask"]).all(1)
+    assert torch.equal(is_null, mask_null)  # one decision per sample for both keys
+    assert 0.4 < is_null.float().mean() < 0.6
+    seen = {}
+
+    def model(x, t, c):
+        seen.update(c)
+        return x * 0 + c["text"].sum((1, 2)).view(-1, 1)
+
+    x, t = torch.zeros(b, 2), torch.full((b,), 0.5)
+    out = cfg(model, 2.0, null)(x, t, cond)
+    uncond_rows = {k: v[b:] for k, v in seen.items()}
+    both = cat_with_null(cond, null)
+    assert all(torch.equal(uncond_rows[k], both[k][b:]) for k in both)
+    for i in torch.nonzero(is_null).flatten()[:5].tolist():  # the same null row
+        assert torch.equal(dropped["text"][i], uncond_rows["text"][i])
+        assert torch.equal(dropped["text_mask"][i], uncond_rows["text_mask"][i])
+    c, u = cond["text"].sum((1, 2)), null["text"].sum()
+    torch.testing.assert_close(out[:, 0], c + 2.0 * (c - u))
+
+
+def test_dropout_keeps_keys_without_a_null_and_checks_keys():
+    cond = {"class": torch.tensor([1, 2, 3, 4]), "mask": torch.ones(4, 1, 2, 2)}
+    out = drop(cond, 1.0, class_null(10), torch.Generator())
+    assert out["class"].tolist() == [10] * 4 and out["mask"] is cond["mask"]
+    assert drop(cond, 0.0, class_null(10), torch.Generator()) is cond
+    with pytest.raises(ConfigError, match="unexpected condition key 'clas'"):
+        check_keys({"clas": torch.tensor([1])}, ("class",))
