@@ -122,22 +122,45 @@ def cmd_train(args) -> int:
 # ---------------------------------------------------------------------------- sample
 
 
+def _threads(args) -> None:
+    """``--threads N``: torch's intra-op threads for this command (0: torch's default)."""
+    if args.threads < 0:
+        raise ConfigError(f"--threads: must be >= 0, got {args.threads}")
+    if args.batch < 1:
+        raise ConfigError(f"--batch: must be at least 1, got {args.batch}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+SAMPLE_SUFFIXES = {".png": "picture", ".jpg": "picture", ".jpeg": "picture", ".npz": "arrays"}
+
+
 def cmd_sample(args) -> int:
     import numpy as np
+    import torch
 
     from genlab.data import DATASETS
     from genlab.runs import sample_with_cond
     from genlab.train.distributed import pick_device
     from genlab.viz import save_samples
 
+    _threads(args)
     out = Path(args.out or Path(args.run) / "samples" / f"sample_seed{args.seed}.png")
-    if out.suffix.lower() not in (".npz", ".png", ".jpg", ".jpeg"):
-        raise ConfigError(f"--out: unsupported file type {out.suffix!r} (use .png or .npz)")
+    kind = SAMPLE_SUFFIXES.get(out.suffix.lower())  # checked before any sampling
+    if kind is None:
+        raise ConfigError(
+            f"--out: unsupported file type {out.suffix or '(none)'!r} for {out}; use one of "
+            f"{', '.join(SAMPLE_SUFFIXES)} (any case)"
+        )
     x, cond, nrow, exp = sample_with_cond(
         args.run,
         args.n,
         args.seed,
         accept_changed=args.accept_changed_deps,
+        batch=args.batch,
+        progress=sys.stderr.isatty(),
         cls=args.cls,
         weights=args.weights,
         device=pick_device(args.device),
@@ -147,7 +170,7 @@ def cmd_sample(args) -> int:
         cfg=args.cfg,
     )
     seeds = [args.seed + i for i in range(args.n)]
-    if out.suffix == ".npz":
+    if kind == "arrays":
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.stem}.tmp.npz")
         arrays = {"x": x.float().numpy(), "seed": np.array(seeds)}
@@ -155,8 +178,11 @@ def cmd_sample(args) -> int:
             arrays["class"] = cond["class"].numpy()
         np.savez(tmp, **arrays)
         os.replace(tmp, out)
-    else:
-        save_samples(x, DATASETS[exp.data.name].modality, out, nrow, cond.get("class"))
+    else:  # a picture: one row per class (sample i keeps class i % K whatever --n is)
+        labels = cond.get("class")
+        order = torch.argsort(labels, stable=True) if labels is not None else torch.arange(len(x))
+        labels = labels[order] if labels is not None else None
+        save_samples(x[order], DATASETS[exp.data.name].modality, out, nrow, labels)
     print(f"wrote {len(x)} samples to {out}")
     return 0
 
@@ -196,7 +222,7 @@ def _eval_samples_from_run(args, metrics, device):
     scfg = sampler_config(exp, args.overrides, name=args.sampler, steps=args.steps, cfg=args.cfg)
     cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls)
     seeds = [args.seed + i for i in range(args.n)]
-    x = draw(model, exp, seeds, cond, scfg, args.batch).float()
+    x = draw(model, exp, seeds, cond, scfg, args.batch, progress=sys.stderr.isatty()).float()
     return x, cond.get("class"), ref_cfg, desc, (exp, model)
 
 
@@ -236,9 +262,11 @@ def cmd_eval(args) -> int:
     from genlab import config as C
     from genlab.data import DATASETS, dataset_config
     from genlab.evaluate import evaluate, likelihood_metrics, parse_metrics, table
+    from genlab.families import family_of
     from genlab.runs import load_experiment
     from genlab.train.distributed import pick_device
 
+    _threads(args)
     if args.n < 1 or args.batch < 1:
         raise ConfigError(f"--n/--batch: must be at least 1, got {args.n}/{args.batch}")
     if args.run is not None and "=" in args.run and not Path(args.run).exists():
@@ -251,9 +279,20 @@ def cmd_eval(args) -> int:
     if args.real is not None:
         name = dataset_config(args.real)().name
     else:
-        name = load_experiment(Path(args.run), args.accept_changed_deps).data.name
+        stored = load_experiment(Path(args.run), args.accept_changed_deps)
+        name = stored.data.name
+        if "bpd" in (args.metrics or "") and family_of(stored.objective.kind).name != "diffusion":
+            raise ConfigError(
+                f"--metrics bpd: needs a flow/diffusion run, not '{stored.objective.kind}' "
+                "(VAEs report their importance-weighted bound)"
+            )
     modality = DATASETS[name].modality
-    metrics = parse_metrics(args.metrics, modality)  # fail on a typo before sampling
+    # Everything that can be checked is checked before sampling: names, data, extractor.
+    metrics = parse_metrics(args.metrics, modality, name)
+    image_metrics = [m for m in metrics if m != "bpd"]
+    ext = None
+    if modality != "points" and image_metrics:
+        ext = _eval_extractor(args, name, device)
     if args.real is not None:
         if "bpd" in metrics:
             raise ConfigError("--metrics bpd: needs a RUN (the model), not --fake samples")
@@ -264,10 +303,6 @@ def cmd_eval(args) -> int:
         )
     if fake is None:  # only bpd: no samples needed
         fake = torch.empty(0)
-    image_metrics = [m for m in metrics if m != "bpd"]
-    ext = None
-    if modality != "points" and image_metrics:
-        ext = _eval_extractor(args, ref_cfg.name, device)
     result = evaluate(fake, fake_class, ref_cfg, desc, metrics, ext, args.cache, args.seed)
     if "bpd" in metrics:
         n = min(args.n, args.bpd_n)
@@ -317,9 +352,17 @@ def cmd_info(args) -> int:
     }
     if args.json:
         print(json.dumps(info, indent=1))
-    else:
-        for k, v in info.items():
-            print(f"{k:<13}{v}")
+        return 0
+    print(f"{run}: a '{info['recipe']}' run ({info['family']}, objective {info['objective']})")
+    print(f"  data        {info['data']}")
+    print(f"  model       {info['model']}, {info['parameters']:,} parameters")
+    print(f"  trained     step {info['step']:,} of {info['steps']:,}")
+    print(f"  checkpoints {', '.join(map(str, info['checkpoints'])) or 'none yet'}")
+    if last:
+        shown = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()
+        )
+        print(f"  last logged {shown}")
     return 0
 
 
@@ -372,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--class", dest="cls", type=int, help="class label to sample")
     sampling.add_argument("--weights", default="ema", help="ema (default) or model")
     sampling.add_argument("--device", default="auto")
+    sampling.add_argument("--batch", type=int, default=500, help="samples per sampling batch")
+    sampling.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: torch's default)"
+    )
     sampling.add_argument(
         "--accept-changed-deps",
         action="store_true",
@@ -396,7 +443,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("overrides", nargs="*", metavar="key=value", help="sampler.* or data.*")
     s.add_argument("--metrics", help="comma-separated (default fid,kid,pr,dc or modes,w,mmd)")
     s.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
-    s.add_argument("--batch", type=int, default=500, help="samples per sampling batch")
     s.add_argument("--real", help="dataset name of the reference (with --fake)")
     s.add_argument("--fake", help=".npz of samples (genlab sample --out x.npz)")
     s.add_argument("--extractor", help="classifier run directory, or mnist|digits|shapes")
@@ -409,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("info", parents=[common], help="describe a run directory")
     s.add_argument("run")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the same as one JSON object")
     s.set_defaults(func=cmd_info)
     return p
 

@@ -23,10 +23,17 @@ DEFAULT_POINTS = ("modes", "w", "mmd")
 EXTRACTOR_FOR = {"mnist": "mnist", "stacked-mnist": "mnist", "digits": "digits", "shapes": "shapes"}
 
 
-def parse_metrics(spec: str | None, modality: str) -> list[str]:
-    """``"fid,kid"`` -> ``["fid", "kid"]``; unknown names suggest the nearest one."""
+def parse_metrics(spec: str | None, modality: str, data: str | None = None) -> list[str]:
+    """``"fid,kid"`` -> ``["fid", "kid"]``, checked against the data before any sampling:
+    unknown names suggest the nearest one; a metric for another modality or another
+    dataset (``modes`` is defined on ring8 / grid25, ``stacked`` on Stacked MNIST) is a
+    clear error. The default set applies to every built-in dataset of ``modality``."""
+    from genlab.metrics.modes import PROTOCOLS
+
     if not spec:
-        return list(DEFAULT_POINTS if modality == "points" else DEFAULT_IMAGE)
+        if modality == "points":
+            return list(DEFAULT_POINTS if data in PROTOCOLS else DEFAULT_POINTS[1:])
+        return list(DEFAULT_IMAGE)
     names = [m.strip() for m in spec.split(",") if m.strip()]
     for m in names:
         if m not in METRICS:
@@ -36,6 +43,10 @@ def parse_metrics(spec: str | None, modality: str) -> list[str]:
         want = METRICS[m].modality
         if want not in ("any", modality):
             raise ConfigError(f"--metrics: '{m}' applies to {want} data, not {modality}")
+    if data is not None and "modes" in names and data not in PROTOCOLS:
+        raise ConfigError(f"--metrics modes: defined for {', '.join(PROTOCOLS)}, not '{data}'")
+    if data is not None and "stacked" in names and data != "stacked-mnist":
+        raise ConfigError(f"--metrics stacked: defined for stacked-mnist, not '{data}'")
     return names
 
 
@@ -147,6 +158,11 @@ def evaluate(
     from genlab import config as C
     from genlab.data import DATASETS, build_dataset
 
+    if len(fake) and not bool(torch.isfinite(fake).all()):
+        bad = int((~torch.isfinite(fake.flatten(1)).all(1)).sum())
+        raise ConfigError(
+            f"samples: {bad} of {len(fake)} hold NaN or Inf; no metric is defined on them"
+        )
     tic = time.perf_counter()
     modality = DATASETS[ref_cfg.name].modality
     result = {"n": len(fake), "reference": {"data": C.to_dict(ref_cfg), "set": ref_desc}}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from genlab import config as C
 from genlab.checkpoint import checkpoints, load_into, run_fingerprint
@@ -231,6 +232,7 @@ def load_model(
 def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
     """The run's sampler config with ``fields`` (e.g. ``steps=10``; None = keep) and
     ``key=value`` overrides (``steps=10`` or ``sampler.steps=10``) applied and checked."""
+    check_guidance(exp, fields, list(overrides))
     scfg = dataclasses.replace(exp.sampler)
     for name, value in fields.items():
         if value is None:
@@ -243,8 +245,9 @@ def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
 
 
 def class_cond(k: int, n: int, cls: int | None) -> tuple[dict, int | None]:
-    """Labels for ``n`` samples of a ``k``-class run: all ``cls``, or contiguous blocks of
-    every class (then also the row width that puts one class per row)."""
+    """Labels for ``n`` samples of a ``k``-class run: all ``cls``, or sample ``i`` gets
+    class ``i % k`` (so which class sample ``i`` gets does not depend on ``n``); also the
+    row width that puts one class per row once sorted by class."""
     if cls is not None:
         if not k:
             raise ConfigError("--class: this run is not class-conditional")
@@ -253,21 +256,64 @@ def class_cond(k: int, n: int, cls: int | None) -> tuple[dict, int | None]:
         return {"class": torch.full((n,), cls, dtype=torch.int64)}, None
     if not k:
         return {}, None
-    label = torch.arange(n) * k // n
-    return {"class": label}, -(-n // k)
+    return {"class": torch.arange(n) % k}, -(-n // k)
 
 
-def draw(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg, batch=0):
+def draw(
+    model: nn.Module,
+    exp: Experiment,
+    seeds: list[int],
+    cond: dict,
+    scfg,
+    batch=0,
+    progress: bool = False,
+):
     """``(len(seeds), *shape)`` samples on the CPU, ``batch`` at a time (0: all at once);
-    ``cond`` holds one row per seed. Sample i depends only on ``seeds[i]``."""
+    ``cond`` holds one row per seed. Sample i depends only on ``seeds[i]``. ``progress``
+    shows a bar (on a terminal) over the samples, with the network evaluations so far.
+
+    Raises:
+        GenlabError: a sample holds NaN or Inf (checked before anything is written).
+    """
     family = family_of(exp.objective.kind)
     dev = next(model.parameters()).device
     step = batch or len(seeds)
     chunks = []
-    for lo in range(0, len(seeds), step):
-        c = {k: v[lo : lo + step].to(dev) for k, v in cond.items()}
-        chunks.append(family.sample(model, exp, seeds[lo : lo + step], c, scfg).cpu())
-    return torch.cat(chunks)
+    bar = tqdm(total=len(seeds), unit="sample", disable=not progress, dynamic_ncols=True)
+    calls = [0]
+
+    def count(*_):
+        calls[0] += 1
+        bar.set_postfix(network_calls=calls[0], refresh=False)
+        bar.refresh()
+
+    hook = model.register_forward_hook(count)
+    try:
+        for lo in range(0, len(seeds), step):
+            c = {k: v[lo : lo + step].to(dev) for k, v in cond.items()}
+            chunks.append(family.sample(model, exp, seeds[lo : lo + step], c, scfg).cpu())
+            bar.update(len(chunks[-1]))
+    finally:
+        hook.remove()
+        bar.close()
+    x = torch.cat(chunks)
+    bad = ~torch.isfinite(x.flatten(1)).all(1)
+    if bool(bad.any()):
+        raise GenlabError(
+            f"sampling gave non-finite values (NaN/Inf) in {int(bad.sum())} of {len(x)} "
+            f"samples (first: seed {seeds[int(bad.nonzero()[0])]}; sampler {scfg}); nothing "
+            "was written"
+        )
+    return x
+
+
+def check_guidance(exp: Experiment, explicit: dict, overrides: list[str]) -> None:
+    """``--cfg`` (or ``cfg=``) on a run with no condition is an error, as ``--class`` is."""
+    asked = explicit.get("cfg") is not None or any(
+        o.removeprefix("sampler.").split("=", 1)[0].strip() == "cfg" for o in overrides
+    )
+    if asked and not family_of(exp.objective.kind).cond_keys(exp):
+        raise ConfigError("--cfg: this run has no condition (class or text) to guide")
 
 
 def sample_with_cond(
@@ -280,6 +326,8 @@ def sample_with_cond(
     device,
     overrides,
     accept_changed: bool = False,
+    batch: int = 0,
+    progress: bool = False,
     **sampler_fields,
 ):
     """:func:`sample`, also returning the conditioning used, a grid row width and the
@@ -289,7 +337,7 @@ def sample_with_cond(
     exp, model = load_model(Path(run_dir), weights, device, accept_changed)
     scfg = sampler_config(exp, overrides, **sampler_fields)
     cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls)
-    x = draw(model, exp, [seed + i for i in range(n)], cond, scfg)
+    x = draw(model, exp, [seed + i for i in range(n)], cond, scfg, batch, progress)
     return x, cond, nrow, exp
 
 

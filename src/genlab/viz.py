@@ -71,7 +71,8 @@ def _atomic_save(img: Image.Image, path: Path, **kw) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format=path.suffix.lstrip(".").upper().replace("JPG", "JPEG"), **kw)
+    fmt = path.suffix.lstrip(".").upper().replace("JPG", "JPEG")  # any case: .PNG, .Jpg
+    img.save(tmp, format=fmt, **kw)
     os.replace(tmp, path)
     return path
 

@@ -9,6 +9,7 @@ so any sampler works with any trained run: ``genlab sample RUN --sampler dpmpp_2
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -63,6 +64,16 @@ class DiffusionSamplerConfig:
             raise ConfigError(f"sampler.eta: must be in [0, 1], got {self.eta}")
         if self.churn < 0:
             raise ConfigError(f"sampler.churn: must be >= 0, got {self.churn}")
+        if not (math.isfinite(self.cfg) and self.cfg >= 0):
+            raise ConfigError(f"sampler.cfg: the guidance weight must be >= 0, got {self.cfg}")
+        for k in ("rho", "shift"):
+            if not getattr(self, k) > 0:
+                raise ConfigError(f"sampler.{k}: must be positive, got {getattr(self, k)}")
+        if not 0 <= self.guidance_lo <= self.guidance_hi <= 1:
+            raise ConfigError(
+                "sampler.guidance_lo/guidance_hi: need 0 <= lo <= hi <= 1, got "
+                f"{self.guidance_lo}, {self.guidance_hi}"
+            )
 
 
 def null_cond(exp: Experiment) -> dict:

@@ -51,6 +51,8 @@ class TokenSamplerConfig:
     use_cache: bool = True  # KV cache (ar only)
 
     def __post_init__(self):
+        if self.cfg < 0:
+            raise ConfigError(f"sampler.cfg: the guidance weight must be >= 0, got {self.cfg}")
         if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
             raise ConfigError(
                 "sampler: need temperature >= 0, top_k >= 0 and 0 < top_p <= 1, got "

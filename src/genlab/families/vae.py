@@ -71,6 +71,10 @@ class VQSamplerConfig:
 
     temperature: float = 1.0
 
+    def __post_init__(self):
+        if not self.temperature >= 0:
+            raise ConfigError(f"sampler.temperature: must be >= 0, got {self.temperature}")
+
 
 def build(exp: Experiment) -> nn.Module:
     return build_model(exp.model)

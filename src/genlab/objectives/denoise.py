@@ -41,7 +41,7 @@ class DenoiseConfig:
     precond: Literal["none", "edm"] = "none"  # EDM wrapper (then target must be x0)
     sigma_data: float = 0.5  # EDM preconditioning / weighting
     weighting: Literal["none", "edm", "min_snr"] = "none"
-    min_snr_gamma: float = 5.0  # Hang et al. 2023: w = min(SNR, gamma) / SNR (eps units)
+    min_snr_gamma: float = 5.0  # Hang et al. 2023, for eps / x0 / v targets
     t_density: Literal["uniform", "logit_normal", "lognormal"] = "uniform"
     t_loc: float = 0.0  # logit-normal m, or EDM P_mean
     t_scale: float = 1.0  # logit-normal s, or EDM P_std
@@ -60,18 +60,75 @@ class DenoiseConfig:
             raise ConfigError("objective: t_shift, t_scale and sigma_data must be positive")
         if self.t_steps < 0:
             raise ConfigError(f"objective.t_steps: must be >= 0, got {self.t_steps}")
+        if self.min_snr_gamma <= 0:
+            raise ConfigError(
+                f"objective.min_snr_gamma: must be positive, got {self.min_snr_gamma}"
+            )
+        check_combination(self.path, self.target, self.weighting)
 
 
-def loss_weight(path: AffinePath, t: Tensor, weighting: str, sigma_data: float, gamma: float):
-    """``(B,)`` float64 weights ``w(t)``: ``edm`` is ``1/c_out^2`` on the VE noise level
-    ``sigma/alpha``; ``min_snr`` is ``min(SNR, gamma)/SNR`` (for ``eps`` targets)."""
+# weighting -> the targets its formula is defined for
+WEIGHTING_TARGETS = {"none": None, "edm": ("x0",), "min_snr": ("eps", "x0", "v")}
+
+
+def check_combination(path: str, target: str, weighting: str) -> None:
+    """Refuse a path / target / weighting combination that cannot give finite numbers or
+    has no defined formula, naming the key and why (:class:`ConfigError`).
+
+    - ``eps`` on a path with ``alpha(1) = 0`` (``linear``): at ``t = 1`` the sample is pure
+      noise, so ``x0 = (x - sigma eps) / alpha`` divides by zero and every sampler (which
+      starts at ``t = 1``) returns NaN.
+    - ``edm`` weighting is EDM's ``lambda(sigma)`` for the denoiser (``x0``) loss;
+      ``min_snr`` is Hang et al. 2023's weight for ``eps``, ``x0`` and ``v`` targets.
+    """
+    from genlab.paths import build_path
+
+    if target == "eps" and float(build_path(path).alpha(torch.ones((), dtype=torch.float64))) == 0:
+        raise ConfigError(
+            f"objective.target: 'eps' on path '{path}' cannot give a finite sample: "
+            "alpha(1) = 0, so x0 = (x - sigma eps) / alpha is 0/0 at t = 1; use "
+            "target=velocity, x0 or v, or a path with alpha(1) > 0 (vp, ddpm, cosine, edm)"
+        )
+    allowed = WEIGHTING_TARGETS.get(weighting)
+    if allowed is not None and target not in allowed:
+        raise ConfigError(
+            f"objective.weighting: '{weighting}' is defined for target "
+            f"{' / '.join(allowed)}, not {target!r}"
+        )
+
+
+def loss_weight(
+    path: AffinePath,
+    t: Tensor,
+    weighting: str,
+    sigma_data: float,
+    gamma: float,
+    target: str = "eps",
+) -> Tensor:
+    """``(B,)`` float64 weights ``w(t)``, finite at every ``t`` in (0, 1] (the analytic
+    limits where a formula is 0/0 or inf/inf).
+
+    - ``edm``: ``lambda(sigma) = (sigma^2 + sd^2) / (sigma sd)^2`` on the VE noise level
+      ``sigma = sigma_t / alpha_t`` (Karras et al. 2022, eq. 8 / Table 1); ``1 / sd^2`` where
+      ``sigma`` is infinite (``alpha = 0``, the linear path at ``t = 1``).
+    - ``min_snr``: ``min(SNR, gamma)`` times ``1 / SNR`` (``eps``), ``1`` (``x0``) or
+      ``1 / (SNR + 1)`` (``v``) (Hang et al. 2023, eq. 9-11); at ``SNR = 0`` the ``eps``
+      weight is its limit 1 and the others 0.
+    """
     if weighting == "none":
         return torch.ones_like(t)
     if weighting == "edm":
-        return edm_weight(path.ve_sigma(t), sigma_data)
+        sigma = path.ve_sigma(t)
+        w = edm_weight(sigma, sigma_data)
+        return torch.where(torch.isinf(sigma), torch.full_like(w, 1 / sigma_data**2), w)
     if weighting == "min_snr":
         snr = path.logsnr(t).exp()
-        return snr.clamp(max=gamma) / snr
+        clipped = snr.clamp(max=gamma)
+        if target == "x0":
+            return clipped
+        if target == "v":
+            return clipped / (snr + 1)
+        return torch.where(snr > 0, clipped / snr, torch.ones_like(snr))  # eps: limit 1
     raise ConfigError(f"objective.weighting: unknown {weighting!r}; choose from {WEIGHTINGS}")
 
 
@@ -130,6 +187,6 @@ def denoising_loss(
     x_t = path.sample(x, eps, t)
     pred = model(x_t, t.to(x.device, torch.float32), cond)
     err = (pred.float() - path_target(path, target, x, eps, t).float()).pow(2).flatten(1).mean(1)
-    w = loss_weight(path, t, weighting, sigma_data, min_snr_gamma).to(err)
+    w = loss_weight(path, t, weighting, sigma_data, min_snr_gamma, target).to(err)
     loss = w * err
     return loss, t_bins(loss, t)

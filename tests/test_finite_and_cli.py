@@ -1,0 +1,156 @@
+"""Configurations that cannot give finite numbers are refused at config time; samples are
+checked for finiteness before anything is written; the command line treats suffixes,
+``sampler.*`` keys, ``--cfg`` and class labels consistently; ``genlab info`` reads."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_overrides
+from safetensors.torch import load_file, save_file
+
+from genlab.cli import main
+from genlab.errors import ConfigError
+from genlab.objectives.denoise import DenoiseConfig, loss_weight
+from genlab.paths import build_path
+from genlab.paths.convert import convert
+from genlab.rng import keyed
+from genlab.sampling import GRIDS, SAMPLERS, make_grid
+
+TINY = tiny_overrides(4, **{"data.n": 256, "model.hidden": 16, "model.depth": 2})
+PATHS, TARGETS = ("linear", "vp", "ddpm", "cosine", "edm"), ("velocity", "eps", "x0", "v")
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def moons(tmp_path_factory):
+    run = tmp_path_factory.mktemp("moons") / "run"
+    assert main(["train", "rf-moons", *TINY, "--out", str(run)]) == 0
+    return run
+
+
+def test_every_accepted_path_and_target_samples_finitely_with_every_sampler_and_grid():
+    """The exact denoiser of N(0.3, 0.7^2) data in each prediction kind: each
+    configuration is refused at config time or gives finite samples with every sampler
+    and grid (the linear path with eps was NaN everywhere before)."""
+    mu, s = 0.3, 0.7
+    for pname, kind in itertools.product(PATHS, TARGETS):
+        try:
+            DenoiseConfig(path=pname, target=kind, precond="none")
+        except ConfigError as e:
+            assert "objective.target" in str(e) and (pname, kind) == ("linear", "eps")
+            continue
+        path = build_path(pname)
+
+        def model(x, t, cond, path=path, kind=kind):
+            tt = t.double().view(-1, 1)
+            a, sg = path.alpha(tt), path.sigma(tt)
+            x0 = mu + a * s * s / (a * a * s * s + sg * sg) * (x.double() - a * mu)
+            return convert(path, x0, "x0", kind, x.double(), t.double()).float()
+
+        for sname, gname in itertools.product(SAMPLERS, GRIDS):
+            grid = make_grid(gname, 6, path)
+            gens = [keyed(i) for i in range(8)]
+            x = torch.stack([torch.randn(2, generator=g) for g in gens])
+            x = x * float(path.sigma(grid[:1]))
+            out = SAMPLERS[sname](model, x, grid, path=path, kind=kind, cond={}, generators=gens)
+            assert torch.isfinite(out).all(), (pname, kind, sname, gname)
+
+
+def test_weightings_take_their_limits_at_the_ends_of_the_linear_path():
+    path, t = build_path("linear"), torch.tensor([1.0, 0.5], dtype=torch.float64)
+    edm = loss_weight(path, t, "edm", 0.5, 5.0, "x0")
+    assert edm[0] == pytest.approx(1 / 0.5**2) and torch.isfinite(edm).all()
+    assert loss_weight(path, t, "min_snr", 0.5, 5.0, "eps")[0] == 1.0  # min(SNR,g)/SNR -> 1
+    assert loss_weight(path, t, "min_snr", 0.5, 5.0, "x0")[0] == 0.0  # min(SNR,g) -> 0
+    with pytest.raises(ConfigError, match="objective.weighting: 'edm' is defined for target x0"):
+        DenoiseConfig(path="vp", target="eps", weighting="edm")
+    with pytest.raises(ConfigError, match="objective.weighting: 'min_snr'"):
+        DenoiseConfig(path="vp", target="velocity", weighting="min_snr")
+
+
+def test_impossible_configs_fail_at_dry_run(capsys):
+    code, _, err = cli(capsys, "train", "rf-moons", "objective.target=eps", "--dry-run")
+    assert code == 2 and "objective.target" in err and "alpha(1) = 0" in err
+    for bad, key in (("sampler.rho=0", "sampler.rho"), ("sampler.cfg=-1", "sampler.cfg"),
+                     ("sampler.guidance_lo=0.8", "sampler.guidance_lo")):  # fmt: skip
+        code, _, err = cli(capsys, "train", "rf-moons", bad, "sampler.guidance_hi=0.5", "--dry-run")
+        assert code == 2 and key in err, err
+
+
+def test_non_finite_samples_are_one_error_and_no_file(moons, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in moons.iterdir():  # a copy of the run whose EMA weights are NaN
+        if f.is_file():
+            (bad / f.name).write_bytes(f.read_bytes())
+    w = load_file(str(moons / "ema.safetensors"))
+    save_file({k: v * float("nan") if v.is_floating_point() else v for k, v in w.items()},
+              str(bad / "ema.safetensors"))  # fmt: skip
+    code, _, err = cli(capsys, "sample", bad, "--n", "4", "--out", tmp_path / "x.npz")
+    assert code == 2 and "non-finite" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.npz").exists()
+    np.savez(tmp_path / "nan.npz", x=np.full((20, 2), np.nan, np.float32))
+    code, _, err = cli(capsys, "eval", "--real", "moons", "--fake", tmp_path / "nan.npz")
+    assert code == 2 and "NaN or Inf" in err and "Traceback" not in err
+
+
+def test_default_metrics_work_on_moons(moons, capsys):
+    code, out, err = cli(capsys, "eval", moons, "--n", "200", "--steps", "2")
+    assert code == 0, err
+    assert "w1" in out or "w2" in out
+    code, _, err = cli(capsys, "eval", moons, "--n", "50", "--metrics", "modes")
+    assert code == 2 and "modes: defined for" in err  # refused before sampling
+
+
+def test_output_suffixes_in_any_case_and_unsupported_ones_refused(moons, tmp_path, capsys):
+    for name in ("a.NPZ", "b.Png", "c.JPG"):
+        code, _, err = cli(capsys, "sample", moons, "--n", "4", "--steps", "2", "--out",
+                           tmp_path / name)  # fmt: skip
+        assert code == 0 and (tmp_path / name).is_file(), err
+    assert set(np.load(tmp_path / "a.NPZ").files) >= {"x", "seed", "class"}
+    code, _, err = cli(capsys, "sample", moons, "--out", tmp_path / "d.gif")
+    assert code == 2 and "--out: unsupported file type '.gif'" in err
+    assert not (tmp_path / "d.gif").exists()
+
+
+def test_class_of_sample_i_does_not_depend_on_n(moons, tmp_path, capsys):
+    for n in (6, 9):
+        assert cli(capsys, "sample", moons, "--n", n, "--steps", "2", "--out",
+                   tmp_path / f"{n}.npz")[0] == 0  # fmt: skip
+    a, b = np.load(tmp_path / "6.npz"), np.load(tmp_path / "9.npz")
+    assert np.array_equal(a["class"], b["class"][:6]) and np.array_equal(a["x"], b["x"][:6])
+
+
+def test_cfg_on_an_unconditional_run_is_an_error_like_class(tmp_path, capsys):
+    run = tmp_path / "grid"
+    assert main(["train", "rf-grid25", *TINY, "--out", str(run)]) == 0
+    code, _, err = cli(capsys, "sample", run, "--cfg", "2", "--out", tmp_path / "x.npz")
+    assert code == 2 and "--cfg: this run has no condition" in err
+    code, _, err = cli(capsys, "sample", run, "sampler.cfg=2", "--out", tmp_path / "x.npz")
+    assert code == 2 and "--cfg" in err
+    code, _, err = cli(capsys, "sample", run, "--class", "1", "--out", tmp_path / "x.npz")
+    assert code == 2 and "--class" in err
+
+
+def test_sampler_keys_with_the_section_prefix_and_threads(moons, tmp_path, capsys):
+    code, _, err = cli(capsys, "sample", moons, "sampler.steps=2", "--threads", "1", "--n", "3",
+                       "--out", tmp_path / "x.npz")  # fmt: skip
+    assert code == 0, err
+    code, _, err = cli(capsys, "sample", moons, "sampler.stepz=2", "--out", tmp_path / "y.npz")
+    assert code == 2 and "steps" in err
+
+
+def test_info_is_readable_text_and_json(moons, capsys):
+    code, out, _ = cli(capsys, "info", moons)
+    assert code == 0 and "rf-moons" in out and "parameters" in out and "{" not in out
+    code, out, _ = cli(capsys, "info", moons, "--json")
+    assert code == 0 and out.lstrip().startswith("{")
