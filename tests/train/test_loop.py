@@ -148,3 +148,10 @@ def test_resume_with_another_batch_size_continues_the_epoch(tiny_moons, tmp_path
 def test_bigger_batch_than_data_is_a_config_error(tiny_moons, tmp_path):
     with pytest.raises(GenlabError, match="train.batch_size: 1024 is larger than the dataset"):
         train(tiny_moons(steps=2, **{"train.batch_size": 1024}), tmp_path / "run")
+
+
+def test_a_warmup_longer_than_the_run_is_capped_with_a_warning(tiny_moons, tmp_path):
+    with pytest.warns(UserWarning, match="train.warmup_steps=50 is longer than train.steps=4"):
+        rows = train(tiny_moons(steps=4, **{"train.warmup_steps": 50}), tmp_path / "run")
+    lrs = [r["lr"] for r in rows]  # the warm-up ends at the last step: lr reaches its peak
+    assert lrs == pytest.approx([1e-3 * (s + 1) / 4 for s in range(4)])
