@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from genlab.data import DATASETS, build_dataset
-from genlab.metrics.features import ensure_classifier, get_extractor
+from genlab.evaluate import ensure_classifier
+from genlab.metrics.features import get_extractor
 
 # ../shared/data/mnist beside the repository (or beside a parent, for git worktrees)
 SHARED = next(

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from genlab.data import DATASETS, build_dataset
-from genlab.metrics.features import ensure_classifier, get_extractor
+from genlab.evaluate import ensure_classifier
+from genlab.metrics.features import get_extractor
 from genlab.metrics.fid import fid_from_features, frechet_distance, gaussian_stats
 from genlab.metrics.kid import kid
 from genlab.metrics.prdc import precision_recall

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from genlab.data import DATASETS, build_dataset
-from genlab.metrics.features import ensure_classifier, get_extractor
+from genlab.evaluate import ensure_classifier
+from genlab.metrics.features import get_extractor
 from genlab.metrics.stacked import mode_histogram_stats, stacked_mnist_stats, stacked_modes
 
 SHARED = next(

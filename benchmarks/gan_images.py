@@ -55,7 +55,8 @@ def draw(g, exp, n: int, chunk: int = 1000) -> torch.Tensor:
 def main(argv: list[str] | None = None) -> int:
     from genlab.data import build_dataset
     from genlab.data.mnist import MNISTConfig
-    from genlab.metrics.features import ensure_classifier, get_extractor
+    from genlab.evaluate import ensure_classifier
+    from genlab.metrics.features import get_extractor
     from genlab.metrics.fid import fid_from_features
     from genlab.metrics.stacked import stacked_mnist_stats
 
