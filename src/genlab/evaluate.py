@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genlab.data.mnist import TRAIN_STOP
 from genlab.errors import ConfigError
 from genlab.metrics import METRICS
 
@@ -55,9 +56,9 @@ def heldout_config(data_cfg) -> tuple[object, str]:
     dataset defines one, else the training data. Returns ``(config, description)``."""
     name = data_cfg.name
     mnist_like = name in ("mnist", "fashion-mnist") and data_cfg.split == "test"
-    if mnist_like and (data_cfg.start, data_cfg.stop) == (0, 8000):
-        cfg = dataclasses.replace(data_cfg, start=8000, stop=-1)
-        return cfg, f"{name} test images [8000, 10000) (held out)"
+    if mnist_like and (data_cfg.start, data_cfg.stop) == (0, TRAIN_STOP):
+        cfg = dataclasses.replace(data_cfg, start=TRAIN_STOP, stop=-1)
+        return cfg, f"{name} test images [{TRAIN_STOP}, 10000) (held out)"
     if name == "digits" and data_cfg.split == "train":
         return dataclasses.replace(data_cfg, split="test"), "digits test split (held out)"
     if hasattr(data_cfg, "seed") and hasattr(data_cfg, "n"):  # procedural: a fresh draw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,15 @@ def test_lazy_r1_is_scaled_by_its_interval():
         a, logs = discriminator_loss(exp)(g, d, batch, keyed(1), step, k)
         b, _ = discriminator_loss(plain)(g, d, batch, keyed(1), step, k)
         assert "r1" not in logs and torch.equal(a, b)
+
+
+def test_two_player_loop_honours_or_refuses_every_train_key(tmp_path):
+    """compile and fsdp are refused with a clear error (nothing trained); bf16,
+    grad_accum and weight_decay are honoured."""
+    for key, value in (("train.compile", "true"), ("train.strategy", "fsdp")):
+        with pytest.raises(ConfigError, match=key):
+            train(tiny(steps=2, **{key: value}), tmp_path / key)
+        assert not (tmp_path / key).exists()  # the refused new run left nothing behind
+    rows = train(tiny(steps=2, **{"train.bf16": "true", "train.grad_accum": 2,
+                                  "train.weight_decay": 0.01}), tmp_path / "ok")  # fmt: skip
+    assert len(rows) == 2 and all(math.isfinite(r["d_loss"]) for r in rows)

@@ -77,6 +77,11 @@ def test_two_processes_match_one_with_grad_accum_2(case, tmp_path):
         for k in wa:
             if wa[k].is_floating_point():
                 assert torch.allclose(wa[k], wb[k], atol=2e-5), (name, k)
+    from genlab.cli import main  # the full weights load and sample in one process
+
+    assert (
+        main(["sample", str(tmp_path / "two"), "--n", "2", "--out", str(tmp_path / "s.npz")]) == 0
+    )
     assert sorted(p.name for p in (tmp_path / "two" / "samples").iterdir()) == sorted(
         p.name for p in (tmp_path / "one" / "samples").iterdir()
     )

@@ -231,9 +231,8 @@ def _adam(exp: Experiment, lr: float):
     """Adam with the game's betas (AdamW when ``train.weight_decay`` is set)."""
 
     def make(module: nn.Module) -> torch.optim.Optimizer:
-        t = exp.train
-        if t.weight_decay:
-            return make_optimizer(module.parameters(), t, lr=lr, betas=exp.objective.betas)
+        if exp.train.weight_decay:
+            return make_optimizer(module.parameters(), exp.train, lr=lr, betas=exp.objective.betas)
         return torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(exp.objective.betas))
 
     return make
@@ -241,10 +240,10 @@ def _adam(exp: Experiment, lr: float):
 
 def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     """Train the game in the two-player loop (live mode counts on the 2-D protocols)."""
-    o, t = exp.objective, exp.train
-    if t.batch_size % o.pack:
+    o, train = exp.objective, exp.train
+    if train.batch_size % o.pack:
         raise ConfigError(
-            f"train.batch_size: {t.batch_size} is not a multiple of objective.pack={o.pack}"
+            f"train.batch_size: {train.batch_size} is not a multiple of objective.pack={o.pack}"
         )
     data, g = prepare(exp, build)
     d = build_discriminator(exp)
@@ -263,10 +262,12 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
 
     return gan_loop.fit(
         run_dir,
-        t,
+        train,
         exp.seed,
-        gan_loop.Player(g, _adam(exp, o.g_lr), o.g_lr, generator_loss(exp), t.grad_clip),
-        gan_loop.Player(d, _adam(exp, o.d_lr), o.d_lr, discriminator_loss(exp), t.grad_clip, clip),
+        gan_loop.Player(g, _adam(exp, o.g_lr), o.g_lr, generator_loss(exp), train.grad_clip),
+        gan_loop.Player(
+            d, _adam(exp, o.d_lr), o.d_lr, discriminator_loss(exp), train.grad_clip, clip
+        ),
         data,
         n_critic=o.n_critic,
         cond_keys=cond_keys(exp),

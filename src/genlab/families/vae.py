@@ -196,22 +196,22 @@ def patch_disc_loss(exp: Experiment):
 def fit_klae(exp: Experiment, run_dir: Path, resume: bool) -> None:
     """The KL-AE against a patch discriminator, in the two-player loop (D step first,
     then the autoencoder step on the same batch); both AdamW at ``train.lr``."""
-    t, o = exp.train, exp.objective
+    train, o = exp.train, exp.objective
     data, ae = prepare(exp, build)
     disc = PatchDiscriminator(exp.model.in_channels, o.disc_channels)
 
     def adamw_ae(m):
-        return make_optimizer(m.parameters(), t)
+        return make_optimizer(m.parameters(), train)
 
-    def adamw_d(m):
-        return torch.optim.AdamW(m.parameters(), lr=t.lr, betas=t.betas, weight_decay=0.0)
+    def adamw_d(m):  # the discriminator: AdamW with the same settings as the autoencoder
+        return make_optimizer(m.parameters(), train)
 
     gan_loop.fit(
         run_dir,
-        t,
+        train,
         exp.seed,
-        gan_loop.Player(ae, adamw_ae, t.lr, autoencoder_loss(exp), t.grad_clip),
-        gan_loop.Player(disc, adamw_d, t.lr, patch_disc_loss(exp)),
+        gan_loop.Player(ae, adamw_ae, train.lr, autoencoder_loss(exp), train.grad_clip),
+        gan_loop.Player(disc, adamw_d, train.lr, patch_disc_loss(exp)),
         data,
         n_critic=1,
         cond_keys=(),

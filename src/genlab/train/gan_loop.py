@@ -132,15 +132,15 @@ def fit(
         distributed.teardown()
 
 
-def _step_player(who, p, net, opt, losses, t, dist, step, run_dir) -> dict:
+def _step_player(who, p, net, opt, losses, train, dist, step, run_dir) -> dict:
     """Backward over the shards' losses (already computed as closures), NaN guard, clip,
     update. ``losses`` yields ``(loss (), logs)`` per micro-batch, in order."""
-    accum = t.grad_accum
+    accum = train.grad_accum
     total = torch.zeros((), device=dist.device)
     logs: dict[str, float] = {}
     opt.zero_grad(set_to_none=True)
     for micro, compute in enumerate(losses):
-        with parallel.no_sync(net, t.strategy, micro < accum - 1):
+        with parallel.no_sync(net, train.strategy, micro < accum - 1):
             loss, part = compute()
             (loss / accum).backward()
         total += loss.detach() / accum
@@ -158,12 +158,12 @@ def _step_player(who, p, net, opt, losses, t, dist, step, run_dir) -> dict:
     return logs
 
 
-def _fit(run_dir, t, seed, g, d, data, n_critic, cond_keys, preview, monitor, resume, dist):
-    warmup = check_schedule(t, dist.main)
+def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor, resume, dist):
+    warmup = check_schedule(train, dist.main)
     g.module.to(dist.device), d.module.to(dist.device)
     ema = EMA(g.module)
-    net_g = parallel.wrap(g.module, t.strategy, dist)
-    net_d = parallel.wrap(d.module, t.strategy, dist)
+    net_g = parallel.wrap(g.module, train.strategy, dist)
+    net_d = parallel.wrap(d.module, train.strategy, dist)
     opt_g, opt_d = g.make_optimizer(g.module), d.make_optimizer(d.module)
 
     start, seen, g_seen, elapsed = 0, 0, 0, 0.0
@@ -176,15 +176,17 @@ def _fit(run_dir, t, seed, g, d, data, n_critic, cond_keys, preview, monitor, re
             s = load_optimizer_state(ckpt / "state" / f"optimizer_{name}.pt")
             parallel.load_optimizer_state(opt, module, s)
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
-        seen = state.get("samples_seen", start * n_critic * t.batch_size)
-        g_seen = state.get("generator_samples", start * t.batch_size)
-    end = t.steps if not t.stop_after else min(t.steps, start + t.stop_after)
+        seen = state.get("samples_seen", start * n_critic * train.batch_size)
+        g_seen = state.get("generator_samples", start * train.batch_size)
+    end = train.steps if not train.stop_after else min(train.steps, start + train.stop_after)
 
-    accum, shards = t.grad_accum, dist.world * t.grad_accum
-    shard = shard_size(t.batch_size, shards, len(data))
+    accum, shards = train.grad_accum, dist.world * train.grad_accum
+    shard = shard_size(train.batch_size, shards, len(data))
     stream = SampleStream(len(data), seed)
-    autocast = torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=t.bf16)
-    log = RunLog(run_dir, dist.main, start, t.steps, t.tensorboard, show=("d_loss", "g_loss"))
+    autocast = torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=train.bf16)
+    log = RunLog(
+        run_dir, dist.main, start, train.steps, train.tensorboard, show=("d_loss", "g_loss")
+    )
 
     def save(step: int) -> None:
         weights = {
@@ -204,7 +206,7 @@ def _fit(run_dir, t, seed, g, d, data, n_critic, cond_keys, preview, monitor, re
             "elapsed_s": elapsed,
         }
         if dist.main:
-            save_checkpoint(run_dir, step, weights, optim, trainer, t.keep_last)
+            save_checkpoint(run_dir, step, weights, optim, trainer, train.keep_last)
         distributed.barrier(dist)
 
     def shards_of(step: int, k: int) -> list[dict]:
@@ -212,7 +214,7 @@ def _fit(run_dir, t, seed, g, d, data, n_critic, cond_keys, preview, monitor, re
         out = []
         for micro in range(accum):
             j = dist.rank * accum + micro
-            index = stream.indices(seen + k * t.batch_size + j * shard, shard)
+            index = stream.indices(seen + k * train.batch_size + j * shard, shard)
             batch = to_device(data.batch(index, cond_keys), dist.device)
             batch["samples_seen"] = seen
             out.append((j, batch))
@@ -231,7 +233,7 @@ def _fit(run_dir, t, seed, g, d, data, n_critic, cond_keys, preview, monitor, re
     g.module.train(), d.module.train()
     for step in range(start, end):
         tic = time.perf_counter()
-        scale = lr_at(step, 1.0, t.steps, warmup, t.min_lr_ratio)
+        scale = lr_at(step, 1.0, train.steps, warmup, train.min_lr_ratio)
         for opt, peak in ((opt_d, d.lr), (opt_g, g.lr)):
             for group in opt.param_groups:
                 group["lr"] = peak * scale
@@ -243,7 +245,7 @@ def _fit(run_dir, t, seed, g, d, data, n_critic, cond_keys, preview, monitor, re
                 for j, b in batches
             ]
             parts.append(
-                _step_player("discriminator", d, net_d, opt_d, losses, t, dist, step, run_dir)
+                _step_player("discriminator", d, net_d, opt_d, losses, train, dist, step, run_dir)
             )
         # D logs: mean over the sub-steps that logged them (R1 runs on some only)
         logs = {n: sum(p[n] for p in parts if n in p) / sum(n in p for p in parts)
@@ -257,12 +259,14 @@ def _fit(run_dir, t, seed, g, d, data, n_critic, cond_keys, preview, monitor, re
             )
             for j, b in batches
         ]
-        logs.update(_step_player("generator", g, net_g, opt_g, losses, t, dist, step, run_dir))
+        logs.update(_step_player("generator", g, net_g, opt_g, losses, train, dist, step, run_dir))
         for q in frozen:
             q.requires_grad_(True)
-        seen += n_critic * t.batch_size
-        g_seen += t.batch_size
-        ema.update(g.module, ema_beta(t.batch_size, g_seen, t.ema_halflife, t.ema_rampup))
+        seen += n_critic * train.batch_size
+        g_seen += train.batch_size
+        ema.update(
+            g.module, ema_beta(train.batch_size, g_seen, train.ema_halflife, train.ema_rampup)
+        )
         dt = time.perf_counter() - tic
         elapsed, t_win, n_win = elapsed + dt, t_win + dt, n_win + 1
         for name, v in logs.items():
@@ -271,22 +275,24 @@ def _fit(run_dir, t, seed, g, d, data, n_critic, cond_keys, preview, monitor, re
         log.advance()
 
         done = step + 1
-        if done % t.log_every == 0 or done == end:
+        if done % train.log_every == 0 or done == end:
             means = {name: v / c for name, (v, c) in sorted(window.items())}
             means = distributed.all_mean_dict(means, dist)
             row = {"step": done, "loss": means["d_loss"], **means}
             row["lr_scale"] = scale
-            row["samples_per_s"] = n_win * t.batch_size / t_win
+            row["samples_per_s"] = n_win * train.batch_size / t_win
             row["epoch"] = stream.epoch(seen - 1)
             row["samples_seen"] = seen
             if monitor is not None and dist.main:
                 row.update(monitor(ema.module))
             log.scalars(row)
             window, n_win, t_win = {}, 0, 0.0
-        if dist.main and ((t.sample_every and done % t.sample_every == 0) or done == t.steps):
+        if dist.main and (
+            (train.sample_every and done % train.sample_every == 0) or done == train.steps
+        ):
             x, nrow = preview(ema.module)
             write_preview(x, nrow, data.modality, run_dir, log, done)
-        if done % t.ckpt_every == 0 or done == end:
+        if done % train.ckpt_every == 0 or done == end:
             save(done)
     log.close()
     return run_dir

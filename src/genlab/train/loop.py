@@ -171,15 +171,15 @@ def fit(
         distributed.teardown()
 
 
-def _fit(run_dir, t, seed, model, loss_fn, data, cond_keys, preview, resume, d) -> Path:
-    warmup = check_schedule(t, d.main)
+def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume, d) -> Path:
+    warmup = check_schedule(train, d.main)
     model = model.to(d.device)
     ema = EMA(model)
-    net = parallel.wrap(model, t.strategy, d)  # what forward/backward run on
-    parallel.wrap_ema(ema, t.strategy, d)
-    if t.compile:
+    net = parallel.wrap(model, train.strategy, d)  # what forward/backward run on
+    parallel.wrap_ema(ema, train.strategy, d)
+    if train.compile:
         net = torch.compile(net)
-    opt = make_optimizer(model.parameters(), t)
+    opt = make_optimizer(model.parameters(), train)
     trainable = [p for p in model.parameters() if p.requires_grad]
 
     start, seen, elapsed = 0, 0, 0.0
@@ -191,14 +191,14 @@ def _fit(run_dir, t, seed, model, loss_fn, data, cond_keys, preview, resume, d) 
         opt_state = load_optimizer_state(ckpt / "state" / "optimizer.pt")
         parallel.load_optimizer_state(opt, model, opt_state)
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
-        seen = state.get("samples_seen", start * t.batch_size)
-    end = t.steps if not t.stop_after else min(t.steps, start + t.stop_after)
+        seen = state.get("samples_seen", start * train.batch_size)
+    end = train.steps if not train.stop_after else min(train.steps, start + train.stop_after)
 
-    accum, shards = t.grad_accum, d.world * t.grad_accum
-    shard = shard_size(t.batch_size, shards, len(data))
+    accum, shards = train.grad_accum, d.world * train.grad_accum
+    shard = shard_size(train.batch_size, shards, len(data))
     stream = SampleStream(len(data), seed)
-    autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=t.bf16)
-    log = RunLog(run_dir, d.main, start, t.steps, t.tensorboard)
+    autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=train.bf16)
+    log = RunLog(run_dir, d.main, start, train.steps, train.tensorboard)
 
     def save(step: int) -> None:
         weights = {
@@ -210,14 +210,14 @@ def _fit(run_dir, t, seed, model, loss_fn, data, cond_keys, preview, resume, d) 
         if d.main:
             from genlab.checkpoint import save_checkpoint
 
-            save_checkpoint(run_dir, step, weights, optim, trainer, t.keep_last)
+            save_checkpoint(run_dir, step, weights, optim, trainer, train.keep_last)
         distributed.barrier(d)
 
     window: dict[str, Any] = {"loss": 0.0, "n": 0, "time": 0.0, "extra": {}}
     model.train()
     for step in range(start, end):
         tic = time.perf_counter()
-        lr = lr_at(step, t.lr, t.steps, warmup, t.min_lr_ratio)
+        lr = lr_at(step, train.lr, train.steps, warmup, train.min_lr_ratio)
         for group in opt.param_groups:
             group["lr"] = lr
         step_loss = torch.zeros((), device=d.device)
@@ -228,7 +228,7 @@ def _fit(run_dir, t, seed, model, loss_fn, data, cond_keys, preview, resume, d) 
             batch = to_device(data.batch(index, cond_keys), d.device)
             batch["samples_seen"] = seen  # global samples before this step
             seed_global(mix(seed, step, j, _DROPOUT_KEY), d.device)  # dropout, if any
-            with parallel.no_sync(net, t.strategy, micro < accum - 1), autocast:
+            with parallel.no_sync(net, train.strategy, micro < accum - 1), autocast:
                 per_sample, logs = loss_fn(net, batch, keyed(seed, step, j))
                 loss = per_sample.mean()
             (loss / accum).backward()
@@ -237,11 +237,11 @@ def _fit(run_dir, t, seed, model, loss_fn, data, cond_keys, preview, resume, d) 
                 extra[k] = extra.get(k, 0.0) + float(v) / accum
         step_loss = distributed.all_mean(step_loss, d)
         stop_if_not_finite(step_loss, "the loss", step + 1, run_dir)
-        grad_norm = clip_grads(trainable, t.grad_clip)
+        grad_norm = clip_grads(trainable, train.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        seen += t.batch_size
-        ema.update(model, ema_beta(t.batch_size, seen, t.ema_halflife, t.ema_rampup))
+        seen += train.batch_size
+        ema.update(model, ema_beta(train.batch_size, seen, train.ema_halflife, train.ema_rampup))
         dt = time.perf_counter() - tic
         elapsed += dt
         window["loss"] += step_loss.item()
@@ -252,7 +252,7 @@ def _fit(run_dir, t, seed, model, loss_fn, data, cond_keys, preview, resume, d) 
         log.advance()
 
         done = step + 1
-        if done % t.log_every == 0 or done == end:
+        if done % train.log_every == 0 or done == end:
             n = window["n"]
             window["extra"] = distributed.all_mean_dict(window["extra"], d)
             log.scalars(
@@ -260,7 +260,7 @@ def _fit(run_dir, t, seed, model, loss_fn, data, cond_keys, preview, resume, d) 
                     "step": done,
                     "loss": window["loss"] / n,
                     "lr": lr,
-                    "samples_per_s": n * t.batch_size / window["time"],
+                    "samples_per_s": n * train.batch_size / window["time"],
                     "grad_norm": float(grad_norm),
                     "epoch": stream.epoch(seen - 1),
                     "samples_seen": seen,
@@ -268,13 +268,13 @@ def _fit(run_dir, t, seed, model, loss_fn, data, cond_keys, preview, resume, d) 
                 }
             )
             window = {"loss": 0.0, "n": 0, "time": 0.0, "extra": {}}
-        if (t.sample_every and done % t.sample_every == 0) or done == t.steps:
-            local = parallel.unsharded(ema.module, t.strategy, d)  # a collective under fsdp
+        if (train.sample_every and done % train.sample_every == 0) or done == train.steps:
+            local = parallel.unsharded(ema.module, train.strategy, d)  # a collective under fsdp
             if d.main:
                 x, nrow = preview(local)
                 write_preview(x, nrow, data.modality, run_dir, log, done)
             distributed.barrier(d)
-        if done % t.ckpt_every == 0 or done == end:
+        if done % train.ckpt_every == 0 or done == end:
             save(done)
     log.close()
     return run_dir
