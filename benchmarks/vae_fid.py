@@ -57,6 +57,25 @@ def exp_kind(run: Path) -> str:
     return load_experiment(run).objective.kind
 
 
+def fid_table(args, held, train) -> None:
+    ext = get_extractor("mnist", args.extractor)
+    f_held = ext.features(held)
+    print("## FID (MNIST classifier features) against held-out MNIST test [8000, 10000)\n")
+    print(f"{args.n} samples per run; extractor {ext.fingerprint}\n")
+    print("| model | FID | sampling time (s) |")
+    print("|---|---|---|")
+    print(
+        f"| real train images [0, {args.n}) (floor) | "
+        f"{fid_from_features(f_held, ext.features(train)):.2f} | - |"
+    )
+    for run in map(Path, args.runs):
+        if not (run / "config.yaml").is_file():
+            print(f"| {run} | not trained | - |")
+            continue
+        x, secs = draw(run, args.n)
+        print(f"| {run} | {fid_from_features(f_held, ext.features(x)):.2f} | {secs:.0f} |")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default="../shared/data/mnist")
@@ -74,22 +93,8 @@ def main(argv=None) -> None:
         args.n = 200
     held = build_dataset(MNISTConfig(root=args.root, split="test", start=8000, stop=10000)).x
     train = build_dataset(MNISTConfig(root=args.root, split="test", start=0, stop=args.n)).x
-    ext = get_extractor("mnist", args.extractor)
-    f_held = ext.features(held)
-    print("## FID (MNIST classifier features) against held-out MNIST test [8000, 10000)\n")
-    print(f"{args.n} samples per run; extractor {ext.fingerprint}\n")
-    print("| model | FID | sampling time (s) |")
-    print("|---|---|---|")
-    print(
-        f"| real train images [0, {args.n}) (floor) | "
-        f"{fid_from_features(f_held, ext.features(train)):.2f} | - |"
-    )
-    for run in map(Path, args.runs):
-        if not (run / "config.yaml").is_file():
-            print(f"| {run} | not trained | - |")
-            continue
-        x, secs = draw(run, args.n)
-        print(f"| {run} | {fid_from_features(f_held, ext.features(x)):.2f} | {secs:.0f} |")
+    if args.runs:  # FID needs the classifier; PSNR of codecs alone does not
+        fid_table(args, held, train)
     print("\n## Reconstruction PSNR on held-out MNIST test [8000, 10000)\n")
     print("| codec | arch | PSNR (dB) |")
     print("|---|---|---|")
