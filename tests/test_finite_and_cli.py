@@ -128,11 +128,16 @@ def test_class_of_sample_i_does_not_depend_on_n(moons, tmp_path, capsys):
                    tmp_path / f"{n}.npz")[0] == 0  # fmt: skip
     a, b = np.load(tmp_path / "6.npz"), np.load(tmp_path / "9.npz")
     assert np.array_equal(a["class"], b["class"][:6]) and np.array_equal(a["x"], b["x"][:6])
+    assert cli(capsys, "sample", moons, "--n", 1, "--seed", 3, "--steps", "2", "--out",
+               tmp_path / "s3.npz")[0] == 0  # fmt: skip
+    c = np.load(tmp_path / "s3.npz")  # the sample of seed 3 alone: the same class and point
+    assert c["class"][0] == a["class"][3] and np.allclose(c["x"][0], a["x"][3], atol=1e-5)
 
 
 def test_cfg_on_an_unconditional_run_is_an_error_like_class(tmp_path, capsys):
     run = tmp_path / "grid"
     assert main(["train", "rf-grid25", *TINY, "--out", str(run)]) == 0
+    assert cli(capsys, "sample", run, "--cfg", "0", "--out", tmp_path / "z.npz")[0] == 0
     code, _, err = cli(capsys, "sample", run, "--cfg", "2", "--out", tmp_path / "x.npz")
     assert code == 2 and "--cfg: this run has no condition" in err
     code, _, err = cli(capsys, "sample", run, "sampler.cfg=2", "--out", tmp_path / "x.npz")
@@ -146,7 +151,24 @@ def test_sampler_keys_with_the_section_prefix_and_threads(moons, tmp_path, capsy
                        "--out", tmp_path / "x.npz")  # fmt: skip
     assert code == 0, err
     code, _, err = cli(capsys, "sample", moons, "sampler.stepz=2", "--out", tmp_path / "y.npz")
-    assert code == 2 and "steps" in err
+    assert code == 2 and "sampler.stepz" in err and "sampler.steps" in err
+    code, _, err = cli(capsys, "sample", moons, "train.steps=2", "--out", tmp_path / "y.npz")
+    assert code == 2 and "only sampler.* settings" in err
+    code, _, err = cli(capsys, "sample", moons, "sampler.steps=2", "--steps", "3")
+    assert code == 2 and "given both" in err
+
+
+def test_bad_devices_and_failed_starts_leave_nothing(tmp_path, capsys):
+    code, _, err = cli(
+        capsys, "train", "rf-moons", *TINY, "train.device=foo", "--out", tmp_path / "a"
+    )
+    assert code == 2 and "train.device" in err and not (tmp_path / "a").exists()
+    if not torch.cuda.is_available():
+        code, _, err = cli(capsys, "train", "rf-moons", *TINY, "train.device=cuda", "--out",
+                           tmp_path / "b")  # fmt: skip
+        assert code == 2 and "no CUDA device" in err and not (tmp_path / "b").exists()
+    code, _, err = cli(capsys, "train", "rf-moons", *TINY, "train.lr=nan", "--out", tmp_path / "c")
+    assert code == 2 and "train.lr" in err and not (tmp_path / "c").exists()
 
 
 def test_info_is_readable_text_and_json(moons, capsys):

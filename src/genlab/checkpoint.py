@@ -148,7 +148,10 @@ def load_checkpoint(run_dir: Path) -> tuple[Path, dict]:
     """The newest complete checkpoint directory of a run and its trainer state."""
     found = checkpoints(run_dir)
     if not found:
-        raise CheckpointError(f"{run_dir}: has no checkpoint to resume from")
+        raise CheckpointError(
+            f"{run_dir}: has no checkpoint to resume from (it stopped before its first "
+            "checkpoint); delete the directory and train it again"
+        )
     _, ckpt = found[-1]
     path = ckpt / "state" / "trainer.json"
     try:

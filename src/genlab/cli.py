@@ -111,11 +111,23 @@ def cmd_train(args) -> int:
         write=main_rank,
     )
     if main_rank:
-        print(f"trained {out} ({exp.train.steps} steps); pictures in {out / 'samples'}")
-        print(
-            f"sample again: genlab sample {out} --n 64"
-            + (" --class 3" if getattr(exp.model, "num_classes", 0) > 3 else "")
+        from genlab.checkpoint import checkpoints
+        from genlab.families import family_of
+
+        done = checkpoints(out)[-1][0] if checkpoints(out) else 0
+        more = (
+            f"; stopped early (train.stop_after): continue with `genlab train {exp.recipe} "
+            f"--out {out} --resume train.stop_after=0`"
+            if done < exp.train.steps
+            else ""
         )
+        pics = f"; pictures in {out / 'samples'}" if (out / "samples").is_dir() else ""
+        print(f"trained {out} (step {done} of {exp.train.steps}){pics}{more}")
+        if family_of(exp.objective.kind).name != "classifier":
+            print(
+                f"sample again: genlab sample {out} --n 64"
+                + (" --class 3" if getattr(exp.model, "num_classes", 0) > 3 else "")
+            )
     return 0
 
 
@@ -220,7 +232,7 @@ def _eval_samples_from_run(args, metrics, device):
     if metrics == ["bpd"]:
         return None, None, ref_cfg, desc, (exp, model)
     scfg = sampler_config(exp, args.overrides, name=args.sampler, steps=args.steps, cfg=args.cfg)
-    cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls)
+    cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls, args.seed)
     seeds = [args.seed + i for i in range(args.n)]
     x = draw(model, exp, seeds, cond, scfg, args.batch, progress=sys.stderr.isatty()).float()
     return x, cond.get("class"), ref_cfg, desc, (exp, model)
@@ -332,8 +344,10 @@ def cmd_info(args) -> int:
     from genlab.train.log import read_metrics
 
     run = Path(args.run)
-    exp = load_experiment(run)
+    exp = load_experiment(run, args.accept_changed_deps)
     model = family_of(exp.objective.kind).build(exp)
+    deps = run / "dependencies.json"
+    pinned = json.loads(deps.read_text()) if deps.is_file() else {}
     ckpts = checkpoints(run)
     metrics = run / "metrics.jsonl"
     last = read_metrics(metrics)[-1] if metrics.is_file() and metrics.stat().st_size else {}
@@ -348,16 +362,23 @@ def cmd_info(args) -> int:
         "step": ckpts[-1][0] if ckpts else 0,
         "steps": exp.train.steps,
         "checkpoints": [s for s, _ in ckpts],
+        "dependencies": pinned,
         "last_metrics": last,
     }
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
-    print(f"{run}: a '{info['recipe']}' run ({info['family']}, objective {info['objective']})")
+    print(
+        f"{run}: recipe {info['recipe']} ({info['family']} family, objective {info['objective']})"
+    )
     print(f"  data        {info['data']}")
     print(f"  model       {info['model']}, {info['parameters']:,} parameters")
     print(f"  trained     step {info['step']:,} of {info['steps']:,}")
     print(f"  checkpoints {', '.join(map(str, info['checkpoints'])) or 'none yet'}")
+    for key, pin in pinned.items():
+        print(
+            f"  depends on  {key} = {pin['path']} ({pin['weights']} weights {pin['fingerprint']})"
+        )
     if last:
         shown = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()
@@ -456,6 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", parents=[common], help="describe a run directory")
     s.add_argument("run")
     s.add_argument("--json", action="store_true", help="print the same as one JSON object")
+    s.add_argument(
+        "--accept-changed-deps",
+        action="store_true",
+        help="describe the run even if a run it depends on was retrained",
+    )
     s.set_defaults(func=cmd_info)
     return p
 
@@ -469,6 +495,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    if not args.debug:  # warnings as one line each, without source paths
+        import warnings
+
+        warnings.showwarning = lambda msg, *_a, **_k: print(
+            f"genlab: warning: {msg}", file=sys.stderr
+        )
     try:
         return args.func(args)
     except GenlabError as e:

@@ -12,6 +12,8 @@ plain typed field, so ``key=value`` overrides are checked against real types.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,8 +63,18 @@ class TrainConfig:
         for k in positive:
             if getattr(self, k) < 1:
                 raise ConfigError(f"train.{k}: must be at least 1, got {getattr(self, k)}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr: must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"train.lr: must be a positive number, got {self.lr}")
+        for k in ("ema_halflife",):
+            if not (math.isfinite(getattr(self, k)) and getattr(self, k) > 0):
+                raise ConfigError(f"train.{k}: must be positive, got {getattr(self, k)}")
+        for k in ("grad_clip", "weight_decay", "ema_rampup"):
+            if not (math.isfinite(getattr(self, k)) and getattr(self, k) >= 0):
+                raise ConfigError(f"train.{k}: must be >= 0, got {getattr(self, k)}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(
+                f"train.device: expected auto, cpu, cuda or cuda:N, got {self.device!r}"
+            )
         if self.batch_size % self.grad_accum:
             raise ConfigError(
                 f"train.batch_size: {self.batch_size} is not divisible by "

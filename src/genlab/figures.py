@@ -8,13 +8,14 @@ interpolations of a VAE (PNG strips and GIFs, through ``genlab.sampling.latent``
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from genlab.data import build_dataset
-from genlab.errors import ConfigError
+from genlab.errors import ConfigError, GenlabError
 from genlab.models.stylegan import StyleGenerator
 from genlab.rng import randn_per_seed
 from genlab.runs import load_model
@@ -29,7 +30,11 @@ def latent_walks(run_dir, out_dir, seeds=(0, 1), steps: int = 8, weights: str = 
     of ``seeds[0]`` (t = 0) to ``seeds[1]`` (t = 1) and, for StyleGAN, ``mixing.png``
     (rows: seeds 10-13, columns: seeds 20-24, coarse styles from the column). Returns
     the paths written."""
+    if steps < 2:
+        raise ConfigError(f"--steps: a walk needs at least 2 frames, got {steps}")
     exp, g = load_model(Path(run_dir), weights)
+    if exp.objective.kind != "gan":
+        raise ConfigError(f"{run_dir}: latent walks need a GAN run, not '{exp.objective.kind}'")
     out = Path(out_dir)
     device = next(g.parameters()).device
     z1, z0 = randn_per_seed(list(seeds), (exp.model.z_dim,), device)  # t = 0: seeds[0]
@@ -71,6 +76,8 @@ def latent_figures(run_dir, out_dir, images=(0, 1), steps: int = 8, rows: int = 
     between the posterior means of two training images, via ``genlab.sampling.latent``.
     Vector latents only. Returns the paths written."""
     exp, vae = load_model(Path(run_dir))
+    if exp.objective.kind not in ("elbo", "klae"):
+        raise ConfigError(f"{run_dir}: traversals need a VAE run, not '{exp.objective.kind}'")
     if vae.cfg.spatial:
         raise ConfigError(f"{run_dir}: traversals need a vector latent (model.spatial=false)")
     data = build_dataset(exp.data)
@@ -97,7 +104,7 @@ def latent_figures(run_dir, out_dir, images=(0, 1), steps: int = 8, rows: int = 
     return paths
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m genlab.figures", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
     w = sub.add_parser("walks", help="latent walks (PNG strip + GIF) of a GAN run")
@@ -109,13 +116,21 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("run")
     v.add_argument("out")
     a = p.parse_args(argv)
-    if a.what == "walks":
-        paths = latent_walks(a.run, a.out, a.seeds, a.steps)
-    else:
-        paths = latent_figures(a.run, a.out)
+    try:
+        paths = _draw(a)
+    except GenlabError as e:
+        print(f"genlab.figures: error: {e}", file=sys.stderr)
+        return 2
     for path in paths:
         print(path)
+    return 0
+
+
+def _draw(a) -> list:
+    if a.what == "walks":
+        return latent_walks(a.run, a.out, a.seeds, a.steps)
+    return latent_figures(a.run, a.out)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

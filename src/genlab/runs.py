@@ -136,12 +136,11 @@ def prepare_run(
     out = Path(out)
     if resume:
         stored = load_experiment(out, accept_changed)
-        bad = [o for o in overrides if not o.split("=", 1)[0].strip().startswith("train.")]
-        if bad:
-            raise ConfigError(
-                f"{bad[0].split('=', 1)[0]}: only train.* settings can change when resuming {out}"
-            )
         exp = override(stored, overrides)
+        for o in overrides:  # repeating the original command is fine; a change is not
+            key = o.split("=", 1)[0].strip()
+            if not key.startswith("train.") and override(stored, [o]) != stored:
+                raise ConfigError(f"{key}: only train.* settings can change when resuming {out}")
         if write and exp.train != stored.train:
             raw = C.load_yaml(out / "config.yaml")  # keep dependencies as written
             raw["train"] = C.to_dict(exp.train)
@@ -202,7 +201,7 @@ def fit(
             accept_changed=accept_changed,
         )
         return family_of(exp.objective.kind).fit(exp, out, resume)
-    except GenlabError:
+    except (Exception, KeyboardInterrupt):
         if created and write:
             discard_unstarted(out)  # nothing trained: leave no half-made run behind
         raise
@@ -230,24 +229,36 @@ def load_model(
 
 
 def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
-    """The run's sampler config with ``fields`` (e.g. ``steps=10``; None = keep) and
-    ``key=value`` overrides (``steps=10`` or ``sampler.steps=10``) applied and checked."""
+    """The run's sampler config with ``fields`` (e.g. ``steps=10`` from ``--steps``; None =
+    keep) and ``key=value`` overrides (``sampler.steps=10``, or ``steps=10``) applied and
+    checked. Errors name the key as ``sampler.KEY``; a key given both ways is an error."""
     check_guidance(exp, fields, list(overrides))
-    scfg = dataclasses.replace(exp.sampler)
+    keys = []
+    for o in overrides:
+        key = o.split("=", 1)[0].strip()
+        if "." in key and not key.startswith("sampler."):
+            raise ConfigError(f"{key}: only sampler.* settings apply when sampling a run")
+        keys.append("sampler." + key.removeprefix("sampler."))
+    staged = dataclasses.replace(exp, sampler=dataclasses.replace(exp.sampler))
     for name, value in fields.items():
         if value is None:
             continue
-        if not hasattr(scfg, name):
+        if not hasattr(staged.sampler, name):
             raise ConfigError(f"sampler.{name}: does not apply to '{exp.objective.kind}' runs")
-        setattr(scfg, name, value)
-    plain = [o.removeprefix("sampler.") for o in overrides]
-    return C.revalidate(C.apply_overrides(scfg, plain))
+        if f"sampler.{name}" in keys:
+            raise ConfigError(f"sampler.{name}: given both as --{name} and as sampler.{name}=")
+        setattr(staged.sampler, name, value)
+    plain = [k + "=" + o.split("=", 1)[1] if "=" in o else o for k, o in zip(keys, overrides)]
+    frozen = tuple(k for k in C.all_keys(exp) if not k.startswith("sampler."))
+    staged = C.apply_overrides(staged, plain, frozen=frozen)
+    return C.revalidate(staged.sampler)
 
 
-def class_cond(k: int, n: int, cls: int | None) -> tuple[dict, int | None]:
-    """Labels for ``n`` samples of a ``k``-class run: all ``cls``, or sample ``i`` gets
-    class ``i % k`` (so which class sample ``i`` gets does not depend on ``n``); also the
-    row width that puts one class per row once sorted by class."""
+def class_cond(k: int, n: int, cls: int | None, seed: int = 0) -> tuple[dict, int | None]:
+    """Labels for the ``n`` samples of seeds ``seed .. seed + n - 1`` of a ``k``-class run:
+    all ``cls``, or the sample of seed ``s`` gets class ``s % k`` (so a sample depends only
+    on its seed, whatever ``--n``); also the row width that puts one class per row once
+    sorted by class."""
     if cls is not None:
         if not k:
             raise ConfigError("--class: this run is not class-conditional")
@@ -256,7 +267,7 @@ def class_cond(k: int, n: int, cls: int | None) -> tuple[dict, int | None]:
         return {"class": torch.full((n,), cls, dtype=torch.int64)}, None
     if not k:
         return {}, None
-    return {"class": torch.arange(n) % k}, -(-n // k)
+    return {"class": (seed + torch.arange(n)) % k}, -(-n // k)
 
 
 def draw(
@@ -301,16 +312,18 @@ def draw(
     if bool(bad.any()):
         raise GenlabError(
             f"sampling gave non-finite values (NaN/Inf) in {int(bad.sum())} of {len(x)} "
-            f"samples (first: seed {seeds[int(bad.nonzero()[0])]}; sampler {scfg}); nothing "
-            "was written"
+            f"samples (first: seed {seeds[int(bad.nonzero()[0])]}; sampler "
+            f"{getattr(scfg, 'name', type(scfg).__name__)}); nothing was written"
         )
     return x
 
 
 def check_guidance(exp: Experiment, explicit: dict, overrides: list[str]) -> None:
     """``--cfg`` (or ``cfg=``) on a run with no condition is an error, as ``--class`` is."""
-    asked = explicit.get("cfg") is not None or any(
-        o.removeprefix("sampler.").split("=", 1)[0].strip() == "cfg" for o in overrides
+    asked = explicit.get("cfg") not in (None, 0) or any(
+        o.removeprefix("sampler.").split("=", 1)[0].strip() == "cfg"
+        and float(o.split("=", 1)[1] or 0) != 0
+        for o in overrides
     )
     if asked and not family_of(exp.objective.kind).cond_keys(exp):
         raise ConfigError("--cfg: this run has no condition (class or text) to guide")
@@ -336,7 +349,7 @@ def sample_with_cond(
         raise ConfigError(f"--n: must be at least 1, got {n}")
     exp, model = load_model(Path(run_dir), weights, device, accept_changed)
     scfg = sampler_config(exp, overrides, **sampler_fields)
-    cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls)
+    cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls, seed)
     x = draw(model, exp, [seed + i for i in range(n)], cond, scfg, batch, progress)
     return x, cond, nrow, exp
 

@@ -23,6 +23,12 @@ CASES = {
         "rf-moons", "data.n=512", "model.hidden=32", "model.depth=2", "train.steps=4",
         "train.batch_size=32", "train.warmup_steps=2", "sampler.steps=2", "train.num_samples=4",
     ],
+    # 4 samples per shard: a process's t-bins of the loss are often empty, so the
+    # processes log different names (this hung before the names were gathered)
+    "diffusion-small-shards": [
+        "rf-moons", "data.n=64", "model.hidden=16", "model.depth=2", "train.steps=4",
+        "train.batch_size=8", "train.warmup_steps=2", "sampler.steps=2", "train.num_samples=4",
+    ],
     "gan": [
         "pacgan-grid25", "data.n=512", "train.steps=4", "train.batch_size=32",
         "model.generator.hidden=16", "model.generator.depth=2", "model.discriminator.hidden=16",

@@ -4,10 +4,13 @@ environment (RANK, WORLD_SIZE, LOCAL_RANK); gloo on CPU, NCCL on CUDA."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from genlab.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -22,12 +25,23 @@ class Dist:
         return self.rank == 0
 
 
-def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` is CUDA (this process's local GPU) when present, else CPU."""
+def pick_device(name: str, local_rank: int = 0, key: str = "--device") -> torch.device:
+    """``auto`` is CUDA (this process's local GPU) when present, else CPU; ``cpu``,
+    ``cuda`` or ``cuda:N`` otherwise. A clear :class:`ConfigError` for any other name or
+    for CUDA on a machine without it."""
     if name == "auto":
         name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     elif name == "cuda":
         name = f"cuda:{local_rank}"
+    if not re.fullmatch(r"cpu|cuda:\d+", name):
+        raise ConfigError(f"{key}: expected auto, cpu, cuda or cuda:N, got {name!r}")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{key}: {name} requested, but this machine has no CUDA device")
+        if int(name.split(":")[1]) >= torch.cuda.device_count():
+            raise ConfigError(
+                f"{key}: {name} requested, but only {torch.cuda.device_count()} GPU(s) exist"
+            )
     return torch.device(name)
 
 
@@ -35,9 +49,9 @@ def setup(device: str) -> Dist:
     """Join the process group when launched by torchrun; a single process otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return Dist(device=pick_device(device))
+        return Dist(device=pick_device(device, key="train.device"))
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    dev = pick_device(device, local)
+    dev = pick_device(device, local, key="train.device")
     if not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     if dev.type == "cuda":
@@ -69,10 +83,17 @@ def barrier(d: Dist) -> None:
         dist.barrier()
 
 
-def all_mean_dict(values: dict[str, float], d: Dist) -> dict[str, float]:
-    """The mean of each float of ``values`` over processes (the same keys on every one)."""
-    if d.world == 1 or not values:
-        return values
-    keys = sorted(values)
-    t = all_mean(torch.tensor([float(values[k]) for k in keys], dtype=torch.float64), d)
-    return dict(zip(keys, t.tolist()))
+def mean_over_processes(window: dict[str, tuple[float, int]], d: Dist) -> dict[str, float]:
+    """``{name: sum / count}`` over every process's ``(sum, count)`` pairs. Processes may
+    have logged different names (a loss bin empty on one shard): the union is reduced,
+    each name over the processes and micro-batches that logged it."""
+    if d.world == 1:
+        return {k: v / c for k, (v, c) in sorted(window.items()) if c}
+    names: list = [None] * d.world
+    dist.all_gather_object(names, sorted(window))
+    keys = sorted(set().union(*names))
+    sums = torch.tensor([float(window.get(k, (0.0, 0))[0]) for k in keys], dtype=torch.float64)
+    counts = torch.tensor([float(window.get(k, (0.0, 0))[1]) for k in keys], dtype=torch.float64)
+    both = torch.stack([sums, counts])
+    dist.all_reduce(both)
+    return {k: float(s / c) for k, s, c in zip(keys, both[0], both[1]) if c > 0}

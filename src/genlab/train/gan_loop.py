@@ -276,8 +276,7 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
 
         done = step + 1
         if done % train.log_every == 0 or done == end:
-            means = {name: v / c for name, (v, c) in sorted(window.items())}
-            means = distributed.all_mean_dict(means, dist)
+            means = distributed.mean_over_processes(window, dist)
             row = {"step": done, "loss": means["d_loss"], **means}
             row["lr_scale"] = scale
             row["samples_per_s"] = n_win * train.batch_size / t_win

@@ -213,6 +213,7 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
             save_checkpoint(run_dir, step, weights, optim, trainer, train.keep_last)
         distributed.barrier(d)
 
+    # the loss, and each logged figure as (sum, count) over the micro-batches that logged it
     window: dict[str, Any] = {"loss": 0.0, "n": 0, "time": 0.0, "extra": {}}
     model.train()
     for step in range(start, end):
@@ -221,7 +222,7 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
         for group in opt.param_groups:
             group["lr"] = lr
         step_loss = torch.zeros((), device=d.device)
-        extra: dict[str, float] = {}
+        extra: dict[str, tuple[float, int]] = {}
         for micro in range(accum):
             j = d.rank * accum + micro  # this shard's global index
             index = stream.indices(seen + j * shard, shard)
@@ -234,7 +235,8 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
             (loss / accum).backward()
             step_loss += loss.detach() / accum
             for k, v in logs.items():
-                extra[k] = extra.get(k, 0.0) + float(v) / accum
+                total, count = extra.get(k, (0.0, 0))
+                extra[k] = (total + float(v), count + 1)
         step_loss = distributed.all_mean(step_loss, d)
         stop_if_not_finite(step_loss, "the loss", step + 1, run_dir)
         grad_norm = clip_grads(trainable, train.grad_clip)
@@ -247,14 +249,15 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
         window["loss"] += step_loss.item()
         window["n"] += 1
         window["time"] += dt
-        for k, v in extra.items():  # this process's shards; averaged over processes below
-            window["extra"][k] = window["extra"].get(k, 0.0) + v
+        for k, (v, c) in extra.items():  # this process's shards; over processes below
+            total, count = window["extra"].get(k, (0.0, 0))
+            window["extra"][k] = (total + v, count + c)
         log.advance()
 
         done = step + 1
         if done % train.log_every == 0 or done == end:
             n = window["n"]
-            window["extra"] = distributed.all_mean_dict(window["extra"], d)
+            means = distributed.mean_over_processes(window["extra"], d)
             log.scalars(
                 {
                     "step": done,
@@ -264,7 +267,7 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
                     "grad_norm": float(grad_norm),
                     "epoch": stream.epoch(seen - 1),
                     "samples_seen": seen,
-                    **{k: v / n for k, v in window["extra"].items()},
+                    **means,
                 }
             )
             window = {"loss": 0.0, "n": 0, "time": 0.0, "extra": {}}
