@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from genlab.cond import class_keys, class_null
 from genlab.data import Dataset, build_dataset
 from genlab.experiment import Experiment
 from genlab.train import loop
@@ -58,6 +59,16 @@ class Family:
     null_cond: Callable[[Experiment], dict]
     dependencies: Callable[[Experiment], dict[str, tuple[str, str]]]
     doc: str
+
+
+def class_null_cond(exp: Experiment) -> dict:
+    """The declared null of a ``model.num_classes``-way class condition (``genlab.cond``)."""
+    return class_null(getattr(exp.model, "num_classes", 0))
+
+
+def class_cond_keys(exp: Experiment) -> tuple[str, ...]:
+    """``("class",)`` for a class-conditional network, else ``()``."""
+    return class_keys(getattr(exp.model, "num_classes", 0))
 
 
 def no_dependencies(exp: Experiment) -> dict[str, tuple[str, str]]:

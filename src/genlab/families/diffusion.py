@@ -17,10 +17,16 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from genlab.cond import class_keys, class_null
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
-from genlab.families.base import Family, class_preview, fit_one_objective, no_dependencies
+from genlab.families.base import (
+    Family,
+    class_cond_keys,
+    class_null_cond,
+    class_preview,
+    fit_one_objective,
+    no_dependencies,
+)
 from genlab.models import build_model
 from genlab.objectives.denoise import DenoiseConfig, denoising_loss
 from genlab.paths import EDMPrecond, build_path
@@ -76,13 +82,10 @@ class DiffusionSamplerConfig:
             )
 
 
-def null_cond(exp: Experiment) -> dict:
-    """The null class (index ``num_classes``) for condition dropout and guidance."""
-    return class_null(getattr(exp.model, "num_classes", 0))
+null_cond = class_null_cond
 
 
-def cond_keys(exp: Experiment) -> tuple[str, ...]:
-    return class_keys(getattr(exp.model, "num_classes", 0))
+cond_keys = class_cond_keys
 
 
 def build(exp: Experiment) -> nn.Module:

@@ -20,10 +20,16 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from genlab.cond import class_keys, class_null
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
-from genlab.families.base import Family, class_preview, no_dependencies, prepare
+from genlab.families.base import (
+    Family,
+    class_cond_keys,
+    class_null_cond,
+    class_preview,
+    no_dependencies,
+    prepare,
+)
 from genlab.metrics.modes import PROTOCOLS, protocol_stats
 from genlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlab.models.gan_mlp import MLPDiscriminator, MLPGenerator
@@ -112,13 +118,10 @@ def build_discriminator(exp: Experiment) -> nn.Module:
     return L.spectral_norm_(d) if o.spectral_norm else d
 
 
-def null_cond(exp: Experiment) -> dict:
-    """GANs here use no condition dropout; the declared null class is kept for symmetry."""
-    return class_null(getattr(exp.model, "num_classes", 0))
+null_cond = class_null_cond
 
 
-def cond_keys(exp: Experiment) -> tuple[str, ...]:
-    return class_keys(getattr(exp.model, "num_classes", 0))
+cond_keys = class_cond_keys
 
 
 def generate(

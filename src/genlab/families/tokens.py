@@ -16,10 +16,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.checkpoint import load_network
-from genlab.cond import class_keys, class_null, drop
+from genlab.cond import drop
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
-from genlab.families.base import Family, class_preview, fit_one_objective
+from genlab.families.base import (
+    Family,
+    class_cond_keys,
+    class_null_cond,
+    class_preview,
+    fit_one_objective,
+)
 from genlab.models import build_model
 from genlab.objectives.vae import unwrap
 from genlab.sampling.tokens import generate, generate_scales
@@ -60,12 +66,10 @@ class TokenSamplerConfig:
             )
 
 
-def null_cond(exp: Experiment) -> dict:
-    return class_null(getattr(exp.model, "num_classes", 0))
+null_cond = class_null_cond
 
 
-def cond_keys(exp: Experiment) -> tuple[str, ...]:
-    return class_keys(getattr(exp.model, "num_classes", 0))
+cond_keys = class_cond_keys
 
 
 def load_tokenizer(exp: Experiment, device="cpu") -> nn.Module:

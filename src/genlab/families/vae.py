@@ -21,11 +21,18 @@ from torch import Tensor, nn
 
 from genlab import config as C
 from genlab.checkpoint import load_network
-from genlab.cond import class_keys, class_null
 from genlab.data import Dataset, build_dataset
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
-from genlab.families.base import Family, class_preview, fit_one_objective, no_dependencies, prepare
+from genlab.families.base import (
+    Family,
+    class_cond_keys,
+    class_null_cond,
+    class_preview,
+    fit_one_objective,
+    no_dependencies,
+    prepare,
+)
 from genlab.models import build_model
 from genlab.models.vae import PatchDiscriminator
 from genlab.models.vq import VQConfig
@@ -80,15 +87,14 @@ def build(exp: Experiment) -> nn.Module:
     return build_model(exp.model)
 
 
-def null_cond(exp: Experiment) -> dict:
-    return class_null(getattr(exp.model, "num_classes", 0))
+null_cond = class_null_cond
 
 
 def cond_keys(exp: Experiment) -> tuple[str, ...]:
     """A conditional VAE takes the class; the codecs (klae, vq) take nothing."""
     if exp.objective.kind != "elbo":
         return ()
-    return class_keys(getattr(exp.model, "num_classes", 0))
+    return class_cond_keys(exp)
 
 
 def loss(exp: Experiment):
