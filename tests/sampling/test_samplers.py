@@ -119,6 +119,7 @@ def test_grids_are_float64_decreasing_and_end_at_zero():
 @pytest.mark.parametrize("name", ["ddpm", "euler_maruyama", "heun", "ddim"])
 def test_sample_i_depends_only_on_seed_i(name):
     path = build_path("vp")
+    torch.manual_seed(0)  # a fixed network: the check must not depend on the draw
     net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
 
     def model(x, t, cond):
@@ -134,7 +135,8 @@ def test_sample_i_depends_only_on_seed_i(name):
         )
 
     batch, alone = draw([5, 6, 7, 8]), draw([7])
-    torch.testing.assert_close(batch[2], alone[0], rtol=1e-5, atol=1e-6)
+    # equal up to float round-off of batched matmuls (batch 4 vs 1)
+    torch.testing.assert_close(batch[2], alone[0], rtol=1e-4, atol=1e-5)
     assert not torch.allclose(batch[0], batch[1])
     with pytest.raises(ValueError, match="generator"):
         SAMPLERS["ddpm"](model, torch.zeros(2, 2), uniform_grid(3), path=path, kind="eps")
