@@ -219,7 +219,7 @@ def load_network(run_dir: str | Path, weights: str = "ema", device="cpu") -> Net
         CheckpointError: the directory, its config or the weights file is missing or
             unreadable, or the weights do not match the model section.
     """
-    from genlab import config as C
+    import genlab.config as C
     from genlab.models import build_model, model_config
 
     if weights not in ("ema", "model"):
@@ -256,8 +256,3 @@ def load_network(run_dir: str | Path, weights: str = "ema", device="cpu") -> Net
     found = Network(net, raw, model_cfg, weights_digest(state)[:16], run_dir, weights)
     _NETWORKS[key] = found
     return found
-
-
-def run_fingerprint(run_dir: str | Path, weights: str = "ema") -> str:
-    """``sha256[:16]`` of a run's weights file, without building its network."""
-    return weights_digest(load_tensors(Path(run_dir) / f"{weights}.safetensors"))[:16]

@@ -156,7 +156,7 @@ def evaluate(
     reference features are cached (see ``reference_features``). Returns a JSON-ready
     dict: ``{"metrics": {...}, "n": N, "extractor": {...}, "reference": {...}}``.
     """
-    from genlab import config as C
+    import genlab.config as C
     from genlab.data import DATASETS, build_dataset
 
     if len(fake) and not bool(torch.isfinite(fake).all()):
@@ -196,6 +196,17 @@ def evaluate(
     return result
 
 
+def check_likelihood_run(exp) -> None:
+    """``bpd`` needs a flow/diffusion run (a :class:`ConfigError` otherwise)."""
+    from genlab.families import family_of
+
+    if family_of(exp.objective.kind).name != "diffusion":
+        raise ConfigError(
+            f"--metrics bpd: needs a flow/diffusion run, not '{exp.objective.kind}' "
+            "(VAEs report their importance-weighted bound)"
+        )
+
+
 def likelihood_metrics(model, exp, ref_cfg, n: int, steps: int = 50, seed: int = 0) -> dict:
     """NLL (nats) and bits/dim of the first ``n`` reference samples under a flow run's
     probability-flow ODE (RK4, Hutchinson probes seeded by ``seed``). Images in [-1, 1]
@@ -205,11 +216,7 @@ def likelihood_metrics(model, exp, ref_cfg, n: int, steps: int = 50, seed: int =
     from genlab.families.diffusion import velocity_field
     from genlab.metrics.likelihood import bits_per_dim, pf_ode_log_likelihood
 
-    if family_of(exp.objective.kind).name != "diffusion":
-        raise ConfigError(
-            f"--metrics bpd: needs a flow/diffusion run, not '{exp.objective.kind}' "
-            "(VAEs report their importance-weighted bound)"
-        )
+    check_likelihood_run(exp)
     data = build_dataset(ref_cfg)
     x = data.x[:n].to(next(model.parameters()).device)
     keys = family_of(exp.objective.kind).cond_keys(exp)

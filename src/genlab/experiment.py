@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from genlab import config as C
+import genlab.config as C
 from genlab.errors import ConfigError
 
 

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from genlab import config as C
-from genlab.checkpoint import checkpoints, load_into, run_fingerprint
+import genlab.config as C
+from genlab.checkpoint import checkpoints, load_into, load_network
 from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.experiment import Experiment, experiment_from_dict
 from genlab.experiment import override as _override
@@ -82,7 +82,7 @@ def pin_dependencies(exp: Experiment, run_dir: Path) -> None:
         pins[key] = {
             "path": os.path.relpath(dep.resolve(), Path(run_dir).resolve()),
             "weights": weights,
-            "fingerprint": run_fingerprint(dep, weights),
+            "fingerprint": load_network(dep, weights).fingerprint,
         }
     C.atomic_write_text(Path(run_dir) / DEPENDENCIES, json.dumps(pins, indent=1) + "\n")
 
@@ -104,7 +104,7 @@ def resolve_dependencies(exp: Experiment, run_dir: Path, accept_changed: bool) -
                 f"{key}: {run_dir} was trained on the run at {dep}, which is gone "
                 f"(pinned in {path}); move it back or retrain"
             )
-        found = run_fingerprint(dep, pin["weights"])
+        found = load_network(dep, pin["weights"]).fingerprint  # cached for the family
         if found != pin["fingerprint"] and not accept_changed:
             raise CheckpointError(
                 f"{key}: {dep} has changed since {run_dir} was trained on it (weights "
@@ -249,8 +249,7 @@ def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
             raise ConfigError(f"sampler.{name}: given both as --{name} and as sampler.{name}=")
         setattr(staged.sampler, name, value)
     plain = [k + "=" + o.split("=", 1)[1] if "=" in o else o for k, o in zip(keys, overrides)]
-    frozen = tuple(k for k in C.all_keys(exp) if not k.startswith("sampler."))
-    staged = C.apply_overrides(staged, plain, frozen=frozen)
+    staged = C.apply_overrides(staged, plain)
     return C.revalidate(staged.sampler)
 
 
@@ -295,17 +294,17 @@ def draw(
 
     def count(*_):
         calls[0] += 1
-        bar.set_postfix(network_calls=calls[0], refresh=False)
-        bar.refresh()
+        bar.set_postfix(network_calls=calls[0])
 
-    hook = model.register_forward_hook(count)
+    hook = model.register_forward_hook(count) if progress else None
     try:
         for lo in range(0, len(seeds), step):
             c = {k: v[lo : lo + step].to(dev) for k, v in cond.items()}
             chunks.append(family.sample(model, exp, seeds[lo : lo + step], c, scfg).cpu())
             bar.update(len(chunks[-1]))
     finally:
-        hook.remove()
+        if hook is not None:
+            hook.remove()
         bar.close()
     x = torch.cat(chunks)
     bad = ~torch.isfinite(x.flatten(1)).all(1)

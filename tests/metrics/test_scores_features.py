@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.metrics.features import tensor_digest
+from genlab.checkpoint import weights_digest as tensor_digest
 from genlab.metrics.scores import class_accuracy, inception_score, intra_class_fid
 
 

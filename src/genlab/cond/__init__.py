@@ -27,23 +27,10 @@ guidance", Algorithm 1).
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
 from genlab.errors import ConfigError
 
 KEYS = ("class", "text", "text_mask", "mask", "image", "control")
-
-
-def check_keys(cond: dict, allowed: tuple[str, ...], where: str = "cond") -> dict:
-    """``cond`` itself if every key is in ``allowed``; a misspelt or unexpected key is a
-    :class:`ConfigError` naming it (no silent catch-all)."""
-    bad = [k for k in cond if k not in allowed]
-    if bad:
-        raise ConfigError(
-            f"{where}: unexpected condition key {bad[0]!r}; this network takes "
-            f"{', '.join(allowed) or 'no condition'}"
-        )
-    return cond
 
 
 def class_null(num_classes: int) -> dict:
@@ -104,8 +91,3 @@ def cat_with_null(cond: dict, null: dict) -> dict:
     (conditional rows first)."""
     nulls = null_batch(null, cond)
     return {k: torch.cat([v, nulls[k]]) for k, v in cond.items()}
-
-
-def rows(cond: dict, index: Tensor | slice) -> dict:
-    """The rows ``index`` of every tensor in ``cond``."""
-    return {k: v[index] for k, v in cond.items()}

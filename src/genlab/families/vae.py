@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from genlab import config as C
+import genlab.config as C
 from genlab.checkpoint import load_network
 from genlab.data import Dataset, build_dataset
 from genlab.errors import ConfigError

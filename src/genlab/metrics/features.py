@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genlab.checkpoint import load_network, weights_digest
+from genlab.checkpoint import load_network
 from genlab.errors import CheckpointError, ConfigError
 from genlab.metrics.fid import gaussian_stats
 
@@ -113,11 +113,6 @@ class Extractor:
         if head not in heads:
             raise ConfigError(f"extractor '{self.name}': no head {head!r}; has {list(heads)}")
         return heads[head]
-
-
-def tensor_digest(state: dict) -> str:
-    """sha256 over a state dict's names, dtypes, shapes and bytes (order-independent)."""
-    return weights_digest(state)
 
 
 def default_classifier_dir(name: str) -> Path:
@@ -214,7 +209,7 @@ def _atomic_savez(path: Path, **arrays) -> None:
 
 
 def reference_key(data_cfg, fingerprint: str) -> str:
-    from genlab import config as C
+    import genlab.config as C
 
     blob = json.dumps(C.to_dict(data_cfg), sort_keys=True) + "|" + fingerprint
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from genlab import config as C
+import genlab.config as C
 from genlab.data import DATASETS
 from genlab.data.mnist import MNIST_ROOT, TRAIN_STOP
 from genlab.experiment import Experiment, TrainConfig

@@ -28,19 +28,20 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from genlab.checkpoint import load_checkpoint, load_optimizer_state, load_tensors, save_checkpoint
+from genlab.checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
 from genlab.data import Dataset
 from genlab.errors import ConfigError
 from genlab.experiment import TrainConfig
 from genlab.rng import keyed
-from genlab.train import distributed, parallel
+from genlab.train import distributed, sharding
 from genlab.train.batches import SampleStream, shard_size, to_device
-from genlab.train.ema import EMA, ema_beta
+from genlab.train.ema import ema_beta
 from genlab.train.log import RunLog
 from genlab.train.loop import (
     PreviewFn,
     check_schedule,
     clip_grads,
+    load_weights,
     setup_process,
     stop_if_not_finite,
     write_preview,
@@ -140,7 +141,7 @@ def _step_player(who, p, net, opt, losses, train, dist, step, run_dir) -> dict:
     logs: dict[str, float] = {}
     opt.zero_grad(set_to_none=True)
     for micro, compute in enumerate(losses):
-        with parallel.no_sync(net, train.strategy, micro < accum - 1):
+        with sharding.no_sync(net, train.strategy, micro < accum - 1):
             loss, part = compute()
             (loss / accum).backward()
         total += loss.detach() / accum
@@ -161,9 +162,9 @@ def _step_player(who, p, net, opt, losses, train, dist, step, run_dir) -> dict:
 def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor, resume, dist):
     warmup = check_schedule(train, dist.main)
     g.module.to(dist.device), d.module.to(dist.device)
-    ema = EMA(g.module)
-    net_g = parallel.wrap(g.module, train.strategy, dist)
-    net_d = parallel.wrap(d.module, train.strategy, dist)
+    ema = sharding.make_ema(g.module, train.strategy, dist.world, dist.device)
+    net_g = sharding.wrap(g.module, train.strategy, dist.world, dist.device)
+    net_d = sharding.wrap(d.module, train.strategy, dist.world, dist.device)
     opt_g, opt_d = g.make_optimizer(g.module), d.make_optimizer(d.module)
 
     start, seen, g_seen, elapsed = 0, 0, 0, 0.0
@@ -171,10 +172,10 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
         ckpt, state = load_checkpoint(run_dir)
         for module, name in ((g.module, "model"), (ema.module, "ema"), (d.module, "disc")):
             path = ckpt / f"{name}.safetensors"
-            parallel.load_full_state_dict(module, load_tensors(path), path)
+            load_weights(module, path)
         for opt, module, name in ((opt_g, g.module, "g"), (opt_d, d.module, "d")):
             s = load_optimizer_state(ckpt / "state" / f"optimizer_{name}.pt")
-            parallel.load_optimizer_state(opt, module, s)
+            sharding.load_optimizer_state(opt, module, s)
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
         seen = state.get("samples_seen", start * n_critic * train.batch_size)
         g_seen = state.get("generator_samples", start * train.batch_size)
@@ -190,13 +191,13 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
 
     def save(step: int) -> None:
         weights = {
-            "model": parallel.full_state_dict(g.module),
-            "ema": parallel.full_state_dict(ema.module),
-            "disc": parallel.full_state_dict(d.module),
+            "model": sharding.full_state_dict(g.module),
+            "ema": sharding.full_state_dict(ema.module),
+            "disc": sharding.full_state_dict(d.module),
         }
         optim = {
-            "optimizer_g": parallel.optimizer_state(opt_g, g.module),
-            "optimizer_d": parallel.optimizer_state(opt_d, d.module),
+            "optimizer_g": sharding.optimizer_state(opt_g, g.module),
+            "optimizer_d": sharding.optimizer_state(opt_d, d.module),
         }
         trainer = {
             "step": step,

@@ -21,14 +21,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from genlab.checkpoint import checkpoints, load_checkpoint, load_optimizer_state, load_tensors
+from genlab.checkpoint import (
+    check_state,
+    checkpoints,
+    load_checkpoint,
+    load_optimizer_state,
+    load_tensors,
+    save_checkpoint,
+)
 from genlab.data import Dataset
 from genlab.errors import ConfigError, GenlabError
 from genlab.experiment import TrainConfig
 from genlab.rng import keyed, mix
-from genlab.train import distributed, parallel
+from genlab.train import distributed, sharding
 from genlab.train.batches import SampleStream, shard_size, to_device
-from genlab.train.ema import EMA, ema_beta
+from genlab.train.ema import ema_beta
 from genlab.train.log import RunLog
 from genlab.train.schedule import lr_at
 from genlab.viz import image_grid, save_samples, scatter
@@ -99,6 +106,14 @@ def write_preview(x: Tensor, nrow: int, modality: str, run_dir: Path, log: RunLo
     elif modality == "points":
         log.image("samples", scatter(x), step)
     return path
+
+
+def load_weights(module: nn.Module, path: Path) -> None:
+    """Load the full weights file ``path`` into ``module`` (plain, DDP or FSDP-sharded);
+    keys and shapes must match (a :class:`CheckpointError` naming the file)."""
+    state = load_tensors(path)
+    check_state(module, state, path)
+    sharding.load_full_state_dict(module, state)
 
 
 def stop_if_not_finite(value: Tensor, what: str, step: int, run_dir: Path) -> None:
@@ -174,9 +189,8 @@ def fit(
 def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume, d) -> Path:
     warmup = check_schedule(train, d.main)
     model = model.to(d.device)
-    ema = EMA(model)
-    net = parallel.wrap(model, train.strategy, d)  # what forward/backward run on
-    parallel.wrap_ema(ema, train.strategy, d)
+    ema = sharding.make_ema(model, train.strategy, d.world, d.device)  # before wrapping
+    net = sharding.wrap(model, train.strategy, d.world, d.device)  # forward/backward on this
     if train.compile:
         net = torch.compile(net)
     opt = make_optimizer(model.parameters(), train)
@@ -187,9 +201,9 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
         ckpt, state = load_checkpoint(run_dir)
         for module, name in ((model, "model"), (ema.module, "ema")):
             path = ckpt / f"{name}.safetensors"
-            parallel.load_full_state_dict(module, load_tensors(path), path)
+            load_weights(module, path)
         opt_state = load_optimizer_state(ckpt / "state" / "optimizer.pt")
-        parallel.load_optimizer_state(opt, model, opt_state)
+        sharding.load_optimizer_state(opt, model, opt_state)
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
         seen = state.get("samples_seen", start * train.batch_size)
     end = train.steps if not train.stop_after else min(train.steps, start + train.stop_after)
@@ -202,14 +216,12 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
 
     def save(step: int) -> None:
         weights = {
-            "model": parallel.full_state_dict(model),
-            "ema": parallel.full_state_dict(ema.module),
+            "model": sharding.full_state_dict(model),
+            "ema": sharding.full_state_dict(ema.module),
         }  # every process takes part in the gathers
-        optim = {"optimizer": parallel.optimizer_state(opt, model)}
+        optim = {"optimizer": sharding.optimizer_state(opt, model)}
         trainer = {"step": step, "seed": seed, "samples_seen": seen, "elapsed_s": elapsed}
         if d.main:
-            from genlab.checkpoint import save_checkpoint
-
             save_checkpoint(run_dir, step, weights, optim, trainer, train.keep_last)
         distributed.barrier(d)
 
@@ -229,7 +241,7 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
             batch = to_device(data.batch(index, cond_keys), d.device)
             batch["samples_seen"] = seen  # global samples before this step
             seed_global(mix(seed, step, j, _DROPOUT_KEY), d.device)  # dropout, if any
-            with parallel.no_sync(net, train.strategy, micro < accum - 1), autocast:
+            with sharding.no_sync(net, train.strategy, micro < accum - 1), autocast:
                 per_sample, logs = loss_fn(net, batch, keyed(seed, step, j))
                 loss = per_sample.mean()
             (loss / accum).backward()
@@ -272,7 +284,7 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
             )
             window = {"loss": 0.0, "n": 0, "time": 0.0, "extra": {}}
         if (train.sample_every and done % train.sample_every == 0) or done == train.steps:
-            local = parallel.unsharded(ema.module, train.strategy, d)  # a collective under fsdp
+            local = sharding.unsharded_copy(ema.module)  # a collective under fsdp
             if d.main:
                 x, nrow = preview(local)
                 write_preview(x, nrow, data.modality, run_dir, log, done)
