@@ -81,3 +81,13 @@ def test_load_network_loads_once_per_process(tmp_path, monkeypatch):
     assert load_network(tmp_path / "vq", "model") is first
     assert built.count("vqvae") == 0  # loaded above already: never rebuilt
     assert not first.module.training and not any(p.requires_grad for p in first.module.parameters())
+
+
+def test_resume_repeating_the_original_command_of_a_dependent_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    vq_args = ["vqvae-shapes", "model.codebook_size=32", "model.channels=8", *TINY]
+    assert main(["train", *vq_args, "train.steps=1", "train.ckpt_every=1", "--out", "vq"]) == 0
+    gpt = ["train", "vq-gpt-shapes", "objective.tokenizer=vq", *GPT, "--out", "gpt"]
+    assert main([*gpt, "train.steps=2"]) == 0
+    assert main([*gpt, "train.steps=3", "--resume"]) == 0  # the same tokenizer value
+    assert main([*gpt, "train.steps=2", "--resume"]) == 2  # fewer steps than done

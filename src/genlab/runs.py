@@ -137,10 +137,16 @@ def prepare_run(
     if resume:
         stored = load_experiment(out, accept_changed)
         exp = override(stored, overrides)
+        written = experiment_from(C.load_yaml(out / "config.yaml"))  # dependencies as given
         for o in overrides:  # repeating the original command is fine; a change is not
             key = o.split("=", 1)[0].strip()
-            if not key.startswith("train.") and override(stored, [o]) != stored:
+            if not key.startswith("train.") and override(written, [o]) != written:
                 raise ConfigError(f"{key}: only train.* settings can change when resuming {out}")
+        done = checkpoints(out)[-1][0] if checkpoints(out) else 0
+        if exp.train.steps < done:
+            raise ConfigError(
+                f"train.steps: {exp.train.steps} is below the {done} steps {out} has done"
+            )
         if write and exp.train != stored.train:
             raw = C.load_yaml(out / "config.yaml")  # keep dependencies as written
             raw["train"] = C.to_dict(exp.train)
