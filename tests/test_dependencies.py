@@ -53,10 +53,27 @@ def test_a_token_run_pins_its_tokenizer(tmp_path, monkeypatch, capsys):
     assert "--accept-changed-deps" in err and not (tmp_path / "d.npz").exists()
     code, x = sample(tmp_path / "moved/gpt", tmp_path / "d.npz", "--accept-changed-deps")
     assert code == 0 and not np.array_equal(x, ref)
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "moved/gpt")]) == 0  # info needs no flag: it reports
+    assert "CHANGED since" in capsys.readouterr().out
+
+    # Resuming with the changed tokenizer accepted trains on it: the new weights are pinned.
+    old = json.loads((tmp_path / "moved/gpt/dependencies.json").read_text())
+    gpt_more = ["vq-gpt-shapes", "objective.tokenizer=runs/vq", "train.steps=3", "--resume"]
+    assert main(["train", *gpt_more, "--out", "gpt"]) == 2  # refused without the flag
+    assert main(["train", *gpt_more, "--out", "gpt", "--accept-changed-deps"]) == 0
+    new = json.loads((tmp_path / "moved/gpt/dependencies.json").read_text())
+    tok, was = new["objective.tokenizer"], old["objective.tokenizer"]
+    assert tok["path"] == was["path"] and tok["fingerprint"] != was["fingerprint"]
+    assert sample(tmp_path / "moved/gpt", tmp_path / "e.npz")[0] == 0  # no flag needed now
 
     shutil.rmtree(tmp_path / "moved/vq")  # gone: a clear error naming it
-    code, _ = sample(tmp_path / "moved/gpt", tmp_path / "e.npz")
+    capsys.readouterr()
+    code, _ = sample(tmp_path / "moved/gpt", tmp_path / "f.npz")
     assert code == 2 and "objective.tokenizer" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "moved/gpt"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["dependencies"]["objective.tokenizer"]["status"] == "missing"
 
 
 def test_load_network_loads_once_per_process(tmp_path, monkeypatch):

@@ -14,7 +14,8 @@ from safetensors.torch import load_file, save_file
 
 from genlab.cli import main
 from genlab.errors import ConfigError
-from genlab.objectives.denoise import DenoiseConfig, loss_weight
+from genlab.objectives.configs import DenoiseConfig
+from genlab.objectives.denoise import loss_weight
 from genlab.paths import build_path
 from genlab.paths.convert import convert
 from genlab.rng import keyed
@@ -176,3 +177,14 @@ def test_info_is_readable_text_and_json(moons, capsys):
     assert code == 0 and "rf-moons" in out and "parameters" in out and "{" not in out
     code, out, _ = cli(capsys, "info", moons, "--json")
     assert code == 0 and out.lstrip().startswith("{")
+
+
+def test_eval_refuses_too_few_samples_and_files_that_are_not_npz(moons, tmp_path, capsys):
+    code, _, err = cli(capsys, "eval", moons, "--n", "1")
+    assert code == 2 and "--n:" in err and "at least 2" in err
+    (tmp_path / "img.npz").write_bytes(b"\x89PNG\r\n\x1a\n not an archive")
+    code, _, err = cli(capsys, "eval", "--real", "moons", "--fake", tmp_path / "img.npz")
+    assert code == 2 and "not an .npz archive" in err and "pickle" not in err
+    np.savez(tmp_path / "one.npz", x=np.zeros((1, 2), np.float32))
+    code, _, err = cli(capsys, "eval", "--real", "moons", "--fake", tmp_path / "one.npz")
+    assert code == 2 and "holds 1 sample(s)" in err

@@ -22,7 +22,7 @@ LISTABLE = ("recipes", "datasets", "models", "samplers", "metrics")
 
 def _listing(what: str) -> list[dict]:
     if what == "recipes":
-        from genlab.families import family_of
+        from genlab.families import family_name
         from genlab.recipes import RECIPES
 
         rows = []
@@ -31,7 +31,7 @@ def _listing(what: str) -> list[dict]:
             rows.append(
                 {
                     "name": name,
-                    "family": family_of(exp.objective.kind).name,
+                    "family": family_name(exp.objective.kind),
                     "data": exp.data.name,
                     "model": exp.model.arch,
                     "doc": r.doc,
@@ -50,12 +50,9 @@ def _listing(what: str) -> list[dict]:
             {"name": k, "kind": f"preset of {c.arch}", "doc": ""} for k, c in PRESETS.items()
         ]
     if what == "samplers":
-        from genlab.sampling import SAMPLERS
+        from genlab.sampling import SAMPLER_INFO
 
-        return [
-            {"name": k, "doc": (f.__doc__ or "").strip().splitlines()[0]}
-            for k, f in SAMPLERS.items()
-        ]
+        return [{"name": k, "doc": doc} for k, (_, doc) in SAMPLER_INFO.items()]
     if what == "metrics":
         try:
             from genlab.metrics import METRICS
@@ -87,21 +84,24 @@ def cmd_list(args) -> int:
 def cmd_train(args) -> int:
     import genlab.config as C
     from genlab.recipes import get_recipe
-    from genlab.runs import fit, load_experiment, override
 
     out = Path(args.out or f"runs/{args.recipe}")
     main_rank = int(os.environ.get("RANK", "0")) == 0
-    if args.resume:
+    if args.resume:  # reads the run (and its dependencies' weights): needs torch
+        from genlab.runs import load_experiment, override
+
         stored = load_experiment(out, args.accept_changed_deps)
         if stored.recipe != args.recipe:
             raise ConfigError(f"{out}: is a '{stored.recipe}' run, not '{args.recipe}'")
         # For --dry-run and the summary; fit() re-checks that only train.* changes.
         exp = override(stored, args.overrides)
-    else:
-        exp = override(get_recipe(args.recipe), args.overrides)
+    else:  # torch is not imported until training starts (--dry-run stays fast)
+        exp = get_recipe(args.recipe, args.overrides)
     if args.dry_run:
         print(C.dump_yaml(exp), end="")
         return 0
+    from genlab.runs import fit
+
     out = fit(
         exp,
         out,
@@ -249,6 +249,12 @@ def _eval_samples_from_file(args):
     path = Path(args.fake)
     if not path.is_file():
         raise ConfigError(f"--fake: {path}: no such file")
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+            raise ConfigError(
+                f"--fake: {path}: not an .npz archive (write one with "
+                "`genlab sample RUN --n N --out FILE.npz`)"
+            )
     try:
         with np.load(path) as z:
             if "x" not in z.files:
@@ -259,6 +265,8 @@ def _eval_samples_from_file(args):
         raise ConfigError(f"--fake: {path}: not a readable .npz file ({e})") from None
     if args.n and args.n < len(x):
         x, y = x[: args.n], None if y is None else y[: args.n]
+    if len(x) < 2:
+        raise ConfigError(f"--fake: {path}: holds {len(x)} sample(s); the metrics need at least 2")
     cls = dataset_config(args.real)
     data = [o.removeprefix("data.") for o in args.overrides if o.startswith("data.")]
     bad = [o for o in args.overrides if not o.startswith("data.")]
@@ -284,8 +292,10 @@ def cmd_eval(args) -> int:
     from genlab.train.distributed import pick_device
 
     _threads(args)
-    if args.n < 1:
-        raise ConfigError(f"--n: must be at least 1, got {args.n}")
+    if args.n < 2:
+        raise ConfigError(
+            f"--n: the metrics compare two sets of samples and need at least 2, got {args.n}"
+        )
     if args.run is not None and "=" in args.run and not Path(args.run).exists():
         args.overrides, args.run = [args.run, *args.overrides], None  # a key=value, not a RUN
     if (args.run is None) == (args.real is None):
@@ -342,14 +352,17 @@ def cmd_eval(args) -> int:
 def cmd_info(args) -> int:
     from genlab.checkpoint import checkpoints
     from genlab.families import family_of
-    from genlab.runs import load_experiment
+    from genlab.runs import dependency_status, load_experiment
     from genlab.train.log import read_metrics
 
     run = Path(args.run)
-    exp = load_experiment(run, args.accept_changed_deps)
-    model = family_of(exp.objective.kind).build(exp)
-    deps = run / "dependencies.json"
-    pinned = json.loads(deps.read_text()) if deps.is_file() else {}
+    # Describes a run whatever became of its dependencies (each pin's state is shown).
+    exp = load_experiment(run, accept_changed=True, missing_ok=True)
+    pinned = dependency_status(run)
+    try:
+        n_params = sum(p.numel() for p in family_of(exp.objective.kind).build(exp).parameters())
+    except GenlabError:  # the network reads a dependency that is missing
+        n_params = None
     ckpts = checkpoints(run)
     metrics = run / "metrics.jsonl"
     last = read_metrics(metrics)[-1] if metrics.is_file() and metrics.stat().st_size else {}
@@ -360,7 +373,7 @@ def cmd_info(args) -> int:
         "objective": exp.objective.kind,
         "data": exp.data.name,
         "model": exp.model.arch,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": n_params,
         "step": ckpts[-1][0] if ckpts else 0,
         "steps": exp.train.steps,
         "checkpoints": [s for s, _ in ckpts],
@@ -374,12 +387,19 @@ def cmd_info(args) -> int:
         f"{run}: recipe {info['recipe']} ({info['family']} family, objective {info['objective']})"
     )
     print(f"  data        {info['data']}")
-    print(f"  model       {info['model']}, {info['parameters']:,} parameters")
+    count = "unknown" if n_params is None else f"{n_params:,}"
+    print(f"  model       {info['model']}, {count} parameters")
     print(f"  trained     step {info['step']:,} of {info['steps']:,}")
     print(f"  checkpoints {', '.join(map(str, info['checkpoints'])) or 'none yet'}")
     for key, pin in pinned.items():
+        state = {
+            "ok": "unchanged",
+            "changed": f"CHANGED since: now {pin.get('found')}",
+            "missing": f"MISSING: nothing at {pin['at']}",
+        }[pin["status"]]
         print(
-            f"  depends on  {key} = {pin['path']} ({pin['weights']} weights {pin['fingerprint']})"
+            f"  depends on  {key} = {pin['path']} ({pin['weights']} weights "
+            f"{pin['fingerprint']}, {state})"
         )
     if last:
         shown = ", ".join(
@@ -479,11 +499,6 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", parents=[common], help="describe a run directory")
     s.add_argument("run")
     s.add_argument("--json", action="store_true", help="print the same as one JSON object")
-    s.add_argument(
-        "--accept-changed-deps",
-        action="store_true",
-        help="describe the run even if a run it depends on was retrained",
-    )
     s.set_defaults(func=cmd_info)
     return p
 

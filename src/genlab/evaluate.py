@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genlab.data.mnist import TRAIN_STOP
+from genlab.data.configs import TRAIN_STOP
 from genlab.errors import ConfigError
 from genlab.metrics import METRICS
 

@@ -40,9 +40,11 @@ def experiment_from(raw: dict, source: str = "config") -> Experiment:
     return experiment_from_dict(raw, kind_types, source)
 
 
-def load_experiment(run_dir: Path, accept_changed: bool = False) -> Experiment:
-    """The resolved experiment stored in ``RUN/config.yaml``, with every pinned
-    dependency resolved to its checked location."""
+def load_experiment(
+    run_dir: Path, accept_changed: bool = False, missing_ok: bool = False
+) -> Experiment:
+    """The experiment stored in ``RUN/config.yaml``, with every pinned dependency
+    resolved to its checked location (see :func:`resolve_dependencies`)."""
     run_dir = Path(run_dir)
     path = run_dir / "config.yaml"
     if not run_dir.is_dir():
@@ -53,7 +55,7 @@ def load_experiment(run_dir: Path, accept_changed: bool = False) -> Experiment:
         exp = experiment_from(C.load_yaml(path), str(path))
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None
-    return resolve_dependencies(exp, run_dir, accept_changed)
+    return resolve_dependencies(exp, run_dir, accept_changed, missing_ok)
 
 
 # ---------------------------------------------------------------------- dependencies
@@ -87,31 +89,53 @@ def pin_dependencies(exp: Experiment, run_dir: Path) -> None:
     C.atomic_write_text(Path(run_dir) / DEPENDENCIES, json.dumps(pins, indent=1) + "\n")
 
 
-def resolve_dependencies(exp: Experiment, run_dir: Path, accept_changed: bool) -> Experiment:
-    """``exp`` with each pinned dependency's config key set to its location as pinned
-    (relative to ``run_dir``), after checking its fingerprint."""
+def dependency_status(run_dir: Path) -> dict[str, dict]:
+    """Each pin of ``RUN/dependencies.json`` (``path``, ``weights``, ``fingerprint``) with
+    ``at``, the location it resolves to now, and ``status``: ``"ok"``, ``"changed"``
+    (``found`` holds the fingerprint now) or ``"missing"``. ``{}`` for a run that reads
+    no other run; :class:`CheckpointError` if the file is unreadable."""
     path = Path(run_dir) / DEPENDENCIES
     if not path.is_file():
-        return exp
+        return {}
     try:
         pins = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: unreadable ({e})") from None
+    out = {}
     for key, pin in pins.items():
         dep = (Path(run_dir) / pin["path"]).resolve()
-        if not (dep / f"{pin['weights']}.safetensors").is_file():
+        row = {**pin, "at": str(dep), "status": "missing"}
+        if (dep / f"{pin['weights']}.safetensors").is_file():
+            row["found"] = load_network(dep, pin["weights"]).fingerprint  # cached
+            row["status"] = "ok" if row["found"] == pin["fingerprint"] else "changed"
+        out[key] = row
+    return out
+
+
+def resolve_dependencies(
+    exp: Experiment, run_dir: Path, accept_changed: bool, missing_ok: bool = False
+) -> Experiment:
+    """``exp`` with each pinned dependency's config key set to its location as pinned
+    (relative to ``run_dir``), after checking its fingerprint. Raises
+    :class:`CheckpointError` naming the key for a changed dependency (unless
+    ``accept_changed``) or a missing one (unless ``missing_ok``: the key stays as written).
+    """
+    where = Path(run_dir) / DEPENDENCIES
+    for key, dep in dependency_status(run_dir).items():
+        if dep["status"] == "missing" and missing_ok:
+            continue
+        if dep["status"] == "missing":
             raise CheckpointError(
-                f"{key}: {run_dir} was trained on the run at {dep}, which is gone "
-                f"(pinned in {path}); move it back or retrain"
+                f"{key}: {run_dir} was trained on the run at {dep['at']}, which is gone "
+                f"(pinned in {where}); move it back or retrain"
             )
-        found = load_network(dep, pin["weights"]).fingerprint  # cached for the family
-        if found != pin["fingerprint"] and not accept_changed:
+        if dep["status"] == "changed" and not accept_changed:
             raise CheckpointError(
-                f"{key}: {dep} has changed since {run_dir} was trained on it (weights "
-                f"{found}, pinned {pin['fingerprint']}); retrain this run, or pass "
+                f"{key}: {dep['at']} has changed since {run_dir} was trained on it (weights "
+                f"{dep['found']}, pinned {dep['fingerprint']}); retrain this run, or pass "
                 "--accept-changed-deps to use the changed run anyway"
             )
-        _set_key(exp, key, str(dep))
+        _set_key(exp, key, dep["at"])
     return exp
 
 
@@ -136,12 +160,17 @@ def prepare_run(
     out = Path(out)
     if resume:
         stored = load_experiment(out, accept_changed)
-        exp = override(stored, overrides)
         written = experiment_from(C.load_yaml(out / "config.yaml"))  # dependencies as given
+        train_only = []
         for o in overrides:  # repeating the original command is fine; a change is not
             key = o.split("=", 1)[0].strip()
-            if not key.startswith("train.") and override(written, [o]) != written:
+            if key.startswith("train."):
+                train_only.append(o)
+            elif override(written, [o]) != written:
                 raise ConfigError(f"{key}: only train.* settings can change when resuming {out}")
+        # The rest repeat what is written: the stored experiment (dependencies resolved
+        # from the run directory, not from this working directory) keeps them.
+        exp = override(stored, train_only)
         done = checkpoints(out)[-1][0] if checkpoints(out) else 0
         if exp.train.steps < done:
             raise ConfigError(
@@ -151,6 +180,8 @@ def prepare_run(
             raw = C.load_yaml(out / "config.yaml")  # keep dependencies as written
             raw["train"] = C.to_dict(exp.train)
             C.atomic_write_text(out / "config.yaml", C.dump_yaml(experiment_from(raw)))
+        if write and accept_changed:  # trained on from now on: the new weights are pinned
+            pin_dependencies(exp, out)
         return exp, out
     # Only the writing rank checks: under torchrun, rank 0 may already have created `out`.
     if write and out.exists() and (not out.is_dir() or any(out.iterdir())):

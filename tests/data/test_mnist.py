@@ -15,7 +15,8 @@ import torch
 
 from genlab.data import DATASETS
 from genlab.data import mnist as M
-from genlab.data.mnist import FashionMNISTConfig, MNISTConfig, download, make_mnist, read_idx
+from genlab.data.configs import FashionMNISTConfig, MNISTConfig
+from genlab.data.mnist import download, make_mnist, read_idx
 from genlab.errors import ConfigError, DataError
 
 # The official MNIST test set beside the project: <repo>/../shared/data/mnist.

@@ -8,7 +8,8 @@ import torch
 from genlab.cond import drop as drop_cond
 from genlab.errors import ConfigError
 from genlab.models import build_model, preset
-from genlab.objectives.denoise import DenoiseConfig, denoising_loss, t_bins
+from genlab.objectives.configs import DenoiseConfig
+from genlab.objectives.denoise import denoising_loss, t_bins
 from genlab.paths import build_path, edm_weight
 from genlab.paths.convert import target as path_target
 

@@ -1,5 +1,9 @@
 """Datasets by name. ``DATASETS`` maps a name to its :class:`DatasetSpec`.
 
+Importing this package does not import torch: configs live in
+:mod:`genlab.data.configs`, and a loader's module is imported by :func:`build_dataset`
+the first time it builds (so ``genlab list`` and ``--dry-run`` start fast).
+
 >>> from genlab.data import build_dataset, DATASETS
 >>> ds = build_dataset(DATASETS["digits"].config())
 >>> ds.x.shape
@@ -8,19 +12,104 @@ torch.Size([1797, 1, 8, 8])
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from genlab.data import digits, folder, mnist, shapes, stacked, toys
-from genlab.data.base import Dataset, DatasetSpec
+from genlab.data import configs as K
+from genlab.data.configs import Modality
 from genlab.errors import ConfigError
 
+if TYPE_CHECKING:
+    from genlab.data.base import Dataset
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registry entry: the config dataclass, where its builder lives
+    (``"module:function"``, imported on first use), how samples are shown and a one-line
+    description."""
+
+    config: type
+    loader: str
+    modality: Modality
+    doc: str
+
+    def build(self, cfg: Any) -> Dataset:
+        module, name = self.loader.split(":")
+        return getattr(importlib.import_module(module), name)(cfg)
+
+
 DATASETS: dict[str, DatasetSpec] = {
-    **toys.SPECS,
-    **digits.SPECS,
-    **shapes.SPECS,
-    **mnist.SPECS,
-    **folder.SPECS,
-    **stacked.SPECS,
+    # genlab.data.toys
+    "ring8": DatasetSpec(
+        K.Ring8Config, "genlab.data.toys:make_ring8", "points", "8 Gaussians on a circle (PacGAN)"
+    ),
+    "grid25": DatasetSpec(
+        K.Grid25Config,
+        "genlab.data.toys:make_grid25",
+        "points",
+        "25 Gaussians on a 5x5 grid (PacGAN/VEEGAN)",
+    ),
+    "moons": DatasetSpec(
+        K.MoonsConfig, "genlab.data.toys:make_moons", "points", "two interleaving half circles"
+    ),
+    "circles": DatasetSpec(
+        K.CirclesConfig, "genlab.data.toys:make_circles", "points", "two concentric circles"
+    ),
+    "spiral": DatasetSpec(
+        K.SpiralConfig, "genlab.data.toys:make_spiral", "points", "interleaved spiral arms"
+    ),
+    "checkerboard": DatasetSpec(
+        K.CheckerboardConfig,
+        "genlab.data.toys:make_checkerboard",
+        "points",
+        "uniform on the dark squares of a checkerboard",
+    ),
+    "swissroll": DatasetSpec(
+        K.SwissRollConfig, "genlab.data.toys:make_swissroll", "points", "the 2-D swiss roll"
+    ),
+    # genlab.data.digits
+    "digits": DatasetSpec(
+        K.DigitsConfig,
+        "genlab.data.digits:make_digits",
+        "image",
+        "1,797 8x8 handwritten digits from scikit-learn, labelled 0-9",
+    ),
+    # genlab.data.shapes
+    "shapes": DatasetSpec(
+        K.ShapesConfig,
+        "genlab.data.shapes:make_shapes",
+        "image",
+        "coloured shapes on black with shape/colour/size/position labels and captions",
+    ),
+    # genlab.data.mnist
+    "mnist": DatasetSpec(
+        K.MNISTConfig,
+        "genlab.data.mnist:make_mnist",
+        "image",
+        "MNIST handwritten digits (IDX files), labelled 0-9",
+    ),
+    "fashion-mnist": DatasetSpec(
+        K.FashionMNISTConfig,
+        "genlab.data.mnist:make_mnist",
+        "image",
+        "Fashion-MNIST clothing images (IDX files), 10 classes",
+    ),
+    # genlab.data.folder
+    "folder": DatasetSpec(
+        K.ImageFolderConfig,
+        "genlab.data.folder:make_folder",
+        "image",
+        "images from a folder with one subfolder per class (PNG, JPEG, BMP, GIF, WebP)",
+    ),
+    # genlab.data.stacked
+    "stacked-mnist": DatasetSpec(
+        K.StackedMNISTConfig,
+        "genlab.data.stacked:make_stacked_mnist",
+        "image",
+        "Stacked MNIST: 3 random MNIST digits as RGB channels, 1,000 modes",
+    ),
 }
 
 
@@ -38,4 +127,4 @@ def build_dataset(cfg: Any) -> Dataset:
     return DATASETS[cfg.name].build(cfg)
 
 
-__all__ = ["DATASETS", "Dataset", "DatasetSpec", "build_dataset", "dataset_config"]
+__all__ = ["DATASETS", "DatasetSpec", "Modality", "build_dataset", "dataset_config"]

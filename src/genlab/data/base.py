@@ -7,14 +7,12 @@ video ``(B, C, T, H, W)``, waveforms ``(B, C, L)``, tokens ``(B, N)`` int64.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 from torch import Tensor
 
-Modality = Literal["points", "image", "video", "audio", "tokens"]
+from genlab.data.configs import Modality
 
 
 @dataclass
@@ -79,16 +77,6 @@ class Dataset:
             self.attributes,
             self.sample_rate,
         )
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A registry entry: the config dataclass, the builder and a one-line description."""
-
-    config: type
-    build: Callable[..., Dataset]
-    modality: Modality
-    doc: str
 
 
 def split_index(n: int, split: str, test_fraction: float, seed: int = 0) -> Tensor:

@@ -6,22 +6,12 @@ Pixels (0..16) are scaled to [-1, 1]; shape ``(N, 1, 8, 8)``, or ``(N, 1, S, S)`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 
-from genlab.data.base import Dataset, DatasetSpec, split_index
+from genlab.data.base import Dataset, split_index
+from genlab.data.configs import DigitsConfig
 from genlab.errors import ConfigError
-
-
-@dataclass
-class DigitsConfig:
-    name: Literal["digits"] = "digits"
-    split: Literal["all", "train", "test"] = "all"
-    test_fraction: float = 0.2
-    image_size: int = 8
 
 
 def make_digits(cfg: DigitsConfig) -> Dataset:
@@ -39,13 +29,3 @@ def make_digits(cfg: DigitsConfig) -> Dataset:
         x = x.clamp(-1, 1)
     idx = split_index(len(x), cfg.split, cfg.test_fraction)
     return Dataset(x[idx], {"class": y[idx]}, "image", 10, tuple(str(i) for i in range(10)))
-
-
-SPECS = {
-    "digits": DatasetSpec(
-        DigitsConfig,
-        make_digits,
-        "image",
-        "1,797 8x8 handwritten digits from scikit-learn, labelled 0-9",
-    ),
-}

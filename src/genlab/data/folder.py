@@ -34,26 +34,15 @@ with a transparent colour, and any other mode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from genlab.data.base import Dataset, DatasetSpec
+from genlab.data.base import Dataset
+from genlab.data.configs import ImageFolderConfig
 from genlab.errors import ConfigError, DataError
-
-
-@dataclass
-class ImageFolderConfig:
-    name: Literal["folder"] = "folder"
-    root: str = ""
-    image_size: int = 32
-    channels: Literal[1, 3] = 3
-    background: float = 1.0  # grey level in [0, 1] under transparent pixels (1 = white)
-    extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 def _visible(path: Path, root: Path) -> bool:
@@ -185,13 +174,3 @@ def make_folder(cfg: ImageFolderConfig) -> Dataset:
     x = torch.from_numpy(x).permute(0, 3, 1, 2)
     y = torch.tensor([k for _, k in items], dtype=torch.int64)
     return Dataset(x.contiguous(), {"class": y}, "image", len(classes), tuple(classes))
-
-
-SPECS = {
-    "folder": DatasetSpec(
-        ImageFolderConfig,
-        make_folder,
-        "image",
-        "images from a folder with one subfolder per class (PNG, JPEG, BMP, GIF, WebP)",
-    ),
-}

@@ -24,7 +24,6 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -32,12 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genlab.data.base import Dataset, DatasetSpec
+from genlab.data.base import Dataset
+from genlab.data.configs import MNISTConfig
 from genlab.errors import ConfigError, DataError
-
-MNIST_ROOT = "../shared/data/mnist"  # the 10,000 official test images, beside the project
-MNIST_SPLIT = "test"  # the split genlab trains and evaluates on
-TRAIN_STOP = 8000  # train on MNIST_SPLIT images [0, TRAIN_STOP); [TRAIN_STOP, end) is held out
 
 # IDX type byte -> big-endian numpy dtype of the payload.
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -214,25 +210,6 @@ def download(
     return paths
 
 
-@dataclass
-class MNISTConfig:
-    name: Literal["mnist", "fashion-mnist"] = "mnist"
-    root: str = "data/mnist"
-    split: Literal["train", "test"] = "train"
-    start: int = 0
-    stop: int = -1  # -1: to the end of the split
-    image_size: int = 28
-    download: bool = False
-
-
-@dataclass
-class FashionMNISTConfig(MNISTConfig):
-    """:class:`MNISTConfig` with Fashion-MNIST defaults."""
-
-    name: Literal["mnist", "fashion-mnist"] = "fashion-mnist"
-    root: str = "data/fashion-mnist"
-
-
 def _find(root: Path, stem: str) -> Path | None:
     """``root/stem`` or ``root/stem.gz``, whichever exists (raw first)."""
     for p in (root / stem, root / f"{stem}.gz"):
@@ -304,16 +281,3 @@ def make_mnist(cfg: MNISTConfig) -> Dataset:
         ).clamp(-1, 1)
     y = labels[sl].long()
     return Dataset(x, {"class": y}, "image", 10, CLASS_NAMES[cfg.name])
-
-
-SPECS = {
-    "mnist": DatasetSpec(
-        MNISTConfig, make_mnist, "image", "MNIST handwritten digits (IDX files), labelled 0-9"
-    ),
-    "fashion-mnist": DatasetSpec(
-        FashionMNISTConfig,
-        make_mnist,
-        "image",
-        "Fashion-MNIST clothing images (IDX files), 10 classes",
-    ),
-}

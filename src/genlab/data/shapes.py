@@ -24,25 +24,13 @@ of 32x32 build in about 0.2 s on one CPU core.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor
 
-from genlab.data.base import Dataset, DatasetSpec
-from genlab.errors import ConfigError
+from genlab.data.base import Dataset
+from genlab.data.configs import ATTRIBUTES, COLORS, SHAPES, ShapesConfig, check_config  # noqa: F401 (SHAPES: public here)
 
-COLORS: dict[str, tuple[float, float, float]] = {
-    "red": (1.0, 0.0, 0.0),
-    "green": (0.0, 1.0, 0.0),
-    "blue": (0.0, 0.0, 1.0),
-    "yellow": (1.0, 1.0, 0.0),
-    "magenta": (1.0, 0.0, 1.0),
-    "cyan": (0.0, 1.0, 1.0),
-    "white": (1.0, 1.0, 1.0),
-    "orange": (1.0, 0.5, 0.0),
-}
 SIZES: dict[str, float] = {"small": 0.08, "medium": 0.11, "large": 0.145}  # r / image size
 POSITIONS = (
     "top left", "top", "top right",
@@ -77,43 +65,6 @@ POLYGONS: dict[str, list[tuple[float, float]]] = {
     "star": _star(),
 }  # fmt: skip
 RING_INNER = 0.55  # inner radius of the ring, in units of r
-SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star", "ring")
-ATTRIBUTES = ("shape", "color", "size", "position")
-
-
-@dataclass
-class ShapesConfig:
-    name: Literal["shapes"] = "shapes"
-    n: int = 10_000
-    image_size: int = 32
-    seed: int = 0
-    shapes: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "cross")
-    colors: tuple[str, ...] = ("red", "green", "blue", "yellow", "magenta", "cyan")
-    label: Literal["shape", "color", "size", "position"] = "shape"
-
-    def __post_init__(self) -> None:
-        check_config(self)
-
-
-def check_config(cfg: ShapesConfig) -> None:
-    """Raise :class:`ConfigError` naming the key if ``cfg`` holds a bad value."""
-    if cfg.n < 1:
-        raise ConfigError(f"data.n: must be at least 1, got {cfg.n}")
-    if cfg.image_size < 8:
-        raise ConfigError(f"data.image_size: must be at least 8, got {cfg.image_size}")
-    for key, given, known in (("shapes", cfg.shapes, SHAPES), ("colors", cfg.colors, COLORS)):
-        what = key[:-1]
-        if not given:
-            raise ConfigError(f"data.{key}: needs at least one {what}")
-        for v in given:
-            if v not in known:
-                raise ConfigError(
-                    f"data.{key}: unknown {what} {v!r}; choose from {', '.join(known)}"
-                )
-        if len(set(given)) != len(given):
-            raise ConfigError(f"data.{key}: lists a {what} twice: {', '.join(given)}")
-    if cfg.label not in ATTRIBUTES:
-        raise ConfigError(f"data.label: {cfg.label!r} is not one of {', '.join(ATTRIBUTES)}")
 
 
 def polygon_sdf(p: Tensor, vertices: list[tuple[float, float]]) -> Tensor:
@@ -253,13 +204,3 @@ def make_shapes(cfg: ShapesConfig) -> Dataset:
     cond = {**labels, "class": labels[cfg.label]}
     classes = names[cfg.label]
     return Dataset(x, cond, "image", len(classes), classes, captions, names)
-
-
-SPECS = {
-    "shapes": DatasetSpec(
-        ShapesConfig,
-        make_shapes,
-        "image",
-        "coloured shapes on black with shape/colour/size/position labels and captions",
-    ),
-}

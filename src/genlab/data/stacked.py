@@ -10,25 +10,12 @@ out ``[8000, 10000)``), three indices per sample from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 
-from genlab.data.base import Dataset, DatasetSpec
-from genlab.data.mnist import MNIST_ROOT, MNIST_SPLIT, TRAIN_STOP, MNISTConfig, make_mnist
+from genlab.data.base import Dataset
+from genlab.data.configs import MNISTConfig, StackedMNISTConfig
+from genlab.data.mnist import make_mnist
 from genlab.errors import ConfigError
-
-
-@dataclass
-class StackedMNISTConfig:
-    name: Literal["stacked-mnist"] = "stacked-mnist"
-    root: str = MNIST_ROOT
-    split: Literal["train", "test"] = MNIST_SPLIT
-    start: int = 0
-    stop: int = TRAIN_STOP
-    n: int = 50_000  # stacked samples to build
-    seed: int = 0
 
 
 def make_stacked_mnist(cfg: StackedMNISTConfig) -> Dataset:
@@ -42,13 +29,3 @@ def make_stacked_mnist(cfg: StackedMNISTConfig) -> Dataset:
     d = digits.cond["class"][idx]  # (n, 3)
     label = 100 * d[:, 0] + 10 * d[:, 1] + d[:, 2]
     return Dataset(x, {"class": label}, "image", 1000, tuple(f"{i:03d}" for i in range(1000)))
-
-
-SPECS = {
-    "stacked-mnist": DatasetSpec(
-        StackedMNISTConfig,
-        make_stacked_mnist,
-        "image",
-        "Stacked MNIST: 3 random MNIST digits as RGB channels, 1,000 modes",
-    )
-}

@@ -10,12 +10,19 @@ Gaussians on {-4,-2,0,2,4}^2 with std 0.05.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
-from genlab.data.base import Dataset, DatasetSpec
+from genlab.data.base import Dataset
+from genlab.data.configs import (
+    CheckerboardConfig,
+    CirclesConfig,
+    Grid25Config,
+    MoonsConfig,
+    Ring8Config,
+    SpiralConfig,
+    SwissRollConfig,
+)
 from genlab.errors import ConfigError
 
 
@@ -46,42 +53,14 @@ def _mixture(centres: torch.Tensor, n: int, std: float, seed: int) -> Dataset:
     return Dataset(x.float(), {"class": label}, "points", len(centres), names)
 
 
-@dataclass
-class Ring8Config:
-    name: Literal["ring8"] = "ring8"
-    n: int = 50_000
-    modes: int = 8
-    radius: float = 1.0
-    std: float = 0.01
-    seed: int = 0
-
-
 def make_ring8(cfg: Ring8Config) -> Dataset:
     _check(cfg.n, cfg.std, "ring8")
     return _mixture(ring_modes(cfg.modes, cfg.radius), cfg.n, cfg.std, cfg.seed)
 
 
-@dataclass
-class Grid25Config:
-    name: Literal["grid25"] = "grid25"
-    n: int = 50_000
-    side: int = 5
-    spacing: float = 2.0
-    std: float = 0.05
-    seed: int = 0
-
-
 def make_grid25(cfg: Grid25Config) -> Dataset:
     _check(cfg.n, cfg.std, "grid25")
     return _mixture(grid_modes(cfg.side, cfg.spacing), cfg.n, cfg.std, cfg.seed)
-
-
-@dataclass
-class MoonsConfig:
-    name: Literal["moons"] = "moons"
-    n: int = 50_000
-    std: float = 0.05
-    seed: int = 0
 
 
 def make_moons(cfg: MoonsConfig) -> Dataset:
@@ -97,15 +76,6 @@ def make_moons(cfg: MoonsConfig) -> Dataset:
     return Dataset(x.float(), {"class": label}, "points", 2, ("upper", "lower"))
 
 
-@dataclass
-class CirclesConfig:
-    name: Literal["circles"] = "circles"
-    n: int = 50_000
-    factor: float = 0.5
-    std: float = 0.03
-    seed: int = 0
-
-
 def make_circles(cfg: CirclesConfig) -> Dataset:
     """Two concentric circles of radius 1 and ``factor``."""
     _check(cfg.n, cfg.std, "circles")
@@ -118,16 +88,6 @@ def make_circles(cfg: CirclesConfig) -> Dataset:
     x = r[:, None] * torch.stack([a.cos(), a.sin()], 1)
     x = x + cfg.std * torch.randn(cfg.n, 2, generator=g, dtype=torch.float64)
     return Dataset(x.float(), {"class": label}, "points", 2, ("outer", "inner"))
-
-
-@dataclass
-class SpiralConfig:
-    name: Literal["spiral"] = "spiral"
-    n: int = 50_000
-    arms: int = 2
-    turns: float = 1.5
-    std: float = 0.03
-    seed: int = 0
 
 
 def make_spiral(cfg: SpiralConfig) -> Dataset:
@@ -146,15 +106,6 @@ def make_spiral(cfg: SpiralConfig) -> Dataset:
     )
 
 
-@dataclass
-class CheckerboardConfig:
-    name: Literal["checkerboard"] = "checkerboard"
-    n: int = 50_000
-    squares: int = 4
-    size: float = 4.0
-    seed: int = 0
-
-
 def make_checkerboard(cfg: CheckerboardConfig) -> Dataset:
     """Uniform on the dark squares of a ``squares x squares`` board of side ``size``."""
     _check(cfg.n, 0.0, "checkerboard")
@@ -170,14 +121,6 @@ def make_checkerboard(cfg: CheckerboardConfig) -> Dataset:
     return Dataset(x.float(), {}, "points")
 
 
-@dataclass
-class SwissRollConfig:
-    name: Literal["swissroll"] = "swissroll"
-    n: int = 50_000
-    std: float = 0.02
-    seed: int = 0
-
-
 def make_swissroll(cfg: SwissRollConfig) -> Dataset:
     """The 2-D swiss roll ``t (cos t, sin t)``, ``t ~ 1.5 pi (1 + 2u)``, scaled into [-1, 1]."""
     _check(cfg.n, cfg.std, "swissroll")
@@ -186,21 +129,3 @@ def make_swissroll(cfg: SwissRollConfig) -> Dataset:
     x = t[:, None] * torch.stack([t.cos(), t.sin()], 1) / (4.5 * math.pi)
     x = x + cfg.std * torch.randn(cfg.n, 2, generator=g, dtype=torch.float64)
     return Dataset(x.float(), {}, "points")
-
-
-SPECS = {
-    "ring8": DatasetSpec(Ring8Config, make_ring8, "points", "8 Gaussians on a circle (PacGAN)"),
-    "grid25": DatasetSpec(
-        Grid25Config, make_grid25, "points", "25 Gaussians on a 5x5 grid (PacGAN/VEEGAN)"
-    ),
-    "moons": DatasetSpec(MoonsConfig, make_moons, "points", "two interleaving half circles"),
-    "circles": DatasetSpec(CirclesConfig, make_circles, "points", "two concentric circles"),
-    "spiral": DatasetSpec(SpiralConfig, make_spiral, "points", "interleaved spiral arms"),
-    "checkerboard": DatasetSpec(
-        CheckerboardConfig,
-        make_checkerboard,
-        "points",
-        "uniform on the dark squares of a checkerboard",
-    ),
-    "swissroll": DatasetSpec(SwissRollConfig, make_swissroll, "points", "the 2-D swiss roll"),
-}

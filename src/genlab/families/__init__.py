@@ -1,24 +1,51 @@
 """Families by name, and the objective kinds each one trains.
 
-``FAMILIES`` maps a family name to its :class:`~genlab.families.base.Family`;
-``family_of(kind)`` finds the family of an ``objective.kind``. A new family is one file
-here with a ``FAMILY`` record, added to ``FAMILIES``.
+``KINDS`` maps an ``objective.kind`` to its :class:`Kind`: the family that trains it and
+the config dataclasses of its ``objective`` and ``sampler`` sections. It needs no torch
+(config parsing, ``genlab list`` and ``--dry-run`` read it alone). :func:`family_of`
+imports the family's module (``genlab.families.<family>``) on first use and returns its
+:class:`~genlab.families.base.Family` record. A new family is one file here with a
+``FAMILY`` record, and its kinds added to ``KINDS``.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from genlab.errors import ConfigError
-from genlab.families import classifier, diffusion, gan, tokens, vae
-from genlab.families.base import Family
+from genlab.objectives import configs as O
+from genlab.sampling import configs as S
 
-FAMILIES: dict[str, Family] = {
-    f.name: f for f in (diffusion.FAMILY, gan.FAMILY, vae.FAMILY, tokens.FAMILY, classifier.FAMILY)
+if TYPE_CHECKING:
+    from genlab.families.base import Family
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One ``objective.kind``: its family (a module of ``genlab.families``), and the
+    dataclasses of the ``objective`` and ``sampler`` sections of its configs."""
+
+    family: str
+    objective: type
+    sampler: type
+
+
+KINDS: dict[str, Kind] = {
+    "denoise": Kind("diffusion", O.DenoiseConfig, S.DiffusionSamplerConfig),
+    "gan": Kind("gan", O.GanConfig, S.GanSamplerConfig),
+    "elbo": Kind("vae", O.ELBOConfig, S.VAESamplerConfig),
+    "klae": Kind("vae", O.KLAEConfig, S.VAESamplerConfig),
+    "vq": Kind("vae", O.VQLossConfig, S.VQSamplerConfig),
+    "ar": Kind("tokens", O.TokenObjective, S.TokenSamplerConfig),
+    "var": Kind("tokens", O.VARObjective, S.TokenSamplerConfig),
+    "classify": Kind("classifier", O.ClassifyConfig, S.ClassifierEvalConfig),
 }
-KINDS: dict[str, Family] = {kind: f for f in FAMILIES.values() for kind in f.objectives}
+FAMILY_NAMES = tuple(dict.fromkeys(k.family for k in KINDS.values()))
 
 
-def family_of(kind: str) -> Family:
-    """The family that trains ``objective.kind == kind``; a clear error if none does."""
+def _kind(kind: str) -> Kind:
     if kind not in KINDS:
         raise ConfigError(
             f"objective.kind: unknown objective {kind!r}; choose from {', '.join(sorted(KINDS))}"
@@ -26,10 +53,35 @@ def family_of(kind: str) -> Family:
     return KINDS[kind]
 
 
+def family_name(kind: str) -> str:
+    """The name of the family that trains ``objective.kind == kind`` (no torch import)."""
+    return _kind(kind).family
+
+
 def kind_types(kind: str) -> tuple[type, type]:
     """The objective and sampler config dataclasses of ``objective.kind``."""
-    f = family_of(kind)
-    return f.objectives[kind], f.samplers[kind]
+    k = _kind(kind)
+    return k.objective, k.sampler
 
 
-__all__ = ["FAMILIES", "KINDS", "Family", "family_of", "kind_types"]
+def get_family(name: str) -> Family:
+    """The :class:`Family` record of family ``name`` (imports its module)."""
+    if name not in FAMILY_NAMES:
+        raise ConfigError(f"unknown family {name!r}; choose from {', '.join(FAMILY_NAMES)}")
+    return importlib.import_module(f"genlab.families.{name}").FAMILY
+
+
+def family_of(kind: str) -> Family:
+    """The family that trains ``objective.kind == kind``; a clear error if none does."""
+    return get_family(family_name(kind))
+
+
+__all__ = [
+    "FAMILY_NAMES",
+    "KINDS",
+    "Kind",
+    "family_name",
+    "family_of",
+    "get_family",
+    "kind_types",
+]

@@ -19,7 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from genlab.cond import class_keys, class_null
-from genlab.data import Dataset, build_dataset
+from genlab.data import build_dataset
+from genlab.data.base import Dataset
 from genlab.experiment import Experiment
 from genlab.train import loop
 from genlab.train.batches import to_device
@@ -33,9 +34,8 @@ class Family:
     """One family of generative models.
 
     Attributes:
-        name: "diffusion", "gan", "vae", "tokens", "classifier", ...
-        objectives: ``objective.kind`` -> its objective config dataclass.
-        samplers: ``objective.kind`` -> its ``sampler`` section dataclass.
+        name: "diffusion", "gan", "vae", "tokens", "classifier", ... (its objective kinds
+            and their config sections are in ``genlab.families.KINDS``).
         build: ``build(exp) -> nn.Module``, the network ``model.safetensors`` holds.
         fit: ``fit(exp, run_dir, resume) -> run_dir``: trains through a loop of
             ``genlab.train``.
@@ -50,8 +50,6 @@ class Family:
     """
 
     name: str
-    objectives: dict[str, type]
-    samplers: dict[str, type]
     build: Callable[[Experiment], nn.Module]
     fit: Callable[[Experiment, Path, bool], Path]
     sample: SampleFn

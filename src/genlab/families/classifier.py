@@ -7,10 +7,8 @@ samples (``genlab sample`` on it is a clear error).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,34 +18,6 @@ from genlab.errors import ConfigError
 from genlab.experiment import Experiment
 from genlab.families.base import Family, fit_one_objective, no_dependencies
 from genlab.models import build_model
-
-
-@dataclass
-class ClassifyConfig:
-    """Cross-entropy over every head, with random-shift augmentation of the inputs."""
-
-    kind: Literal["classify"] = "classify"
-    shift: int = 0  # largest random translation in pixels (0: none)
-    label_smoothing: float = 0.0
-
-    def __post_init__(self):
-        if self.shift < 0:
-            raise ConfigError(f"objective.shift: must be >= 0, got {self.shift}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(
-                f"objective.label_smoothing: must be in [0, 1), got {self.label_smoothing}"
-            )
-
-
-@dataclass
-class ClassifierEvalConfig:
-    """The ``sampler`` section of a classifier run: how it is applied at evaluation."""
-
-    batch_size: int = 500
-
-    def __post_init__(self):
-        if self.batch_size < 1:
-            raise ConfigError(f"sampler.batch_size: must be at least 1, got {self.batch_size}")
 
 
 def random_shift(x: Tensor, shift: int, generator: torch.Generator) -> Tensor:
@@ -135,8 +105,6 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
 
 FAMILY = Family(
     name="classifier",
-    objectives={"classify": ClassifyConfig},
-    samplers={"classify": ClassifierEvalConfig},
     build=build,
     fit=fit,
     sample=sample,

@@ -9,15 +9,12 @@ so any sampler works with any trained run: ``genlab sample RUN --sampler dpmpp_2
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
 from genlab.experiment import Experiment
 from genlab.families.base import (
     Family,
@@ -28,59 +25,13 @@ from genlab.families.base import (
     no_dependencies,
 )
 from genlab.models import build_model
-from genlab.objectives.denoise import DenoiseConfig, denoising_loss
+from genlab.objectives.denoise import denoising_loss
 from genlab.paths import EDMPrecond, build_path
 from genlab.paths.convert import convert
 from genlab.rng import keyed
-from genlab.sampling import GRIDS, SAMPLERS, make_grid
+from genlab.sampling import SAMPLERS, make_grid
+from genlab.sampling.configs import DiffusionSamplerConfig
 from genlab.sampling.guidance import cfg as guided
-
-
-@dataclass
-class DiffusionSamplerConfig:
-    """How ``genlab sample`` and the training previews draw samples.
-
-    ``cfg`` is the guidance weight w: ``(1 + w) f(y) - w f(null)`` (diffusers' scale is
-    ``1 + w``), applied for ``guidance_lo <= t <= guidance_hi``. ``eta`` is DDIM's
-    stochasticity; ``churn`` is EDM's ``S_churn`` for ``heun``.
-    """
-
-    name: str = "euler"
-    steps: int = 50
-    cfg: float = 0.0
-    grid: str = "uniform"  # uniform | karras | shifted
-    rho: float = 7.0  # karras grid
-    shift: float = 3.0  # shifted grid
-    eta: float = 0.0  # ddim
-    churn: float = 0.0  # heun
-    guidance_lo: float = 0.0
-    guidance_hi: float = 1.0
-
-    def __post_init__(self):
-        if self.name not in SAMPLERS:
-            raise ConfigError(
-                f"sampler.name: unknown sampler {self.name!r}; choose from "
-                f"{', '.join(sorted(SAMPLERS))}"
-            )
-        if self.steps < 1:
-            raise ConfigError(f"sampler.steps: must be at least 1, got {self.steps}")
-        if self.grid not in GRIDS:
-            raise ConfigError(f"sampler.grid: unknown grid {self.grid!r}; choose from {GRIDS}")
-        if not 0 <= self.eta <= 1:
-            raise ConfigError(f"sampler.eta: must be in [0, 1], got {self.eta}")
-        if self.churn < 0:
-            raise ConfigError(f"sampler.churn: must be >= 0, got {self.churn}")
-        if not (math.isfinite(self.cfg) and self.cfg >= 0):
-            raise ConfigError(f"sampler.cfg: the guidance weight must be >= 0, got {self.cfg}")
-        for k in ("rho", "shift"):
-            if not getattr(self, k) > 0:
-                raise ConfigError(f"sampler.{k}: must be positive, got {getattr(self, k)}")
-        if not 0 <= self.guidance_lo <= self.guidance_hi <= 1:
-            raise ConfigError(
-                "sampler.guidance_lo/guidance_hi: need 0 <= lo <= hi <= 1, got "
-                f"{self.guidance_lo}, {self.guidance_hi}"
-            )
-
 
 null_cond = class_null_cond
 
@@ -182,8 +133,6 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
 
 FAMILY = Family(
     name="diffusion",
-    objectives={"denoise": DenoiseConfig},
-    samplers={"denoise": DiffusionSamplerConfig},
     build=build,
     fit=fit,
     sample=sample,

@@ -13,9 +13,7 @@ to the two-player loop (``genlab.train.gan_loop``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +34,7 @@ from genlab.models.gan_mlp import MLPDiscriminator, MLPGenerator
 from genlab.models.stylegan import StyleDiscriminator, StyleGenerator, draw_noise
 from genlab.objectives import gan as L
 from genlab.rng import keyed, randn_per_seed
+from genlab.sampling.configs import GanSamplerConfig
 from genlab.train import gan_loop
 from genlab.train.loop import make_optimizer
 
@@ -48,51 +47,6 @@ NETWORKS = {
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
     "stylegan": (StyleGenerator, StyleDiscriminator),
 }
-
-
-@dataclass
-class GanConfig:
-    """The two-player game. ``d_lr`` / ``g_lr`` differ for TTUR (Heusel et al. 2017)."""
-
-    kind: Literal["gan"] = "gan"
-    loss: Literal["minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"] = "ns"
-    n_critic: int = 1  # D steps per G step
-    d_lr: float = 2e-4
-    g_lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)  # Adam, as in DCGAN
-    gp_weight: float = 0.0  # lambda of the gradient penalty (10 for WGAN-GP)
-    r1_gamma: float = 0.0  # R1 weight gamma (loss += gamma / 2 * R1)
-    r1_every: int = 16  # lazy R1: every k D steps, scaled by k
-    clip: float = 0.01  # WGAN weight clipping (loss "wgan" only)
-    spectral_norm: bool = False  # spectral normalisation of D's layers
-    pack: int = 1  # PacGAN: D sees `pack` samples at once
-    # instance noise (Sønderby et al. 2016): N(0, sigma^2) added to every D input, real
-    # and fake; sigma decays linearly from `instance_noise` to 0 over the first
-    # `instance_noise_steps` steps (0: the whole run)
-    instance_noise: float = 0.0
-    instance_noise_steps: int = 0
-
-    def __post_init__(self):
-        for k in ("n_critic", "r1_every", "pack"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"objective.{k}: must be at least 1, got {getattr(self, k)}")
-        for k in ("d_lr", "g_lr"):
-            if getattr(self, k) <= 0:
-                raise ConfigError(f"objective.{k}: must be positive, got {getattr(self, k)}")
-        for k in ("gp_weight", "r1_gamma", "clip", "instance_noise", "instance_noise_steps"):
-            if getattr(self, k) < 0:
-                raise ConfigError(f"objective.{k}: must be >= 0, got {getattr(self, k)}")
-        if self.loss == "wgan-gp" and self.gp_weight == 0:
-            raise ConfigError("objective.gp_weight: loss 'wgan-gp' needs a positive weight")
-
-
-@dataclass
-class GanSamplerConfig:
-    truncation: float = 1.0  # StyleGAN truncation psi: w_avg + psi (w - w_avg)
-
-    def __post_init__(self):
-        if not 0 <= self.truncation <= 1:
-            raise ConfigError(f"sampler.truncation: must be in [0, 1], got {self.truncation}")
 
 
 def _networks(exp: Experiment):
@@ -282,8 +236,6 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
 
 FAMILY = Family(
     name="gan",
-    objectives={"gan": GanConfig},
-    samplers={"gan": GanSamplerConfig},
     build=build,
     fit=fit,
     sample=sample,

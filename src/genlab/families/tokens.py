@@ -7,9 +7,7 @@ location and weights fingerprint, see ``genlab.runs``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -29,42 +27,6 @@ from genlab.families.base import (
 from genlab.models import build_model
 from genlab.objectives.vae import unwrap
 from genlab.sampling.tokens import generate, generate_scales
-
-
-@dataclass
-class TokenObjective:
-    kind: Literal["ar"] = "ar"
-    tokenizer: str = "runs/vqvae-mnist"  # a trained VQ-VAE run directory
-    cond_drop: float = 0.1  # class -> null with this probability (for guidance)
-
-    def __post_init__(self):
-        if not 0 <= self.cond_drop <= 1:
-            raise ConfigError(f"objective.cond_drop: must be in [0, 1], got {self.cond_drop}")
-
-
-@dataclass
-class VARObjective(TokenObjective):
-    kind: Literal["var"] = "var"  # type: ignore[assignment]
-    tokenizer: str = "runs/msvq-mnist"  # a trained multi-scale VQ run directory
-
-
-@dataclass
-class TokenSamplerConfig:
-    temperature: float = 1.0
-    top_k: int = 0  # 0: no top-k filter
-    top_p: float = 1.0  # 1: no nucleus filter
-    cfg: float = 0.0  # guidance weight on logits
-    use_cache: bool = True  # KV cache (ar only)
-
-    def __post_init__(self):
-        if self.cfg < 0:
-            raise ConfigError(f"sampler.cfg: the guidance weight must be >= 0, got {self.cfg}")
-        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
-            raise ConfigError(
-                "sampler: need temperature >= 0, top_k >= 0 and 0 < top_p <= 1, got "
-                f"{self.temperature}, {self.top_k}, {self.top_p}"
-            )
-
 
 null_cond = class_null_cond
 
@@ -169,8 +131,6 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
 
 FAMILY = Family(
     name="tokens",
-    objectives={"ar": TokenObjective, "var": VARObjective},
-    samplers={"ar": TokenSamplerConfig, "var": TokenSamplerConfig},
     build=build,
     fit=fit,
     sample=sample,

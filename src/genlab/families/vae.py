@@ -11,18 +11,16 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 import genlab.config as C
 from genlab.checkpoint import load_network
-from genlab.data import Dataset, build_dataset
-from genlab.errors import ConfigError
+from genlab.data import build_dataset
+from genlab.data.base import Dataset
 from genlab.experiment import Experiment
 from genlab.families.base import (
     Family,
@@ -34,12 +32,10 @@ from genlab.families.base import (
     prepare,
 )
 from genlab.models import build_model
+from genlab.models.configs import VQConfig
 from genlab.models.vae import PatchDiscriminator
-from genlab.models.vq import VQConfig
 from genlab.objectives import gan as G
 from genlab.objectives.vae import (
-    ELBOConfig,
-    VQLossConfig,
     elbo_loss,
     elbo_terms,
     kl_weight,
@@ -49,38 +45,6 @@ from genlab.objectives.vae import (
 from genlab.rng import keyed, randn_per_seed
 from genlab.train import distributed, gan_loop
 from genlab.train.loop import make_optimizer
-
-
-@dataclass
-class KLAEConfig(ELBOConfig):
-    """The ELBO with a small KL weight (the reconstruction dominates)."""
-
-    kind: Literal["klae"] = "klae"  # type: ignore[assignment]
-    beta: float = 1e-3
-    disc_weight: float = 0.0  # weight of the patch discriminator's hinge G loss (0: none)
-    disc_start: int = 0  # optimizer step at which the adversarial term switches on
-    disc_channels: int = 32
-
-
-@dataclass
-class VAESamplerConfig:
-    temperature: float = 1.0  # std of the prior draw z ~ N(0, temperature^2 I)
-
-    def __post_init__(self):
-        if self.temperature < 0:
-            raise ConfigError(f"sampler.temperature: must be >= 0, got {self.temperature}")
-
-
-@dataclass
-class VQSamplerConfig:
-    """A tokenizer has no prior of its own: ``sample`` decodes tokens drawn i.i.d. from
-    the codebook's usage frequencies (a unigram prior), a baseline for the token models."""
-
-    temperature: float = 1.0
-
-    def __post_init__(self):
-        if not self.temperature >= 0:
-            raise ConfigError(f"sampler.temperature: must be >= 0, got {self.temperature}")
 
 
 def build(exp: Experiment) -> nn.Module:
@@ -256,8 +220,6 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
 
 FAMILY = Family(
     name="vae",
-    objectives={"elbo": ELBOConfig, "klae": KLAEConfig, "vq": VQLossConfig},
-    samplers={"elbo": VAESamplerConfig, "klae": VAESamplerConfig, "vq": VQSamplerConfig},
     build=build,
     fit=fit,
     sample=sample,

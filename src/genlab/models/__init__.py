@@ -1,67 +1,82 @@
 """Networks by name. ``MODELS`` maps an architecture tag (``model.arch``) to its spec;
 ``PRESETS`` maps a preset name to a ready config.
+
+Importing this package does not import torch: the configs live in
+:mod:`genlab.models.configs` and a network's module is imported by :func:`build_model`
+the first time it is needed (so ``genlab list`` and ``--dry-run`` start fast).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from genlab.errors import ConfigError
-from genlab.models import classifier, dcgan, dit, gan_mlp, gpt, mlp, stylegan, unet, vae, var, vq
+from genlab.models import configs as K
+from genlab.models.configs import PRESETS
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A registry entry: the config dataclass, where the network class lives
+    (``"module:Class"``, imported on first use) and a one-line description."""
+
     config: type
-    build: Callable[[Any], nn.Module]
+    network: str
     doc: str
+
+    def build(self, cfg: Any) -> nn.Module:
+        module, name = self.network.split(":")
+        return getattr(importlib.import_module(module), name)(cfg)
 
 
 MODELS: dict[str, ModelSpec] = {
-    "mlp": ModelSpec(mlp.MLPConfig, mlp.MLP, "residual MLP for (B, D) points"),
+    "mlp": ModelSpec(K.MLPConfig, "genlab.models.mlp:MLP", "residual MLP for (B, D) points"),
     "unet": ModelSpec(
-        unet.UNetConfig, unet.UNet, "U-Net with residual blocks and attention, 1/2/3-D"
+        K.UNetConfig,
+        "genlab.models.unet:UNet",
+        "U-Net with residual blocks and attention, 1/2/3-D",
     ),
-    "dit": ModelSpec(dit.DiTConfig, dit.DiT, "diffusion transformer, adaLN-Zero, 1/2/3-D patches"),
-    "vae": ModelSpec(vae.VAEConfig, vae.VAE, "VAE: MLP or conv encoder, Gaussian posterior"),
-    "vqvae": ModelSpec(vq.VQConfig, vq.VQVAE, "VQ-VAE: EMA codebook, residual / multi-scale VQ"),
-    "gpt": ModelSpec(gpt.GPTConfig, gpt.GPT, "causal transformer over tokens, RoPE, KV cache"),
-    "var": ModelSpec(var.VARConfig, var.VAR, "VAR next-scale transformer, block-causal mask"),
+    "dit": ModelSpec(
+        K.DiTConfig, "genlab.models.dit:DiT", "diffusion transformer, adaLN-Zero, 1/2/3-D patches"
+    ),
+    "vae": ModelSpec(
+        K.VAEConfig, "genlab.models.vae:VAE", "VAE: MLP or conv encoder, Gaussian posterior"
+    ),
+    "vqvae": ModelSpec(
+        K.VQConfig, "genlab.models.vq:VQVAE", "VQ-VAE: EMA codebook, residual / multi-scale VQ"
+    ),
+    "gpt": ModelSpec(
+        K.GPTConfig, "genlab.models.gpt:GPT", "causal transformer over tokens, RoPE, KV cache"
+    ),
+    "var": ModelSpec(
+        K.VARConfig, "genlab.models.var:VAR", "VAR next-scale transformer, block-causal mask"
+    ),
     "classifier": ModelSpec(
-        classifier.ClassifierConfig,
-        classifier.Classifier,
+        K.ClassifierConfig,
+        "genlab.models.classifier:Classifier",
         "CNN/MLP image classifier with one or more heads (metric feature network)",
     ),
     "gan-mlp": ModelSpec(
-        gan_mlp.GanMLPConfig, gan_mlp.MLPGenerator, "MLP GAN (generator + discriminator), points"
+        K.GanMLPConfig,
+        "genlab.models.gan_mlp:MLPGenerator",
+        "MLP GAN (generator + discriminator), points",
     ),
     "dcgan": ModelSpec(
-        dcgan.DCGANConfig, dcgan.DCGANGenerator, "DCGAN generator + discriminator (projection)"
+        K.DCGANConfig,
+        "genlab.models.dcgan:DCGANGenerator",
+        "DCGAN generator + discriminator (projection)",
     ),
     "stylegan": ModelSpec(
-        stylegan.StyleGANConfig,
-        stylegan.StyleGenerator,
+        K.StyleGANConfig,
+        "genlab.models.stylegan:StyleGenerator",
         "StyleGAN generator (mapping, AdaIN / modconv, noise) + DCGAN discriminator",
     ),
-}
-
-PRESETS: dict[str, Any] = {
-    **mlp.PRESETS,
-    **unet.PRESETS,
-    **dit.PRESETS,
-    **classifier.PRESETS,
-    **vae.PRESETS,
-    **vq.PRESETS,
-    **gpt.PRESETS,
-    **var.PRESETS,
-    **gan_mlp.PRESETS,
-    **dcgan.PRESETS,
-    **stylegan.PRESETS,
 }
 
 
@@ -83,4 +98,8 @@ def preset(name: str, **changes) -> Any:
 
 
 def build_model(cfg: Any) -> nn.Module:
+    """The network ``cfg`` (any registered model config) describes, freshly initialised."""
     return MODELS[cfg.arch].build(cfg)
+
+
+__all__ = ["MODELS", "PRESETS", "ModelSpec", "build_model", "model_config", "preset"]

@@ -13,40 +13,11 @@ CNN: ``conv3x3(C->w) -> conv3x3 stride 2 (w->w) -> conv3x3(w->2w) -> conv3x3 str
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
-
-
-@dataclass
-class ClassifierConfig:
-    arch: Literal["classifier"] = "classifier"
-    kind: Literal["cnn", "mlp"] = "cnn"
-    in_channels: int = 1
-    image_size: int = 28
-    heads: tuple[int, ...] = (10,)  # classes per head
-    head_names: tuple[str, ...] = ("class",)  # the batch's cond key each head predicts
-    width: int = 32
-    features: int = 128
-    dropout: float = 0.0
-
-    def __post_init__(self):
-        for k in ("in_channels", "image_size", "width", "features"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
-        if len(self.heads) != len(self.head_names) or not self.heads:
-            raise ConfigError(
-                f"model.heads: {len(self.heads)} heads but {len(self.head_names)} head_names"
-            )
-        if min(self.heads) < 2:
-            raise ConfigError(f"model.heads: every head needs >= 2 classes, got {self.heads}")
-
-    def input_shape(self) -> tuple[int, ...]:
-        return (self.in_channels, self.image_size, self.image_size)
+from genlab.models.configs import ClassifierConfig
 
 
 class Classifier(nn.Module):
@@ -81,16 +52,3 @@ class Classifier(nn.Module):
     def split(self, logits: Tensor) -> dict[str, Tensor]:
         """``{head name: (B, K)}`` from the concatenated logits."""
         return dict(zip(self.cfg.head_names, logits.split(list(self.cfg.heads), dim=1)))
-
-
-PRESETS = {
-    "classifier-mnist": ClassifierConfig(width=16),
-    "classifier-digits": ClassifierConfig(image_size=8),
-    "classifier-shapes": ClassifierConfig(
-        in_channels=3,
-        image_size=32,
-        width=16,
-        heads=(5, 6, 3, 9),
-        head_names=("shape", "color", "size", "position"),
-    ),
-}

@@ -15,12 +15,9 @@ Sizes: the image side is halved while it stays even and above 4 (8 -> 4, 28 -> 1
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
+from genlab.models.configs import DCGANConfig
 from genlab.nn.blocks import minibatch_std
 from genlab.nn.embed import check_cond
 
@@ -31,47 +28,6 @@ def stages(size: int) -> tuple[int, int]:
     while s0 % 2 == 0 and s0 > 4:
         s0, n = s0 // 2, n + 1
     return s0, n
-
-
-@dataclass
-class DCGANGeneratorConfig:
-    z_dim: int = 64
-    channels: int = 64  # width at full resolution; doubles per 2x down towards s0
-    max_channels: int = 256
-
-
-@dataclass
-class DCGANDiscriminatorConfig:
-    channels: int = 64  # width after the first strided conv; doubles per stage
-    max_channels: int = 256
-    norm: Literal["batch", "none"] = "batch"
-    minibatch_std: bool = False
-
-
-@dataclass
-class DCGANConfig:
-    arch: Literal["dcgan"] = "dcgan"
-    image_size: int = 28
-    in_channels: int = 1
-    num_classes: int = 0
-    generator: DCGANGeneratorConfig = field(default_factory=DCGANGeneratorConfig)
-    discriminator: DCGANDiscriminatorConfig = field(default_factory=DCGANDiscriminatorConfig)
-
-    def __post_init__(self):
-        if self.image_size < 4:
-            raise ConfigError(f"model.image_size: must be at least 4, got {self.image_size}")
-        for k in ("in_channels",):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
-        if self.generator.z_dim < 1:
-            raise ConfigError(f"model.generator.z_dim: must be >= 1, got {self.generator.z_dim}")
-
-    def input_shape(self) -> tuple[int, ...]:
-        return (self.in_channels, self.image_size, self.image_size)
-
-    @property
-    def z_dim(self) -> int:
-        return self.generator.z_dim
 
 
 def _width(base: int, level: int, cap: int) -> int:
@@ -143,12 +99,3 @@ class DCGANDiscriminator(nn.Module):
         if self.proj is not None:
             out = out + (self.proj(cond["class"]) * h).sum(1)
         return out
-
-
-PRESETS = {
-    "dcgan-8": DCGANConfig(image_size=8, generator=DCGANGeneratorConfig(z_dim=32, channels=64)),
-    # CPU-sized: G widths 128 -> 64 -> 32 (about 4x cheaper than the 256-wide original)
-    "dcgan-28": DCGANConfig(
-        image_size=28, generator=DCGANGeneratorConfig(channels=32, max_channels=128)
-    ),
-}

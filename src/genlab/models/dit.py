@@ -19,56 +19,16 @@ the weights are the same in every mode, so it may be changed after training.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
-from genlab.nn.attention import MODES, MultiHeadAttention
+from genlab.models.configs import DiTConfig
+from genlab.nn.attention import MultiHeadAttention
 from genlab.nn.blocks import zero_
 from genlab.nn.embed import LabelEmbedding, TimeEmbedding, check_cond, class_embedding
 from genlab.nn.patch import patchify, unpatchify
 from genlab.nn.transformer import Mlp, modulate
-
-
-@dataclass
-class DiTConfig:
-    arch: Literal["dit"] = "dit"
-    in_channels: int = 1
-    out_channels: int = 0  # 0: same as in_channels
-    image_size: int = 28
-    dims: Literal[1, 2, 3] = 2
-    patch: int = 2
-    hidden: int = 384
-    depth: int = 12
-    heads: int = 6
-    mlp_ratio: float = 4.0
-    num_classes: int = 0
-    attention: Literal["full", "factored", "spatial", "temporal"] = "full"  # video: dims=3
-
-    def __post_init__(self):
-        if self.attention not in MODES:
-            raise ConfigError(
-                f"model.attention: unknown mode {self.attention!r}; choose from {', '.join(MODES)}"
-            )
-        if self.attention != "full" and self.dims != 3:
-            raise ConfigError(
-                f"model.attention: {self.attention!r} is for video (dims=3), got dims={self.dims}"
-            )
-        for k in ("patch", "hidden", "depth", "heads", "image_size", "in_channels"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
-        if self.image_size % self.patch:
-            raise ConfigError(
-                f"model.patch: {self.patch} does not divide image_size {self.image_size}"
-            )
-        if self.hidden % self.heads:
-            raise ConfigError(f"model.heads: {self.heads} does not divide hidden {self.hidden}")
-
-    def input_shape(self) -> tuple[int, ...]:
-        return (self.in_channels, *([self.image_size] * self.dims))
 
 
 class DiTBlock(nn.Module):
@@ -130,14 +90,3 @@ class DiT(nn.Module):
         shift, scale = self.ada(nn.functional.silu(c)).chunk(2, dim=1)
         h = self.out(modulate(self.norm(h), shift, scale))  # (B, N, C_out p^d)
         return unpatchify(h, self.cfg.patch, self.c_out, size)
-
-
-PRESETS = {
-    # tiny ones for tests and the 8x8 digits
-    "dit-tiny": DiTConfig(image_size=8, patch=2, hidden=64, depth=2, heads=2),
-    "dit-digits": DiTConfig(image_size=8, patch=2, hidden=128, depth=4, heads=4),
-    "dit-mnist": DiTConfig(image_size=28, patch=4, hidden=192, depth=6, heads=6),
-    # Peebles & Xie 2023, Table 1 (patch 2)
-    "dit-s/2": DiTConfig(patch=2, hidden=384, depth=12, heads=6),
-    "dit-b/2": DiTConfig(patch=2, hidden=768, depth=12, heads=12),
-}

@@ -15,71 +15,13 @@ projection head ``<embed(y), h>`` (Miyato & Koyama 2018).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
+from genlab.models.configs import GanMLPConfig
 from genlab.nn.blocks import minibatch_std
 from genlab.nn.embed import check_cond
-
-
-@dataclass
-class MLPGeneratorConfig:
-    z_dim: int = 8
-    hidden: int = 256
-    depth: int = 3  # hidden layers
-    batch_norm: bool = False
-    mixture: int = 0  # K > 0: Gaussian-mixture latent with K fixed components
-    mixture_std: float = 0.1  # std of each component (means uniform in [-1, 1])
-
-
-@dataclass
-class MLPDiscriminatorConfig:
-    hidden: int = 256
-    depth: int = 3
-    minibatch_std: bool = False  # append the minibatch std feature before the head
-
-
-@dataclass
-class GanMLPConfig:
-    arch: Literal["gan-mlp"] = "gan-mlp"
-    dim: int = 2
-    num_classes: int = 0
-    generator: MLPGeneratorConfig = field(default_factory=MLPGeneratorConfig)
-    discriminator: MLPDiscriminatorConfig = field(default_factory=MLPDiscriminatorConfig)
-
-    def __post_init__(self):
-        for k in (
-            "generator.z_dim",
-            "generator.hidden",
-            "generator.depth",
-            "discriminator.hidden",
-            "discriminator.depth",
-            "dim",
-        ):
-            obj = self
-            for p in k.split("."):
-                obj = getattr(obj, p)
-            if obj < 1:
-                raise ConfigError(f"model.{k}: must be at least 1, got {obj}")
-        g = self.generator
-        if g.mixture < 0 or (g.mixture and g.z_dim < 2):
-            raise ConfigError(
-                f"model.generator.mixture: needs mixture >= 0 and z_dim >= 2 (z_0 picks the "
-                f"component), got mixture={g.mixture}, z_dim={g.z_dim}"
-            )
-        if g.mixture_std <= 0:
-            raise ConfigError(f"model.generator.mixture_std: must be positive, got {g.mixture_std}")
-
-    def input_shape(self) -> tuple[int, ...]:
-        return (self.dim,)
-
-    @property
-    def z_dim(self) -> int:
-        return self.generator.z_dim
 
 
 class MLPGenerator(nn.Module):
@@ -136,6 +78,3 @@ class MLPDiscriminator(nn.Module):
         if self.proj is not None:
             out = out + (self.proj(cond["class"]) * h).sum(1)
         return out
-
-
-PRESETS = {"gan-mlp": GanMLPConfig()}

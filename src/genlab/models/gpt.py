@@ -15,37 +15,12 @@ live in ``genlab.sampling.tokens``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
+from genlab.models.configs import GPTConfig
 from genlab.nn.attention import KVCache, MultiHeadAttention, rope_tables
 from genlab.nn.embed import LabelEmbedding, check_cond, class_embedding
-
-
-@dataclass
-class GPTConfig:
-    arch: Literal["gpt"] = "gpt"
-    vocab_size: int = 256
-    seq_len: int = 49  # tokens per sample
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    num_classes: int = 0
-    dropout: float = 0.0
-
-    def __post_init__(self):
-        for k in ("vocab_size", "seq_len", "n_layer", "n_head", "n_embd"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
-        if self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2:
-            raise ConfigError(
-                f"model.n_head: head width n_embd/n_head = {self.n_embd}/{self.n_head} "
-                "must be an even integer"
-            )
 
 
 class Block(nn.Module):
@@ -130,6 +105,3 @@ def _init(m: nn.Module) -> None:
         nn.init.normal_(m.weight, std=0.02)
         if getattr(m, "bias", None) is not None:
             nn.init.zeros_(m.bias)
-
-
-PRESETS = {"gpt-small": GPTConfig()}

@@ -7,36 +7,14 @@ chose). Each block is ``h = h + W2 SiLU(W1 LN(h) + E(t, y))``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
+from genlab.models.configs import MLPConfig
 from genlab.nn.blocks import zero_
 from genlab.nn.embed import LabelEmbedding, TimeEmbedding, check_cond, class_embedding
-
-
-@dataclass
-class MLPConfig:
-    arch: Literal["mlp"] = "mlp"
-    dim: int = 2
-    hidden: int = 256
-    depth: int = 4
-    num_classes: int = 0
-    dropout: float = 0.0
-    fourier: int = 0  # > 0: add sin/cos of this many random projections of x (Tancik 2020)
-    fourier_scale: float = 1.0  # std of the projection frequencies
-
-    def __post_init__(self):
-        for k in ("dim", "hidden", "depth"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
-
-    def input_shape(self) -> tuple[int, ...]:
-        return (self.dim,)
 
 
 class _Block(nn.Module):
@@ -79,10 +57,3 @@ class MLP(nn.Module):
         for blk in self.blocks:
             h = blk(h, emb)
         return self.out(h)  # (B, D)
-
-
-PRESETS = {
-    "mlp-small": MLPConfig(hidden=128, depth=3),
-    "mlp": MLPConfig(),
-    "mlp-large": MLPConfig(hidden=512, depth=6),
-}

@@ -19,59 +19,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
-from genlab.models.dcgan import DCGANDiscriminator, DCGANDiscriminatorConfig, stages
+from genlab.models.configs import StyleGANConfig
+from genlab.models.dcgan import DCGANDiscriminator, stages
 from genlab.nn.embed import check_cond
-
-
-@dataclass
-class StyleGeneratorConfig:
-    z_dim: int = 64
-    w_dim: int = 64
-    n_mapping: int = 4
-    channels: int = 32  # width at full resolution; doubles per 2x down towards s0
-    max_channels: int = 128
-    modulation: Literal["adain", "modconv"] = "adain"
-    mixing_prob: float = 0.9  # training: share of batches generated with two latents
-    w_avg_beta: float = 0.995  # running mean of w for truncation
-
-
-@dataclass
-class StyleGANConfig:
-    arch: Literal["stylegan"] = "stylegan"
-    image_size: int = 32
-    in_channels: int = 3
-    num_classes: int = 0
-    generator: StyleGeneratorConfig = field(default_factory=StyleGeneratorConfig)
-    discriminator: DCGANDiscriminatorConfig = field(
-        default_factory=lambda: DCGANDiscriminatorConfig(norm="none", minibatch_std=True)
-    )
-
-    def __post_init__(self):
-        g = self.generator
-        for k in ("z_dim", "w_dim", "n_mapping", "channels"):
-            if getattr(g, k) < 1:
-                raise ConfigError(f"model.generator.{k}: must be >= 1, got {getattr(g, k)}")
-        if not 0 <= g.mixing_prob <= 1:
-            raise ConfigError(
-                f"model.generator.mixing_prob: must be in [0, 1], got {g.mixing_prob}"
-            )
-        if self.image_size < 4:
-            raise ConfigError(f"model.image_size: must be at least 4, got {self.image_size}")
-
-    def input_shape(self) -> tuple[int, ...]:
-        return (self.in_channels, self.image_size, self.image_size)
-
-    @property
-    def z_dim(self) -> int:
-        return self.generator.z_dim
 
 
 def adain(x: Tensor, scale: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
@@ -206,6 +160,3 @@ def draw_noise(g: StyleGenerator, n: int, generator: torch.Generator, device) ->
 def StyleDiscriminator(cfg: StyleGANConfig, pack: int = 1) -> DCGANDiscriminator:
     """StyleGAN runs use the DCGAN discriminator (minibatch std, no batch norm by default)."""
     return DCGANDiscriminator(cfg, pack)  # type: ignore[arg-type]
-
-
-PRESETS = {"stylegan-32": StyleGANConfig()}

@@ -8,13 +8,10 @@ works: upsampling resizes to the matching skip connection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
+from genlab.models.configs import UNetConfig
 from genlab.nn.blocks import (
     Attention,
     ConvUpsample,
@@ -26,43 +23,6 @@ from genlab.nn.blocks import (
     zero_,
 )
 from genlab.nn.embed import LabelEmbedding, TimeEmbedding, check_cond, class_embedding
-
-
-@dataclass
-class UNetConfig:
-    arch: Literal["unet"] = "unet"
-    in_channels: int = 1
-    out_channels: int = 0  # 0: same as in_channels
-    image_size: int = 28
-    dims: Literal[1, 2, 3] = 2
-    channels: int = 64
-    channel_mult: tuple[int, ...] = (1, 2, 2)
-    num_res_blocks: int = 2
-    attn_levels: tuple[int, ...] = (2,)  # levels (0 = full resolution) with self-attention
-    heads: int = 4
-    dropout: float = 0.0
-    num_classes: int = 0
-    # "conv_resize": convolve at the low resolution to the next level's width, then resize
-    # (about 25% fewer FLOPs at 28x28); "resize_conv": resize, then convolve (older runs).
-    upsample: Literal["resize_conv", "conv_resize"] = "resize_conv"
-
-    def __post_init__(self):
-        if self.channels < 1 or self.num_res_blocks < 1 or not self.channel_mult:
-            raise ConfigError("model: channels, num_res_blocks and channel_mult must be positive")
-        bad = [lv for lv in self.attn_levels if not 0 <= lv < len(self.channel_mult)]
-        if bad:
-            raise ConfigError(
-                f"model.attn_levels: levels {bad} do not exist "
-                f"(channel_mult has {len(self.channel_mult)} levels)"
-            )
-        for m in self.channel_mult:
-            if (self.channels * m) % self.heads:
-                raise ConfigError(
-                    f"model.heads: {self.heads} does not divide width {self.channels * m}"
-                )
-
-    def input_shape(self) -> tuple[int, ...]:
-        return (self.in_channels, *([self.image_size] * self.dims))
 
 
 class UNet(nn.Module):
@@ -129,21 +89,3 @@ class UNet(nn.Module):
             else:
                 h = layer[1](layer[0](torch.cat([h, hs.pop()], 1), emb))
         return self.out(h)
-
-
-_UP = "conv_resize"
-PRESETS = {
-    "unet-tiny": UNetConfig(
-        channels=32, channel_mult=(1, 2), num_res_blocks=1, attn_levels=(1,), upsample=_UP
-    ),
-    "unet-small": UNetConfig(channels=64, channel_mult=(1, 2, 2), num_res_blocks=1, upsample=_UP),
-    "unet": UNetConfig(upsample=_UP),
-    "unet-base": UNetConfig(
-        channels=128,
-        channel_mult=(1, 2, 2, 2),
-        num_res_blocks=2,
-        attn_levels=(2,),
-        dropout=0.1,
-        upsample=_UP,
-    ),
-}

@@ -19,59 +19,13 @@ live in the config and are measured after training (``genlab.recipes.vae``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
+from genlab.models.configs import VAEConfig
 from genlab.nn.blocks import norm
 from genlab.nn.embed import LabelEmbedding, check_cond, class_embedding
-
-
-@dataclass
-class VAEConfig:
-    arch: Literal["vae"] = "vae"
-    in_channels: int = 1
-    image_size: int = 28
-    encoder: Literal["mlp", "conv"] = "mlp"
-    hidden: int = 512  # MLP width
-    depth: int = 2  # MLP hidden layers (encoder and decoder each)
-    channels: int = 32  # conv base width (doubles per level)
-    levels: int = 2  # conv stride-2 levels: latent grid = image_size / 2**levels
-    latent_dim: int = 50  # vector size, or channels of the spatial grid
-    spatial: bool = False  # conv only: keep a (latent_dim, h, w) latent grid
-    likelihood: Literal["bernoulli", "gaussian", "laplace"] = "bernoulli"
-    num_classes: int = 0
-    scale: float = 1.0  # codec latent scale (encode multiplies by it)
-    shift: float = 0.0  # codec latent shift (encode subtracts it first)
-
-    def __post_init__(self):
-        for k in ("in_channels", "image_size", "hidden", "depth", "channels", "latent_dim"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
-        if self.encoder == "conv" and self.image_size % 2**self.levels:
-            raise ConfigError(
-                f"model.levels: image_size {self.image_size} is not divisible by 2**{self.levels}"
-            )
-        if self.spatial and self.encoder != "conv":
-            raise ConfigError("model.spatial: a spatial latent needs model.encoder=conv")
-        if self.spatial and self.num_classes:
-            raise ConfigError(
-                "model.num_classes: the spatial (KL autoencoder) VAE is unconditional"
-            )
-        if self.scale <= 0:
-            raise ConfigError(f"model.scale: must be positive, got {self.scale}")
-
-    def input_shape(self) -> tuple[int, ...]:
-        return (self.in_channels, self.image_size, self.image_size)
-
-    def latent_shape(self) -> tuple[int, ...]:
-        if self.spatial:
-            g = self.image_size // 2**self.levels
-            return (self.latent_dim, g, g)
-        return (self.latent_dim,)
 
 
 def conv_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -182,15 +136,6 @@ class VAE(nn.Module):
     def decode(self, z: Tensor, cond: dict | None = None) -> Tensor:
         """Images in [-1, 1] from normalised latents ``z (B, *latent_shape)``."""
         return self.mean_image(self.decoder(z / self.cfg.scale + self.cfg.shift, cond))
-
-
-PRESETS = {
-    "vae-mlp": VAEConfig(),
-    "vae-conv": VAEConfig(encoder="conv", latent_dim=16),
-    "klae-small": VAEConfig(
-        encoder="conv", spatial=True, latent_dim=4, channels=32, likelihood="laplace"
-    ),
-}
 
 
 class PatchDiscriminator(nn.Module):

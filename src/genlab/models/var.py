@@ -20,41 +20,14 @@ the weights so a VAR run is self-contained. Sampling: ``genlab.sampling.tokens``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
+from genlab.models.configs import VARConfig
 from genlab.models.gpt import Block, _init
 from genlab.models.vq import ms_next_inputs
 from genlab.nn.embed import LabelEmbedding, check_cond, class_embedding
-
-
-@dataclass
-class VARConfig:
-    arch: Literal["var"] = "var"
-    vocab_size: int = 256
-    code_dim: int = 32
-    scales: tuple[int, ...] = (1, 2, 3, 4, 5, 7)
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    num_classes: int = 0
-    dropout: float = 0.0
-
-    def __post_init__(self):
-        for k in ("vocab_size", "code_dim", "n_layer", "n_head", "n_embd"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
-        if not self.scales or list(self.scales) != sorted(set(self.scales)) or self.scales[0] < 1:
-            raise ConfigError(f"model.scales: must increase strictly, got {list(self.scales)}")
-        if self.n_embd % self.n_head:
-            raise ConfigError(f"model.n_head: {self.n_head} does not divide {self.n_embd}")
-
-    def seq_len(self) -> int:
-        return sum(s * s for s in self.scales)
 
 
 def scale_index(scales: tuple[int, ...]) -> Tensor:
@@ -116,6 +89,3 @@ class VAR(nn.Module):
 
     def forward(self, tokens: Tensor, cond: dict | None = None) -> Tensor:
         return self.transformer(self.embed(tokens, cond))
-
-
-PRESETS = {"var-small": VARConfig()}

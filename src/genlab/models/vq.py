@@ -22,63 +22,12 @@ normalised by the config's ``scale`` / ``shift``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
+from genlab.models.configs import VQConfig
 from genlab.models.vae import conv_decoder, conv_encoder
-
-
-@dataclass
-class VQConfig:
-    arch: Literal["vqvae"] = "vqvae"
-    in_channels: int = 1
-    image_size: int = 28
-    channels: int = 32
-    levels: int = 2
-    codebook_size: int = 256
-    code_dim: int = 32
-    depth: int = 1  # residual VQ: codebooks applied in sequence to the residual
-    scales: tuple[int, ...] = ()  # multi-scale residual VQ (VAR): side of each scale
-    ema_decay: float = 0.99  # 0: codebook learned by gradient (codebook loss)
-    restart_threshold: float = 0.05  # restart codes whose EMA count is below this
-    scale: float = 1.0
-    shift: float = 0.0
-
-    def __post_init__(self):
-        for k in ("in_channels", "image_size", "channels", "codebook_size", "code_dim", "depth"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
-        if self.image_size % 2**self.levels:
-            raise ConfigError(
-                f"model.levels: image_size {self.image_size} is not divisible by 2**{self.levels}"
-            )
-        if not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"model.ema_decay: must be in [0, 1), got {self.ema_decay}")
-        if self.scales:
-            g = self.grid()
-            if list(self.scales) != sorted(set(self.scales)) or self.scales[-1] != g:
-                raise ConfigError(
-                    f"model.scales: must increase strictly and end at the latent grid {g}, "
-                    f"got {list(self.scales)}"
-                )
-            if self.depth != 1:
-                raise ConfigError("model.depth: multi-scale VQ uses one codebook (depth=1)")
-
-    def input_shape(self) -> tuple[int, ...]:
-        return (self.in_channels, self.image_size, self.image_size)
-
-    def grid(self) -> int:
-        return self.image_size // 2**self.levels
-
-    def num_tokens(self) -> int:
-        if self.scales:
-            return sum(s * s for s in self.scales)
-        return self.grid() ** 2 * self.depth
 
 
 class Codebook(nn.Module):
@@ -245,10 +194,3 @@ class VQVAE(nn.Module):
     def decode(self, tokens: Tensor) -> Tensor:
         """Tokens ``(B, N)`` -> images ``(B, C, S, S)``."""
         return self.dec(self.tokens_to_latent(tokens))
-
-
-PRESETS = {
-    "vqvae-small": VQConfig(),
-    "msvq-small": VQConfig(scales=(1, 2, 3, 4, 5, 7)),
-    "rvq-small": VQConfig(depth=4),
-}

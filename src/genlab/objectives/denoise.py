@@ -19,82 +19,14 @@ The logs hold the loss per quarter of ``t`` (``loss_t0`` for t in [0, .25), ...,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
 from genlab.cond import drop
 from genlab.errors import ConfigError
+from genlab.objectives.configs import WEIGHTINGS
 from genlab.paths import AffinePath, edm_weight, sample_t
 from genlab.paths.convert import target as path_target
-
-WEIGHTINGS = ("none", "edm", "min_snr")
-
-
-@dataclass
-class DenoiseConfig:
-    kind: Literal["denoise"] = "denoise"
-    path: Literal["linear", "vp", "ddpm", "cosine", "edm"] = "linear"
-    target: Literal["velocity", "eps", "x0", "v"] = "velocity"
-    precond: Literal["none", "edm"] = "none"  # EDM wrapper (then target must be x0)
-    sigma_data: float = 0.5  # EDM preconditioning / weighting
-    weighting: Literal["none", "edm", "min_snr"] = "none"
-    min_snr_gamma: float = 5.0  # Hang et al. 2023, for eps / x0 / v targets
-    t_density: Literal["uniform", "logit_normal", "lognormal"] = "uniform"
-    t_loc: float = 0.0  # logit-normal m, or EDM P_mean
-    t_scale: float = 1.0  # logit-normal s, or EDM P_std
-    t_shift: float = 1.0  # SD3 resolution shift (1: none)
-    t_steps: int = 0  # > 0: discrete times {1/N, ..., 1} (DDPM: 1000)
-    cond_drop: float = 0.1
-
-    def __post_init__(self):
-        if not 0 <= self.cond_drop <= 1:
-            raise ConfigError(f"objective.cond_drop: must be in [0, 1], got {self.cond_drop}")
-        if self.precond == "edm" and self.target != "x0":
-            raise ConfigError(
-                f"objective.target: precond=edm predicts x0, got target={self.target!r}"
-            )
-        if self.t_shift <= 0 or self.t_scale <= 0 or self.sigma_data <= 0:
-            raise ConfigError("objective: t_shift, t_scale and sigma_data must be positive")
-        if self.t_steps < 0:
-            raise ConfigError(f"objective.t_steps: must be >= 0, got {self.t_steps}")
-        if self.min_snr_gamma <= 0:
-            raise ConfigError(
-                f"objective.min_snr_gamma: must be positive, got {self.min_snr_gamma}"
-            )
-        check_combination(self.path, self.target, self.weighting)
-
-
-# weighting -> the targets its formula is defined for
-WEIGHTING_TARGETS = {"none": None, "edm": ("x0",), "min_snr": ("eps", "x0", "v")}
-
-
-def check_combination(path: str, target: str, weighting: str) -> None:
-    """Refuse a path / target / weighting combination that cannot give finite numbers or
-    has no defined formula, naming the key and why (:class:`ConfigError`).
-
-    - ``eps`` on a path with ``alpha(1) = 0`` (``linear``): at ``t = 1`` the sample is pure
-      noise, so ``x0 = (x - sigma eps) / alpha`` divides by zero and every sampler (which
-      starts at ``t = 1``) returns NaN.
-    - ``edm`` weighting is EDM's ``lambda(sigma)`` for the denoiser (``x0``) loss;
-      ``min_snr`` is Hang et al. 2023's weight for ``eps``, ``x0`` and ``v`` targets.
-    """
-    from genlab.paths import build_path
-
-    if target == "eps" and float(build_path(path).alpha(torch.ones((), dtype=torch.float64))) == 0:
-        raise ConfigError(
-            f"objective.target: 'eps' on path '{path}' cannot give a finite sample: "
-            "alpha(1) = 0, so x0 = (x - sigma eps) / alpha is 0/0 at t = 1; use "
-            "target=velocity, x0 or v, or a path with alpha(1) > 0 (vp, ddpm, cosine, edm)"
-        )
-    allowed = WEIGHTING_TARGETS.get(weighting)
-    if allowed is not None and target not in allowed:
-        raise ConfigError(
-            f"objective.weighting: '{weighting}' is defined for target "
-            f"{' / '.join(allowed)}, not {target!r}"
-        )
 
 
 def loss_weight(

@@ -17,8 +17,6 @@ All log-densities are in nats, summed over a sample's dimensions, shape ``(B,)``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,31 +25,6 @@ from torch import Tensor, nn
 from genlab.errors import ConfigError
 
 LOG_2PI = math.log(2 * math.pi)
-
-
-@dataclass
-class ELBOConfig:
-    kind: Literal["elbo"] = "elbo"
-    beta: float = 1.0  # weight of the KL term (beta-VAE when != 1)
-    warmup_samples: int = 0  # KL weight ramps 0 -> beta over this many training samples
-    binarize: bool = False  # dynamic binarisation: x01 ~ Bernoulli((x + 1) / 2) per draw
-
-    def __post_init__(self):
-        if self.beta < 0:
-            raise ConfigError(f"objective.beta: must be >= 0, got {self.beta}")
-        if self.warmup_samples < 0:
-            raise ConfigError(f"objective.warmup_samples: must be >= 0, got {self.warmup_samples}")
-
-
-@dataclass
-class VQLossConfig:
-    kind: Literal["vq"] = "vq"
-    commitment: float = 0.25  # beta of van den Oord et al. 2017
-    recon: Literal["mse", "l1"] = "mse"
-
-    def __post_init__(self):
-        if self.commitment < 0:
-            raise ConfigError(f"objective.commitment: must be >= 0, got {self.commitment}")
 
 
 def unwrap(net: nn.Module) -> nn.Module:

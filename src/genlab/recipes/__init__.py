@@ -4,8 +4,11 @@ no losses, no loops, no scripts (the families train them; ``genlab.runs`` runs t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from genlab.errors import ConfigError
-from genlab.experiment import Experiment
+from genlab.experiment import Experiment, override
+from genlab.families import kind_types
 from genlab.recipes import diffusion, gan, tokens, vae
 from genlab.recipes import eval as eval_recipes
 from genlab.recipes.base import Recipe
@@ -19,8 +22,9 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def get_recipe(name: str) -> Experiment:
-    """A fresh :class:`Experiment` for recipe ``name``; unknown names suggest the nearest."""
+def get_recipe(name: str, overrides: Sequence[str] = ()) -> Experiment:
+    """A fresh :class:`Experiment` for recipe ``name`` with ``key=value`` ``overrides``
+    applied and type-checked; unknown names suggest the nearest (:class:`ConfigError`)."""
     import difflib
 
     if name not in RECIPES:
@@ -29,7 +33,7 @@ def get_recipe(name: str) -> Experiment:
         raise ConfigError(f"unknown recipe '{name}'{hint}")
     exp = RECIPES[name].make()
     exp.recipe = name
-    return exp
+    return override(exp, list(overrides), kind_types) if overrides else exp
 
 
 __all__ = ["RECIPES", "Recipe", "get_recipe"]

@@ -10,11 +10,12 @@ EMA weights.
 from __future__ import annotations
 
 from genlab.data import DATASETS
-from genlab.data.mnist import MNIST_ROOT, TRAIN_STOP
+from genlab.data.configs import MNIST_ROOT, TRAIN_STOP
 from genlab.experiment import Experiment, TrainConfig
-from genlab.families.classifier import ClassifierEvalConfig, ClassifyConfig
 from genlab.models import preset
+from genlab.objectives.configs import ClassifyConfig
 from genlab.recipes.base import Recipe
+from genlab.sampling.configs import ClassifierEvalConfig
 
 
 def _train(steps: int) -> TrainConfig:

@@ -8,11 +8,13 @@ import copy
 from functools import partial
 
 from genlab.data import DATASETS
-from genlab.data.mnist import MNIST_ROOT, TRAIN_STOP
+from genlab.data.configs import MNIST_ROOT, TRAIN_STOP
 from genlab.experiment import Experiment, TrainConfig
-from genlab.families.gan import GanConfig, GanSamplerConfig
-from genlab.models import gan_mlp, preset
+from genlab.models import preset
+from genlab.models.configs import GanMLPConfig
+from genlab.objectives.configs import GanConfig
 from genlab.recipes.base import Recipe
+from genlab.sampling.configs import GanSamplerConfig
 
 
 def _train(**kw) -> TrainConfig:
@@ -61,7 +63,7 @@ def points(
     """
     wgan = loss.startswith("wgan")
     lrs = (1e-4, 1e-4) if wgan else (2e-3, 5e-4)
-    model = gan_mlp.GanMLPConfig()
+    model = GanMLPConfig()
     model.generator.mixture, model.discriminator.minibatch_std = mixture, mbstd
     return Experiment(
         data=DATASETS[name].config(),

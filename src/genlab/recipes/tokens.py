@@ -7,11 +7,11 @@ from __future__ import annotations
 from functools import partial
 
 from genlab.experiment import Experiment, TrainConfig
-from genlab.families.tokens import TokenObjective, TokenSamplerConfig, VARObjective
-from genlab.models.gpt import GPTConfig
-from genlab.models.var import VARConfig
+from genlab.models.configs import GPTConfig, VARConfig
+from genlab.objectives.configs import TokenObjective, VARObjective
 from genlab.recipes.base import Recipe
 from genlab.recipes.vae import _data
+from genlab.sampling.configs import TokenSamplerConfig
 
 
 def _train(steps: int) -> TrainConfig:

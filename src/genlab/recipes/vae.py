@@ -8,13 +8,12 @@ from functools import partial
 
 import genlab.config as C
 from genlab.data import DATASETS
-from genlab.data.mnist import MNIST_ROOT, TRAIN_STOP
+from genlab.data.configs import MNIST_ROOT, TRAIN_STOP
 from genlab.experiment import Experiment, TrainConfig
-from genlab.families.vae import KLAEConfig, VAESamplerConfig, VQSamplerConfig
-from genlab.models.vae import VAEConfig
-from genlab.models.vq import VQConfig
-from genlab.objectives.vae import ELBOConfig, VQLossConfig
+from genlab.models.configs import VAEConfig, VQConfig
+from genlab.objectives.configs import ELBOConfig, KLAEConfig, VQLossConfig
 from genlab.recipes.base import Recipe
+from genlab.sampling.configs import VAESamplerConfig, VQSamplerConfig
 
 MNIST = {"name": "mnist", "root": MNIST_ROOT, "split": "test", "start": 0, "stop": TRAIN_STOP}
 

@@ -1,64 +1,68 @@
 """Time grids and samplers as pure functions over a model callable.
 
-``SAMPLERS`` maps a name to a sampler with the shared signature of
-:mod:`genlab.sampling.ode`; ``STOCHASTIC`` names those that draw noise per step.
+``SAMPLER_INFO`` names every sampler with the module that defines it and one line for
+``genlab list``; ``GRIDS`` names the time grids; ``STOCHASTIC`` names the samplers that
+draw noise per step. These need no torch, so config checks and ``genlab list`` stay fast.
+Every function (``euler``, ``dpmpp_2m``, ``make_grid``, ``cfg``, ...) and ``SAMPLERS``
+(name -> sampler, the shared signature of :mod:`genlab.sampling.ode`) are imported from
+their module on first access (PEP 562), so ``from genlab.sampling import euler`` works.
 """
 
-from genlab.sampling.grids import GRIDS, karras_grid, make_grid, shifted_grid, uniform_grid
-from genlab.sampling.guidance import cfg
-from genlab.sampling.ode import (
-    churn_step,
-    denoise,
-    dpmpp_2m,
-    dpmpp_2m_step,
-    euler,
-    euler_step,
-    heun,
-    heun_step,
-    midpoint,
-    midpoint_step,
-    noise_like,
-    ve_coords,
-    velocity,
-)
-from genlab.sampling.sde import ddim, ddim_step, ddpm, euler_maruyama, euler_maruyama_step
+from __future__ import annotations
 
-SAMPLERS = {
-    "euler": euler,
-    "heun": heun,
-    "midpoint": midpoint,
-    "dpmpp_2m": dpmpp_2m,
-    "ddim": ddim,
-    "ddpm": ddpm,
-    "euler_maruyama": euler_maruyama,
+import importlib
+from typing import Any
+
+# name -> (module, one line). Order: deterministic ODE solvers, then stochastic ones.
+SAMPLER_INFO: dict[str, tuple[str, str]] = {
+    "euler": ("ode", "Euler in the EDM variables sigma/alpha; 1 evaluation per step"),
+    "heun": ("ode", "Heun's 2nd-order method (EDM Alg. 2), optional churn; 2 evaluations"),
+    "midpoint": ("ode", "explicit midpoint, 2nd order in sigma/alpha; 2 evaluations per step"),
+    "dpmpp_2m": ("ode", "DPM-Solver++(2M), multistep 2nd order in x0; 1 evaluation per step"),
+    "ddim": ("sde", "DDIM with stochasticity eta in [0, 1]; 1 evaluation per step"),
+    "ddpm": ("sde", "ancestral sampling from q(x_t' | x_t, x0_hat); 1 evaluation per step"),
+    "euler_maruyama": ("sde", "Euler-Maruyama on the reverse SDE; strong order 1/2"),
 }
+GRIDS = ("uniform", "karras", "shifted")
 STOCHASTIC = ("ddpm", "euler_maruyama")  # plus ddim with eta > 0 and heun with churn > 0
 
-__all__ = [
-    "GRIDS",
-    "SAMPLERS",
-    "STOCHASTIC",
-    "cfg",
-    "churn_step",
-    "ddim",
-    "ddim_step",
-    "ddpm",
-    "denoise",
-    "dpmpp_2m",
-    "dpmpp_2m_step",
-    "euler",
-    "euler_maruyama",
-    "euler_maruyama_step",
-    "euler_step",
-    "heun",
-    "heun_step",
-    "karras_grid",
-    "make_grid",
-    "midpoint",
-    "midpoint_step",
-    "noise_like",
-    "shifted_grid",
-    "uniform_grid",
-    "ve_coords",
-    "velocity",
-]
+# Functions re-exported here, by defining module; imported on first access.
+_LAZY = {
+    "grids": ("karras_grid", "make_grid", "shifted_grid", "uniform_grid"),
+    "guidance": ("cfg",),
+    "ode": (
+        "churn_step",
+        "denoise",
+        "dpmpp_2m",
+        "dpmpp_2m_step",
+        "euler",
+        "euler_step",
+        "heun",
+        "heun_step",
+        "midpoint",
+        "midpoint_step",
+        "noise_like",
+        "ve_coords",
+        "velocity",
+    ),
+    "sde": ("ddim", "ddim_step", "ddpm", "euler_maruyama", "euler_maruyama_step"),
+}
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SAMPLERS":
+        value: Any = {k: __getattr__(k) for k in SAMPLER_INFO}
+    elif name in _HOME:
+        value = getattr(importlib.import_module(f"genlab.sampling.{_HOME[name]}"), name)
+    else:
+        raise AttributeError(f"module 'genlab.sampling' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "SAMPLERS", *_HOME])
+
+
+__all__ = ["GRIDS", "SAMPLERS", "SAMPLER_INFO", "STOCHASTIC", *sorted(_HOME)]

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from genlab.paths import AffinePath, shift_t
+from genlab.sampling import GRIDS
 
 
 def _check(steps: int) -> None:
@@ -52,9 +53,6 @@ def karras_grid(
 def shifted_grid(steps: int, shift: float = 3.0) -> Tensor:
     """The uniform grid pushed towards t = 1 by the SD3 shift (``shift = 1``: uniform)."""
     return shift_t(uniform_grid(steps), shift)
-
-
-GRIDS = ("uniform", "karras", "shifted")
 
 
 def make_grid(

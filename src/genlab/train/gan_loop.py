@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
-from genlab.data import Dataset
+from genlab.data.base import Dataset
 from genlab.errors import ConfigError
 from genlab.experiment import TrainConfig
 from genlab.rng import keyed

@@ -29,7 +29,7 @@ from genlab.checkpoint import (
     load_tensors,
     save_checkpoint,
 )
-from genlab.data import Dataset
+from genlab.data.base import Dataset
 from genlab.errors import ConfigError, GenlabError
 from genlab.experiment import TrainConfig
 from genlab.rng import keyed, mix

@@ -1,0 +1,205 @@
+"""Every dataset's config dataclass, importable without torch.
+
+``genlab list``, ``--dry-run`` and config parsing read these alone; the loaders
+(``genlab.data.toys``, ``genlab.data.mnist``, ...) import their config from here and are
+imported by :func:`genlab.data.build_dataset` the first time a dataset is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from genlab.errors import ConfigError
+
+# How samples are shown and saved (grid PNG, scatter, WAV, ...).
+Modality = Literal["points", "image", "video", "audio", "tokens"]
+
+# ---------------------------------------- toys (genlab.data.toys)
+
+
+@dataclass
+class Ring8Config:
+    name: Literal["ring8"] = "ring8"
+    n: int = 50_000
+    modes: int = 8
+    radius: float = 1.0
+    std: float = 0.01
+    seed: int = 0
+
+
+@dataclass
+class Grid25Config:
+    name: Literal["grid25"] = "grid25"
+    n: int = 50_000
+    side: int = 5
+    spacing: float = 2.0
+    std: float = 0.05
+    seed: int = 0
+
+
+@dataclass
+class MoonsConfig:
+    name: Literal["moons"] = "moons"
+    n: int = 50_000
+    std: float = 0.05
+    seed: int = 0
+
+
+@dataclass
+class CirclesConfig:
+    name: Literal["circles"] = "circles"
+    n: int = 50_000
+    factor: float = 0.5
+    std: float = 0.03
+    seed: int = 0
+
+
+@dataclass
+class SpiralConfig:
+    name: Literal["spiral"] = "spiral"
+    n: int = 50_000
+    arms: int = 2
+    turns: float = 1.5
+    std: float = 0.03
+    seed: int = 0
+
+
+@dataclass
+class CheckerboardConfig:
+    name: Literal["checkerboard"] = "checkerboard"
+    n: int = 50_000
+    squares: int = 4
+    size: float = 4.0
+    seed: int = 0
+
+
+@dataclass
+class SwissRollConfig:
+    name: Literal["swissroll"] = "swissroll"
+    n: int = 50_000
+    std: float = 0.02
+    seed: int = 0
+
+
+# ---------------------------------------- digits (genlab.data.digits)
+
+
+@dataclass
+class DigitsConfig:
+    name: Literal["digits"] = "digits"
+    split: Literal["all", "train", "test"] = "all"
+    test_fraction: float = 0.2
+    image_size: int = 8
+
+
+# ---------------------------------------- shapes (genlab.data.shapes)
+
+
+COLORS: dict[str, tuple[float, float, float]] = {
+    "red": (1.0, 0.0, 0.0),
+    "green": (0.0, 1.0, 0.0),
+    "blue": (0.0, 0.0, 1.0),
+    "yellow": (1.0, 1.0, 0.0),
+    "magenta": (1.0, 0.0, 1.0),
+    "cyan": (0.0, 1.0, 1.0),
+    "white": (1.0, 1.0, 1.0),
+    "orange": (1.0, 0.5, 0.0),
+}
+
+
+SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star", "ring")
+
+
+ATTRIBUTES = ("shape", "color", "size", "position")
+
+
+@dataclass
+class ShapesConfig:
+    name: Literal["shapes"] = "shapes"
+    n: int = 10_000
+    image_size: int = 32
+    seed: int = 0
+    shapes: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "cross")
+    colors: tuple[str, ...] = ("red", "green", "blue", "yellow", "magenta", "cyan")
+    label: Literal["shape", "color", "size", "position"] = "shape"
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+
+def check_config(cfg: ShapesConfig) -> None:
+    """Raise :class:`ConfigError` naming the key if ``cfg`` holds a bad value."""
+    if cfg.n < 1:
+        raise ConfigError(f"data.n: must be at least 1, got {cfg.n}")
+    if cfg.image_size < 8:
+        raise ConfigError(f"data.image_size: must be at least 8, got {cfg.image_size}")
+    for key, given, known in (("shapes", cfg.shapes, SHAPES), ("colors", cfg.colors, COLORS)):
+        what = key[:-1]
+        if not given:
+            raise ConfigError(f"data.{key}: needs at least one {what}")
+        for v in given:
+            if v not in known:
+                raise ConfigError(
+                    f"data.{key}: unknown {what} {v!r}; choose from {', '.join(known)}"
+                )
+        if len(set(given)) != len(given):
+            raise ConfigError(f"data.{key}: lists a {what} twice: {', '.join(given)}")
+    if cfg.label not in ATTRIBUTES:
+        raise ConfigError(f"data.label: {cfg.label!r} is not one of {', '.join(ATTRIBUTES)}")
+
+
+# ---------------------------------------- mnist (genlab.data.mnist)
+MNIST_ROOT = "../shared/data/mnist"  # the 10,000 official test images, beside the project
+
+
+MNIST_SPLIT = "test"  # the split genlab trains and evaluates on
+
+
+TRAIN_STOP = 8000  # train on MNIST_SPLIT images [0, TRAIN_STOP); [TRAIN_STOP, end) is held out
+
+
+@dataclass
+class MNISTConfig:
+    name: Literal["mnist", "fashion-mnist"] = "mnist"
+    root: str = "data/mnist"
+    split: Literal["train", "test"] = "train"
+    start: int = 0
+    stop: int = -1  # -1: to the end of the split
+    image_size: int = 28
+    download: bool = False
+
+
+@dataclass
+class FashionMNISTConfig(MNISTConfig):
+    """:class:`MNISTConfig` with Fashion-MNIST defaults."""
+
+    name: Literal["mnist", "fashion-mnist"] = "fashion-mnist"
+    root: str = "data/fashion-mnist"
+
+
+# ---------------------------------------- folder (genlab.data.folder)
+
+
+@dataclass
+class ImageFolderConfig:
+    name: Literal["folder"] = "folder"
+    root: str = ""
+    image_size: int = 32
+    channels: Literal[1, 3] = 3
+    background: float = 1.0  # grey level in [0, 1] under transparent pixels (1 = white)
+    extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+# ---------------------------------------- stacked (genlab.data.stacked)
+
+
+@dataclass
+class StackedMNISTConfig:
+    name: Literal["stacked-mnist"] = "stacked-mnist"
+    root: str = MNIST_ROOT
+    split: Literal["train", "test"] = MNIST_SPLIT
+    start: int = 0
+    stop: int = TRAIN_STOP
+    n: int = 50_000  # stacked samples to build
+    seed: int = 0

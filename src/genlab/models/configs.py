@@ -1,0 +1,555 @@
+"""Every network's config dataclass and the named presets, importable without torch.
+
+``genlab list``, ``--dry-run`` and config parsing read these alone; the network classes
+(``genlab.models.unet.UNet``, ...) import their config from here. ``PRESETS`` maps a
+preset name (what recipes start from: ``preset("unet-small", num_classes=10)``) to a
+ready config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from genlab.errors import ConfigError
+
+# The self-attention modes of genlab.nn.attention.MODES, named here without importing torch
+# (tests/models/test_configs.py checks they agree).
+ATTENTION_MODES = ("full", "factored", "spatial", "temporal")
+
+# ---------------------------------------- mlp (genlab.models.mlp)
+
+
+@dataclass
+class MLPConfig:
+    arch: Literal["mlp"] = "mlp"
+    dim: int = 2
+    hidden: int = 256
+    depth: int = 4
+    num_classes: int = 0
+    dropout: float = 0.0
+    fourier: int = 0  # > 0: add sin/cos of this many random projections of x (Tancik 2020)
+    fourier_scale: float = 1.0  # std of the projection frequencies
+
+    def __post_init__(self):
+        for k in ("dim", "hidden", "depth"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.dim,)
+
+
+MLP_PRESETS = {
+    "mlp-small": MLPConfig(hidden=128, depth=3),
+    "mlp": MLPConfig(),
+    "mlp-large": MLPConfig(hidden=512, depth=6),
+}
+
+
+# ---------------------------------------- unet (genlab.models.unet)
+
+
+@dataclass
+class UNetConfig:
+    arch: Literal["unet"] = "unet"
+    in_channels: int = 1
+    out_channels: int = 0  # 0: same as in_channels
+    image_size: int = 28
+    dims: Literal[1, 2, 3] = 2
+    channels: int = 64
+    channel_mult: tuple[int, ...] = (1, 2, 2)
+    num_res_blocks: int = 2
+    attn_levels: tuple[int, ...] = (2,)  # levels (0 = full resolution) with self-attention
+    heads: int = 4
+    dropout: float = 0.0
+    num_classes: int = 0
+    # "conv_resize": convolve at the low resolution to the next level's width, then resize
+    # (about 25% fewer FLOPs at 28x28); "resize_conv": resize, then convolve (older runs).
+    upsample: Literal["resize_conv", "conv_resize"] = "resize_conv"
+
+    def __post_init__(self):
+        if self.channels < 1 or self.num_res_blocks < 1 or not self.channel_mult:
+            raise ConfigError("model: channels, num_res_blocks and channel_mult must be positive")
+        bad = [lv for lv in self.attn_levels if not 0 <= lv < len(self.channel_mult)]
+        if bad:
+            raise ConfigError(
+                f"model.attn_levels: levels {bad} do not exist "
+                f"(channel_mult has {len(self.channel_mult)} levels)"
+            )
+        for m in self.channel_mult:
+            if (self.channels * m) % self.heads:
+                raise ConfigError(
+                    f"model.heads: {self.heads} does not divide width {self.channels * m}"
+                )
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, *([self.image_size] * self.dims))
+
+
+_UP = "conv_resize"
+
+
+UNET_PRESETS = {
+    "unet-tiny": UNetConfig(
+        channels=32, channel_mult=(1, 2), num_res_blocks=1, attn_levels=(1,), upsample=_UP
+    ),
+    "unet-small": UNetConfig(channels=64, channel_mult=(1, 2, 2), num_res_blocks=1, upsample=_UP),
+    "unet": UNetConfig(upsample=_UP),
+    "unet-base": UNetConfig(
+        channels=128,
+        channel_mult=(1, 2, 2, 2),
+        num_res_blocks=2,
+        attn_levels=(2,),
+        dropout=0.1,
+        upsample=_UP,
+    ),
+}
+
+
+# ---------------------------------------- dit (genlab.models.dit)
+
+
+@dataclass
+class DiTConfig:
+    arch: Literal["dit"] = "dit"
+    in_channels: int = 1
+    out_channels: int = 0  # 0: same as in_channels
+    image_size: int = 28
+    dims: Literal[1, 2, 3] = 2
+    patch: int = 2
+    hidden: int = 384
+    depth: int = 12
+    heads: int = 6
+    mlp_ratio: float = 4.0
+    num_classes: int = 0
+    attention: Literal["full", "factored", "spatial", "temporal"] = "full"  # video: dims=3
+
+    def __post_init__(self):
+        if self.attention not in ATTENTION_MODES:
+            raise ConfigError(
+                f"model.attention: unknown mode {self.attention!r}; choose from "
+                f"{', '.join(ATTENTION_MODES)}"
+            )
+        if self.attention != "full" and self.dims != 3:
+            raise ConfigError(
+                f"model.attention: {self.attention!r} is for video (dims=3), got dims={self.dims}"
+            )
+        for k in ("patch", "hidden", "depth", "heads", "image_size", "in_channels"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if self.image_size % self.patch:
+            raise ConfigError(
+                f"model.patch: {self.patch} does not divide image_size {self.image_size}"
+            )
+        if self.hidden % self.heads:
+            raise ConfigError(f"model.heads: {self.heads} does not divide hidden {self.hidden}")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, *([self.image_size] * self.dims))
+
+
+DIT_PRESETS = {
+    # tiny ones for tests and the 8x8 digits
+    "dit-tiny": DiTConfig(image_size=8, patch=2, hidden=64, depth=2, heads=2),
+    "dit-digits": DiTConfig(image_size=8, patch=2, hidden=128, depth=4, heads=4),
+    "dit-mnist": DiTConfig(image_size=28, patch=4, hidden=192, depth=6, heads=6),
+    # Peebles & Xie 2023, Table 1 (patch 2)
+    "dit-s/2": DiTConfig(patch=2, hidden=384, depth=12, heads=6),
+    "dit-b/2": DiTConfig(patch=2, hidden=768, depth=12, heads=12),
+}
+
+
+# ---------------------------------------- vae (genlab.models.vae)
+
+
+@dataclass
+class VAEConfig:
+    arch: Literal["vae"] = "vae"
+    in_channels: int = 1
+    image_size: int = 28
+    encoder: Literal["mlp", "conv"] = "mlp"
+    hidden: int = 512  # MLP width
+    depth: int = 2  # MLP hidden layers (encoder and decoder each)
+    channels: int = 32  # conv base width (doubles per level)
+    levels: int = 2  # conv stride-2 levels: latent grid = image_size / 2**levels
+    latent_dim: int = 50  # vector size, or channels of the spatial grid
+    spatial: bool = False  # conv only: keep a (latent_dim, h, w) latent grid
+    likelihood: Literal["bernoulli", "gaussian", "laplace"] = "bernoulli"
+    num_classes: int = 0
+    scale: float = 1.0  # codec latent scale (encode multiplies by it)
+    shift: float = 0.0  # codec latent shift (encode subtracts it first)
+
+    def __post_init__(self):
+        for k in ("in_channels", "image_size", "hidden", "depth", "channels", "latent_dim"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if self.encoder == "conv" and self.image_size % 2**self.levels:
+            raise ConfigError(
+                f"model.levels: image_size {self.image_size} is not divisible by 2**{self.levels}"
+            )
+        if self.spatial and self.encoder != "conv":
+            raise ConfigError("model.spatial: a spatial latent needs model.encoder=conv")
+        if self.spatial and self.num_classes:
+            raise ConfigError(
+                "model.num_classes: the spatial (KL autoencoder) VAE is unconditional"
+            )
+        if self.scale <= 0:
+            raise ConfigError(f"model.scale: must be positive, got {self.scale}")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+    def latent_shape(self) -> tuple[int, ...]:
+        if self.spatial:
+            g = self.image_size // 2**self.levels
+            return (self.latent_dim, g, g)
+        return (self.latent_dim,)
+
+
+VAE_PRESETS = {
+    "vae-mlp": VAEConfig(),
+    "vae-conv": VAEConfig(encoder="conv", latent_dim=16),
+    "klae-small": VAEConfig(
+        encoder="conv", spatial=True, latent_dim=4, channels=32, likelihood="laplace"
+    ),
+}
+
+
+# ---------------------------------------- vq (genlab.models.vq)
+
+
+@dataclass
+class VQConfig:
+    arch: Literal["vqvae"] = "vqvae"
+    in_channels: int = 1
+    image_size: int = 28
+    channels: int = 32
+    levels: int = 2
+    codebook_size: int = 256
+    code_dim: int = 32
+    depth: int = 1  # residual VQ: codebooks applied in sequence to the residual
+    scales: tuple[int, ...] = ()  # multi-scale residual VQ (VAR): side of each scale
+    ema_decay: float = 0.99  # 0: codebook learned by gradient (codebook loss)
+    restart_threshold: float = 0.05  # restart codes whose EMA count is below this
+    scale: float = 1.0
+    shift: float = 0.0
+
+    def __post_init__(self):
+        for k in ("in_channels", "image_size", "channels", "codebook_size", "code_dim", "depth"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if self.image_size % 2**self.levels:
+            raise ConfigError(
+                f"model.levels: image_size {self.image_size} is not divisible by 2**{self.levels}"
+            )
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"model.ema_decay: must be in [0, 1), got {self.ema_decay}")
+        if self.scales:
+            g = self.grid()
+            if list(self.scales) != sorted(set(self.scales)) or self.scales[-1] != g:
+                raise ConfigError(
+                    f"model.scales: must increase strictly and end at the latent grid {g}, "
+                    f"got {list(self.scales)}"
+                )
+            if self.depth != 1:
+                raise ConfigError("model.depth: multi-scale VQ uses one codebook (depth=1)")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+    def grid(self) -> int:
+        return self.image_size // 2**self.levels
+
+    def num_tokens(self) -> int:
+        if self.scales:
+            return sum(s * s for s in self.scales)
+        return self.grid() ** 2 * self.depth
+
+
+VQ_PRESETS = {
+    "vqvae-small": VQConfig(),
+    "msvq-small": VQConfig(scales=(1, 2, 3, 4, 5, 7)),
+    "rvq-small": VQConfig(depth=4),
+}
+
+
+# ---------------------------------------- gpt (genlab.models.gpt)
+
+
+@dataclass
+class GPTConfig:
+    arch: Literal["gpt"] = "gpt"
+    vocab_size: int = 256
+    seq_len: int = 49  # tokens per sample
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    num_classes: int = 0
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        for k in ("vocab_size", "seq_len", "n_layer", "n_head", "n_embd"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2:
+            raise ConfigError(
+                f"model.n_head: head width n_embd/n_head = {self.n_embd}/{self.n_head} "
+                "must be an even integer"
+            )
+
+
+GPT_PRESETS = {"gpt-small": GPTConfig()}
+
+
+# ---------------------------------------- var (genlab.models.var)
+
+
+@dataclass
+class VARConfig:
+    arch: Literal["var"] = "var"
+    vocab_size: int = 256
+    code_dim: int = 32
+    scales: tuple[int, ...] = (1, 2, 3, 4, 5, 7)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    num_classes: int = 0
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        for k in ("vocab_size", "code_dim", "n_layer", "n_head", "n_embd"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if not self.scales or list(self.scales) != sorted(set(self.scales)) or self.scales[0] < 1:
+            raise ConfigError(f"model.scales: must increase strictly, got {list(self.scales)}")
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"model.n_head: {self.n_head} does not divide {self.n_embd}")
+
+    def seq_len(self) -> int:
+        return sum(s * s for s in self.scales)
+
+
+VAR_PRESETS = {"var-small": VARConfig()}
+
+
+# ---------------------------------------- classifier (genlab.models.classifier)
+
+
+@dataclass
+class ClassifierConfig:
+    arch: Literal["classifier"] = "classifier"
+    kind: Literal["cnn", "mlp"] = "cnn"
+    in_channels: int = 1
+    image_size: int = 28
+    heads: tuple[int, ...] = (10,)  # classes per head
+    head_names: tuple[str, ...] = ("class",)  # the batch's cond key each head predicts
+    width: int = 32
+    features: int = 128
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        for k in ("in_channels", "image_size", "width", "features"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if len(self.heads) != len(self.head_names) or not self.heads:
+            raise ConfigError(
+                f"model.heads: {len(self.heads)} heads but {len(self.head_names)} head_names"
+            )
+        if min(self.heads) < 2:
+            raise ConfigError(f"model.heads: every head needs >= 2 classes, got {self.heads}")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+
+CLASSIFIER_PRESETS = {
+    "classifier-mnist": ClassifierConfig(width=16),
+    "classifier-digits": ClassifierConfig(image_size=8),
+    "classifier-shapes": ClassifierConfig(
+        in_channels=3,
+        image_size=32,
+        width=16,
+        heads=(5, 6, 3, 9),
+        head_names=("shape", "color", "size", "position"),
+    ),
+}
+
+
+# ---------------------------------------- gan_mlp (genlab.models.gan_mlp)
+
+
+@dataclass
+class MLPGeneratorConfig:
+    z_dim: int = 8
+    hidden: int = 256
+    depth: int = 3  # hidden layers
+    batch_norm: bool = False
+    mixture: int = 0  # K > 0: Gaussian-mixture latent with K fixed components
+    mixture_std: float = 0.1  # std of each component (means uniform in [-1, 1])
+
+
+@dataclass
+class MLPDiscriminatorConfig:
+    hidden: int = 256
+    depth: int = 3
+    minibatch_std: bool = False  # append the minibatch std feature before the head
+
+
+@dataclass
+class GanMLPConfig:
+    arch: Literal["gan-mlp"] = "gan-mlp"
+    dim: int = 2
+    num_classes: int = 0
+    generator: MLPGeneratorConfig = field(default_factory=MLPGeneratorConfig)
+    discriminator: MLPDiscriminatorConfig = field(default_factory=MLPDiscriminatorConfig)
+
+    def __post_init__(self):
+        for k in (
+            "generator.z_dim",
+            "generator.hidden",
+            "generator.depth",
+            "discriminator.hidden",
+            "discriminator.depth",
+            "dim",
+        ):
+            obj = self
+            for p in k.split("."):
+                obj = getattr(obj, p)
+            if obj < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {obj}")
+        g = self.generator
+        if g.mixture < 0 or (g.mixture and g.z_dim < 2):
+            raise ConfigError(
+                f"model.generator.mixture: needs mixture >= 0 and z_dim >= 2 (z_0 picks the "
+                f"component), got mixture={g.mixture}, z_dim={g.z_dim}"
+            )
+        if g.mixture_std <= 0:
+            raise ConfigError(f"model.generator.mixture_std: must be positive, got {g.mixture_std}")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.dim,)
+
+    @property
+    def z_dim(self) -> int:
+        return self.generator.z_dim
+
+
+GAN_MLP_PRESETS = {"gan-mlp": GanMLPConfig()}
+
+
+# ---------------------------------------- dcgan (genlab.models.dcgan)
+
+
+@dataclass
+class DCGANGeneratorConfig:
+    z_dim: int = 64
+    channels: int = 64  # width at full resolution; doubles per 2x down towards s0
+    max_channels: int = 256
+
+
+@dataclass
+class DCGANDiscriminatorConfig:
+    channels: int = 64  # width after the first strided conv; doubles per stage
+    max_channels: int = 256
+    norm: Literal["batch", "none"] = "batch"
+    minibatch_std: bool = False
+
+
+@dataclass
+class DCGANConfig:
+    arch: Literal["dcgan"] = "dcgan"
+    image_size: int = 28
+    in_channels: int = 1
+    num_classes: int = 0
+    generator: DCGANGeneratorConfig = field(default_factory=DCGANGeneratorConfig)
+    discriminator: DCGANDiscriminatorConfig = field(default_factory=DCGANDiscriminatorConfig)
+
+    def __post_init__(self):
+        if self.image_size < 4:
+            raise ConfigError(f"model.image_size: must be at least 4, got {self.image_size}")
+        for k in ("in_channels",):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if self.generator.z_dim < 1:
+            raise ConfigError(f"model.generator.z_dim: must be >= 1, got {self.generator.z_dim}")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+    @property
+    def z_dim(self) -> int:
+        return self.generator.z_dim
+
+
+DCGAN_PRESETS = {
+    "dcgan-8": DCGANConfig(image_size=8, generator=DCGANGeneratorConfig(z_dim=32, channels=64)),
+    # CPU-sized: G widths 128 -> 64 -> 32 (about 4x cheaper than the 256-wide original)
+    "dcgan-28": DCGANConfig(
+        image_size=28, generator=DCGANGeneratorConfig(channels=32, max_channels=128)
+    ),
+}
+
+
+# ---------------------------------------- stylegan (genlab.models.stylegan)
+
+
+@dataclass
+class StyleGeneratorConfig:
+    z_dim: int = 64
+    w_dim: int = 64
+    n_mapping: int = 4
+    channels: int = 32  # width at full resolution; doubles per 2x down towards s0
+    max_channels: int = 128
+    modulation: Literal["adain", "modconv"] = "adain"
+    mixing_prob: float = 0.9  # training: share of batches generated with two latents
+    w_avg_beta: float = 0.995  # running mean of w for truncation
+
+
+@dataclass
+class StyleGANConfig:
+    arch: Literal["stylegan"] = "stylegan"
+    image_size: int = 32
+    in_channels: int = 3
+    num_classes: int = 0
+    generator: StyleGeneratorConfig = field(default_factory=StyleGeneratorConfig)
+    discriminator: DCGANDiscriminatorConfig = field(
+        default_factory=lambda: DCGANDiscriminatorConfig(norm="none", minibatch_std=True)
+    )
+
+    def __post_init__(self):
+        g = self.generator
+        for k in ("z_dim", "w_dim", "n_mapping", "channels"):
+            if getattr(g, k) < 1:
+                raise ConfigError(f"model.generator.{k}: must be >= 1, got {getattr(g, k)}")
+        if not 0 <= g.mixing_prob <= 1:
+            raise ConfigError(
+                f"model.generator.mixing_prob: must be in [0, 1], got {g.mixing_prob}"
+            )
+        if self.image_size < 4:
+            raise ConfigError(f"model.image_size: must be at least 4, got {self.image_size}")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+    @property
+    def z_dim(self) -> int:
+        return self.generator.z_dim
+
+
+STYLEGAN_PRESETS = {"stylegan-32": StyleGANConfig()}
+
+
+PRESETS: dict[str, object] = {
+    **MLP_PRESETS,
+    **UNET_PRESETS,
+    **DIT_PRESETS,
+    **CLASSIFIER_PRESETS,
+    **VAE_PRESETS,
+    **VQ_PRESETS,
+    **GPT_PRESETS,
+    **VAR_PRESETS,
+    **GAN_MLP_PRESETS,
+    **DCGAN_PRESETS,
+    **STYLEGAN_PRESETS,
+}

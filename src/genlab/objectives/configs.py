@@ -1,0 +1,202 @@
+"""Every ``objective`` section's config dataclass, importable without torch.
+
+Config parsing, ``genlab list`` and ``--dry-run`` read these alone; the losses
+(:mod:`genlab.objectives.denoise`, :mod:`~genlab.objectives.vae`,
+:mod:`~genlab.objectives.gan`) and the families import them from here. Each validates in
+``__post_init__`` and raises :class:`~genlab.errors.ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from genlab.errors import ConfigError
+
+# ---------------------------------------- diffusion / flow matching (genlab.objectives.denoise)
+
+
+# Paths with alpha(1) = 0 (pure noise at t = 1); tests/objectives/test_denoise.py checks
+# this against genlab.paths for every path.
+ALPHA_ZERO_AT_1 = ("linear",)
+WEIGHTINGS = ("none", "edm", "min_snr")
+
+
+@dataclass
+class DenoiseConfig:
+    kind: Literal["denoise"] = "denoise"
+    path: Literal["linear", "vp", "ddpm", "cosine", "edm"] = "linear"
+    target: Literal["velocity", "eps", "x0", "v"] = "velocity"
+    precond: Literal["none", "edm"] = "none"  # EDM wrapper (then target must be x0)
+    sigma_data: float = 0.5  # EDM preconditioning / weighting
+    weighting: Literal["none", "edm", "min_snr"] = "none"
+    min_snr_gamma: float = 5.0  # Hang et al. 2023, for eps / x0 / v targets
+    t_density: Literal["uniform", "logit_normal", "lognormal"] = "uniform"
+    t_loc: float = 0.0  # logit-normal m, or EDM P_mean
+    t_scale: float = 1.0  # logit-normal s, or EDM P_std
+    t_shift: float = 1.0  # SD3 resolution shift (1: none)
+    t_steps: int = 0  # > 0: discrete times {1/N, ..., 1} (DDPM: 1000)
+    cond_drop: float = 0.1
+
+    def __post_init__(self):
+        if not 0 <= self.cond_drop <= 1:
+            raise ConfigError(f"objective.cond_drop: must be in [0, 1], got {self.cond_drop}")
+        if self.precond == "edm" and self.target != "x0":
+            raise ConfigError(
+                f"objective.target: precond=edm predicts x0, got target={self.target!r}"
+            )
+        if self.t_shift <= 0 or self.t_scale <= 0 or self.sigma_data <= 0:
+            raise ConfigError("objective: t_shift, t_scale and sigma_data must be positive")
+        if self.t_steps < 0:
+            raise ConfigError(f"objective.t_steps: must be >= 0, got {self.t_steps}")
+        if self.min_snr_gamma <= 0:
+            raise ConfigError(
+                f"objective.min_snr_gamma: must be positive, got {self.min_snr_gamma}"
+            )
+        check_combination(self.path, self.target, self.weighting)
+
+
+# weighting -> the targets its formula is defined for
+WEIGHTING_TARGETS = {"none": None, "edm": ("x0",), "min_snr": ("eps", "x0", "v")}
+
+
+def check_combination(path: str, target: str, weighting: str) -> None:
+    """Refuse a path / target / weighting combination that cannot give finite numbers or
+    has no defined formula, naming the key and why (:class:`ConfigError`).
+
+    - ``eps`` on a path with ``alpha(1) = 0`` (``linear``): at ``t = 1`` the sample is pure
+      noise, so ``x0 = (x - sigma eps) / alpha`` divides by zero and every sampler (which
+      starts at ``t = 1``) returns NaN.
+    - ``edm`` weighting is EDM's ``lambda(sigma)`` for the denoiser (``x0``) loss;
+      ``min_snr`` is Hang et al. 2023's weight for ``eps``, ``x0`` and ``v`` targets.
+    """
+    if target == "eps" and path in ALPHA_ZERO_AT_1:
+        raise ConfigError(
+            f"objective.target: 'eps' on path '{path}' cannot give a finite sample: "
+            "alpha(1) = 0, so x0 = (x - sigma eps) / alpha is 0/0 at t = 1; use "
+            "target=velocity, x0 or v, or a path with alpha(1) > 0 (vp, ddpm, cosine, edm)"
+        )
+    allowed = WEIGHTING_TARGETS.get(weighting)
+    if allowed is not None and target not in allowed:
+        raise ConfigError(
+            f"objective.weighting: '{weighting}' is defined for target "
+            f"{' / '.join(allowed)}, not {target!r}"
+        )
+
+
+# ---------------------------------------- autoencoders (genlab.objectives.vae, genlab.families.vae)
+
+
+@dataclass
+class ELBOConfig:
+    kind: Literal["elbo"] = "elbo"
+    beta: float = 1.0  # weight of the KL term (beta-VAE when != 1)
+    warmup_samples: int = 0  # KL weight ramps 0 -> beta over this many training samples
+    binarize: bool = False  # dynamic binarisation: x01 ~ Bernoulli((x + 1) / 2) per draw
+
+    def __post_init__(self):
+        if self.beta < 0:
+            raise ConfigError(f"objective.beta: must be >= 0, got {self.beta}")
+        if self.warmup_samples < 0:
+            raise ConfigError(f"objective.warmup_samples: must be >= 0, got {self.warmup_samples}")
+
+
+@dataclass
+class VQLossConfig:
+    kind: Literal["vq"] = "vq"
+    commitment: float = 0.25  # beta of van den Oord et al. 2017
+    recon: Literal["mse", "l1"] = "mse"
+
+    def __post_init__(self):
+        if self.commitment < 0:
+            raise ConfigError(f"objective.commitment: must be >= 0, got {self.commitment}")
+
+
+@dataclass
+class KLAEConfig(ELBOConfig):
+    """The ELBO with a small KL weight (the reconstruction dominates)."""
+
+    kind: Literal["klae"] = "klae"  # type: ignore[assignment]
+    beta: float = 1e-3
+    disc_weight: float = 0.0  # weight of the patch discriminator's hinge G loss (0: none)
+    disc_start: int = 0  # optimizer step at which the adversarial term switches on
+    disc_channels: int = 32
+
+
+# ---------------------------------------- GANs (genlab.objectives.gan, genlab.families.gan)
+
+
+@dataclass
+class GanConfig:
+    """The two-player game. ``d_lr`` / ``g_lr`` differ for TTUR (Heusel et al. 2017)."""
+
+    kind: Literal["gan"] = "gan"
+    loss: Literal["minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"] = "ns"
+    n_critic: int = 1  # D steps per G step
+    d_lr: float = 2e-4
+    g_lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam, as in DCGAN
+    gp_weight: float = 0.0  # lambda of the gradient penalty (10 for WGAN-GP)
+    r1_gamma: float = 0.0  # R1 weight gamma (loss += gamma / 2 * R1)
+    r1_every: int = 16  # lazy R1: every k D steps, scaled by k
+    clip: float = 0.01  # WGAN weight clipping (loss "wgan" only)
+    spectral_norm: bool = False  # spectral normalisation of D's layers
+    pack: int = 1  # PacGAN: D sees `pack` samples at once
+    # instance noise (Sønderby et al. 2016): N(0, sigma^2) added to every D input, real
+    # and fake; sigma decays linearly from `instance_noise` to 0 over the first
+    # `instance_noise_steps` steps (0: the whole run)
+    instance_noise: float = 0.0
+    instance_noise_steps: int = 0
+
+    def __post_init__(self):
+        for k in ("n_critic", "r1_every", "pack"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"objective.{k}: must be at least 1, got {getattr(self, k)}")
+        for k in ("d_lr", "g_lr"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"objective.{k}: must be positive, got {getattr(self, k)}")
+        for k in ("gp_weight", "r1_gamma", "clip", "instance_noise", "instance_noise_steps"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"objective.{k}: must be >= 0, got {getattr(self, k)}")
+        if self.loss == "wgan-gp" and self.gp_weight == 0:
+            raise ConfigError("objective.gp_weight: loss 'wgan-gp' needs a positive weight")
+
+
+# ---------------------------------------- token models (genlab.families.tokens)
+
+
+@dataclass
+class TokenObjective:
+    kind: Literal["ar"] = "ar"
+    tokenizer: str = "runs/vqvae-mnist"  # a trained VQ-VAE run directory
+    cond_drop: float = 0.1  # class -> null with this probability (for guidance)
+
+    def __post_init__(self):
+        if not 0 <= self.cond_drop <= 1:
+            raise ConfigError(f"objective.cond_drop: must be in [0, 1], got {self.cond_drop}")
+
+
+@dataclass
+class VARObjective(TokenObjective):
+    kind: Literal["var"] = "var"  # type: ignore[assignment]
+    tokenizer: str = "runs/msvq-mnist"  # a trained multi-scale VQ run directory
+
+
+# ---------------------------------------- classifiers (genlab.families.classifier)
+
+
+@dataclass
+class ClassifyConfig:
+    """Cross-entropy over every head, with random-shift augmentation of the inputs."""
+
+    kind: Literal["classify"] = "classify"
+    shift: int = 0  # largest random translation in pixels (0: none)
+    label_smoothing: float = 0.0
+
+    def __post_init__(self):
+        if self.shift < 0:
+            raise ConfigError(f"objective.shift: must be >= 0, got {self.shift}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(
+                f"objective.label_smoothing: must be in [0, 1), got {self.label_smoothing}"
+            )

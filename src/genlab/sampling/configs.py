@@ -1,0 +1,119 @@
+"""Every ``sampler`` section's config dataclass (one per family), importable without torch.
+
+``genlab sample``'s flags and ``sampler.KEY=VALUE`` overrides land here; each validates
+its ranges in ``__post_init__`` and raises :class:`~genlab.errors.ConfigError` naming the
+key. The families read them when they draw samples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from genlab.errors import ConfigError
+from genlab.sampling import GRIDS, SAMPLER_INFO
+
+
+@dataclass
+class DiffusionSamplerConfig:
+    """How ``genlab sample`` and the training previews draw samples.
+
+    ``cfg`` is the guidance weight w: ``(1 + w) f(y) - w f(null)`` (diffusers' scale is
+    ``1 + w``), applied for ``guidance_lo <= t <= guidance_hi``. ``eta`` is DDIM's
+    stochasticity; ``churn`` is EDM's ``S_churn`` for ``heun``.
+    """
+
+    name: str = "euler"
+    steps: int = 50
+    cfg: float = 0.0
+    grid: str = "uniform"  # uniform | karras | shifted
+    rho: float = 7.0  # karras grid
+    shift: float = 3.0  # shifted grid
+    eta: float = 0.0  # ddim
+    churn: float = 0.0  # heun
+    guidance_lo: float = 0.0
+    guidance_hi: float = 1.0
+
+    def __post_init__(self):
+        if self.name not in SAMPLER_INFO:
+            raise ConfigError(
+                f"sampler.name: unknown sampler {self.name!r}; choose from "
+                f"{', '.join(sorted(SAMPLER_INFO))}"
+            )
+        if self.steps < 1:
+            raise ConfigError(f"sampler.steps: must be at least 1, got {self.steps}")
+        if self.grid not in GRIDS:
+            raise ConfigError(f"sampler.grid: unknown grid {self.grid!r}; choose from {GRIDS}")
+        if not 0 <= self.eta <= 1:
+            raise ConfigError(f"sampler.eta: must be in [0, 1], got {self.eta}")
+        if self.churn < 0:
+            raise ConfigError(f"sampler.churn: must be >= 0, got {self.churn}")
+        if not (math.isfinite(self.cfg) and self.cfg >= 0):
+            raise ConfigError(f"sampler.cfg: the guidance weight must be >= 0, got {self.cfg}")
+        for k in ("rho", "shift"):
+            if not getattr(self, k) > 0:
+                raise ConfigError(f"sampler.{k}: must be positive, got {getattr(self, k)}")
+        if not 0 <= self.guidance_lo <= self.guidance_hi <= 1:
+            raise ConfigError(
+                "sampler.guidance_lo/guidance_hi: need 0 <= lo <= hi <= 1, got "
+                f"{self.guidance_lo}, {self.guidance_hi}"
+            )
+
+
+@dataclass
+class GanSamplerConfig:
+    truncation: float = 1.0  # StyleGAN truncation psi: w_avg + psi (w - w_avg)
+
+    def __post_init__(self):
+        if not 0 <= self.truncation <= 1:
+            raise ConfigError(f"sampler.truncation: must be in [0, 1], got {self.truncation}")
+
+
+@dataclass
+class VAESamplerConfig:
+    temperature: float = 1.0  # std of the prior draw z ~ N(0, temperature^2 I)
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            raise ConfigError(f"sampler.temperature: must be >= 0, got {self.temperature}")
+
+
+@dataclass
+class VQSamplerConfig:
+    """A tokenizer has no prior of its own: ``sample`` decodes tokens drawn i.i.d. from
+    the codebook's usage frequencies (a unigram prior), a baseline for the token models."""
+
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        if not self.temperature >= 0:
+            raise ConfigError(f"sampler.temperature: must be >= 0, got {self.temperature}")
+
+
+@dataclass
+class TokenSamplerConfig:
+    temperature: float = 1.0
+    top_k: int = 0  # 0: no top-k filter
+    top_p: float = 1.0  # 1: no nucleus filter
+    cfg: float = 0.0  # guidance weight on logits
+    use_cache: bool = True  # KV cache (ar only)
+
+    def __post_init__(self):
+        if self.cfg < 0:
+            raise ConfigError(f"sampler.cfg: the guidance weight must be >= 0, got {self.cfg}")
+        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
+            raise ConfigError(
+                "sampler: need temperature >= 0, top_k >= 0 and 0 < top_p <= 1, got "
+                f"{self.temperature}, {self.top_k}, {self.top_p}"
+            )
+
+
+@dataclass
+class ClassifierEvalConfig:
+    """The ``sampler`` section of a classifier run: how it is applied at evaluation."""
+
+    batch_size: int = 500
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ConfigError(f"sampler.batch_size: must be at least 1, got {self.batch_size}")
