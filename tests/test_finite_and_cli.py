@@ -188,3 +188,20 @@ def test_eval_refuses_too_few_samples_and_files_that_are_not_npz(moons, tmp_path
     np.savez(tmp_path / "one.npz", x=np.zeros((1, 2), np.float32))
     code, _, err = cli(capsys, "eval", "--real", "moons", "--fake", tmp_path / "one.npz")
     assert code == 2 and "holds 1 sample(s)" in err
+
+
+def test_a_setting_of_another_sampler_or_grid_is_refused_not_ignored(moons, tmp_path, capsys):
+    out = tmp_path / "x.npz"
+    for argv, key in (
+        (["--sampler", "euler", "sampler.churn=0.5"], "sampler.churn"),
+        (["--sampler", "dpmpp_2m", "eta=1"], "sampler.eta"),
+        (["sampler.rho=3"], "sampler.rho"),  # the run's grid is uniform
+        (["sampler.grid=karras", "sampler.shift=2"], "sampler.shift"),
+    ):
+        code, _, err = cli(capsys, "sample", moons, "--n", "4", "--out", out, *argv)
+        assert code == 2 and err.count("\n") == 1 and f"{key}:" in err and "only" in err
+        assert not out.exists()
+    code, _, err = cli(capsys, "sample", moons, "--n", "4", "--steps", "2", "--out", out,
+                       "--sampler", "heun", "sampler.churn=0.5", "sampler.grid=karras",
+                       "sampler.rho=3")  # fmt: skip
+    assert code == 0, err

@@ -58,6 +58,19 @@ class DiffusionSamplerConfig:
                 "sampler.guidance_lo/guidance_hi: need 0 <= lo <= hi <= 1, got "
                 f"{self.guidance_lo}, {self.guidance_hi}"
             )
+        # A setting of another sampler or grid would be silently ignored: refuse it.
+        for key, value, default, used_by, chosen in (
+            ("eta", self.eta, 0.0, "ddim", self.name),
+            ("churn", self.churn, 0.0, "heun", self.name),
+            ("rho", self.rho, 7.0, "karras", self.grid),
+            ("shift", self.shift, 3.0, "shifted", self.grid),
+        ):
+            if value != default and chosen != used_by:
+                what = "sampler" if key in ("eta", "churn") else "grid"
+                raise ConfigError(
+                    f"sampler.{key}: {value} applies to the {used_by} {what} only, and this "
+                    f"run samples with {what} {chosen!r}; drop it or set sampler.{key}={default}"
+                )
 
 
 @dataclass
