@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "genlab"
 
 # Lowest first. A module may import from its own layer or any layer below it.
 LAYERS = [
-    ("ground", {"nn", "errors", "rng", "viz"}),
+    ("ground", {"nn", "errors", "rng", "viz", "cpu"}),
     ("parts", {"models", "adapters", "data", "paths", "checkpoint", "experiment", "config"}),
     ("math", {"objectives", "sampling", "cond", "metrics"}),
     ("train", {"train"}),

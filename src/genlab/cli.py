@@ -135,15 +135,19 @@ def cmd_train(args) -> int:
 
 
 def _threads(args) -> None:
-    """``--threads N``: torch's intra-op threads for this command (0: torch's default)."""
+    """``--threads N``: torch's intra-op threads for this command (0: the free cores,
+    ``genlab.cpu.pick_threads``)."""
+    from genlab.cpu import pick_threads
+
     if args.threads < 0:
         raise ConfigError(f"--threads: must be >= 0, got {args.threads}")
     if args.batch < 1:
         raise ConfigError(f"--batch: must be at least 1, got {args.batch}")
-    if args.threads:
+    n = pick_threads(args.threads)
+    if n:
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(n)
 
 
 SAMPLE_SUFFIXES = {".png": "picture", ".jpg": "picture", ".jpeg": "picture", ".npz": "arrays"}
@@ -460,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--device", default="auto")
     sampling.add_argument("--batch", type=int, default=500, help="samples per sampling batch")
     sampling.add_argument(
-        "--threads", type=int, default=0, help="torch threads (0: torch's default)"
+        "--threads", type=int, default=0, help="torch threads (default 0: the free cores)"
     )
     sampling.add_argument(
         "--accept-changed-deps",
@@ -518,6 +522,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = lambda msg, *_a, **_k: print(
             f"genlab: warning: {msg}", file=sys.stderr
         )
+    if args.func not in (cmd_list,) and not getattr(args, "dry_run", False):
+        from genlab.cpu import prepare_process
+
+        prepare_process()  # before torch is imported: sleeping OpenMP waits, the allocator
     try:
         return args.func(args)
     except GenlabError as e:

@@ -41,7 +41,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     strategy: str = "ddp"  # several processes: ddp (replicas) | fsdp (FSDP2, sharded blocks)
-    threads: int = 0  # torch intra-op threads (0: torch's default)
+    threads: int = 0  # torch intra-op threads (0: the free cores, genlab.cpu.pick_threads)
     log_every: int = 50
     sample_every: int = 500  # sample grid PNG every N steps (0: only at the end)
     num_samples: int = 64  # samples in the grid

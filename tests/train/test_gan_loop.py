@@ -18,7 +18,7 @@ from genlab.runs import experiment_from as experiment_from_dict
 from genlab.runs import fit, load_model, override
 from genlab.train.log import read_metrics
 
-TIMING = ("samples_per_s",)
+TIMING = ("samples_per_s", "mfu")
 
 
 def tiny(recipe: str = "pacgan-grid25", steps: int = 8, **extra):

@@ -36,6 +36,7 @@ from genlab.rng import keyed
 from genlab.train import distributed, sharding
 from genlab.train.batches import SampleStream, shard_size, to_device
 from genlab.train.ema import ema_beta
+from genlab.train.flops import StepFlops
 from genlab.train.log import RunLog
 from genlab.train.loop import (
     PreviewFn,
@@ -188,6 +189,7 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
     log = RunLog(
         run_dir, dist.main, start, train.steps, train.tensorboard, show=("d_loss", "g_loss")
     )
+    flops = StepFlops(dist.device, torch.bfloat16 if train.bf16 else torch.float32)
 
     def save(step: int) -> None:
         weights = {
@@ -238,31 +240,38 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
         for opt, peak in ((opt_d, d.lr), (opt_g, g.lr)):
             for group in opt.param_groups:
                 group["lr"] = peak * scale
-        parts = []
-        for k in range(n_critic):
-            batches = shards_of(step, k)
+        with flops.count():  # the first step this process runs (D steps, then G)
+            parts = []
+            for k in range(n_critic):
+                batches = shards_of(step, k)
+                losses = [
+                    closure(
+                        d.loss, g.module, net_d, b, _generator(seed, step, k, j, shards), step, k
+                    )
+                    for j, b in batches
+                ]
+                parts.append(
+                    _step_player(
+                        "discriminator", d, net_d, opt_d, losses, train, dist, step, run_dir
+                    )
+                )
+            # D logs: mean over the sub-steps that logged them (R1 runs on some only)
+            logs = {n: sum(p[n] for p in parts if n in p) / sum(n in p for p in parts)
+                    for n in set().union(*parts)}  # fmt: skip
+            frozen = [q for q in d.module.parameters() if q.requires_grad]
+            for q in frozen:  # D's weights need no gradient in the G step
+                q.requires_grad_(False)
             losses = [
-                closure(d.loss, g.module, net_d, b, _generator(seed, step, k, j, shards), step, k)
+                closure(
+                    g.loss, net_g, d.module, b, _generator(seed, step, n_critic, j, shards), step, 0
+                )
                 for j, b in batches
             ]
-            parts.append(
-                _step_player("discriminator", d, net_d, opt_d, losses, train, dist, step, run_dir)
+            logs.update(
+                _step_player("generator", g, net_g, opt_g, losses, train, dist, step, run_dir)
             )
-        # D logs: mean over the sub-steps that logged them (R1 runs on some only)
-        logs = {n: sum(p[n] for p in parts if n in p) / sum(n in p for p in parts)
-                for n in set().union(*parts)}  # fmt: skip
-        frozen = [q for q in d.module.parameters() if q.requires_grad]
-        for q in frozen:  # D's weights need no gradient in the G step
-            q.requires_grad_(False)
-        losses = [
-            closure(
-                g.loss, net_g, d.module, b, _generator(seed, step, n_critic, j, shards), step, 0
-            )
-            for j, b in batches
-        ]
-        logs.update(_step_player("generator", g, net_g, opt_g, losses, train, dist, step, run_dir))
-        for q in frozen:
-            q.requires_grad_(True)
+            for q in frozen:
+                q.requires_grad_(True)
         seen += n_critic * train.batch_size
         g_seen += train.batch_size
         ema.update(
@@ -281,6 +290,9 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
             row = {"step": done, "loss": means["d_loss"], **means}
             row["lr_scale"] = scale
             row["samples_per_s"] = n_win * train.batch_size / t_win
+            mfu = flops.mfu(n_win / t_win)
+            if mfu is not None:
+                row["mfu"] = mfu
             row["epoch"] = stream.epoch(seen - 1)
             row["samples_seen"] = seen
             if monitor is not None and dist.main:

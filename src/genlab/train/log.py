@@ -74,6 +74,8 @@ class RunLog:
                     self.tb.add_scalar(k, v, step)
         msg = {k: f"{row[k]:.4g}" for k in self.show if k in row}
         msg["samples/s"] = f"{row.get('samples_per_s', 0):.0f}"
+        if "mfu" in row:
+            msg["mfu"] = f"{row['mfu']:.1%}"
         if self.tty:
             self.bar.set_postfix(msg, refresh=False)
         else:  # no progress bar in logs: one line per logged step instead

@@ -29,6 +29,7 @@ from genlab.checkpoint import (
     load_tensors,
     save_checkpoint,
 )
+from genlab.cpu import cpu_has_bf16, pick_threads
 from genlab.data.base import Dataset
 from genlab.errors import ConfigError, GenlabError
 from genlab.experiment import TrainConfig
@@ -36,6 +37,7 @@ from genlab.rng import keyed, mix
 from genlab.train import distributed, sharding
 from genlab.train.batches import SampleStream, shard_size, to_device
 from genlab.train.ema import ema_beta
+from genlab.train.flops import StepFlops
 from genlab.train.log import RunLog
 from genlab.train.schedule import lr_at
 from genlab.viz import image_grid, save_samples, scatter
@@ -149,8 +151,16 @@ def check_schedule(train: TrainConfig, main: bool) -> int:
 def setup_process(train: TrainConfig) -> distributed.Dist:
     """Join the process group (under torchrun), set threads and check the precision."""
     d = distributed.setup(train.device)
-    if train.threads:
-        torch.set_num_threads(train.threads)
+    threads = pick_threads(train.threads)
+    if threads:
+        torch.set_num_threads(threads)
+    if train.bf16 and d.device.type == "cpu" and not cpu_has_bf16():
+        warnings.warn(
+            "train.bf16=true on a CPU without bfloat16 instructions (AVX512-BF16 / AMX): "
+            "torch emulates them and steps run many times slower; use it on CUDA or a "
+            "CPU that has them",
+            stacklevel=2,
+        )
     if train.strategy == "fsdp" and d.world == 1 and d.main:
         warnings.warn("train.strategy=fsdp in a single process: nothing to shard", stacklevel=2)
     return d
@@ -213,6 +223,7 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
     stream = SampleStream(len(data), seed)
     autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=train.bf16)
     log = RunLog(run_dir, d.main, start, train.steps, train.tensorboard)
+    flops = StepFlops(d.device, torch.bfloat16 if train.bf16 else torch.float32)
 
     def save(step: int) -> None:
         weights = {
@@ -235,20 +246,21 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
             group["lr"] = lr
         step_loss = torch.zeros((), device=d.device)
         extra: dict[str, tuple[float, int]] = {}
-        for micro in range(accum):
-            j = d.rank * accum + micro  # this shard's global index
-            index = stream.indices(seen + j * shard, shard)
-            batch = to_device(data.batch(index, cond_keys), d.device)
-            batch["samples_seen"] = seen  # global samples before this step
-            seed_global(mix(seed, step, j, _DROPOUT_KEY), d.device)  # dropout, if any
-            with sharding.no_sync(net, train.strategy, micro < accum - 1), autocast:
-                per_sample, logs = loss_fn(net, batch, keyed(seed, step, j))
-                loss = per_sample.mean()
-            (loss / accum).backward()
-            step_loss += loss.detach() / accum
-            for k, v in logs.items():
-                total, count = extra.get(k, (0.0, 0))
-                extra[k] = (total + float(v), count + 1)
+        with flops.count():  # the first step this process runs: its forward/backward FLOPs
+            for micro in range(accum):
+                j = d.rank * accum + micro  # this shard's global index
+                index = stream.indices(seen + j * shard, shard)
+                batch = to_device(data.batch(index, cond_keys), d.device)
+                batch["samples_seen"] = seen  # global samples before this step
+                seed_global(mix(seed, step, j, _DROPOUT_KEY), d.device)  # dropout, if any
+                with sharding.no_sync(net, train.strategy, micro < accum - 1), autocast:
+                    per_sample, logs = loss_fn(net, batch, keyed(seed, step, j))
+                    loss = per_sample.mean()
+                (loss / accum).backward()
+                step_loss += loss.detach() / accum
+                for k, v in logs.items():
+                    total, count = extra.get(k, (0.0, 0))
+                    extra[k] = (total + float(v), count + 1)
         step_loss = distributed.all_mean(step_loss, d)
         stop_if_not_finite(step_loss, "the loss", step + 1, run_dir)
         grad_norm = clip_grads(trainable, train.grad_clip)
@@ -270,12 +282,14 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
         if done % train.log_every == 0 or done == end:
             n = window["n"]
             means = distributed.mean_over_processes(window["extra"], d)
+            mfu = flops.mfu(n / window["time"])  # this process's FLOPs against its peak
             log.scalars(
                 {
                     "step": done,
                     "loss": window["loss"] / n,
                     "lr": lr,
                     "samples_per_s": n * train.batch_size / window["time"],
+                    **({"mfu": mfu} if mfu is not None else {}),
                     "grad_norm": float(grad_norm),
                     "epoch": stream.epoch(seen - 1),
                     "samples_seen": seen,
