@@ -55,7 +55,7 @@ def test_a_token_run_pins_its_tokenizer(tmp_path, monkeypatch, capsys):
     assert code == 0 and not np.array_equal(x, ref)
     capsys.readouterr()
     assert main(["info", str(tmp_path / "moved/gpt")]) == 0  # info needs no flag: it reports
-    assert "CHANGED since" in capsys.readouterr().out
+    assert "CHANGED: its weights are now" in capsys.readouterr().out
 
     # Resuming with the changed tokenizer accepted trains on it: the new weights are pinned.
     old = json.loads((tmp_path / "moved/gpt/dependencies.json").read_text())
@@ -66,6 +66,10 @@ def test_a_token_run_pins_its_tokenizer(tmp_path, monkeypatch, capsys):
     tok, was = new["objective.tokenizer"], old["objective.tokenizer"]
     assert tok["path"] == was["path"] and tok["fingerprint"] != was["fingerprint"]
     assert sample(tmp_path / "moved/gpt", tmp_path / "e.npz")[0] == 0  # no flag needed now
+    # A resume that trains no step (the run is finished) pins nothing new.
+    assert main(["train", "vqvae-shapes", "train.steps=7", "--resume", "--out", "vq"]) == 0
+    assert main(["train", *gpt_more, "--out", "gpt", "--accept-changed-deps"]) == 0
+    assert json.loads((tmp_path / "moved/gpt/dependencies.json").read_text()) == new
 
     shutil.rmtree(tmp_path / "moved/vq")  # gone: a clear error naming it
     capsys.readouterr()

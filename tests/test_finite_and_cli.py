@@ -205,3 +205,47 @@ def test_a_setting_of_another_sampler_or_grid_is_refused_not_ignored(moons, tmp_
                        "--sampler", "heun", "sampler.churn=0.5", "sampler.grid=karras",
                        "sampler.rho=3")  # fmt: skip
     assert code == 0, err
+
+
+def test_switching_sampler_or_grid_drops_the_stored_settings_of_the_old_one():
+    from genlab.recipes import get_recipe
+    from genlab.runs import sampler_config
+    from genlab.sampling.configs import DiffusionSamplerConfig
+
+    exp = get_recipe("rf-moons", ["sampler.name=heun", "sampler.churn=0.5",
+                                  "sampler.grid=karras", "sampler.rho=3"])  # fmt: skip
+    s = sampler_config(exp, [], name="euler")  # stored with the run, not given now: dropped
+    assert (s.name, s.churn, s.rho) == ("euler", 0.0, 3.0)
+    s = sampler_config(exp, ["grid=uniform"], name="ddim")
+    assert (s.churn, s.rho, s.grid) == (0.0, 7.0, "uniform")
+    assert sampler_config(exp, []).churn == 0.5  # same sampler: kept
+    with pytest.raises(ConfigError, match="sampler.churn: 0.3 applies to the heun sampler"):
+        sampler_config(exp, ["sampler.churn=0.3"], name="euler")  # given now: refused
+    with pytest.raises(ConfigError, match="sampler.churn"):
+        DiffusionSamplerConfig(name="heun", churn=float("nan"))
+
+
+def test_truncated_npz_is_one_clear_error(moons, tmp_path, capsys):
+    np.savez(tmp_path / "ok.npz", x=np.zeros((50, 2), np.float32))
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "ok.npz").read_bytes()[:100])
+    code, _, err = cli(capsys, "eval", "--real", "moons", "--fake", tmp_path / "cut.npz")
+    assert code == 2 and "not a readable .npz" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "over",
+    ["data.test_fraction=2", "data.n=0", "data.std=-1", "data.name=spiral data.arms=0",
+     "data.name=checkerboard data.squares=1", "data.name=circles data.factor=1"],
+)  # fmt: skip
+def test_data_settings_are_checked_at_dry_run(over, capsys):
+    recipe = "rf-digits" if "test_fraction" in over else "rf-moons"
+    code, _, err = cli(capsys, "train", recipe, *over.split(), "--dry-run")
+    key = over.split()[-1].split("=")[0]
+    assert code == 2 and err.startswith(f"genlab: error: {key}: must be")
+
+
+def test_resume_dry_run_answers_as_the_resume_would(moons, capsys):
+    for over, why in (("sampler.steps=7", "only train.*"), ("train.steps=1", "is below")):
+        code, _, err = cli(capsys, "train", "rf-moons", "--out", moons, "--resume", over,
+                           "--dry-run")  # fmt: skip
+        assert code == 2 and why in err

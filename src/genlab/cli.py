@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 from genlab.errors import ConfigError, GenlabError
@@ -88,13 +89,21 @@ def cmd_train(args) -> int:
     out = Path(args.out or f"runs/{args.recipe}")
     main_rank = int(os.environ.get("RANK", "0")) == 0
     if args.resume:  # reads the run (and its dependencies' weights): needs torch
-        from genlab.runs import load_experiment, override
+        from genlab.runs import load_experiment, prepare_run
 
         stored = load_experiment(out, args.accept_changed_deps)
         if stored.recipe != args.recipe:
             raise ConfigError(f"{out}: is a '{stored.recipe}' run, not '{args.recipe}'")
-        # For --dry-run and the summary; fit() re-checks that only train.* changes.
-        exp = override(stored, args.overrides)
+        # The checks of a real resume (only train.* changes, no fewer steps), writing
+        # nothing: --dry-run answers as the run would.
+        exp, _ = prepare_run(
+            stored,
+            out,
+            resume=True,
+            overrides=args.overrides,
+            write=False,
+            accept_changed=args.accept_changed_deps,
+        )
     else:  # torch is not imported until training starts (--dry-run stays fast)
         exp = get_recipe(args.recipe, args.overrides)
     if args.dry_run:
@@ -265,7 +274,7 @@ def _eval_samples_from_file(args):
                 raise ConfigError(f"--fake: {path}: has no array 'x' (found {', '.join(z.files)})")
             x = torch.from_numpy(z["x"].astype(np.float32))
             y = torch.from_numpy(z["class"].astype(np.int64)) if "class" in z.files else None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ConfigError(f"--fake: {path}: not a readable .npz file ({e})") from None
     if args.n and args.n < len(x):
         x, y = x[: args.n], None if y is None else y[: args.n]
@@ -398,8 +407,9 @@ def cmd_info(args) -> int:
     for key, pin in pinned.items():
         state = {
             "ok": "unchanged",
-            "changed": f"CHANGED since: now {pin.get('found')}",
+            "changed": f"CHANGED: its weights are now {pin.get('found')}",
             "missing": f"MISSING: nothing at {pin['at']}",
+            "unreadable": f"UNREADABLE: {pin.get('error')}",
         }[pin["status"]]
         print(
             f"  depends on  {key} = {pin['path']} ({pin['weights']} weights "
@@ -407,7 +417,8 @@ def cmd_info(args) -> int:
         )
     if last:
         shown = ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()
+            f"{k}={v:.1%}" if k == "mfu" else f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in last.items()
         )
         print(f"  last logged {shown}")
     return 0
@@ -503,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", parents=[common], help="describe a run directory")
     s.add_argument("run")
     s.add_argument("--json", action="store_true", help="print the same as one JSON object")
+    s.add_argument(  # info shows changed dependencies without it; kept for old scripts
+        "--accept-changed-deps", action="store_true", help=argparse.SUPPRESS
+    )
     s.set_defaults(func=cmd_info)
     return p
 

@@ -92,7 +92,8 @@ def pin_dependencies(exp: Experiment, run_dir: Path) -> None:
 def dependency_status(run_dir: Path) -> dict[str, dict]:
     """Each pin of ``RUN/dependencies.json`` (``path``, ``weights``, ``fingerprint``) with
     ``at``, the location it resolves to now, and ``status``: ``"ok"``, ``"changed"``
-    (``found`` holds the fingerprint now) or ``"missing"``. ``{}`` for a run that reads
+    (``found`` holds the fingerprint now), ``"missing"`` or ``"unreadable"`` (``error``
+    says why). ``{}`` for a run that reads
     no other run; :class:`CheckpointError` if the file is unreadable."""
     path = Path(run_dir) / DEPENDENCIES
     if not path.is_file():
@@ -106,8 +107,11 @@ def dependency_status(run_dir: Path) -> dict[str, dict]:
         dep = (Path(run_dir) / pin["path"]).resolve()
         row = {**pin, "at": str(dep), "status": "missing"}
         if (dep / f"{pin['weights']}.safetensors").is_file():
-            row["found"] = load_network(dep, pin["weights"]).fingerprint  # cached
-            row["status"] = "ok" if row["found"] == pin["fingerprint"] else "changed"
+            try:
+                row["found"] = load_network(dep, pin["weights"]).fingerprint  # cached
+                row["status"] = "ok" if row["found"] == pin["fingerprint"] else "changed"
+            except GenlabError as e:  # a damaged checkpoint or config
+                row["status"], row["error"] = "unreadable", str(e)
         out[key] = row
     return out
 
@@ -122,8 +126,10 @@ def resolve_dependencies(
     """
     where = Path(run_dir) / DEPENDENCIES
     for key, dep in dependency_status(run_dir).items():
-        if dep["status"] == "missing" and missing_ok:
+        if dep["status"] in ("missing", "unreadable") and missing_ok:
             continue
+        if dep["status"] == "unreadable":
+            raise CheckpointError(f"{key}: {dep['error']}")
         if dep["status"] == "missing":
             raise CheckpointError(
                 f"{key}: {run_dir} was trained on the run at {dep['at']}, which is gone "
@@ -180,8 +186,6 @@ def prepare_run(
             raw = C.load_yaml(out / "config.yaml")  # keep dependencies as written
             raw["train"] = C.to_dict(exp.train)
             C.atomic_write_text(out / "config.yaml", C.dump_yaml(experiment_from(raw)))
-        if write and accept_changed:  # trained on from now on: the new weights are pinned
-            pin_dependencies(exp, out)
         return exp, out
     # Only the writing rank checks: under torchrun, rank 0 may already have created `out`.
     if write and out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -237,7 +241,11 @@ def fit(
             write=write,
             accept_changed=accept_changed,
         )
-        return family_of(exp.objective.kind).fit(exp, out, resume)
+        before = checkpoints(out)[-1][0] if resume and checkpoints(out) else 0
+        out = family_of(exp.objective.kind).fit(exp, out, resume)
+        if resume and accept_changed and write and checkpoints(out)[-1][0] > before:
+            pin_dependencies(exp, out)  # it has trained on the changed weights: pin them
+        return out
     except (Exception, KeyboardInterrupt):
         if created and write:
             discard_unstarted(out)  # nothing trained: leave no half-made run behind
@@ -287,6 +295,13 @@ def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
         setattr(staged.sampler, name, value)
     plain = [k + "=" + o.split("=", 1)[1] if "=" in o else o for k, o in zip(keys, overrides)]
     staged = C.apply_overrides(staged, plain)
+    # A setting stored with the run for its sampler or grid does not follow a switch to
+    # another one; one the user gives now is checked (and refused if it does not apply).
+    given = set(keys) | {f"sampler.{k}" for k, v in fields.items() if v is not None}
+    for key in getattr(type(staged.sampler), "SPECIFIC", {}):
+        if f"sampler.{key}" not in given and not staged.sampler.applies(key):
+            default = type(staged.sampler).__dataclass_fields__[key].default
+            setattr(staged.sampler, key, default)
     return C.revalidate(staged.sampler)
 
 

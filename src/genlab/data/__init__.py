@@ -123,7 +123,9 @@ def dataset_config(name: str) -> type:
 
 
 def build_dataset(cfg: Any) -> Dataset:
-    """Build the dataset that config ``cfg`` (any registered data config) describes."""
+    """Build the dataset that config ``cfg`` (any registered data config) describes,
+    checking its fields again first (it may have been changed since it was made)."""
+    cfg.__post_init__()
     return DATASETS[cfg.name].build(cfg)
 
 

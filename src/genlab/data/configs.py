@@ -15,11 +15,43 @@ from genlab.errors import ConfigError
 # How samples are shown and saved (grid PNG, scatter, WAV, ...).
 Modality = Literal["points", "image", "video", "audio", "tokens"]
 
+
+# Field rules every dataset config shares, checked when a config is made (so --dry-run
+# and config overrides catch them): field -> (test, what it must be).
+_RULES = {
+    "n": (lambda v: v >= 1, "at least 1"),
+    "std": (lambda v: v >= 0, ">= 0"),
+    "image_size": (lambda v: v >= 1, "positive"),
+    "test_fraction": (lambda v: 0 < v < 1, "in (0, 1)"),
+    "factor": (lambda v: 0 < v < 1, "in (0, 1)"),
+    "arms": (lambda v: v >= 1, "at least 1"),
+    "squares": (lambda v: v >= 2, "at least 2"),
+    "start": (lambda v: v >= 0, ">= 0"),
+    "stop": (lambda v: v >= -1, ">= 0, or -1 for the end"),
+    "channels": (lambda v: v in (1, 3), "1 or 3"),
+    "background": (lambda v: 0 <= v <= 1, "a grey level in [0, 1]"),
+}
+
+
+class Checked:
+    """Base of the dataset configs: checks the shared field rules on creation and raises
+    :class:`ConfigError` naming ``data.KEY``."""
+
+    def __post_init__(self) -> None:
+        for key, (ok, must) in _RULES.items():
+            value = getattr(self, key, None)
+            if value is not None and not ok(value):
+                raise ConfigError(f"data.{key}: must be {must}, got {value}")
+        start, stop = getattr(self, "start", 0), getattr(self, "stop", -1)
+        if stop != -1 and start >= stop:
+            raise ConfigError(f"data.start: {start} selects nothing (stop is {stop})")
+
+
 # ---------------------------------------- toys (genlab.data.toys)
 
 
 @dataclass
-class Ring8Config:
+class Ring8Config(Checked):
     name: Literal["ring8"] = "ring8"
     n: int = 50_000
     modes: int = 8
@@ -29,7 +61,7 @@ class Ring8Config:
 
 
 @dataclass
-class Grid25Config:
+class Grid25Config(Checked):
     name: Literal["grid25"] = "grid25"
     n: int = 50_000
     side: int = 5
@@ -39,7 +71,7 @@ class Grid25Config:
 
 
 @dataclass
-class MoonsConfig:
+class MoonsConfig(Checked):
     name: Literal["moons"] = "moons"
     n: int = 50_000
     std: float = 0.05
@@ -47,7 +79,7 @@ class MoonsConfig:
 
 
 @dataclass
-class CirclesConfig:
+class CirclesConfig(Checked):
     name: Literal["circles"] = "circles"
     n: int = 50_000
     factor: float = 0.5
@@ -56,7 +88,7 @@ class CirclesConfig:
 
 
 @dataclass
-class SpiralConfig:
+class SpiralConfig(Checked):
     name: Literal["spiral"] = "spiral"
     n: int = 50_000
     arms: int = 2
@@ -66,7 +98,7 @@ class SpiralConfig:
 
 
 @dataclass
-class CheckerboardConfig:
+class CheckerboardConfig(Checked):
     name: Literal["checkerboard"] = "checkerboard"
     n: int = 50_000
     squares: int = 4
@@ -75,7 +107,7 @@ class CheckerboardConfig:
 
 
 @dataclass
-class SwissRollConfig:
+class SwissRollConfig(Checked):
     name: Literal["swissroll"] = "swissroll"
     n: int = 50_000
     std: float = 0.02
@@ -86,7 +118,7 @@ class SwissRollConfig:
 
 
 @dataclass
-class DigitsConfig:
+class DigitsConfig(Checked):
     name: Literal["digits"] = "digits"
     split: Literal["all", "train", "test"] = "all"
     test_fraction: float = 0.2
@@ -115,7 +147,7 @@ ATTRIBUTES = ("shape", "color", "size", "position")
 
 
 @dataclass
-class ShapesConfig:
+class ShapesConfig(Checked):
     name: Literal["shapes"] = "shapes"
     n: int = 10_000
     image_size: int = 32
@@ -125,6 +157,7 @@ class ShapesConfig:
     label: Literal["shape", "color", "size", "position"] = "shape"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_config(self)
 
 
@@ -160,7 +193,7 @@ TRAIN_STOP = 8000  # train on MNIST_SPLIT images [0, TRAIN_STOP); [TRAIN_STOP, e
 
 
 @dataclass
-class MNISTConfig:
+class MNISTConfig(Checked):
     name: Literal["mnist", "fashion-mnist"] = "mnist"
     root: str = "data/mnist"
     split: Literal["train", "test"] = "train"
@@ -182,7 +215,7 @@ class FashionMNISTConfig(MNISTConfig):
 
 
 @dataclass
-class ImageFolderConfig:
+class ImageFolderConfig(Checked):
     name: Literal["folder"] = "folder"
     root: str = ""
     image_size: int = 32
@@ -195,7 +228,7 @@ class ImageFolderConfig:
 
 
 @dataclass
-class StackedMNISTConfig:
+class StackedMNISTConfig(Checked):
     name: Literal["stacked-mnist"] = "stacked-mnist"
     root: str = MNIST_ROOT
     split: Literal["train", "test"] = MNIST_SPLIT

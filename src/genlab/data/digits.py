@@ -11,16 +11,11 @@ import torch.nn.functional as F
 
 from genlab.data.base import Dataset, split_index
 from genlab.data.configs import DigitsConfig
-from genlab.errors import ConfigError
 
 
 def make_digits(cfg: DigitsConfig) -> Dataset:
     from sklearn.datasets import load_digits
 
-    if cfg.image_size < 1:
-        raise ConfigError(f"data.image_size: must be positive, got {cfg.image_size}")
-    if not 0 < cfg.test_fraction < 1:
-        raise ConfigError(f"data.test_fraction: must be in (0, 1), got {cfg.test_fraction}")
     d = load_digits()
     x = torch.from_numpy(d.images).float()[:, None] / 16.0 * 2 - 1  # (1797, 1, 8, 8)
     y = torch.from_numpy(d.target).long()

@@ -163,12 +163,6 @@ def load_image(path: Path, size: int, channels: int, background: float = 1.0) ->
 
 def make_folder(cfg: ImageFolderConfig) -> Dataset:
     """Load every image under ``cfg.root`` into ``(N, C, S, S)`` in [-1, 1], labelled by folder."""
-    if cfg.image_size < 1:
-        raise ConfigError(f"data.image_size: must be positive, got {cfg.image_size}")
-    if cfg.channels not in (1, 3):
-        raise ConfigError(f"data.channels: must be 1 or 3, got {cfg.channels}")
-    if not 0 <= cfg.background <= 1:
-        raise ConfigError(f"data.background: must be a grey level in [0, 1], got {cfg.background}")
     classes, items = list_images(cfg)
     x = np.stack([load_image(p, cfg.image_size, cfg.channels, cfg.background) for p, _ in items])
     x = torch.from_numpy(x).permute(0, 3, 1, 2)

@@ -238,10 +238,6 @@ def _locate(cfg: MNISTConfig) -> tuple[Path, Path]:
 
 def _slice(cfg: MNISTConfig, n: int) -> slice:
     stop = n if cfg.stop == -1 else cfg.stop
-    if cfg.start < 0:
-        raise ConfigError(f"data.start: must be >= 0, got {cfg.start}")
-    if cfg.stop < -1:
-        raise ConfigError(f"data.stop: must be >= 0, or -1 for the end, got {cfg.stop}")
     if stop > n:
         raise ConfigError(f"data.stop: {cfg.stop} is past the end of the {cfg.split} split ({n})")
     if cfg.start >= stop:
@@ -253,8 +249,6 @@ def make_mnist(cfg: MNISTConfig) -> Dataset:
     """Load ``cfg.split`` of MNIST or Fashion-MNIST as ``(N, 1, S, S)`` images in [-1, 1]."""
     if cfg.name not in TITLES:
         raise ConfigError(f"data.name: {cfg.name!r} is not one of mnist, fashion-mnist")
-    if cfg.image_size < 1:
-        raise ConfigError(f"data.image_size: must be positive, got {cfg.image_size}")
     image_path, label_path = _locate(cfg)
     images, labels = read_idx(image_path), read_idx(label_path)
     if images.dtype != torch.uint8 or images.ndim != 3:

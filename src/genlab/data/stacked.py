@@ -15,13 +15,10 @@ import torch
 from genlab.data.base import Dataset
 from genlab.data.configs import MNISTConfig, StackedMNISTConfig
 from genlab.data.mnist import make_mnist
-from genlab.errors import ConfigError
 
 
 def make_stacked_mnist(cfg: StackedMNISTConfig) -> Dataset:
     """``(n, 3, 28, 28)`` images in [-1, 1] and ``cond["class"] = 100 d0 + 10 d1 + d2``."""
-    if cfg.n < 1:
-        raise ConfigError(f"data.n: must be at least 1, got {cfg.n}")
     digits = make_mnist(MNISTConfig(root=cfg.root, split=cfg.split, start=cfg.start, stop=cfg.stop))
     g = torch.Generator().manual_seed(cfg.seed)
     idx = torch.randint(len(digits), (cfg.n, 3), generator=g)  # (n, 3) source images

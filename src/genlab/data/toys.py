@@ -23,14 +23,6 @@ from genlab.data.configs import (
     SpiralConfig,
     SwissRollConfig,
 )
-from genlab.errors import ConfigError
-
-
-def _check(n: int, std: float, name: str) -> None:
-    if n < 1:
-        raise ConfigError(f"data.n: must be at least 1 for {name}, got {n}")
-    if std < 0:
-        raise ConfigError(f"data.std: must be >= 0, got {std}")
 
 
 def ring_modes(k: int = 8, radius: float = 1.0) -> torch.Tensor:
@@ -54,18 +46,15 @@ def _mixture(centres: torch.Tensor, n: int, std: float, seed: int) -> Dataset:
 
 
 def make_ring8(cfg: Ring8Config) -> Dataset:
-    _check(cfg.n, cfg.std, "ring8")
     return _mixture(ring_modes(cfg.modes, cfg.radius), cfg.n, cfg.std, cfg.seed)
 
 
 def make_grid25(cfg: Grid25Config) -> Dataset:
-    _check(cfg.n, cfg.std, "grid25")
     return _mixture(grid_modes(cfg.side, cfg.spacing), cfg.n, cfg.std, cfg.seed)
 
 
 def make_moons(cfg: MoonsConfig) -> Dataset:
     """Two interleaving half circles (as scikit-learn's ``make_moons``), centred."""
-    _check(cfg.n, cfg.std, "moons")
     g = torch.Generator().manual_seed(cfg.seed)
     label = torch.randint(2, (cfg.n,), generator=g)
     a = math.pi * torch.rand(cfg.n, generator=g, dtype=torch.float64)
@@ -78,9 +67,6 @@ def make_moons(cfg: MoonsConfig) -> Dataset:
 
 def make_circles(cfg: CirclesConfig) -> Dataset:
     """Two concentric circles of radius 1 and ``factor``."""
-    _check(cfg.n, cfg.std, "circles")
-    if not 0 < cfg.factor < 1:
-        raise ConfigError(f"data.factor: must be in (0, 1), got {cfg.factor}")
     g = torch.Generator().manual_seed(cfg.seed)
     label = torch.randint(2, (cfg.n,), generator=g)
     a = 2 * math.pi * torch.rand(cfg.n, generator=g, dtype=torch.float64)
@@ -92,9 +78,6 @@ def make_circles(cfg: CirclesConfig) -> Dataset:
 
 def make_spiral(cfg: SpiralConfig) -> Dataset:
     """``arms`` interleaved Archimedean spirals of radius up to 1; the arm is the class."""
-    _check(cfg.n, cfg.std, "spiral")
-    if cfg.arms < 1:
-        raise ConfigError(f"data.arms: must be at least 1, got {cfg.arms}")
     g = torch.Generator().manual_seed(cfg.seed)
     label = torch.randint(cfg.arms, (cfg.n,), generator=g)
     u = torch.rand(cfg.n, generator=g, dtype=torch.float64).sqrt()  # uniform along the arm
@@ -108,10 +91,7 @@ def make_spiral(cfg: SpiralConfig) -> Dataset:
 
 def make_checkerboard(cfg: CheckerboardConfig) -> Dataset:
     """Uniform on the dark squares of a ``squares x squares`` board of side ``size``."""
-    _check(cfg.n, 0.0, "checkerboard")
     k = cfg.squares
-    if k < 2:
-        raise ConfigError(f"data.squares: must be at least 2, got {k}")
     g = torch.Generator().manual_seed(cfg.seed)
     dark = torch.tensor(
         [(i, j) for i in range(k) for j in range(k) if (i + j) % 2 == 0], dtype=torch.float64
@@ -123,7 +103,6 @@ def make_checkerboard(cfg: CheckerboardConfig) -> Dataset:
 
 def make_swissroll(cfg: SwissRollConfig) -> Dataset:
     """The 2-D swiss roll ``t (cos t, sin t)``, ``t ~ 1.5 pi (1 + 2u)``, scaled into [-1, 1]."""
-    _check(cfg.n, cfg.std, "swissroll")
     g = torch.Generator().manual_seed(cfg.seed)
     t = 1.5 * math.pi * (1 + 2 * torch.rand(cfg.n, generator=g, dtype=torch.float64))
     x = t[:, None] * torch.stack([t.cos(), t.sin()], 1) / (4.5 * math.pi)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from genlab.errors import ConfigError
 from genlab.sampling import GRIDS, SAMPLER_INFO
@@ -46,7 +47,7 @@ class DiffusionSamplerConfig:
             raise ConfigError(f"sampler.grid: unknown grid {self.grid!r}; choose from {GRIDS}")
         if not 0 <= self.eta <= 1:
             raise ConfigError(f"sampler.eta: must be in [0, 1], got {self.eta}")
-        if self.churn < 0:
+        if not self.churn >= 0:  # NaN too
             raise ConfigError(f"sampler.churn: must be >= 0, got {self.churn}")
         if not (math.isfinite(self.cfg) and self.cfg >= 0):
             raise ConfigError(f"sampler.cfg: the guidance weight must be >= 0, got {self.cfg}")
@@ -59,18 +60,27 @@ class DiffusionSamplerConfig:
                 f"{self.guidance_lo}, {self.guidance_hi}"
             )
         # A setting of another sampler or grid would be silently ignored: refuse it.
-        for key, value, default, used_by, chosen in (
-            ("eta", self.eta, 0.0, "ddim", self.name),
-            ("churn", self.churn, 0.0, "heun", self.name),
-            ("rho", self.rho, 7.0, "karras", self.grid),
-            ("shift", self.shift, 3.0, "shifted", self.grid),
-        ):
-            if value != default and chosen != used_by:
-                what = "sampler" if key in ("eta", "churn") else "grid"
+        for key, (what, used_by) in self.SPECIFIC.items():
+            default = type(self).__dataclass_fields__[key].default
+            if getattr(self, key) != default and not self.applies(key):
+                chosen = getattr(self, what if what == "grid" else "name")
                 raise ConfigError(
-                    f"sampler.{key}: {value} applies to the {used_by} {what} only, and this "
-                    f"run samples with {what} {chosen!r}; drop it or set sampler.{key}={default}"
+                    f"sampler.{key}: {getattr(self, key)} applies to the {used_by} {what} "
+                    f"only, not {what} {chosen!r}; drop it or set sampler.{key}={default}"
                 )
+
+    # settings that one sampler (name) or grid uses: key -> ("sampler" | "grid", which)
+    SPECIFIC: ClassVar[dict[str, tuple[str, str]]] = {
+        "eta": ("sampler", "ddim"),
+        "churn": ("sampler", "heun"),
+        "rho": ("grid", "karras"),
+        "shift": ("grid", "shifted"),
+    }
+
+    def applies(self, key: str) -> bool:
+        """Whether setting ``key`` of :attr:`SPECIFIC` is used by this sampler and grid."""
+        what, used_by = self.SPECIFIC[key]
+        return (self.grid if what == "grid" else self.name) == used_by
 
 
 @dataclass

@@ -12,14 +12,15 @@ step's numerics (and so exact resume), and its module tracking breaks
 (``_scaled_dot_product_flash_attention_for_cpu`` and its backward); the two are added here
 with torch's own SDPA formulas. The peak is the best of several square matmuls at
 the process's thread count and dtype, cached in ``$XDG_CACHE_HOME/genlab/peak_flops.json``
-(``~/.cache`` by default) per CPU model or GPU name; ``GENLAB_PEAK_FLOPS`` (FLOP/s) gives
-it instead.
+(``~/.cache`` by default) per CPU model or GPU name and kept at the best ever measured;
+``GENLAB_PEAK_FLOPS`` (FLOP/s) gives it instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import time
@@ -29,6 +30,9 @@ from pathlib import Path
 import torch
 from torch.utils import flop_counter as fc
 from torch.utils._python_dispatch import TorchDispatchMode
+
+from genlab.cpu import cpu_has_bf16
+from genlab.errors import ConfigError
 
 _aten = torch.ops.aten
 
@@ -78,6 +82,7 @@ class StepFlops:
     def __init__(self, device: torch.device, dtype: torch.dtype = torch.float32):
         self.device, self.dtype = device, dtype
         self.per_step: int | None = None
+        peak_flops(device, dtype)  # a bad GENLAB_PEAK_FLOPS fails before training starts
 
     @contextlib.contextmanager
     def count(self) -> Iterator[None]:
@@ -133,11 +138,22 @@ _PEAKS: dict[str, float] = {}
 
 
 def peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> float:
-    """This process's peak matmul rate (FLOP/s): ``GENLAB_PEAK_FLOPS``, else the cached
-    measurement for this device, dtype and thread count, else measured now and cached."""
+    """This process's peak matmul rate (FLOP/s): ``GENLAB_PEAK_FLOPS`` if set, else the
+    best of this process's measurement and every earlier one cached for this device, dtype
+    and thread count (so one measurement on a busy machine does not stick). A bf16 peak on
+    a CPU without bf16 instructions is the float32 one: emulated bf16 has no peak of its
+    own. Raises :class:`ConfigError` for a ``GENLAB_PEAK_FLOPS`` that is not positive."""
     given = os.environ.get("GENLAB_PEAK_FLOPS")
     if given:
-        return float(given)
+        try:
+            value = float(given)
+        except ValueError:
+            value = float("nan")
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"GENLAB_PEAK_FLOPS: must be a positive FLOP/s rate, got {given!r}")
+        return value
+    if device.type == "cpu" and dtype == torch.bfloat16 and not cpu_has_bf16():
+        dtype = torch.float32
     threads = torch.get_num_threads() if device.type == "cpu" else 0
     key = f"{_device_name(device)}|{str(dtype).removeprefix('torch.')}|threads={threads}"
     if key in _PEAKS:
@@ -147,8 +163,14 @@ def peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> floa
         cached = json.loads(path.read_text())
     except (OSError, ValueError):
         cached = {}
-    if key not in cached:
-        cached[key] = measure_peak(device, dtype)
+    if not isinstance(cached, dict):  # a damaged cache is measured again
+        cached = {}
+    before = cached.get(key)
+    best = measure_peak(device, dtype)
+    if isinstance(before, (int, float)) and math.isfinite(before) and before > best:
+        best = float(before)
+    if best != before:
+        cached[key] = best
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -156,5 +178,5 @@ def peak_flops(device: torch.device, dtype: torch.dtype = torch.float32) -> floa
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only home: measure again next time
-    _PEAKS[key] = cached[key]
-    return cached[key]
+    _PEAKS[key] = best
+    return best
