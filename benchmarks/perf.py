@@ -157,6 +157,7 @@ def main() -> int:
     args = p.parse_args()
     if args.quick:
         args.repeats, args.steps = 1, 5
+    sys.stdout.reconfigure(line_buffering=True)  # rows as they come, also into a file
     print(f"perf: {os.cpu_count()} CPUs, load average {load()} at start")
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "allocator"):
