@@ -100,6 +100,12 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def last_step(run_dir: Path) -> int:
+    """The step of the newest complete checkpoint of a run (0 if it has none)."""
+    found = checkpoints(run_dir)
+    return found[-1][0] if found else 0
+
+
 def save_checkpoint(
     run_dir: Path, step: int, weights: dict[str, dict], optim: dict, trainer: dict, keep_last: int
 ) -> Path:

@@ -120,10 +120,10 @@ def cmd_train(args) -> int:
         write=main_rank,
     )
     if main_rank:
-        from genlab.checkpoint import checkpoints
+        from genlab.checkpoint import last_step
         from genlab.families import family_of
 
-        done = checkpoints(out)[-1][0] if checkpoints(out) else 0
+        done = last_step(out)
         more = (
             f"; stopped early (train.stop_after): continue with `genlab train {exp.recipe} "
             f"--out {out} --resume train.stop_after=0`"
@@ -536,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = lambda msg, *_a, **_k: print(
             f"genlab: warning: {msg}", file=sys.stderr
         )
-    if args.func not in (cmd_list,) and not getattr(args, "dry_run", False):
+    if args.func is not cmd_list and not getattr(args, "dry_run", False):
         from genlab.cpu import prepare_process
 
         prepare_process()  # before torch is imported: sleeping OpenMP waits, the allocator

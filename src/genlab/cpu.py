@@ -1,22 +1,23 @@
 """Process settings for shared CPUs: OpenMP waiting, the thread count, the allocator and
 bfloat16 support. Importing this module does not import torch.
 
-Why (measured on a 2-core machine, docs/performance.md):
+Why (measured on a 2-core machine by ``benchmarks/perf.py``, docs/performance.md):
 
 - **OpenMP waiting.** torch's OpenMP threads spin while they wait for work. When another
-  job holds a core, a spinning thread steals the time slices the working one needs, and a
-  2-thread step can take 4-30x longer than a 1-thread step. ``OMP_WAIT_POLICY=PASSIVE``
-  makes them sleep instead; it must be in the environment before torch is imported, so
-  :func:`prepare_process` sets it (unless the user did) at the start of every command.
+  job holds a core, a spinning thread steals the time slices the working one needs: with
+  one core busy, 2 spinning threads trained the demo 2.08x slower than 1 thread.
+  ``OMP_WAIT_POLICY=PASSIVE`` makes them sleep instead; it must be in the environment
+  before torch is imported, so :func:`prepare_process` sets it (unless the user did) at
+  the start of every command that computes.
 - **Threads.** :func:`pick_threads` turns ``0`` ("auto") into the number of cores not
   already busy (``len(sched_getaffinity) - round(1-minute load average)``, at least 1),
   unless ``OMP_NUM_THREADS`` is set (torchrun sets it to 1 per process).
 - **The allocator.** glibc serves large blocks with ``mmap`` and unmaps them on
   ``free``, so the activation buffers of every network call are mapped, faulted in page
-  by page and unmapped again (3.5 M page faults for 100 MNIST samples in 5 steps).
+  by page and unmapped again (3.0 M page faults for 100 MNIST samples in 5 steps).
   :func:`tune_allocator` serves every block from the heap (``M_MMAP_MAX = 0``) and
   returns free heap memory to the system only above 512 MiB (``M_TRIM_THRESHOLD``), so
-  freed buffers are reused: 0.18 M faults, 1.4x faster, +60-90 MB resident, identical
+  freed buffers are reused: 0.24 M faults, 1.30x faster, +273 MB peak RSS, identical
   output (``mallopt``, glibc only; skipped if any ``MALLOC_*`` variable is set or
   ``GENLAB_MALLOPT=0``).
 - **bfloat16** on a CPU without native bf16 instructions (no AVX512-BF16 / AMX) is
@@ -96,15 +97,21 @@ def pick_threads(requested: int) -> int | None:
     return free_cores()
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX-BF16), from
-    ``/proc/cpuinfo``; False where that cannot be read."""
+def cpuinfo(field: str) -> str | None:
+    """The first value of ``field`` (e.g. ``"model name"``, ``"flags"``) in
+    ``/proc/cpuinfo``; None where there is no such file or field."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+                key, _, value = line.partition(":")
+                if key.strip() == field:
+                    return value.strip()
     except OSError:
         pass
-    return False
+    return None
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX-BF16), from
+    ``/proc/cpuinfo``'s flags; False where they cannot be read."""
+    return bool(set((cpuinfo("flags") or "").split()) & {"avx512_bf16", "amx_bf16"})

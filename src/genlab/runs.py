@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 import genlab.config as C
-from genlab.checkpoint import checkpoints, load_into, load_network
+from genlab.checkpoint import checkpoints, last_step, load_into, load_network
 from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.experiment import Experiment, experiment_from_dict
 from genlab.experiment import override as _override
@@ -177,7 +177,7 @@ def prepare_run(
         # The rest repeat what is written: the stored experiment (dependencies resolved
         # from the run directory, not from this working directory) keeps them.
         exp = override(stored, train_only)
-        done = checkpoints(out)[-1][0] if checkpoints(out) else 0
+        done = last_step(out)
         if exp.train.steps < done:
             raise ConfigError(
                 f"train.steps: {exp.train.steps} is below the {done} steps {out} has done"
@@ -241,9 +241,9 @@ def fit(
             write=write,
             accept_changed=accept_changed,
         )
-        before = checkpoints(out)[-1][0] if resume and checkpoints(out) else 0
+        before = last_step(out) if resume else 0
         out = family_of(exp.objective.kind).fit(exp, out, resume)
-        if resume and accept_changed and write and checkpoints(out)[-1][0] > before:
+        if resume and accept_changed and write and last_step(out) > before:
             pin_dependencies(exp, out)  # it has trained on the changed weights: pin them
         return out
     except (Exception, KeyboardInterrupt):
@@ -297,11 +297,9 @@ def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
     staged = C.apply_overrides(staged, plain)
     # A setting stored with the run for its sampler or grid does not follow a switch to
     # another one; one the user gives now is checked (and refused if it does not apply).
-    given = set(keys) | {f"sampler.{k}" for k, v in fields.items() if v is not None}
-    for key in getattr(type(staged.sampler), "SPECIFIC", {}):
-        if f"sampler.{key}" not in given and not staged.sampler.applies(key):
-            default = type(staged.sampler).__dataclass_fields__[key].default
-            setattr(staged.sampler, key, default)
+    if hasattr(staged.sampler, "drop_unused"):
+        given = {k.removeprefix("sampler.") for k in keys}
+        staged.sampler.drop_unused(given | {k for k, v in fields.items() if v is not None})
     return C.revalidate(staged.sampler)
 
 

@@ -16,6 +16,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import genlab.config as C
 from genlab.data import configs as K
 from genlab.data.configs import Modality
 from genlab.errors import ConfigError
@@ -125,8 +126,7 @@ def dataset_config(name: str) -> type:
 def build_dataset(cfg: Any) -> Dataset:
     """Build the dataset that config ``cfg`` (any registered data config) describes,
     checking its fields again first (it may have been changed since it was made)."""
-    cfg.__post_init__()
-    return DATASETS[cfg.name].build(cfg)
+    return DATASETS[cfg.name].build(C.revalidate(cfg))
 
 
 __all__ = ["DATASETS", "DatasetSpec", "Modality", "build_dataset", "dataset_config"]

@@ -60,27 +60,36 @@ class DiffusionSamplerConfig:
                 f"{self.guidance_lo}, {self.guidance_hi}"
             )
         # A setting of another sampler or grid would be silently ignored: refuse it.
-        for key, (what, used_by) in self.SPECIFIC.items():
-            default = type(self).__dataclass_fields__[key].default
+        for key, (field, used_by) in self.SPECIFIC.items():
+            default = self.__dataclass_fields__[key].default
             if getattr(self, key) != default and not self.applies(key):
-                chosen = getattr(self, what if what == "grid" else "name")
+                what = "grid" if field == "grid" else "sampler"
                 raise ConfigError(
                     f"sampler.{key}: {getattr(self, key)} applies to the {used_by} {what} "
-                    f"only, not {what} {chosen!r}; drop it or set sampler.{key}={default}"
+                    f"only, not {what} {getattr(self, field)!r}; drop it or set "
+                    f"sampler.{key}={default}"
                 )
 
-    # settings that one sampler (name) or grid uses: key -> ("sampler" | "grid", which)
+    # settings that one sampler or grid uses: key -> (the field that chooses, its value)
     SPECIFIC: ClassVar[dict[str, tuple[str, str]]] = {
-        "eta": ("sampler", "ddim"),
-        "churn": ("sampler", "heun"),
+        "eta": ("name", "ddim"),
+        "churn": ("name", "heun"),
         "rho": ("grid", "karras"),
         "shift": ("grid", "shifted"),
     }
 
     def applies(self, key: str) -> bool:
         """Whether setting ``key`` of :attr:`SPECIFIC` is used by this sampler and grid."""
-        what, used_by = self.SPECIFIC[key]
-        return (self.grid if what == "grid" else self.name) == used_by
+        field, used_by = self.SPECIFIC[key]
+        return getattr(self, field) == used_by
+
+    def drop_unused(self, keep: set[str]) -> None:
+        """Reset to its default every :attr:`SPECIFIC` setting the chosen sampler and grid
+        do not use, except those named in ``keep`` (given by the user: checked, not
+        dropped). For a run sampled with another sampler or grid than it was stored with."""
+        for key in self.SPECIFIC:
+            if key not in keep and not self.applies(key):
+                setattr(self, key, self.__dataclass_fields__[key].default)
 
 
 @dataclass

@@ -31,7 +31,7 @@ import torch
 from torch.utils import flop_counter as fc
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from genlab.cpu import cpu_has_bf16
+from genlab.cpu import cpu_has_bf16, cpuinfo
 from genlab.errors import ConfigError
 
 _aten = torch.ops.aten
@@ -79,10 +79,10 @@ class StepFlops:
     is None until counted, or when nothing was counted (e.g. under ``torch.compile``).
     """
 
-    def __init__(self, device: torch.device, dtype: torch.dtype = torch.float32):
-        self.device, self.dtype = device, dtype
+    def __init__(self, device: torch.device, bf16: bool = False):
+        self.device, self.dtype = device, torch.bfloat16 if bf16 else torch.float32
         self.per_step: int | None = None
-        peak_flops(device, dtype)  # a bad GENLAB_PEAK_FLOPS fails before training starts
+        peak_flops(device, self.dtype)  # a bad GENLAB_PEAK_FLOPS fails before training starts
 
     @contextlib.contextmanager
     def count(self) -> Iterator[None]:
@@ -102,13 +102,7 @@ class StepFlops:
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    name = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next((ln.split(":", 1)[1].strip() for ln in f if "model name" in ln), name)
-    except OSError:
-        pass
-    return f"cpu {name or platform.machine()}"
+    return f"cpu {cpuinfo('model name') or platform.processor() or platform.machine()}"
 
 
 def cache_file() -> Path:

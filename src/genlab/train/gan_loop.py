@@ -189,7 +189,7 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
     log = RunLog(
         run_dir, dist.main, start, train.steps, train.tensorboard, show=("d_loss", "g_loss")
     )
-    flops = StepFlops(dist.device, torch.bfloat16 if train.bf16 else torch.float32)
+    flops = StepFlops(dist.device, train.bf16)
 
     def save(step: int) -> None:
         weights = {

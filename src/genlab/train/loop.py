@@ -223,7 +223,7 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
     stream = SampleStream(len(data), seed)
     autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=train.bf16)
     log = RunLog(run_dir, d.main, start, train.steps, train.tensorboard)
-    flops = StepFlops(d.device, torch.bfloat16 if train.bf16 else torch.float32)
+    flops = StepFlops(d.device, train.bf16)
 
     def save(step: int) -> None:
         weights = {
