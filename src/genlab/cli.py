@@ -1,4 +1,4 @@
-"""The ``genlab`` command: list, train, sample, eval, info.
+"""The ``genlab`` command: list, train, sample, eval, info, serve, arena.
 
 User errors end with one line ``genlab: error: ...`` and exit status 2; ``--debug``
 shows the traceback instead.
@@ -144,19 +144,11 @@ def cmd_train(args) -> int:
 
 
 def _threads(args) -> None:
-    """``--threads N``: torch's intra-op threads for this command (0: the free cores,
-    ``genlab.cpu.pick_threads``)."""
-    from genlab.cpu import pick_threads
-
-    if args.threads < 0:
-        raise ConfigError(f"--threads: must be >= 0, got {args.threads}")
     if args.batch < 1:
         raise ConfigError(f"--batch: must be at least 1, got {args.batch}")
-    n = pick_threads(args.threads)
-    if n:
-        import torch
+    from genlab.cpu import set_threads
 
-        torch.set_num_threads(n)
+    set_threads(args.threads)
 
 
 SAMPLE_SUFFIXES = {".png": "picture", ".jpg": "picture", ".jpeg": "picture", ".npz": "arrays"}
@@ -518,6 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--accept-changed-deps", action="store_true", help=argparse.SUPPRESS
     )
     s.set_defaults(func=cmd_info)
+
+    from genlab.app.commands import add_parsers
+
+    add_parsers(sub, common)
     return p
 
 

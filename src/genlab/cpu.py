@@ -97,6 +97,25 @@ def pick_threads(requested: int) -> int | None:
     return free_cores()
 
 
+def set_threads(requested: int) -> int | None:
+    """Apply :func:`pick_threads` to torch (the ``--threads`` flag of the commands);
+    returns the count set (None: torch's default kept).
+
+    Raises:
+        ConfigError: ``requested`` is negative (named as ``--threads``).
+    """
+    from genlab.errors import ConfigError
+
+    if requested < 0:
+        raise ConfigError(f"--threads: must be >= 0, got {requested}")
+    n = pick_threads(requested)
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+    return n
+
+
 def cpuinfo(field: str) -> str | None:
     """The first value of ``field`` (e.g. ``"model name"``, ``"flags"``) in
     ``/proc/cpuinfo``; None where there is no such file or field."""

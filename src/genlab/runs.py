@@ -431,3 +431,46 @@ def sample(
         overrides=overrides,
         **sampler_fields,
     )[0]
+
+
+def interpolate(
+    model: nn.Module,
+    exp: Experiment,
+    seed_a: int,
+    seed_b: int,
+    frames: int,
+    cond: dict,
+    scfg,
+    mode: str = "slerp",
+) -> torch.Tensor:
+    """``(frames, *shape)`` samples along a path from seed ``seed_a``'s starting noise to
+    ``seed_b``'s (``genlab.sampling.interpolation``: "slerp" or "lerp"); frame 0 is seed A's
+    sample and the last frame seed B's (stochastic samplers draw their per-step noise
+    from seed A). ``cond`` holds one row per frame.
+
+    Raises:
+        ConfigError: the run's samples start from discrete draws (token and VQ runs),
+            ``frames < 2`` or an unknown ``mode``.
+    """
+    from genlab.rng import randn_per_seed
+    from genlab.sampling.interpolation import PATHS
+
+    family = family_of(exp.objective.kind)
+    shape = family.noise_shape(exp)
+    if shape is None:
+        raise ConfigError(
+            f"interpolation: '{exp.objective.kind}' runs start from discrete draws, not "
+            "from noise; interpolate a diffusion, GAN or VAE run"
+        )
+    if mode not in PATHS:
+        raise ConfigError(f"interpolation: unknown path {mode!r}; use one of {', '.join(PATHS)}")
+    if frames < 2:
+        raise ConfigError(f"frames: must be at least 2, got {frames}")
+    za, zb = randn_per_seed([seed_a, seed_b], shape)
+    z = PATHS[mode](za, zb, torch.linspace(0, 1, frames))
+    dev = next(model.parameters()).device
+    c = {k: v.to(dev) for k, v in cond.items()}
+    x = family.sample(model, exp, [seed_a] * frames, c, scfg, noise=z.to(dev)).cpu()
+    if not bool(torch.isfinite(x).all()):
+        raise GenlabError("interpolation gave non-finite values (NaN/Inf); nothing was written")
+    return x

@@ -47,6 +47,10 @@ class Family:
             other runs this one reads (a tokenizer, a codec, a teacher); ``genlab.runs``
             pins each one's location and fingerprint.
         doc: one line for ``genlab list``.
+        noise_shape: ``noise_shape(exp) -> (shape,) | None``: the shape of the
+            continuous noise a sample starts from (its first draw from ``keyed(seed)``),
+            which ``sample(..., noise=...)`` accepts in place of that draw (latent walks,
+            ``genlab.runs.interpolate``); None where samples start from discrete draws.
     """
 
     name: str
@@ -57,6 +61,7 @@ class Family:
     null_cond: Callable[[Experiment], dict]
     dependencies: Callable[[Experiment], dict[str, tuple[str, str]]]
     doc: str
+    noise_shape: Callable[[Experiment], tuple[int, ...] | None] = lambda exp: None
 
 
 def class_null_cond(exp: Experiment) -> dict:

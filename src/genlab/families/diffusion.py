@@ -93,15 +93,24 @@ def velocity_field(model: nn.Module, exp: Experiment):
 
 @torch.no_grad()
 def sample(
-    model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg: DiffusionSamplerConfig
+    model: nn.Module,
+    exp: Experiment,
+    seeds: list[int],
+    cond: dict,
+    scfg: DiffusionSamplerConfig,
+    noise: Tensor | None = None,
 ) -> Tensor:
     """``(n, *shape)`` samples; sample ``i`` uses only the generator ``keyed(seeds[i])``
-    (its initial noise first, then any per-step noise)."""
+    (its initial noise first, then any per-step noise). ``noise`` ``(n, *shape)``, unit
+    variance, replaces the initial draws (which are still taken, so per-step noise is
+    unchanged)."""
     device = next(model.parameters()).device
     path = build_path(exp.objective.path)
     grid = make_grid(scfg.grid, scfg.steps, path, rho=scfg.rho, shift=scfg.shift)
     gens = [keyed(s) for s in seeds]
     x = torch.stack([torch.randn(exp.model.input_shape(), generator=g) for g in gens])
+    if noise is not None:
+        x = noise.to(x).reshape(x.shape)
     x = x.to(device) * float(path.sigma(grid[:1]))  # the prior at grid[0]
     f = model
     if scfg.cfg and cond:
@@ -140,4 +149,5 @@ FAMILY = Family(
     null_cond=null_cond,
     dependencies=no_dependencies,
     doc="denoising / flow matching on an affine path (rf, ddpm, edm, ...)",
+    noise_shape=lambda exp: tuple(exp.model.input_shape()),
 )

@@ -167,11 +167,19 @@ def generator_loss(exp: Experiment):
 
 @torch.no_grad()
 def sample(
-    model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg: GanSamplerConfig
+    model: nn.Module,
+    exp: Experiment,
+    seeds: list[int],
+    cond: dict,
+    scfg: GanSamplerConfig,
+    noise: Tensor | None = None,
 ) -> Tensor:
-    """``G(z_i)`` with ``z_i`` (and StyleGAN's noise) drawn from seed ``i`` only."""
+    """``G(z_i)`` with ``z_i`` (and StyleGAN's noise) drawn from seed ``i`` only;
+    ``noise`` ``(n, z_dim)`` replaces the ``z_i``."""
     device = next(model.parameters()).device
     z = randn_per_seed(seeds, (exp.model.z_dim,), device)
+    if noise is not None:
+        z = noise.to(z).reshape(z.shape)
     if isinstance(model, StyleGenerator):
         gens = [keyed(s, _NOISE_KEY) for s in seeds]
         noise = [
@@ -243,4 +251,5 @@ FAMILY = Family(
     null_cond=null_cond,
     dependencies=no_dependencies,
     doc="two-player GAN game (minimax, NS, WGAN(-GP), hinge, LSGAN)",
+    noise_shape=lambda exp: (exp.model.z_dim,),
 )

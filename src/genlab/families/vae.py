@@ -69,10 +69,14 @@ def loss(exp: Experiment):
 
 
 @torch.no_grad()
-def sample_vae(model: nn.Module, exp, seeds: list[int], cond: dict, scfg) -> Tensor:
-    """Decode prior draws: ``z_i ~ N(0, T^2 I)`` from seed i -> mean images ``(n, C, H, W)``."""
+def sample_vae(model: nn.Module, exp, seeds: list[int], cond: dict, scfg, noise=None) -> Tensor:
+    """Decode prior draws: ``z_i ~ N(0, T^2 I)`` from seed i -> mean images ``(n, C, H, W)``;
+    ``noise`` (unit variance, the latent's shape) replaces the seeds' draws."""
     device = next(model.parameters()).device
-    z = randn_per_seed(seeds, model.cfg.latent_shape(), device) * scfg.temperature
+    z = randn_per_seed(seeds, model.cfg.latent_shape(), device)
+    if noise is not None:
+        z = noise.to(z).reshape(z.shape)
+    z = z * scfg.temperature
     return model.mean_image(model.decoder(z, cond)).clamp(-1, 1)
 
 
@@ -93,11 +97,21 @@ def sample_vq(model: nn.Module, exp, seeds: list[int], cond: dict, scfg) -> Tens
     return model.decode(tokens).clamp(-1, 1)
 
 
-def sample(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg) -> Tensor:
-    """Prior samples: decoded latents (VAE, KL-AE) or unigram tokens (VQ)."""
+def sample(
+    model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg, noise=None
+) -> Tensor:
+    """Prior samples: decoded latents (VAE, KL-AE; ``noise`` replaces the seeds' latents)
+    or unigram tokens (VQ)."""
     if exp.objective.kind == "vq":
         return sample_vq(model, exp, seeds, cond, scfg)
-    return sample_vae(model, exp, seeds, cond, scfg)
+    return sample_vae(model, exp, seeds, cond, scfg, noise)
+
+
+def noise_shape(exp: Experiment) -> tuple[int, ...] | None:
+    """The prior latent's shape (None for VQ tokenizers, whose prior is discrete)."""
+    if exp.objective.kind == "vq":
+        return None
+    return tuple(exp.model.latent_shape())
 
 
 def preview_recon(exp: Experiment, data: Dataset):
@@ -227,4 +241,5 @@ FAMILY = Family(
     null_cond=null_cond,
     dependencies=no_dependencies,
     doc="VAE / beta-VAE / conditional VAE, KL autoencoder, VQ-VAE tokenizers",
+    noise_shape=noise_shape,
 )
