@@ -82,6 +82,8 @@ def test_sample_vote_and_leaderboard_through_the_api(server):
     c = Client(url, verbose=False)
     names = [row[0] for row in c.predict(api_name="/runs")["data"]]
     run = "rf-digits" if "rf-digits" in names else names[0]
+    config = c.predict(run, api_name="/config")
+    assert config.startswith(f"# {run}: ") and f"recipe: {Path(run).name}" in config
     png, files, msg = c.predict(run, 3, 4, "", 0, 0, "any", "", "", api_name="/sample")
     assert Path(png).is_file() and len(files) == 2 and "4 samples" in msg
     strip, _ = c.predict(run, 0, 1, 4, "slerp", "", 0, 0, "any", api_name="/interpolate")
@@ -195,6 +197,8 @@ def test_start_up_errors_are_one_line(tmp_path):
         (["serve", str(tmp_path / "missing")], "no such directory"),
         (["serve", str(tmp_path / "runs"), "--db", str(bad)], "not a usable SQLite"),
         (["serve", str(tmp_path / "runs"), "--max-n", "0"], "--max-n: must be positive"),
+        (["serve", str(tmp_path / "runs"), "--runs", "ghost", "--arena"], "'ghost' is not a run"),
+        (["serve", str(tmp_path / "runs"), "--runs", "ghost"], "--runs: names the arena's"),
         (["arena", "rate", str(tmp_path / "none.sqlite")], "no such vote database"),
         (["arena", "rate", str(bad)], "not a usable SQLite"),
     ]:

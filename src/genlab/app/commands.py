@@ -28,6 +28,8 @@ def cmd_serve(args) -> int:
 
     limits = _limits(args)
     db = args.db
+    if args.runs and not (args.arena or db):
+        raise ConfigError("--runs: names the arena's contestants; add --arena (or --db)")
     if args.arena and db is None:
         db = f"{args.runs_dir.rstrip('/')}/arena.sqlite"
     if db is not None and not args.arena:
@@ -36,9 +38,12 @@ def cmd_serve(args) -> int:
     from genlab.app.store import VoteStore
     from genlab.app.studio import Studio
 
-    Studio(args.runs_dir, limits)
+    studio = Studio(args.runs_dir, limits)
+    contestants = args.runs.split(",") if args.runs else None
     if db is not None:
-        VoteStore(db)
+        from genlab.app.arena import Arena
+
+        Arena(studio, VoteStore(db), contestants)  # unknown contestants fail here
     set_threads(args.threads)
     from genlab.app.ui import serve
 
@@ -49,6 +54,7 @@ def cmd_serve(args) -> int:
         db=db if args.arena else None,
         limits=limits,
         concurrency=args.concurrency,
+        contestants=contestants,
     )
     return 0
 
@@ -135,6 +141,7 @@ def add_parsers(sub, common) -> None:
     s.add_argument("--port", type=int, default=7860)
     s.add_argument("--arena", action="store_true", help="add the Arena and Leaderboard tabs")
     s.add_argument("--db", help="vote database (default RUNS_DIR/arena.sqlite)")
+    s.add_argument("--runs", help="the arena's contestants, comma-separated (default: all)")
     s.add_argument("--max-n", type=int, default=64, help="cap on samples per request")
     s.add_argument("--max-steps", type=int, default=200, help="cap on sampling steps")
     s.add_argument("--max-prompt-chars", type=int, default=200, help="cap on prompt length")

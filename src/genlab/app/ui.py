@@ -111,10 +111,12 @@ def build_app(
     store: VoteStore | None = None,
     concurrency: int = 1,
     workdir: Path | None = None,
+    contestants: list[str] | None = None,
 ) -> gr.Blocks:
-    """The Blocks of the page; ``store`` adds the Arena and Leaderboard tabs."""
+    """The Blocks of the page; ``store`` adds the Arena and Leaderboard tabs (between the
+    ``contestants`` runs, default every generator)."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="genlab-serve-"))
-    arena = Arena(studio, store) if store is not None else None
+    arena = Arena(studio, store, contestants) if store is not None else None
     runs = studio.runs()
     names = [r.name for r in runs if r.family != "classifier"]
     samplers = [""] + sorted(SAMPLER_INFO)
@@ -137,6 +139,14 @@ def build_app(
             for r in studio.runs()
         ]
         return rows
+
+    @_safe
+    def do_config(run):
+        if not run:
+            return ""
+        info = studio.info(run)
+        text = (studio.resolve(run) / "config.yaml").read_text()
+        return f"# {info.summary()}\n{text}"
 
     @_safe
     def do_sample(
@@ -252,6 +262,11 @@ def build_app(
                     interactive=False,
                 )
                 gr.Button("Refresh").click(do_runs, None, table, api_name="runs")
+                pick = gr.Dropdown(
+                    [r.name for r in runs], label="run", value=None, allow_custom_value=True
+                )
+                config = gr.Code(label="config.yaml", language="yaml", interactive=False)
+                pick.change(do_config, pick, config, api_name="config")
             with gr.Tab("Sample"):
                 with gr.Row():
                     with gr.Column():
@@ -400,6 +415,7 @@ def serve(
     concurrency: int = 1,
     max_queue: int = 64,
     block: bool = True,
+    contestants: list[str] | None = None,
 ):
     """Build and launch the page (``db``: the arena's SQLite file; None: no arena).
 
@@ -408,7 +424,7 @@ def serve(
     """
     studio = Studio(runs_dir, limits or Limits(), progress=True)
     store = VoteStore(db) if db is not None else None
-    app = build_app(studio, store, concurrency)
+    app = build_app(studio, store, concurrency, contestants=contestants)
     app.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     print(
         f"genlab serve: {len(studio.runs())} runs under {studio.root}; http://{host}:{port}",
