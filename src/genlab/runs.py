@@ -444,9 +444,10 @@ def interpolate(
     mode: str = "slerp",
 ) -> torch.Tensor:
     """``(frames, *shape)`` samples along a path from seed ``seed_a``'s starting noise to
-    ``seed_b``'s (``genlab.sampling.interpolation``: "slerp" or "lerp"); frame 0 is seed A's
-    sample and the last frame seed B's (stochastic samplers draw their per-step noise
-    from seed A). ``cond`` holds one row per frame.
+    ``seed_b``'s (``genlab.sampling.interpolation``: "slerp" or "lerp") under ``cond`` (one
+    row per frame, usually all the same). Frame 0 equals seed A's sample and the last
+    frame seed B's, each under the condition its row gives (stochastic samplers draw
+    their per-step noise from seed A, so for them only frame 0 is exact).
 
     Raises:
         ConfigError: the run's samples start from discrete draws (token and VQ runs),

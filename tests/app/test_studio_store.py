@@ -64,9 +64,15 @@ def test_symlink_out_of_the_root_is_refused(studio, root, tmp_path):
         ({"n": "many"}, "n: expected a whole number"),
         ({"prompt": "x" * 11}, "prompt: 11 characters; the server allows 10"),
         ({"prompt": "a cat"}, "prompt: this run takes no text prompt"),
-        ({"cls": 10}, "--class: 10 is out of range"),
+        ({"cls": 10}, "class: 10 is out of range"),
         ({"sampler": "nope"}, "sampler"),
         ({"cfg": 1.0, "run": "dcgan-digits"}, "cfg"),
+        ({"cfg": "abc"}, "cfg: expected a number"),
+        ({"seed": 2.5}, "seed: expected a whole number"),
+        ({"seed": True}, "seed: expected a whole number"),
+        ({"negative": "blurry"}, "negative prompt: this run takes no text"),
+        ({"run": "x\x00y"}, "run: not a valid run name"),
+        ({"run": "a/b/c"}, "deeper than"),
         ({"cls": 3, "run": "dcgan-digits"}, "not class-conditional"),
     ],
 )
@@ -154,19 +160,53 @@ def test_arena_draws_fair_pairs_and_judges(studio, root, tmp_path):
     rng = random.Random(0)
     judge = ClassifierJudge(root / "classifier")
     seen, lefts = {}, set()
-    for _ in range(30):
-        m = arena.next_match(rng=rng)
+    for _ in range(12):
+        m, xa, xb = arena.next_match(rng=rng, voter="v")
+        assert xa.shape == xb.shape == (2, 1, 8, 8)
         conditional = {"rf-digits", "cdcgan-digits"} == {m.left, m.right}
         assert (m.cls is not None) == conditional and (m.prompt == "any") != conditional
         key = frozenset((m.left, m.right))
         seen[key] = seen.get(key, 0) + 1
         lefts.add(m.left)
-        if len(seen) == 1 and seen[key] == 1:  # the judge votes through the same path
-            xa, xb = arena.samples(m)
-            assert xa.shape == xb.shape == (2, 1, 8, 8)
-            arena.vote(m.id, "judge", judge.choose(xa, xb, m.cls))
-    assert seen.get(frozenset(("rf-digits", "cdcgan-digits")), 0) <= 3  # weight 1/51
+    assert seen.get(frozenset(("rf-digits", "cdcgan-digits")), 0) <= 1  # weight 1/51
     assert len(seen) >= 2 and len(lefts) == 3  # sides are randomised
-    with pytest.raises(ConfigError, match="unknown comparison"):
-        arena.vote("nope", "judge", "A")
+    arena.vote(m.id, "v", judge.choose(xa, xb, m.cls))  # the judge votes through the same path
+    with pytest.raises(ConfigError, match="shown to another session"):
+        arena.vote(m.id, "someone-else", "A")
+    with pytest.raises(ConfigError, match="unknown"):
+        arena.vote("nope", "v", "A")
     assert len(store.votes()) == 51
+
+
+def test_arena_follows_the_folder_and_the_caps(root, tmp_path):
+    store = VoteStore(tmp_path / "arena.sqlite")
+    with pytest.raises(ConfigError, match="rf-digits samples with 4 steps, above"):
+        Arena(Studio(root, Limits(max_steps=3)), store)
+    capped = Arena(Studio(root, Limits(max_n=1)), store, ["dcgan-digits", "cdcgan-digits"])
+    assert capped.n == 1
+    with pytest.raises(ConfigError, match="'ghost' is not a run"):
+        Arena(Studio(root), store, ["ghost"])
+    with pytest.raises(ConfigError, match="a gan run, not a classifier"):
+        ClassifierJudge(root / "dcgan-digits")
+
+
+def test_ratings_are_per_task_and_read_only(tmp_path):
+    from genlab.app.arena import ratings
+    from genlab.app.store import open_existing
+
+    store = VoteStore(tmp_path / "v.sqlite")
+    for task, (a, b) in (("digits:8", ("x", "y")), ("mnist:28", ("p", "q"))):
+        for i in range(6):
+            store.vote(store.add_comparison(task, a, b, "any", i), "v", "A" if i % 3 else "B")
+    boards = ratings(open_existing(store.path), rounds=10)
+    assert list(boards) == ["digits:8", "mnist:28"]
+    assert {r["model"] for r in boards["mnist:28"]["models"]} == {"p", "q"}
+    with pytest.raises(ConfigError, match="no votes for 'cifar:32'.*digits:8, mnist:28"):
+        ratings(open_existing(store.path), "cifar:32")
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE votes (a INTEGER)")
+    before = other.read_bytes()
+    with pytest.raises(ConfigError, match="not a genlab vote database"):
+        open_existing(other)
+    assert other.read_bytes() == before  # rate never writes

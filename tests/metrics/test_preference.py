@@ -38,7 +38,16 @@ def test_ties_count_as_half_wins():
 
 def test_all_wins_stay_finite_with_the_prior():
     r = bradley_terry([0] * 20, [1] * 20, [1.0] * 20, 2)
-    assert np.isfinite(r).all() and r[0] > r[1] + 800
+    # 20 wins + one virtual tie: odds 20.5 : 0.5
+    assert r[0] - r[1] == pytest.approx(400 * np.log10(41), abs=1e-6)
+
+
+def test_one_vote_is_not_a_significant_win():
+    """Resampling one vote gives it back (a zero-width bootstrap); the Wald part of the
+    interval keeps both models at rank 1."""
+    rows = leaderboard(["a", "b"], [0], [1], [1.0])
+    assert rows[0]["model"] == "a" and rows[0]["rating"] > rows[1]["rating"]
+    assert [r["rank"] for r in rows] == [1, 1] and rows[0]["hi"] - rows[0]["lo"] > 200
 
 
 def test_recovers_the_order_and_covers_the_truth():

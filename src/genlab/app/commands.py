@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import sys
 
 from genlab.errors import ConfigError
@@ -12,15 +13,29 @@ from genlab.errors import ConfigError
 def _limits(args):
     from genlab.app.studio import Limits
 
-    for key in ("max_n", "max_steps", "max_prompt_chars", "concurrency", "port"):
+    for key in ("max_n", "max_steps", "max_prompt_chars", "concurrency"):
         v = getattr(args, key)
-        if v < (0 if key == "port" else 1):
+        if v < 1:
             raise ConfigError(f"--{key.replace('_', '-')}: must be positive, got {v}")
-    if args.port > 65535:
-        raise ConfigError(f"--port: must be at most 65535, got {args.port}")
     return Limits(
         max_n=args.max_n, max_steps=args.max_steps, max_prompt_chars=args.max_prompt_chars
     )
+
+
+def _check_address(host: str, port: int) -> None:
+    """The address must resolve and the port be free (a clear line, not gradio's trace)."""
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port: must be between 1 and 65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise ConfigError(f"--host: {host!r} is not an address of this machine") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise ConfigError(f"--port: {port} on {host} is not free ({e.strerror})") from None
 
 
 def cmd_serve(args) -> int:
@@ -44,6 +59,13 @@ def cmd_serve(args) -> int:
         from genlab.app.arena import Arena
 
         Arena(studio, VoteStore(db), contestants)  # unknown contestants fail here
+    _check_address(args.host, args.port)
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "genlab serve needs the app extra (gradio): pip install 'genlab[app]'"
+        ) from None
     set_threads(args.threads)
     from genlab.app.ui import serve
 
@@ -59,47 +81,40 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def rate(db: str, task: str | None = None, rounds: int = 100) -> dict:
-    """Leaderboard of the votes in ``db`` (see genlab.metrics.preference.leaderboard)."""
-    from genlab.app.store import open_existing
-    from genlab.metrics.preference import leaderboard, left_win_rate
-
-    votes = open_existing(db).votes(task)
-    names = sorted({v["left"] for v in votes} | {v["right"] for v in votes})
-    idx = {n: i for i, n in enumerate(names)}
-    a = [idx[v["left"]] for v in votes]
-    b = [idx[v["right"]] for v in votes]
-    s = [v["score"] for v in votes]
-    rows = leaderboard(names, a, b, s, rounds=rounds) if votes else []
-    return {"votes": len(votes), "left_win_rate": left_win_rate(s), "models": rows}
-
-
 def cmd_arena_rate(args) -> int:
+    from genlab.app.arena import ratings
+    from genlab.app.store import open_existing
+
     if args.rounds < 1:
         raise ConfigError(f"--rounds: must be at least 1, got {args.rounds}")
-    out = rate(args.db, args.task, args.rounds)
+    out = ratings(open_existing(args.db), args.task, args.rounds)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    if not out["votes"]:
+    if not out:
         print(f"{args.db}: no votes yet")
         return 0
-    print("| rank | model | rating | 95% interval | online Elo | votes | W-T-L |")
-    print("|---|---|---|---|---|---|---|")
-    for r in out["models"]:
+    for task, board in out.items():
+        print(f"\n## {task}\n")
+        print("| rank | model | rating | 95% interval | online Elo | votes | W-T-L |")
+        print("|---|---|---|---|---|---|---|")
+        for r in board["models"]:
+            print(
+                f"| {r['rank']} | {r['model']} | {r['rating']:.0f} | {r['lo']:.0f} - "
+                f"{r['hi']:.0f} | {r['elo']:.0f} | {r['votes']} | "
+                f"{r['wins']}-{r['ties']}-{r['losses']} |"
+            )
+        bias = board["left_win_rate"]
+        n = board["votes"]
         print(
-            f"| {r['rank']} | {r['model']} | {r['rating']:.0f} | {r['lo']:.0f} - {r['hi']:.0f} | "
-            f"{r['elo']:.0f} | {r['votes']} | {r['wins']}-{r['ties']}-{r['losses']} |"
+            f"\n{n} vote{'s' * (n != 1)} (Bradley-Terry, Elo scale, {args.rounds} bootstrap "
+            "rounds); "
+            + (
+                f"left side won {bias:.1%} of decisive votes"
+                if bias is not None
+                else "no decisive votes"
+            )
         )
-    bias = out["left_win_rate"]
-    print(
-        f"\n{out['votes']} votes (Bradley-Terry, Elo scale, {args.rounds} bootstrap rounds); "
-        + (
-            f"left side won {bias:.1%} of decisive votes"
-            if bias is not None
-            else "no decisive votes"
-        )
-    )
     return 0
 
 
@@ -112,14 +127,25 @@ def cmd_arena_judge(args) -> int:
 
     if args.votes < 1:
         raise ConfigError(f"--votes: must be at least 1, got {args.votes}")
+    if args.n < 1:
+        raise ConfigError(f"--n: must be at least 1, got {args.n}")
+    if not args.voter.strip():
+        raise ConfigError("--voter: must not be empty")
     set_threads(args.threads)
-    studio = Studio(args.runs_dir, Limits())
-    arena = Arena(studio, VoteStore(args.db), args.runs.split(",") if args.runs else None, args.n)
+    studio = Studio(args.runs_dir, Limits(max_n=max(args.n, 64), max_steps=10_000))
+    contestants = args.runs.split(",") if args.runs else None
+    arena = Arena(studio, VoteStore(args.db), contestants, args.n)
     judge = ClassifierJudge(args.classifier)
+    tasks = arena.tasks
+    task = args.task or (max(tasks, key=lambda t: len(tasks[t])) if tasks else None)
+    if task in tasks and tasks[task][0].data != judge.data:
+        raise ConfigError(
+            f"--classifier: it was trained on {judge.data}, but task {task} is "
+            f"{tasks[task][0].data}"
+        )
     rng = random.Random(args.seed)
     for i in range(args.votes):
-        m = arena.next_match(args.task, rng)
-        xa, xb = arena.samples(m)
+        m, xa, xb = arena.next_match(task, rng, args.voter)
         choice = judge.choose(xa, xb, m.cls)
         arena.vote(m.id, args.voter, choice)
         print(
@@ -136,9 +162,16 @@ def add_parsers(sub, common) -> None:
         parents=[common],
         help="web app: sample, interpolate and compare runs; --arena for preference votes",
     )
-    s.add_argument("runs_dir", nargs="?", default="runs", help="folder of run directories")
-    s.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    s.add_argument("--port", type=int, default=7860)
+    s.add_argument(
+        "runs_dir", nargs="?", default="runs", help="folder of run directories (default runs)"
+    )
+    s.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; the page has no login, so think before "
+        "serving it on another address)",
+    )
+    s.add_argument("--port", type=int, default=7860, help="(default 7860)")
     s.add_argument("--arena", action="store_true", help="add the Arena and Leaderboard tabs")
     s.add_argument("--db", help="vote database (default RUNS_DIR/arena.sqlite)")
     s.add_argument("--runs", help="the arena's contestants, comma-separated (default: all)")
@@ -152,20 +185,20 @@ def add_parsers(sub, common) -> None:
     arena = sub.add_parser("arena", parents=[common], help="ratings and automatic votes")
     asub = arena.add_subparsers(dest="arena_command", required=True, metavar="ACTION")
     r = asub.add_parser("rate", parents=[common], help="Bradley-Terry leaderboard of a vote DB")
-    r.add_argument("db")
-    r.add_argument("--task", help="only this task's votes (e.g. mnist:1x28)")
+    r.add_argument("db", help="the vote database genlab serve --arena wrote (opened read-only)")
+    r.add_argument("--task", help="only this task (data:image size, e.g. mnist:28)")
     r.add_argument("--rounds", type=int, default=100, help="bootstrap rounds")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--json", action="store_true", help="print the leaderboards as JSON")
     r.set_defaults(func=cmd_arena_rate)
     j = asub.add_parser("judge", parents=[common], help="votes from a classifier judge")
-    j.add_argument("runs_dir")
-    j.add_argument("--db", required=True)
+    j.add_argument("runs_dir", help="folder of run directories")
+    j.add_argument("--db", required=True, help="vote database to add the votes to")
     j.add_argument("--classifier", required=True, help="classifier run directory")
-    j.add_argument("--votes", type=int, default=100)
+    j.add_argument("--votes", type=int, default=100, help="votes to cast (default 100)")
     j.add_argument("--runs", help="comma-separated run names (default: all)")
-    j.add_argument("--task")
+    j.add_argument("--task", help="data:image size, e.g. mnist:28 (default: most runs)")
     j.add_argument("--n", type=int, default=4, help="samples per side")
-    j.add_argument("--seed", type=int, default=0)
-    j.add_argument("--voter", default="classifier-judge")
+    j.add_argument("--seed", type=int, default=0, help="seeds the pair and prompt draws")
+    j.add_argument("--voter", default="classifier-judge", help="voter id stored with the votes")
     j.add_argument("--threads", type=int, default=0)
     j.set_defaults(func=cmd_arena_judge)

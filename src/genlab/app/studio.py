@@ -20,10 +20,11 @@ import torch
 from genlab.checkpoint import last_step
 from genlab.data import DATASETS
 from genlab.errors import CheckpointError, ConfigError, GenlabError
-from genlab.families import family_name
+from genlab.families import family_name, family_of
 from genlab.runs import class_cond, draw, interpolate, load_experiment, load_model, sampler_config
 from genlab.viz import save_samples
 
+ANY_CLASS = "any"  # the page's class choice for "no particular class"
 CLASS_NAMES = {"mnist": "digit {}", "digits": "digit {}", "fashion-mnist": "class {}"}
 
 
@@ -51,6 +52,8 @@ class RunInfo:
     steps: int
     shape: tuple[int, ...]  # (channels, image size) where the data has them
     modality: str
+    sampler_steps: int  # the run's default sampling steps (0: one pass)
+    cond: tuple[str, ...]  # the condition keys its network takes ("class", "text", ...)
 
     @property
     def task(self) -> str:
@@ -92,7 +95,7 @@ class Studio:
             raise ConfigError(f"RUNS_DIR: {root}: no such directory")
         self.limits, self.device, self.depth = limits or Limits(), device, depth
         self.progress = progress  # tqdm bars (the page follows them with gr.Progress)
-        self._models: OrderedDict[str, tuple] = OrderedDict()
+        self._models: OrderedDict[tuple, tuple] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -131,44 +134,64 @@ class Studio:
             steps=last_step(run),
             shape=shape,
             modality=DATASETS[exp.data.name].modality,
+            sampler_steps=int(getattr(exp.sampler, "steps", 0) or 0),
+            cond=tuple(family_of(kind).cond_keys(exp)),
         )
 
     def resolve(self, name: str) -> Path:
         """The directory of run ``name``.
 
         Raises:
-            ConfigError: an empty name, an absolute path, ``..``, a path outside the root
-                or a directory that is not a run.
+            ConfigError: an empty, over-long or malformed name, an absolute path, ``..``,
+                a path outside the root (symbolic links are followed first), deeper
+                than the listing goes, or a directory that is not a run.
         """
         name = (name or "").strip()
         if not name:
             raise ConfigError("run: choose a run")
+        if len(name) > 255 or not name.isprintable():
+            raise ConfigError("run: not a valid run name")
         parts = Path(name).parts
         if Path(name).is_absolute() or ".." in parts:
             raise ConfigError(f"run: {name!r} is refused (names are paths inside RUNS_DIR)")
-        path = (self.root / name).resolve()
+        if len(parts) > self.depth:
+            raise ConfigError(f"run: {name!r} is deeper than the {self.depth} levels served")
+        try:
+            path = (self.root / name).resolve()
+        except OSError as e:
+            raise ConfigError(f"run: {name!r}: {e.strerror}") from None
         if not path.is_relative_to(self.root):
             raise ConfigError(f"run: {name!r} is refused (it leads outside RUNS_DIR)")
         if not (path / "config.yaml").is_file():
-            raise ConfigError(f"run: {name!r}: no such run in {self.root}")
+            raise ConfigError(f"run: {name!r}: no such run in RUNS_DIR")
         return path
 
     def info(self, name: str) -> RunInfo:
+        """The :class:`RunInfo` of run ``name`` (errors as :meth:`resolve`)."""
         return self._info(Path(name).as_posix(), self.resolve(name))
 
     def model(self, name: str):
-        """``(exp, network)`` of run ``name``, loaded once (EMA weights)."""
+        """``(exp, network)`` of run ``name`` in eval mode: the EMA weights, or
+        ``model.safetensors`` for runs that keep no EMA. Loaded once and kept while the
+        weights file is unchanged (a retrained run is reloaded).
+
+        Raises:
+            ConfigError: see :meth:`resolve`.
+            CheckpointError: no weights, or unreadable ones (named).
+        """
         path = self.resolve(name)
-        with self._lock:
-            if name in self._models:
-                self._models.move_to_end(name)
-                return self._models[name]
+        weights = "ema" if (path / "ema.safetensors").is_file() else "model"
         try:
-            exp, net = load_model(path, "ema", self.device)
-        except CheckpointError:  # runs without EMA weights keep only model.safetensors
-            exp, net = load_model(path, "model", self.device)
-        with self._lock:
-            self._models[name] = (exp, net)
+            stamp = (path / f"{weights}.safetensors").stat().st_mtime_ns
+        except OSError:
+            raise CheckpointError(f"run {name!r}: has no saved weights yet") from None
+        key = (str(path), weights, stamp)
+        with self._lock:  # one load at a time; requests for a loaded run wait only briefly
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            exp, net = load_model(path, weights, self.device)
+            self._models[key] = (exp, net)
             while len(self._models) > self._cache_size:
                 self._models.popitem(last=False)
         return exp, net
@@ -194,53 +217,78 @@ class Studio:
         fields: dict = {}
         if sampler:
             fields["name"] = sampler
-        if steps not in (None, "", 0):
+        steps = steps.strip() if isinstance(steps, str) else steps
+        cfg = cfg.strip() if isinstance(cfg, str) else cfg
+        if steps not in (None, ""):
             fields["steps"] = self._check_int("steps", steps, 1, self.limits.max_steps)
         if cfg not in (None, ""):
-            fields["cfg"] = float(cfg)
+            try:
+                fields["cfg"] = float(cfg)
+            except (TypeError, ValueError):
+                raise ConfigError(f"cfg: expected a number, got {cfg!r}") from None
         for key in list(fields):
             if not hasattr(exp.sampler, key):
-                if key == "cfg" and fields[key] == 0:
-                    del fields[key]  # the page's default guidance, for runs with none
-                    continue
                 raise ConfigError(f"{key}: does not apply to '{exp.objective.kind}' runs")
-        scfg = sampler_config(exp, [], **fields)
+        try:
+            scfg = sampler_config(exp, [], **fields)
+        except ConfigError as e:  # the page has no flags: name the field
+            raise ConfigError(str(e).removeprefix("--")) from None
         if getattr(scfg, "steps", 0) > self.limits.max_steps:
             raise ConfigError(
                 f"steps: the run's {scfg.steps} exceed the server's cap {self.limits.max_steps}"
             )
         return scfg
 
-    def _cond(self, exp, n: int, cls, prompt: str | None, seed: int):
-        prompt = prompt or ""
-        if len(prompt) > self.limits.max_prompt_chars:
-            cap = self.limits.max_prompt_chars
-            raise ConfigError(f"prompt: {len(prompt)} characters; the server allows {cap}")
-        if prompt.strip():
-            raise ConfigError(
-                "prompt: this run takes no text prompt"
-                + (" (it is class-conditional: choose a class)" if exp.model.num_classes else "")
-            )
-        if cls in ("", None, "any", -1):
-            cls = None
-        elif cls is not None:
-            cls = self._check_int("class", cls, 0, 10**6)
+    def _cond(self, exp, n: int, cls, prompt: str | None, seed: int, negative: str | None = None):
+        """The condition of ``n`` samples; the prompts are checked against the cap and
+        refused for runs that take no text (every run today: text-to-image is to come)."""
         k = int(getattr(exp.model, "num_classes", 0) or 0)
-        return class_cond(k, n, cls, seed)
+        for key, text in (("prompt", prompt or ""), ("negative prompt", negative or "")):
+            cap = self.limits.max_prompt_chars
+            if len(text) > cap:
+                raise ConfigError(f"{key}: {len(text)} characters; the server allows {cap}")
+            if text.strip():
+                hint = " (it is class-conditional: choose a class)" if k else ""
+                raise ConfigError(f"{key}: this run takes no text prompt{hint}")
+        if cls in ("", None, ANY_CLASS, -1):
+            cls = None
+        else:
+            cls = self._check_int("class", cls, 0, 10**6)
+        try:
+            return class_cond(k, n, cls, seed)
+        except ConfigError as e:  # the page has no flags: name the field
+            raise ConfigError(str(e).removeprefix("--")) from None
 
     # -------------------------------------------------------------- actions
 
     def sample(
-        self, run: str, seed=0, n=16, sampler=None, steps=None, cfg=None, cls=None, prompt=None
+        self,
+        run: str,
+        seed=0,
+        n=16,
+        sampler=None,
+        steps=None,
+        cfg=None,
+        cls=None,
+        prompt=None,
+        negative=None,
     ):
         """``(x (n, *shape), cond, nrow, exp)``: ``n`` samples of ``run``, sample i from
-        seed ``seed + i`` (as ``genlab sample``)."""
+        seed ``seed + i``, as ``genlab sample`` gives them. None (or blank) for
+        ``sampler``/``steps``/``cfg`` keeps the run's setting; ``cls`` None or "any"
+        spreads the classes as ``genlab sample`` does.
+
+        Raises:
+            ConfigError: a value outside the server's caps or not valid for the run
+                (one line naming the field); see also :meth:`resolve`, :meth:`model`.
+            GenlabError: non-finite samples.
+        """
         lim = self.limits
         n = self._check_int("n", n, 1, lim.max_n)
         seed = self._check_int("seed", seed, 0, lim.max_seed - n)
         exp, net = self.model(run)
         scfg = self._sampler(exp, sampler, steps, cfg)
-        cond, nrow = self._cond(exp, n, cls, prompt, seed)
+        cond, nrow = self._cond(exp, n, cls, prompt, seed, negative)
         x = draw(
             net, exp, [seed + i for i in range(n)], cond, scfg, batch=8, progress=self.progress
         )
@@ -258,8 +306,14 @@ class Studio:
         cfg=None,
         cls=None,
     ):
-        """``(frames, *shape)`` samples from seed A's noise to seed B's (see
-        :func:`genlab.runs.interpolate`)."""
+        """``(frames, *shape)`` samples from seed A's noise to seed B's under one
+        condition (:func:`genlab.runs.interpolate`): class ``cls``, or for "any" on a
+        class-conditional run the class seed A's sample has; frame 0 is then seed A's
+        sample, and the last frame is seed B's noise under that class.
+
+        Raises:
+            ConfigError: as :meth:`sample`, and ``frames`` outside ``2..max_frames``.
+        """
         lim = self.limits
         frames = self._check_int("frames", frames, 2, lim.max_frames)
         seed_a = self._check_int("seed A", seed_a, 0, lim.max_seed)
@@ -267,13 +321,15 @@ class Studio:
         exp, net = self.model(run)
         scfg = self._sampler(exp, sampler, steps, cfg)
         cond, _ = self._cond(exp, frames, cls, None, seed_a)
-        if "class" in cond and cls in ("", None, "any", -1):  # one class along the walk
+        if "class" in cond and cls in ("", None, ANY_CLASS, -1):  # one class along the walk
             cond = {"class": cond["class"][:1].expand(frames).clone()}
         return interpolate(net, exp, seed_a, seed_b, frames, cond, scfg, mode), exp
 
-    def save(self, x: torch.Tensor, exp, folder: Path, stem: str, nrow=None, labels=None):
-        """Write samples as a picture (grid or scatter) and an ``.npz`` (``genlab sample``'s
-        format); returns ``(png, npz)``."""
+    def save(
+        self, x: torch.Tensor, exp, folder: Path, stem: str, nrow=None, labels=None, seeds=None
+    ):
+        """Write samples ``x (n, *shape)`` as a picture (grid or scatter) and an ``.npz``
+        in ``genlab sample``'s format (``x``, ``seed``, ``class``); returns ``(png, npz)``."""
         folder.mkdir(parents=True, exist_ok=True)
         png, npz = folder / f"{stem}.png", folder / f"{stem}.npz"
         order = torch.arange(len(x))
@@ -287,6 +343,8 @@ class Studio:
             labels[order] if labels is not None else None,
         )
         arrays = {"x": x.numpy()}
+        if seeds is not None:
+            arrays["seed"] = np.asarray(seeds)
         if labels is not None:
             arrays["class"] = labels.numpy()
         np.savez(npz, **arrays)

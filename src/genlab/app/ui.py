@@ -14,9 +14,11 @@ API names (for ``gradio_client``): ``/runs``, ``/sample``, ``/interpolate``,
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import os
+import shutil
 import tempfile
 import traceback
 from pathlib import Path
@@ -29,16 +31,15 @@ import torch  # noqa: E402
 
 from genlab.app.arena import Arena  # noqa: E402
 from genlab.app.store import VoteStore  # noqa: E402
-from genlab.app.studio import Limits, Studio  # noqa: E402
+from genlab.app.studio import ANY_CLASS, Limits, Studio  # noqa: E402
 from genlab.errors import GenlabError  # noqa: E402
-from genlab.metrics.preference import leaderboard, left_win_rate  # noqa: E402
 from genlab.sampling import SAMPLER_INFO  # noqa: E402
 from genlab.viz import image_grid  # noqa: E402
 
 log = logging.getLogger("genlab.serve")
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "monospace"]
-ANY = "any"
+ANY = ANY_CLASS
 
 
 def _safe(fn):
@@ -54,46 +55,46 @@ def _safe(fn):
             raise gr.Error(str(e), print_exception=False) from None
         except Exception as e:  # the page gets a line; the server log the traceback
             log.error("request failed:\n%s", traceback.format_exc())
-            raise gr.Error(f"internal error: {type(e).__name__} (see the server log)") from None
+            msg = f"internal error: {type(e).__name__} (see the server log)"
+            raise gr.Error(msg, print_exception=False) from None
 
     return wrapped
 
 
-def rating_rows(store: VoteStore, task: str | None = None) -> tuple[list[list], str]:
-    """The leaderboard as table rows and a one-line footer (votes, position bias)."""
-    votes = store.votes(task)
-    names = sorted({v["left"] for v in votes} | {v["right"] for v in votes})
-    if not votes:
+def rating_rows(store: VoteStore) -> tuple[list[list], str]:
+    """Every task's leaderboard as table rows, and a footer (votes, position bias)."""
+    from genlab.app.arena import ratings
+
+    boards = ratings(store)
+    if not boards:
         return [], "no votes yet"
-    idx = {n: i for i, n in enumerate(names)}
-    a = [idx[v["left"]] for v in votes]
-    b = [idx[v["right"]] for v in votes]
-    s = [v["score"] for v in votes]
-    rows = leaderboard(names, a, b, s)
-    table = [
-        [
-            r["rank"],
-            r["model"],
-            round(r["rating"]),
-            f"{r['lo']:.0f} - {r['hi']:.0f}",
-            round(r["elo"]),
-            r["votes"],
-            r["wins"],
-            r["ties"],
-            r["losses"],
-        ]
-        for r in rows
-    ]
-    bias = left_win_rate(s)
-    foot = (
-        f"{len(votes)} votes; left side wins {bias:.1%} of decisive votes"
-        if bias is not None
-        else f"{len(votes)} votes"
-    )
-    return table, foot
+    table, foot = [], []
+    for task, board in boards.items():
+        for r in board["models"]:
+            table.append(
+                [
+                    task,
+                    r["rank"],
+                    r["model"],
+                    round(r["rating"]),
+                    f"{r['lo']:.0f} - {r['hi']:.0f}",
+                    round(r["elo"]),
+                    r["votes"],
+                    r["wins"],
+                    r["ties"],
+                    r["losses"],
+                ]
+            )
+        n, bias = board["votes"], board["left_win_rate"]
+        line = f"{task}: {n} vote{'s' * (n != 1)}"
+        if bias is not None:
+            line += f"; left side wins {bias:.1%} of decisive votes"
+        foot.append(line)
+    return table, "  \n".join(foot)
 
 
 LEADERBOARD_HEADERS = [
+    "task",
     "rank",
     "model",
     "rating",
@@ -121,6 +122,10 @@ def build_app(
     names = [r.name for r in runs if r.family != "classifier"]
     samplers = [""] + sorted(SAMPLER_INFO)
     counter = iter(range(1 << 62))
+
+    def voter_of(request: gr.Request) -> str:
+        """The browser session (each visitor's page load); votes are per session."""
+        return getattr(request, "session_hash", None) or "anonymous"
 
     def out_dir() -> Path:
         return workdir / f"r{next(counter):06d}"
@@ -161,52 +166,42 @@ def build_app(
         negative,
         progress=gr.Progress(track_tqdm=True),
     ):
-        if negative and negative.strip():
-            studio._cond(studio.model(run)[0], 1, None, negative, 0)  # same checks as prompt
         x, cond, nrow, exp = studio.sample(
-            run, seed, n, sampler or None, steps or None, cfg, cls, prompt
+            run, seed, n, sampler or None, steps or None, cfg, cls, prompt, negative
         )
+        s0 = int(seed)
+        seeds = list(range(s0, s0 + len(x)))
         png, npz = studio.save(
-            x, exp, out_dir(), f"{Path(run).name}_seed{int(seed)}", nrow, cond.get("class")
+            x, exp, out_dir(), f"{Path(run).name}_seed{s0}", nrow, cond.get("class"), seeds
         )
-        return (
-            str(png),
-            [str(png), str(npz)],
-            f"{len(x)} samples of {run}, seeds {int(seed)}..{int(seed) + len(x) - 1}",
-        )
+        msg = f"{len(x)} samples of {run}, seeds {s0}..{seeds[-1]}"
+        return str(png), [str(png), str(npz)], msg
 
     @_safe
     def do_interpolate(
-        run,
-        seed_a,
-        seed_b,
-        frames,
-        mode,
-        sampler,
-        steps,
-        cfg,
-        cls,
-        progress=gr.Progress(track_tqdm=True),
+        run, seed_a, seed_b, frames, mode, cls, progress=gr.Progress(track_tqdm=True)
     ):
-        x, exp = studio.interpolate(
-            run, seed_a, seed_b, frames, mode, sampler or None, steps or None, cfg, cls
-        )
-        png, npz = studio.save(
-            x, exp, out_dir(), f"{Path(run).name}_walk{int(seed_a)}-{int(seed_b)}", len(x)
-        )
+        x, exp = studio.interpolate(run, seed_a, seed_b, frames, mode, cls=cls)
+        stem = f"{Path(run).name}_walk{int(seed_a)}-{int(seed_b)}"
+        png, npz = studio.save(x, exp, out_dir(), stem, len(x))
         return str(png), [str(png), str(npz)]
 
     @_safe
     def do_compare(run_a, run_b, seed, n, cls, progress=gr.Progress(track_tqdm=True)):
         if not run_a or not run_b:
-            raise gr.Error("compare: choose two runs")
+            raise gr.Error("compare: choose two runs", print_exception=False)
+        for side, run in (("A", run_a), ("B", run_b)):  # both checked before sampling
+            exp, _ = studio.model(run)
+            if cls not in (None, "", ANY) and not getattr(exp.model, "num_classes", 0):
+                raise gr.Error(
+                    f"class: run {side} ({run}) is not class-conditional", print_exception=False
+                )
         d = out_dir()
         pics = []
         for side, run in (("A", run_a), ("B", run_b)):
-            x, cond, nrow, exp = studio.sample(run, seed, n, None, None, None, cls, None)
-            pics.append(
-                str(studio.save(x, exp, d, f"{side}_{Path(run).name}", nrow, cond.get("class"))[0])
-            )
+            x, cond, nrow, exp = studio.sample(run, seed, n, cls=cls)
+            stem = f"{side}_{Path(run).name}"
+            pics.append(str(studio.save(x, exp, d, stem, nrow, cond.get("class"))[0]))
         return pics[0], pics[1]
 
     def to_png(x: torch.Tensor, path: Path) -> str:
@@ -221,25 +216,21 @@ def build_app(
         return str(path)
 
     @_safe
-    def do_new_pair(progress=gr.Progress(track_tqdm=True)):
-        m = arena.next_match()
-        xa, xb = arena.samples(m)
+    def do_new_pair(request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+        m, xa, xb = arena.next_match(voter=voter_of(request))
         d = out_dir()
-        return (
-            m.id,
-            f"Which side shows **{m.prompt}** better?",
-            to_png(xa, d / "A.png"),
-            to_png(xb, d / "B.png"),
-            "",
+        what = f"**{m.prompt}**" if m.prompt != "any" else "better samples (any class)"
+        question = (
+            f"Which side shows {what}?" if m.prompt == "any" else f"Which side shows {what} better?"
         )
+        return m.id, question, to_png(xa, d / "A.png"), to_png(xb, d / "B.png"), ""
 
     def make_vote(choice):
         @_safe
         def do_vote(cid, request: gr.Request):
             if not cid:
-                raise gr.Error("vote: draw a pair first")
-            voter = getattr(request, "session_hash", None) or "anonymous"
-            arena.vote(cid, voter, choice)
+                raise gr.Error("vote: draw a pair first", print_exception=False)
+            arena.vote(cid, voter_of(request), choice)
             c = store.comparison(cid)
             return f"Recorded **{choice}**. A was `{c['left']}`, B was `{c['right']}`."
 
@@ -251,7 +242,10 @@ def build_app(
         return table, foot
 
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
-    with gr.Blocks(title="genlab", analytics_enabled=False) as app:
+    # outputs live in workdir (removed at exit) and gradio's cache (files older than an
+    # hour deleted hourly)
+    atexit.register(shutil.rmtree, workdir, True)
+    with gr.Blocks(title="genlab", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         app.genlab_theme = theme
         gr.Markdown(f"# genlab\nRuns under `{studio.root}`: {len(names)}")
         with gr.Tabs():
@@ -277,17 +271,19 @@ def build_app(
                             allow_custom_value=True,
                         )
                         with gr.Row():
-                            seed = gr.Number(0, label="seed", precision=0)
-                            n = gr.Number(16, label="n", precision=0)
+                            seed = gr.Number(0, label="seed")
+                            n = gr.Number(16, label="n")
                         with gr.Row():
                             sampler = gr.Dropdown(
                                 samplers, value="", label="sampler (blank: the run's)"
                             )
-                            steps = gr.Number(0, label="steps (0: the run's)", precision=0)
-                            cfg = gr.Number(0, label="CFG weight")
+                            steps = gr.Textbox("", label="steps", placeholder="the run's")
+                            cfg = gr.Textbox("", label="CFG weight", placeholder="the run's")
                         cls = gr.Dropdown([ANY], value=ANY, label="class", allow_custom_value=True)
-                        prompt = gr.Textbox("", label="prompt (text runs)")
-                        negative = gr.Textbox("", label="negative prompt (text runs)")
+                        # shown once a run takes text (text-to-image); the API checks them
+                        text_runs = any("text" in r.cond for r in runs)
+                        prompt = gr.Textbox("", label="prompt", visible=text_runs)
+                        negative = gr.Textbox("", label="negative prompt", visible=text_runs)
                         go = gr.Button("Sample", variant="primary", elem_id="sample-button")
                     with gr.Column():
                         image = gr.Image(type="filepath", label="samples", elem_id="sample-image")
@@ -310,16 +306,16 @@ def build_app(
                         value=names[0] if names else None,
                         allow_custom_value=True,
                     )
-                    sa = gr.Number(0, label="seed A", precision=0)
-                    sb = gr.Number(1, label="seed B", precision=0)
-                    frames = gr.Number(8, label="frames", precision=0)
+                    sa = gr.Number(0, label="seed A")
+                    sb = gr.Number(1, label="seed B")
+                    frames = gr.Number(8, label="frames")
                     mode = gr.Radio(["slerp", "lerp"], value="slerp", label="path")
                     icls = gr.Dropdown([ANY], value=ANY, label="class", allow_custom_value=True)
                 istrip = gr.Image(type="filepath", label="walk from A to B")
                 ifiles = gr.File(label="download", file_count="multiple")
                 gr.Button("Interpolate", variant="primary").click(
                     do_interpolate,
-                    [irun, sa, sb, frames, mode, sampler, steps, cfg, icls],
+                    [irun, sa, sb, frames, mode, icls],
                     [istrip, ifiles],
                     api_name="interpolate",
                     concurrency_id="sampling",
@@ -340,8 +336,8 @@ def build_app(
                         value=names[-1] if names else None,
                         allow_custom_value=True,
                     )
-                    cseed = gr.Number(0, label="seed", precision=0)
-                    cn = gr.Number(16, label="n", precision=0)
+                    cseed = gr.Number(0, label="seed")
+                    cn = gr.Number(16, label="n")
                     ccls = gr.Dropdown([ANY], value=ANY, label="class", allow_custom_value=True)
                 with gr.Row():
                     ia = gr.Image(type="filepath", label="A")

@@ -6,14 +6,17 @@ counts as a tie, as in Chatbot Arena).
 
 - :func:`bradley_terry`: maximum-likelihood strengths of the Bradley-Terry model
   ``P(i beats j) = 1 / (1 + 10^((r_j - r_i) / 400))`` (Bradley & Terry 1952; Elo's
-  400-point scale, mean 1000), ties as half a win for each side. A weak prior (``prior``
-  virtual ties per pair, 0.01 by default) keeps the estimate finite when a model won or
-  lost every vote; it is solved by Newton's method on the log-likelihood.
-- :func:`leaderboard`: ratings, 95% percentile-bootstrap intervals over the votes (100
-  rounds), rank = 1 + the number of models whose lower bound is above this model's upper
-  bound (Chatbot Arena, Chiang et al. 2024), online Elo (K = 4, in vote order) as a second
-  column, votes per model and the left slot's win rate among decisive votes (position bias).
-  A model with no votes is listed with no rating.
+  400-point scale, mean 1000), ties as half a win for each side. A prior of one virtual
+  tie per pair keeps the estimate finite when a model won or lost every vote and shrinks
+  models with few votes towards the mean (negligible after tens of votes per pair); it is
+  solved by Newton's method on the log-likelihood.
+- :func:`leaderboard`: ratings; 95% intervals, each the wider of the percentile bootstrap
+  over votes (100 rounds, as Chatbot Arena, Chiang et al. 2024) and the Wald interval
+  ``+-1.96 SE`` from the observed information (the bootstrap alone has zero width with
+  a handful of votes: resampling one vote gives that vote back); rank = 1 + the number of
+  models whose lower bound is above this model's upper bound (Chatbot Arena); online Elo
+  (K = 4, in vote order) as a second column; votes per model and the left slot's win rate
+  among decisive votes (position bias). A model with no votes is listed with no rating.
 """
 
 from __future__ import annotations
@@ -36,19 +39,23 @@ def _counts(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, m: int, w=None) -
 
 
 def bradley_terry(
-    a, b, outcome, m: int, prior: float = 0.01, weights=None, iters: int = 100
-) -> np.ndarray:
+    a, b, outcome, m: int, prior: float = 1.0, weights=None, iters: int = 100, se: bool = False
+):
     """Bradley-Terry maximum-likelihood ratings on the Elo scale.
 
     Args:
         a, b: ``(V,)`` integer model indices of each vote's left and right side.
         outcome: ``(V,)`` the left side's score in [0, 1] (1 win, 0.5 tie, 0 loss).
         m: number of models (indices ``0 .. m-1``).
-        prior: virtual ties added to every pair (keeps ratings finite).
+        prior: virtual ties added to every pair (keeps ratings finite and shrinks the
+            ratings of models with few votes towards the mean).
         weights: ``(V,)`` vote multiplicities (the bootstrap's resampling counts).
+        se: also return the standard errors from the observed information.
 
     Returns:
-        ``(m,)`` ratings, mean 1000 (400 points = 10:1 odds).
+        ``(m,)`` ratings, mean 1000 (400 points = 10:1 odds); with ``se``, also ``(m,)``
+        standard errors in Elo points (the pseudo-inverse of the information, mean-zero
+        gauge).
 
     Raises:
         ValueError: an index outside ``0 .. m-1`` or an outcome outside [0, 1].
@@ -73,7 +80,10 @@ def bradley_terry(
         theta -= theta.mean()
         if np.abs(step).max() < 1e-10:
             break
-    return MEAN + SCALE * theta
+    rating = MEAN + SCALE * theta
+    if not se:
+        return rating
+    return rating, SCALE * np.sqrt(np.clip(np.diag(np.linalg.pinv(H)), 0, None))
 
 
 def online_elo(a, b, outcome, m: int, k: float = 4.0) -> np.ndarray:
@@ -87,7 +97,7 @@ def online_elo(a, b, outcome, m: int, k: float = 4.0) -> np.ndarray:
 
 
 def leaderboard(
-    names: list[str], a, b, outcome, rounds: int = 100, seed: int = 0, prior: float = 0.01
+    names: list[str], a, b, outcome, rounds: int = 100, seed: int = 0, prior: float = 1.0
 ) -> list[dict]:
     """One row per model, best first (see the module docstring).
 
@@ -104,13 +114,18 @@ def leaderboard(
     index = -np.ones(m, np.int64)
     index[seen] = np.arange(len(seen))
     fa, fb = index[a], index[b]
-    rating = bradley_terry(fa, fb, outcome, len(seen), prior) if len(seen) else np.zeros(0)
+    rating, se = (
+        bradley_terry(fa, fb, outcome, len(seen), prior, se=True)
+        if len(seen)
+        else (np.zeros(0), np.zeros(0))
+    )
     rng = np.random.default_rng(seed)
     boot = np.empty((rounds, len(seen)))
     for r in range(rounds):  # resample votes with replacement, as counts
         w = rng.multinomial(len(a), np.full(len(a), 1 / len(a))) if len(a) else None
         boot[r] = bradley_terry(fa, fb, outcome, len(seen), prior, weights=w)
-    lo, hi = (np.percentile(boot, q, axis=0) for q in (2.5, 97.5))
+    lo = np.minimum(np.percentile(boot, 2.5, axis=0), rating - 1.96 * se)
+    hi = np.maximum(np.percentile(boot, 97.5, axis=0), rating + 1.96 * se)
     elo = online_elo(fa, fb, outcome, len(seen))
     rows = []
     for i, name in enumerate(names):
