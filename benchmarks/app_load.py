@@ -30,6 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 from gradio_client import Client
 
 from genlab.app.store import VoteStore
@@ -204,6 +205,7 @@ def main() -> int:
     p.add_argument("--samplers", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="tiny runs, 5 clients x 4 votes")
     args = p.parse_args()
+    _machine.report()
     sys.stdout.reconfigure(line_buffering=True)
     root = Path(args.runs) if args.runs else Path(tempfile.mkdtemp(prefix="genlab-app-")) / "runs"
     if not args.runs:

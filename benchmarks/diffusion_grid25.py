@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 from genlab.metrics.modes import protocol_stats
@@ -58,6 +59,7 @@ def main() -> None:
     ap.add_argument("--recipes", default="rf-grid25", help="comma-separated recipes")
     ap.add_argument("--set", nargs="*", default=[], help="key=value overrides for every recipe")
     args = ap.parse_args()
+    _machine.report()
     torch.set_num_threads(1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import numpy as np
 import torch
 from torch import nn
@@ -93,6 +94,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="short training (smoke check)")
     ap.add_argument("--run", help="an existing rf-digits run trained on split=train")
     args = ap.parse_args()
+    _machine.report()
     train = build_dataset(dataclasses.replace(DATASETS["digits"].config(), split="train"))
     test = build_dataset(dataclasses.replace(DATASETS["digits"].config(), split="test"))
     xs, ys = train.x, train.cond["class"]

@@ -20,6 +20,7 @@ import dataclasses
 import statistics
 import time
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 from genlab.models import build_model, preset
@@ -62,6 +63,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=0, help="N > 0: wall time, N threads")
     args = ap.parse_args()
+    _machine.report()
     torch.set_num_threads(args.threads or 1)
     clock = time.perf_counter if args.threads else time.process_time
     torch.manual_seed(0)

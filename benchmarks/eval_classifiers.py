@@ -17,6 +17,8 @@ import argparse
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
+
 from genlab.data import DATASETS, build_dataset
 from genlab.evaluate import ensure_classifier
 from genlab.metrics.features import get_extractor
@@ -43,6 +45,7 @@ def main() -> None:
     p.add_argument("--runs", default="runs")
     p.add_argument("--mnist-root", default=str(SHARED))
     args = p.parse_args()
+    _machine.report()
     rows = []
     for name in ("mnist", "digits", "shapes"):
         ov = [f"data.root={args.mnist_root}"] if name == "mnist" else []

@@ -17,6 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 from genlab.data import DATASETS, build_dataset
@@ -49,6 +50,7 @@ def main() -> None:
     p.add_argument("--mnist-root", default=str(SHARED))
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
+    _machine.report()
     torch.manual_seed(0)
     run = ensure_classifier(
         "mnist", Path(args.runs) / "eval-mnist-classifier", [f"data.root={args.mnist_root}"]

@@ -18,6 +18,7 @@ import math
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 from genlab.data import DATASETS, build_dataset
@@ -37,6 +38,7 @@ def main() -> None:
     p.add_argument("--runs", default="runs")
     p.add_argument("--mnist-root", default=str(SHARED))
     args = p.parse_args()
+    _machine.report()
     run = ensure_classifier(
         "mnist", Path(args.runs) / "eval-mnist-classifier", [f"data.root={args.mnist_root}"]
     )

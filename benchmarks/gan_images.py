@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 STACKED = ("dcgan-stacked-mnist", "pacdcgan-stacked-mnist", "dcgan-mbstd-stacked-mnist")
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="training seed of every recipe")
     p.add_argument("overrides", nargs="*", help="key=value applied to every recipe")
     args = p.parse_args(argv)
+    _machine.report()
     torch.set_num_threads(1)
     steps = 50 if args.quick else args.steps
     extra = ([f"train.steps={steps}"] if steps else []) + [f"seed={args.seed}", *args.overrides]

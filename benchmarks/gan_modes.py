@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 RECIPES = ("gan-ring8", "gan-grid25", "wgan-gp-grid25", "pacgan-grid25", "pacgan-mix-grid25")
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the per-seed results here")
     p.add_argument("overrides", nargs="*", help="key=value applied to every recipe")
     args = p.parse_args(argv)
+    _machine.report()
     torch.set_num_threads(1)
     seeds = 1 if args.quick else args.seeds
     extra = ["train.steps=500"] if args.quick else []

@@ -3,7 +3,9 @@
 The seed's claim: "GANs remain faster at inference: a single forward pass vs 20-50
 denoising steps". Both networks are untrained (speed does not depend on the weights),
 28x28x1 (MNIST-sized), batch 128, one CPU thread, measured interleaved in the same run;
-the table gives median samples/s over repeats and the ratio. The diffusion peer is
+the table gives median samples/s over repeats, the speed ratio, and beside it the ratio
+of FLOPs per sample (counted by ``genlab.train.flops.count_flops``), which says how much of the
+speed-up is less work rather than faster work. The diffusion peer is
 genlab's U-Net (``models/unet.py``) with the width whose parameter count is nearest to
 the GAN generator's, sampled by ``genlab.families.diffusion.sample`` (Euler, 10 steps).
 
@@ -17,6 +19,7 @@ import statistics
 import sys
 import time
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 
@@ -29,12 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     from genlab.models import build_model, preset
     from genlab.recipes import get_recipe
     from genlab.runs import override
+    from genlab.train.flops import count_flops
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="batch 32, 3 repeats")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
+    _machine.report()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     batch, repeats = (32, 3) if args.quick else (args.batch, args.repeats)
@@ -70,13 +75,21 @@ def main(argv: list[str] | None = None) -> int:
                 x = f()
                 times[name].append(time.perf_counter() - tic)
                 assert x.shape == (batch, 1, 28, 28), x.shape
+        flops = {}
+        for name, f in runs.items():  # the work per sample, counted once (forward only)
+            flops[name] = count_flops(f)[1] / batch
     rate = {k: batch / statistics.median(v) for k, v in times.items()}
     print(f"\nInference speed, 28x28x1, batch {batch}, 1 CPU thread, median of {repeats}\n")
-    print("| generator | parameters | samples/s | x vs diffusion |")
-    print("|---|---|---|---|")
+    print("| generator | parameters | MFLOP/sample | samples/s | speed x diffusion | FLOP ratio |")
+    print("|---|---|---|---|---|---|")
+    ref = "unet euler-10"
     for name in runs:
-        ratio = rate[name] / rate["unet euler-10"]
-        print(f"| {name} | {sizes[name] / 1e6:.2f}M | {rate[name]:.0f} | {ratio:.1f} |")
+        ratio = rate[name] / rate[ref]
+        fr = flops[ref] / flops[name]
+        print(
+            f"| {name} | {sizes[name] / 1e6:.2f}M | {flops[name] / 1e6:.1f} | {rate[name]:.0f} | "
+            f"{ratio:.1f} | {fr:.1f} |"
+        )
     return 0
 
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 from genlab.data import build_dataset
@@ -94,8 +95,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="30 steps x 1 repeat (smoke check)")
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
     args = ap.parse_args()
+    _machine.report()
     if args.quick:
         args.steps, args.repeats = 30, 1
+        torch.set_num_threads(1)  # 2 threads on a 2-core machine swing with any other job
+        print(
+            "QUICK SMOKE RUN (30 steps, 1 repeat): checks that the script works; its ratios "
+            "swing 0.3-1.0 with the load and are not a measurement (run without --quick)"
+        )
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{args.steps} steps x {args.repeats} repeats (medians)"

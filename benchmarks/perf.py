@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
+
 GENLAB = [sys.executable, "-m", "genlab"]
 
 
@@ -155,6 +157,7 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=30, help="demo steps in the threads section")
     p.add_argument("--quick", action="store_true", help="1 repeat, 5 steps (smoke check)")
     args = p.parse_args()
+    _machine.report()
     if args.quick:
         args.repeats, args.steps = 1, 5
     sys.stdout.reconfigure(line_buffering=True)  # rows as they come, also into a file

@@ -22,7 +22,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small smoke-check runs")
     ap.add_argument("--only", nargs="*", default=None, help="script names (without .py)")
     args = ap.parse_args()
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name)
+    scripts = sorted(
+        p for p in HERE.glob("*.py") if p.name != Path(__file__).name and not p.stem.startswith("_")
+    )
     if args.only:
         unknown = set(args.only) - {p.stem for p in scripts}
         if unknown:

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
+
 COMMANDS = {
     "genlab --help": ["--help"],
     "genlab list": ["list"],
@@ -52,6 +54,7 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--quick", action="store_true", help="2 repeats (smoke check)")
     args = p.parse_args()
+    _machine.report()
     if args.quick:
         args.repeats = 2
     rows = {name: [] for name in [*COMMANDS, "peer: python -c 'import torch'"]}

@@ -17,6 +17,7 @@ import dataclasses
 import statistics
 import time
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 from genlab.models.gpt import GPT
@@ -38,6 +39,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="2 repeats, batch 4, 49 tokens only")
     args = ap.parse_args(argv)
+    _machine.report()
     if args.quick:
         args.repeats, args.batch = 2, 4
     torch.set_num_threads(args.threads)

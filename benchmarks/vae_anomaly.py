@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 from sklearn.metrics import roc_auc_score
 
@@ -70,6 +71,7 @@ def main(argv=None) -> None:
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--quick", action="store_true", help="300 steps, k=10")
     args = ap.parse_args(argv)
+    _machine.report()
     if args.quick:
         args.steps, args.k = 300, 10
     normal = torch.tensor([int(c) for c in args.normal.split(",")])

@@ -18,6 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 from genlab.data import build_dataset
@@ -89,6 +90,7 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=2000, help="samples per run")
     ap.add_argument("--quick", action="store_true", help="200 samples per run")
     args = ap.parse_args(argv)
+    _machine.report()
     if args.quick:
         args.n = 200
     held = build_dataset(MNISTConfig(root=args.root, split="test", start=8000, stop=10000)).x

@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 
 from genlab.data import build_dataset
@@ -38,6 +39,7 @@ def main(argv=None) -> None:
     ap.add_argument("--weights", default="ema")
     ap.add_argument("--quick", action="store_true", help="k=100 on 100 images")
     args = ap.parse_args(argv)
+    _machine.report()
     if args.quick:
         args.k, args.n = 100, 100
     exp, vae = load_model(Path(args.run), args.weights)

@@ -28,6 +28,15 @@ def test_a_linear_layer_step_counts_its_closed_form():
     assert counter.mfu(0.0) == 0.0
 
 
+def test_count_flops_of_an_inference_call_under_no_grad():
+    """A forward pass of Linear(16, 8) on 4 rows is 2 * 4 * 16 * 8 FLOPs (matmul), where
+    FlopCounterMode's module tracker fails under no_grad."""
+    layer = torch.nn.Linear(16, 8)
+    with torch.no_grad():
+        out, n = F.count_flops(layer, torch.randn(4, 16))
+    assert out.shape == (4, 8) and n == 2 * 4 * 16 * 8
+
+
 def test_cpu_attention_is_counted_with_the_sdpa_formulas():
     q = torch.randn(2, 4, 64, 32, requires_grad=True)
     counter = F.StepFlops(torch.device("cpu"))

@@ -71,6 +71,15 @@ class _Watch(TorchDispatchMode):
         return out
 
 
+def count_flops(fn, *args, **kwargs) -> tuple[object, int]:
+    """``(fn(*args, **kwargs), FLOPs it ran)``, counted with torch's formulas plus the CPU
+    attention kernels (works under ``torch.no_grad``, where FlopCounterMode's module
+    tracker fails)."""
+    with _Watch() as watch:
+        out = fn(*args, **kwargs)
+    return out, watch.total
+
+
 class StepFlops:
     """The FLOPs of one optimizer step of this process, counted on the first step run.
 
