@@ -89,6 +89,16 @@ def first_image(root: Path, runs: list[str]) -> None:
         print(f"| {run} | {boot:.1f} | {first:.1f} | {warm:.2f} | {os.getloadavg()[0]:.1f} |")
 
 
+def run_threads(threads: list[threading.Thread]) -> float:
+    """Start all, wait for all; the wall time in seconds."""
+    tic = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - tic
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q / 100 * len(xs)))]
@@ -130,12 +140,7 @@ def load_test(root: Path, clients: int, votes: int, samplers: int, run: str) -> 
 
     threads = [threading.Thread(target=voter, args=(i,)) for i in range(clients)]
     threads += [threading.Thread(target=sampler) for _ in range(samplers)]
-    tic = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - tic
+    wall = run_threads(threads)
     with urllib.request.urlopen(url, timeout=5) as r:
         alive = r.status == 200
     stop(proc)
@@ -153,12 +158,7 @@ def load_test(root: Path, clients: int, votes: int, samplers: int, run: str) -> 
         threading.Thread(target=lambda i=i: [peer.vote(c, f"v{i}", "A") for c in pc[i]])
         for i in range(clients)
     ]
-    t1 = time.perf_counter()
-    for t in direct:
-        t.start()
-    for t in direct:
-        t.join()
-    peer_wall = time.perf_counter() - t1
+    peer_wall = run_threads(direct)
 
     print(
         f"\n## Load test: {clients} clients x {votes} votes + {samplers} concurrent sample "

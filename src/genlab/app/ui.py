@@ -241,6 +241,13 @@ def build_app(
         table, foot = rating_rows(store)
         return table, foot
 
+    def run_picker(label: str, index: int) -> gr.Dropdown:
+        """A run dropdown (names typed in are accepted and checked by the Studio)."""
+        value = names[index] if names else None
+        return gr.Dropdown(names, label=label, value=value, allow_custom_value=True)
+
+    # sampling handlers share one queue group of `concurrency` slots
+    sampling = {"concurrency_id": "sampling", "concurrency_limit": concurrency}
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
     # outputs live in workdir (removed at exit) and gradio's cache (files older than an
     # hour deleted hourly)
@@ -264,12 +271,7 @@ def build_app(
             with gr.Tab("Sample"):
                 with gr.Row():
                     with gr.Column():
-                        run = gr.Dropdown(
-                            names,
-                            label="run",
-                            value=names[0] if names else None,
-                            allow_custom_value=True,
-                        )
+                        run = run_picker("run", 0)
                         with gr.Row():
                             seed = gr.Number(0, label="seed")
                             n = gr.Number(16, label="n")
@@ -294,18 +296,12 @@ def build_app(
                     [run, seed, n, sampler, steps, cfg, cls, prompt, negative],
                     [image, files, msg],
                     api_name="sample",
-                    concurrency_id="sampling",
-                    concurrency_limit=concurrency,
+                    **sampling,
                 )
                 run.change(_safe(classes_for), run, cls, api_name=False)
             with gr.Tab("Interpolate"):
                 with gr.Row():
-                    irun = gr.Dropdown(
-                        names,
-                        label="run",
-                        value=names[0] if names else None,
-                        allow_custom_value=True,
-                    )
+                    irun = run_picker("run", 0)
                     sa = gr.Number(0, label="seed A")
                     sb = gr.Number(1, label="seed B")
                     frames = gr.Number(8, label="frames")
@@ -318,24 +314,13 @@ def build_app(
                     [irun, sa, sb, frames, mode, icls],
                     [istrip, ifiles],
                     api_name="interpolate",
-                    concurrency_id="sampling",
-                    concurrency_limit=concurrency,
+                    **sampling,
                 )
                 irun.change(_safe(classes_for), irun, icls, api_name=False)
             with gr.Tab("Compare"):
                 with gr.Row():
-                    ca = gr.Dropdown(
-                        names,
-                        label="run A",
-                        value=names[0] if names else None,
-                        allow_custom_value=True,
-                    )
-                    cb = gr.Dropdown(
-                        names,
-                        label="run B",
-                        value=names[-1] if names else None,
-                        allow_custom_value=True,
-                    )
+                    ca = run_picker("run A", 0)
+                    cb = run_picker("run B", -1)
                     cseed = gr.Number(0, label="seed")
                     cn = gr.Number(16, label="n")
                     ccls = gr.Dropdown([ANY], value=ANY, label="class", allow_custom_value=True)
@@ -343,12 +328,7 @@ def build_app(
                     ia = gr.Image(type="filepath", label="A")
                     ib = gr.Image(type="filepath", label="B")
                 gr.Button("Compare", variant="primary").click(
-                    do_compare,
-                    [ca, cb, cseed, cn, ccls],
-                    [ia, ib],
-                    api_name="compare",
-                    concurrency_id="sampling",
-                    concurrency_limit=concurrency,
+                    do_compare, [ca, cb, cseed, cn, ccls], [ia, ib], api_name="compare", **sampling
                 )
                 ca.change(_safe(classes_for), ca, ccls, api_name=False)
             if arena is not None:
@@ -375,8 +355,7 @@ def build_app(
                         None,
                         [cid, question, pa, pb, result],
                         api_name="new_pair",
-                        concurrency_id="sampling",
-                        concurrency_limit=concurrency,
+                        **sampling,
                     )
                     for c, b in buttons.items():
                         b.click(
