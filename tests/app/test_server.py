@@ -199,7 +199,9 @@ def test_judge_then_rate(tmp_path, capsys):
     assert "| rank | model |" in capsys.readouterr().out
 
 
-def test_start_up_errors_are_one_line(tmp_path):
+def test_start_up_errors_are_one_line(tmp_path, capsys):
+    """Each refused start is one line and exit status 2 (in-process through the CLI's
+    main; the first case also as a real process)."""
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
     holder.listen()
@@ -207,9 +209,9 @@ def test_start_up_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"garbage" * 200)
     (tmp_path / "runs").mkdir()
-    for argv, match in [
-        (["serve", str(tmp_path / "missing")], "no such directory"),
+    cases = [
         (["serve", str(tmp_path / "runs"), "--db", str(bad)], "not a usable SQLite"),
+        (["serve", str(tmp_path / "missing")], "no such directory"),
         (["serve", str(tmp_path / "runs"), "--max-n", "0"], "--max-n: must be positive"),
         (["serve", str(tmp_path / "runs"), "--runs", "ghost", "--arena"], "'ghost' is not a run"),
         (["serve", str(tmp_path / "runs"), "--runs", "ghost"], "--runs: names the arena's"),
@@ -218,10 +220,14 @@ def test_start_up_errors_are_one_line(tmp_path):
         (["serve", str(tmp_path / "runs"), "--port", "0"], "--port: must be between 1 and"),
         (["serve", str(tmp_path / "runs"), "--host", "no.such.host.invalid"], "--host:"),
         (["serve", str(tmp_path / "runs"), "--port", str(busy_port)], "is not free"),
-    ]:
-        r = subprocess.run(
-            [sys.executable, "-m", "genlab", *argv], capture_output=True, text=True, timeout=60
-        )
-        assert r.returncode == 2, (argv, r.stderr)
-        assert match in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    ]
+    r = subprocess.run(
+        [sys.executable, "-m", "genlab", *cases[0][0]], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2 and cases[0][1] in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    for argv, match in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert match in err and len(err.strip().splitlines()) == 1, err
     holder.close()
