@@ -68,7 +68,7 @@ def stop(proc) -> None:
 
 
 def sample_args(run: str, n: int = 16) -> tuple:
-    return (run, 0, n, "", 0, 0, "any", "", "")
+    return (run, 0, n, "", "", "", "any", "", "")  # blank sampler, steps, cfg: the run's
 
 
 def first_image(root: Path, runs: list[str]) -> None:

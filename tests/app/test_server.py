@@ -69,11 +69,14 @@ def stop(proc) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("serve")
-    root = Path(os.environ.get("GENLAB_APP_RUNS") or make_app_runs(base / "runs"))
     db = base / "votes.sqlite"
-    proc, url = start_server(
-        root, db, "--max-n", "16", "--max-steps", "20", "--max-prompt-chars", "10"
-    )
+    if os.environ.get("GENLAB_APP_RUNS"):  # the docs' screenshots: real runs, default caps
+        root = Path(os.environ["GENLAB_APP_RUNS"])
+        proc, url = start_server(root, db)
+    else:
+        root = make_app_runs(base / "runs")
+        caps = ("--max-n", "16", "--max-steps", "20", "--max-prompt-chars", "10")
+        proc, url = start_server(root, db, *caps)
     yield url, db, root
     out = stop(proc)
     assert "Traceback" not in out, out
