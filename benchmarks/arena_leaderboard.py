@@ -1,6 +1,6 @@
 """A leaderboard of MNIST runs from the classifier judge, beside their FIDs: do the orders agree?
 
-Runs, in separate processes, exactly the commands a user would:
+Runs, in separate processes (the judge beside the FIDs), the commands a user would:
 
     genlab arena judge RUNS --db DB --classifier RUNS/eval-mnist-classifier --runs A,B,... \
         --votes V --seed 0
@@ -44,6 +44,7 @@ def main() -> int:
     p.add_argument("--fid-n", type=int, default=1000)
     p.add_argument("--db", help="vote database (default: a fresh temporary one)")
     p.add_argument("--skip-judge", action="store_true", help="rate the votes already in --db")
+    p.add_argument("--seed", type=int, default=0, help="the judge's pair and prompt draws")
     p.add_argument("--quick", action="store_true", help="20 votes, 200 samples (smoke run)")
     args = p.parse_args()
     _machine.report()
@@ -52,13 +53,15 @@ def main() -> int:
         args.votes, args.fid_n = 20, 200
     runs, cls = Path(args.runs), str(Path(args.runs) / args.classifier)
     db = args.db or str(Path(tempfile.mkdtemp(prefix="genlab-arena-")) / "judge.sqlite")
-    if not args.skip_judge:
-        genlab("arena", "judge", str(runs), "--db", db, "--classifier", cls,
-               "--runs", args.models, "--votes", str(args.votes), "--seed", "0")  # fmt: skip
-    boards = json.loads(genlab("arena", "rate", db, "--json"))
-    if len(boards) != 1:
-        raise SystemExit(f"expected one task in {db}, found {', '.join(boards) or 'none'}")
-    ((task, board),) = boards.items()
+    judge = None
+    if not args.skip_judge:  # the judge votes in its own process while the FIDs are computed
+        argv = ["arena", "judge", str(runs), "--db", db, "--classifier", cls, "--runs",
+                args.models, "--votes", str(args.votes), "--seed", str(args.seed),
+                "--threads", "1"]  # fmt: skip
+        judge = subprocess.Popen(
+            [sys.executable, "-m", "genlab", *argv], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
     fid = {}
     for name in args.models.split(","):
         out = Path(tempfile.mkdtemp()) / "fid.json"
@@ -66,6 +69,14 @@ def main() -> int:
                "--extractor", cls, "--json", str(out), "--threads", "1")  # fmt: skip
         fid[name] = json.loads(out.read_text())["metrics"]["fid"]
         print(f"fid {name}: {fid[name]:.1f}")
+    if judge is not None:
+        _, err = judge.communicate()
+        if judge.returncode:
+            raise SystemExit(f"genlab arena judge failed: {err.strip()[-400:]}")
+    boards = json.loads(genlab("arena", "rate", db, "--json"))
+    if len(boards) != 1:
+        raise SystemExit(f"expected one task in {db}, found {', '.join(boards) or 'none'}")
+    ((task, board),) = boards.items()
     rows = [r for r in board["models"] if r["model"] in fid]
     print(f"\n{task}: {board['votes']} judge votes (database {db}); FID at {args.fid_n} samples\n")
     print("| rank | run | rating | 95% interval | votes | W-T-L | FID |")
