@@ -13,12 +13,15 @@ from genlab.errors import ConfigError
 def _limits(args):
     from genlab.app.studio import Limits
 
-    for key in ("max_n", "max_steps", "max_prompt_chars", "concurrency"):
+    for key in ("max_n", "max_steps", "max_prompt_chars", "max_frames", "concurrency"):
         v = getattr(args, key)
         if v < 1:
             raise ConfigError(f"--{key.replace('_', '-')}: must be positive, got {v}")
     return Limits(
-        max_n=args.max_n, max_steps=args.max_steps, max_prompt_chars=args.max_prompt_chars
+        max_n=args.max_n,
+        max_steps=args.max_steps,
+        max_prompt_chars=args.max_prompt_chars,
+        max_frames=args.max_frames,
     )
 
 
@@ -178,6 +181,7 @@ def add_parsers(sub, common) -> None:
     s.add_argument("--max-n", type=int, default=64, help="cap on samples per request")
     s.add_argument("--max-steps", type=int, default=200, help="cap on sampling steps")
     s.add_argument("--max-prompt-chars", type=int, default=200, help="cap on prompt length")
+    s.add_argument("--max-frames", type=int, default=16, help="cap on interpolation frames")
     s.add_argument("--concurrency", type=int, default=1, help="sampling requests at once")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0: the free cores)")
     s.set_defaults(func=cmd_serve)
