@@ -7,9 +7,17 @@ stack trace. Sampling handlers share one queue slot group (``concurrency`` at a 
 the machine is never oversubscribed); votes have their own. Analytics are off and the
 theme uses system fonts, so the page fetches nothing from the internet.
 
-API names (for ``gradio_client``): ``/runs``, ``/sample``, ``/interpolate``,
-``/compare``, ``/new_pair``, ``/vote_A``, ``/vote_B``, ``/vote_tie``, ``/vote_both_bad``,
-``/leaderboard``.
+API names (for ``gradio_client``), with their inputs:
+
+- ``/runs`` () and ``/config`` (run);
+- ``/sample`` (run, seed, n, sampler, steps, cfg, class, prompt, negative prompt): blank
+  sampler/steps/cfg keep the run's; class "any" or a number;
+- ``/interpolate`` (run, seed A, seed B, frames, "slerp" | "lerp", class);
+- ``/compare`` (run A, run B, seed, n, class);
+- ``/new_pair`` () -> (comparison id, question, picture A, picture B, result);
+- ``/vote_A``, ``/vote_B``, ``/vote_tie``, ``/vote_both_bad`` (comparison id), by the
+  session that drew the pair;
+- ``/leaderboard`` ().
 """
 
 from __future__ import annotations
