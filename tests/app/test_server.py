@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -211,6 +212,10 @@ def test_start_up_errors_are_one_line(tmp_path, capsys):
     busy_port = holder.getsockname()[1]
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"garbage" * 200)
+    foreign = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE t (x)")
+    before = foreign.read_bytes()
     (tmp_path / "runs").mkdir()
     cases = [
         (["serve", str(tmp_path / "runs"), "--db", str(bad)], "not a usable SQLite"),
@@ -221,6 +226,14 @@ def test_start_up_errors_are_one_line(tmp_path, capsys):
         (["arena", "rate", str(tmp_path / "none.sqlite")], "no such vote database"),
         (["arena", "rate", str(bad)], "not a usable SQLite"),
         (["serve", str(tmp_path / "runs"), "--port", "0"], "--port: must be between 1 and"),
+        (
+            ["serve", str(tmp_path / "runs"), "--max-frames", "1"],
+            "--max-frames: must be at least 2",
+        ),
+        (
+            ["arena", "judge", str(tmp_path / "runs"), "--db", str(foreign), "--classifier", "x"],
+            "holds other tables: t",
+        ),
         (["serve", str(tmp_path / "runs"), "--host", "no.such.host.invalid"], "--host:"),
         (["serve", str(tmp_path / "runs"), "--port", str(busy_port)], "is not free"),
     ]
@@ -234,3 +247,4 @@ def test_start_up_errors_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert match in err and len(err.strip().splitlines()) == 1, err
     holder.close()
+    assert foreign.read_bytes() == before  # another program's database is left alone

@@ -68,6 +68,7 @@ def test_symlink_out_of_the_root_is_refused(studio, root, tmp_path):
         ({"sampler": "nope"}, "sampler"),
         ({"cfg": 1.0, "run": "dcgan-digits"}, "cfg"),
         ({"cfg": "abc"}, "cfg: expected a number"),
+        ({"cfg": "inf"}, "cfg: expected a guidance weight"),
         ({"seed": 2.5}, "seed: expected a whole number"),
         ({"seed": True}, "seed: expected a whole number"),
         ({"negative": "blurry"}, "negative prompt: this run takes no text"),
@@ -209,4 +210,7 @@ def test_ratings_are_per_task_and_read_only(tmp_path):
     before = other.read_bytes()
     with pytest.raises(ConfigError, match="not a genlab vote database"):
         open_existing(other)
+    with pytest.raises(ConfigError, match="not a genlab vote database"):
+        VoteStore(other)  # nor does serve or judge write into it
+    assert other.read_bytes() == before
     assert other.read_bytes() == before  # rate never writes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import random
 import socket
@@ -15,6 +16,8 @@ def _limits(args):
 
     for key in ("max_n", "max_steps", "max_prompt_chars", "max_frames", "concurrency"):
         v = getattr(args, key)
+        if key == "max_frames" and v < 2:
+            raise ConfigError(f"--max-frames: must be at least 2 (a walk has two ends), got {v}")
         if v < 1:
             raise ConfigError(f"--{key.replace('_', '-')}: must be positive, got {v}")
     return Limits(
@@ -38,6 +41,8 @@ def _check_address(host: str, port: int) -> None:
         try:
             s.bind(addr)
         except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"--host: {host} is not an address of this machine") from None
             raise ConfigError(f"--port: {port} on {host} is not free ({e.strerror})") from None
 
 
@@ -61,7 +66,18 @@ def cmd_serve(args) -> int:
     if db is not None:
         from genlab.app.arena import Arena
 
-        Arena(studio, VoteStore(db), contestants)  # unknown contestants fail here
+        arena = Arena(studio, VoteStore(db), contestants)  # unknown contestants fail here
+        if not arena.tasks and contestants:  # a fixed set that can never make a pair
+            raise ConfigError(
+                "--runs: no two of these runs share a task (same data and image size), so no "
+                "pair can be drawn"
+            )
+        if not arena.tasks:  # the folder may still fill: runs are re-read at every draw
+            print(
+                "genlab serve: warning: no two runs share a task yet; the arena draws pairs "
+                "once they do",
+                file=sys.stderr,
+            )
     _check_address(args.host, args.port)
     try:
         import gradio  # noqa: F401

@@ -75,6 +75,7 @@ class VoteStore:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect(timeout=min(timeout, 2.0)) as db:
+                self._check_foreign(db, where)  # never convert another program's file
                 if not readonly:
                     db.execute("PRAGMA journal_mode=WAL")
                     db.executescript(SCHEMA)
@@ -87,14 +88,35 @@ class VoteStore:
             raise ConfigError(f"{where}: cannot be created ({e.strerror})") from None
 
     @staticmethod
-    def _check_schema(db: sqlite3.Connection, where: str) -> None:
-        """Both tables with at least genlab's columns (another program's file is refused)."""
+    def _check_foreign(db: sqlite3.Connection, where: str) -> None:
+        """An existing database may hold only genlab's two tables."""
+        tables = {
+            r[0]
+            for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not r[0].startswith("sqlite_")
+        }
+        other = tables - {"comparisons", "votes"}
+        if other:
+            raise ConfigError(
+                f"{where}: not a genlab vote database (it holds other tables: "
+                f"{', '.join(sorted(other))}); pass a new file"
+            )
+        if tables:  # ours, but are they genlab's? checked before anything is written
+            VoteStore._check_schema(db, where, only=tables)
+
+    @staticmethod
+    def _check_schema(db: sqlite3.Connection, where: str, only=None) -> None:
+        """Both tables (or those in ``only``) with at least genlab's columns."""
         want = {
             "comparisons": {"id", "task", "left_run", "right_run", "prompt", "seed", "shown_to"},
             "votes": {"comparison_id", "voter", "choice", "created"},
         }
         for table, cols in want.items():
+            if only is not None and table not in only:
+                continue
             have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if not have:
+                raise ConfigError(f"{where}: not a genlab vote database (no table {table})")
             if not cols <= have:
                 missing = ", ".join(sorted(cols - have))
                 raise ConfigError(

@@ -9,6 +9,7 @@ serialised by the server's queue (``genlab.app.ui``).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -182,7 +183,9 @@ class Studio:
         path = self.resolve(name)
         weights = "ema" if (path / "ema.safetensors").is_file() else "model"
         try:
-            stamp = (path / f"{weights}.safetensors").stat().st_mtime_ns
+            st = (path / f"{weights}.safetensors").stat()
+            # ctime changes on every write and cannot be set back (as mtime can by cp -p)
+            stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
         except OSError:
             raise CheckpointError(f"run {name!r}: has no saved weights yet") from None
         key = (str(path), weights, stamp)
@@ -226,6 +229,8 @@ class Studio:
                 fields["cfg"] = float(cfg)
             except (TypeError, ValueError):
                 raise ConfigError(f"cfg: expected a number, got {cfg!r}") from None
+            if not math.isfinite(fields["cfg"]) or abs(fields["cfg"]) > 1e3:
+                raise ConfigError(f"cfg: expected a guidance weight in [0, 1000], got {cfg!r}")
         for key in list(fields):
             if not hasattr(exp.sampler, key):
                 raise ConfigError(f"{key}: does not apply to '{exp.objective.kind}' runs")
