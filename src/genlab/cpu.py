@@ -5,13 +5,19 @@ Why (measured on a 2-core machine by ``benchmarks/perf.py``, docs/performance.md
 
 - **OpenMP waiting.** torch's OpenMP threads spin while they wait for work. When another
   job holds a core, a spinning thread steals the time slices the working one needs: with
-  one core busy, 2 spinning threads trained the demo 2.08x slower than 1 thread.
-  ``OMP_WAIT_POLICY=PASSIVE`` makes them sleep instead; it must be in the environment
-  before torch is imported, so :func:`prepare_process` sets it (unless the user did) at
-  the start of every command that computes.
+  one core busy, 2 spinning threads trained the demo 2.08x slower than 1 thread. Sleeping
+  at once (``OMP_WAIT_POLICY=PASSIVE``) fixes that but costs a wake-up between every two
+  small operators: on a quiet machine 2 such threads were no faster than 1. So
+  :func:`prepare_process` (before torch is imported, in every command that computes)
+  sets a short spin, ``GOMP_SPINCOUNT=20000``, when every core is free, and PASSIVE when
+  one is busy, unless the user set either variable. Demo training, default settings
+  against ``train.threads=1``: quiet 0.75x the time (2 threads, the best setting
+  measured), one core busy 1.02x (1 thread).
 - **Threads.** :func:`pick_threads` turns ``0`` ("auto") into the number of cores not
-  already busy (``len(sched_getaffinity) - round(1-minute load average)``, at least 1),
-  unless ``OMP_NUM_THREADS`` is set (torchrun sets it to 1 per process).
+  busy now (``len(sched_getaffinity)`` minus the busy cores measured from ``/proc/stat``
+  over 0.25 s, at least 1), unless ``OMP_NUM_THREADS`` is set (torchrun sets it to 1 per
+  process). The 1-minute load average, used before, still counted genlab's own previous
+  run for a minute, so a quiet machine got 1 thread.
 - **The allocator.** glibc serves large blocks with ``mmap`` and unmaps them on
   ``free``, so the activation buffers of every network call are mapped, faulted in page
   by page and unmapped again (3.0 M page faults for 100 MNIST samples in 5 steps).
@@ -30,20 +36,31 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import time
 
 _M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
 _M_MMAP_MAX = -4
 TRIM_THRESHOLD = 512 * 1024 * 1024  # bytes of free heap kept before returning memory
 
 
+SHORT_SPIN = "20000"  # GOMP_SPINCOUNT on a free machine: spin briefly, then sleep
+
+
 def prepare_process() -> dict[str, str]:
-    """Call before torch is imported: make idle OpenMP threads sleep
-    (``OMP_WAIT_POLICY=PASSIVE`` unless already set) and tune the allocator. Returns what
-    it changed, e.g. ``{"OMP_WAIT_POLICY": "PASSIVE", "malloc": "tuned"}``."""
+    """Call before torch is imported: choose how idle OpenMP threads wait, and tune the
+    allocator. When every core is free now, threads spin briefly before sleeping
+    (``GOMP_SPINCOUNT=20000``: a thread waiting between two small operators wakes at
+    once); when another process holds a core, they sleep at once
+    (``OMP_WAIT_POLICY=PASSIVE``: a spinning thread would steal that core's time slices).
+    Nothing is set when the user set either variable. Returns what it changed, e.g.
+    ``{"GOMP_SPINCOUNT": "20000", "malloc": "tuned"}``."""
     done = {}
-    if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        done["OMP_WAIT_POLICY"] = "PASSIVE"
+    user_set = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
+    if "torch" not in sys.modules and not user_set:
+        if free_cores() >= usable_cores():
+            os.environ["GOMP_SPINCOUNT"] = done["GOMP_SPINCOUNT"] = SHORT_SPIN
+        else:
+            os.environ["OMP_WAIT_POLICY"] = done["OMP_WAIT_POLICY"] = "PASSIVE"
     if tune_allocator():
         done["malloc"] = "tuned"
     return done
@@ -74,14 +91,46 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def free_cores() -> int:
-    """Usable cores minus the 1-minute load average (rounded), at least 1."""
+def _cpu_times() -> tuple[int, int] | None:
+    """``(busy, total)`` jiffies of all CPUs since boot (``/proc/stat``), None elsewhere."""
     try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already inside user
+    return total - idle, total
+
+
+_BUSY: list[float] = []  # this process's measurement (taken once, at its start)
+
+
+def busy_cores(window: float = 0.25, fresh: bool = False) -> float:
+    """How many cores other processes keep busy *now*: ``/proc/stat`` sampled over
+    ``window`` seconds (this process sleeps meanwhile), times the CPU count; measured once
+    per process (``fresh`` measures again). Unlike the 1-minute load average it does not
+    remember genlab's own earlier runs. Falls back to the load average where
+    ``/proc/stat`` is missing."""
+    if _BUSY and not fresh:
+        return _BUSY[0]
+    first = _cpu_times()
+    if first is None:
+        try:
+            return os.getloadavg()[0]
+        except OSError:
+            return 0.0
+    time.sleep(window)
+    second = _cpu_times()
+    busy, total = second[0] - first[0], second[1] - first[1]
+    _BUSY[:] = [(os.cpu_count() or 1) * busy / total if total > 0 else 0.0]
+    return _BUSY[0]
+
+
+def free_cores() -> int:
+    """Usable cores minus the cores busy now (:func:`busy_cores`, rounded), at least 1."""
     n = usable_cores()
-    return max(1, min(n, n - round(load)))
+    return max(1, min(n, n - round(busy_cores())))
 
 
 def pick_threads(requested: int) -> int | None:
