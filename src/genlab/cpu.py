@@ -10,9 +10,9 @@ Why (measured on a 2-core machine by ``benchmarks/perf.py``, docs/performance.md
   small operators: on a quiet machine 2 such threads were no faster than 1. So
   :func:`prepare_process` (before torch is imported, in every command that computes)
   sets a short spin, ``GOMP_SPINCOUNT=20000``, when every core is free, and PASSIVE when
-  one is busy, unless the user set either variable. Demo training, default settings
-  against ``train.threads=1``: quiet 0.75x the time (2 threads, the best setting
-  measured), one core busy 1.02x (1 thread).
+  one is busy, unless the user set either variable. Demo training with the defaults
+  (``benchmarks/perf.py --only threads``): quiet, 1.04x the time of the best setting;
+  one core busy, 0.96x that of ``train.threads=1``.
 - **Threads.** :func:`pick_threads` turns ``0`` ("auto") into the number of cores not
   busy now (``len(sched_getaffinity)`` minus the busy cores measured from ``/proc/stat``
   over 0.25 s, at least 1), unless ``OMP_NUM_THREADS`` is set (torchrun sets it to 1 per
