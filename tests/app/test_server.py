@@ -191,7 +191,8 @@ def test_judge_then_rate(tmp_path, capsys):
     db = tmp_path / "judge.sqlite"
     argv = ["arena", "judge", str(root), "--db", str(db), "--classifier", str(root / "classifier")]
     wrong = ["arena", "judge", str(root), "--db", str(db), "--classifier", str(root / "rf-digits")]
-    assert main(wrong) == 2 and not db.exists() or VoteStore(db).votes() == []
+    assert main(wrong) == 2
+    assert not db.exists() or VoteStore(db).votes() == []  # nothing voted
     assert main([*argv, "--votes", "12", "--n", "2", "--threads", "1"]) == 0
     assert "wrote 12 votes" in capsys.readouterr().out
     assert main(["arena", "rate", str(db), "--json", "--rounds", "20"]) == 0

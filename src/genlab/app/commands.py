@@ -55,14 +55,13 @@ def cmd_serve(args) -> int:
         raise ConfigError("--runs: names the arena's contestants; add --arena (or --db)")
     if args.arena and db is None:
         db = f"{args.runs_dir.rstrip('/')}/arena.sqlite"
-    if db is not None and not args.arena:
-        args.arena = True
     # checked before gradio is imported (seconds): a bad folder or database fails at once
     from genlab.app.store import VoteStore
     from genlab.app.studio import Studio
 
-    studio = Studio(args.runs_dir, limits)
+    studio = Studio(args.runs_dir, limits, progress=True)
     contestants = args.runs.split(",") if args.runs else None
+    arena = None
     if db is not None:
         from genlab.app.arena import Arena
 
@@ -88,15 +87,7 @@ def cmd_serve(args) -> int:
     set_threads(args.threads)
     from genlab.app.ui import serve
 
-    serve(
-        args.runs_dir,
-        host=args.host,
-        port=args.port,
-        db=db if args.arena else None,
-        limits=limits,
-        concurrency=args.concurrency,
-        contestants=contestants,
-    )
+    serve(studio, arena, host=args.host, port=args.port, concurrency=args.concurrency)
     return 0
 
 

@@ -37,12 +37,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
-from genlab.app.arena import Arena  # noqa: E402
+from genlab.app.arena import Arena, ratings  # noqa: E402
 from genlab.app.store import VoteStore  # noqa: E402
-from genlab.app.studio import ANY_CLASS, Limits, Studio  # noqa: E402
+from genlab.app.studio import ANY_CLASS, Studio  # noqa: E402
 from genlab.errors import GenlabError  # noqa: E402
 from genlab.sampling import SAMPLER_INFO  # noqa: E402
-from genlab.viz import image_grid  # noqa: E402
+from genlab.viz import save_grid  # noqa: E402
 
 log = logging.getLogger("genlab.serve")
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
@@ -71,8 +71,6 @@ def _safe(fn):
 
 def rating_rows(store: VoteStore) -> tuple[list[list], str]:
     """Every task's leaderboard as table rows, and a footer (votes, position bias)."""
-    from genlab.app.arena import ratings
-
     boards = ratings(store)
     if not boards:
         return [], "no votes yet"
@@ -117,15 +115,13 @@ LEADERBOARD_HEADERS = [
 
 def build_app(
     studio: Studio,
-    store: VoteStore | None = None,
+    arena: Arena | None = None,
     concurrency: int = 1,
     workdir: Path | None = None,
-    contestants: list[str] | None = None,
 ) -> gr.Blocks:
-    """The Blocks of the page; ``store`` adds the Arena and Leaderboard tabs (between the
-    ``contestants`` runs, default every generator)."""
+    """The Blocks of the page; ``arena`` adds the Arena and Leaderboard tabs."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="genlab-serve-"))
-    arena = Arena(studio, store, contestants) if store is not None else None
+    store = arena.store if arena is not None else None
     runs = studio.runs()
     names = [r.name for r in runs if r.family != "classifier"]
     samplers = [""] + sorted(SAMPLER_INFO)
@@ -213,15 +209,8 @@ def build_app(
         return pics[0], pics[1]
 
     def to_png(x: torch.Tensor, path: Path) -> str:
-        from PIL import Image
-
-        grid = image_grid(x, nrow=len(x))
-        scale = max(1, 96 // x.shape[-1])
-        img = Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid)
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        img.save(path)
-        return str(path)
+        """One row of images, at least 96 px tall (``genlab.viz.save_grid``)."""
+        return str(save_grid(x, path, nrow=len(x), scale=max(1, 96 // x.shape[-1])))
 
     @_safe
     def do_new_pair(request: gr.Request, progress=gr.Progress(track_tqdm=True)):
@@ -390,24 +379,17 @@ def build_app(
 
 
 def serve(
-    runs_dir: str | Path,
+    studio: Studio,
+    arena: Arena | None = None,
     host: str = "127.0.0.1",
     port: int = 7860,
-    db: str | Path | None = None,
-    limits: Limits | None = None,
     concurrency: int = 1,
     max_queue: int = 64,
     block: bool = True,
-    contestants: list[str] | None = None,
 ):
-    """Build and launch the page (``db``: the arena's SQLite file; None: no arena).
-
-    Raises:
-        ConfigError: ``runs_dir`` is missing, or ``db`` is corrupt or locked.
-    """
-    studio = Studio(runs_dir, limits or Limits(), progress=True)
-    store = VoteStore(db) if db is not None else None
-    app = build_app(studio, store, concurrency, contestants=contestants)
+    """Build and launch the page over ``studio``'s runs (``arena``: None for no arena tabs);
+    ``genlab.app.commands.cmd_serve`` builds and checks both first."""
+    app = build_app(studio, arena, concurrency)
     app.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     print(
         f"genlab serve: {len(studio.runs())} runs under {studio.root}; http://{host}:{port}",
