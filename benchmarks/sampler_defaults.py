@@ -1,0 +1,176 @@
+"""Which sampler should a diffusion recipe use by default? Quality per network evaluation.
+
+For each trained run, samples ``--n`` images (seed i has class i % 10, the run's CFG
+weight) with every (sampler, steps) of the grid, and reports FID, precision, recall and
+class accuracy with the data's classifier (MNIST, digits) against its held-out images
+(digits: the training images), plus the network evaluations per sample (counted by a
+forward hook, so CFG's doubled batch counts twice). The reference row is the first of
+the grid (100 steps); the pick is the cheapest row whose FID is within 5% of the
+reference's and whose class accuracy is within 5% of it (issue 22). ``--floor`` adds
+the real-data floor: the training images (MNIST ``[0, 8000)``) scored the same way.
+
+    python benchmarks/sampler_defaults.py RUN [RUN ...] [--n 10000] [--device auto]
+        [--classifier runs/eval-mnist-classifier] [--grid euler:100,dpmpp_2m:10,...]
+        [--jsonl rows.jsonl] [--save-ref FILE.npz] [--floor]
+
+``--save-ref`` keeps the reference row's samples (float16, with their seeds and classes)
+of the first run: the (noise seed, sample) pairs of its ODE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.evaluate import EXTRACTOR_FOR, evaluate, heldout_config
+from genlab.metrics.features import get_extractor
+from genlab.runs import class_cond, draw, load_model, sampler_config
+from genlab.train.distributed import pick_device
+
+# sampler:steps, the reference first, then the recipe's old default and the candidates
+# (most informative first: a row stopped by a time limit loses the least)
+GRIDS = {
+    "rf": "euler:100,euler:50,dpmpp_2m:10,dpmpp_2m:20,dpmpp_2m:5,dpmpp_2m:8,dpmpp_2m:15,"
+    "heun:10,heun:5,euler:20",
+    "edm": "euler:100,heun:18,dpmpp_2m:10,dpmpp_2m:20,dpmpp_2m:5,dpmpp_2m:8,dpmpp_2m:15,"
+    "heun:10,heun:5",
+    "ddpm": "ddpm:100,dpmpp_2m:10,dpmpp_2m:20,dpmpp_2m:5,dpmpp_2m:8,dpmpp_2m:15,ddim:20,euler:100",
+}
+METRICS = ["fid", "pr", "acc"]
+
+
+class RowCounter:
+    """A forward hook counting the rows (samples) the network has been called on."""
+
+    rows = 0
+
+    def __call__(self, module, inputs, output) -> None:
+        self.rows += inputs[0].shape[0]
+
+
+def grid_for(exp) -> str:
+    path = exp.objective.path
+    return GRIDS["edm" if path == "edm" else "ddpm" if path == "ddpm" else "rf"]
+
+
+def pick(rows: list[dict]) -> dict | None:
+    """The cheapest row within 5% of the reference (rows[0]) in FID and class accuracy."""
+    ref = rows[0]
+    ok = [
+        r
+        for r in rows
+        if r["fid"] <= 1.05 * ref["fid"] and r["acc"] >= ref["acc"] - 0.05 * ref["acc"]
+    ]
+    return min(ok, key=lambda r: (r["nfe"], r["fid"])) if ok else None
+
+
+def score(x, y, ref_cfg, desc, ext, cache) -> dict:
+    m = evaluate(x, y, ref_cfg, desc, METRICS, ext, cache, 0)["metrics"]
+    return {k: float(m[k]) for k in ("fid", "precision", "recall", "acc")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--classifier", help="the feature classifier run (default: runs/eval-DATA-classifier)"
+    )
+    ap.add_argument("--grid", help="sampler:steps,... (default: per objective, see GRIDS)")
+    ap.add_argument("--cache", default=None, help="reference-feature cache directory")
+    ap.add_argument("--jsonl", help="append one JSON line per row here")
+    ap.add_argument("--save-ref", help="keep the first run's reference samples here (.npz)")
+    ap.add_argument("--floor", action="store_true", help="score the training images too")
+    a = ap.parse_args()
+    dev = pick_device(a.device)
+    if dev.type == "cuda":
+        print(f"device: {torch.cuda.get_device_name(dev)}, torch {torch.__version__}")
+    exts: dict = {}
+    out = open(a.jsonl, "a") if a.jsonl else None  # noqa: SIM115 (closed at the end)
+
+    def emit(row: dict) -> None:
+        print(
+            f"| {row['run']} | {row['sampler']} | {row['steps']} | {row['nfe']:.0f} "
+            f"| {row['fid']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} "
+            f"| {row['acc']:.4f} | {row.get('ratio', 1.0):.3f} | {row['seconds']:.1f} |",
+            flush=True,
+        )
+        if out:
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+
+    print(
+        "| run | sampler | steps | NFE/sample | FID | precision | recall | class acc "
+        "| FID / ref | seconds |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+    for i, run in enumerate(a.runs):
+        exp, model = load_model(Path(run), "ema", dev, accept_changed=True)
+        ref_cfg, desc = heldout_config(exp.data)
+        domain = EXTRACTOR_FOR[exp.data.name]
+        if domain not in exts:
+            exts[domain] = get_extractor(domain, path=a.classifier, device=dev)
+        ext = exts[domain]
+        if a.floor and i == 0:
+            from genlab.data import build_dataset
+
+            ds = build_dataset(exp.data)
+            x, y = ds.x, ds.cond.get("class")
+            tic = time.perf_counter()
+            s = score(x.float(), y, ref_cfg, desc, ext, a.cache)
+            emit(dict(run="training data", sampler="-", steps=0, nfe=0, **s,
+                      seconds=time.perf_counter() - tic))  # fmt: skip
+        rows = []
+        seen = RowCounter()
+        hook = model.register_forward_hook(seen)
+        cond, _ = class_cond(getattr(exp.model, "num_classes", 0), a.n, None, 0)
+        seeds = list(range(a.n))
+        for spec in (a.grid or grid_for(exp)).split(","):
+            name, steps = spec.split(":")
+            scfg = sampler_config(exp, [], name=name, steps=int(steps))
+            seen.rows = 0
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            tic = time.perf_counter()
+            x = draw(model, exp, seeds, cond, scfg, a.batch)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            sec = time.perf_counter() - tic
+            row = dict(run=Path(run).name, sampler=name, steps=int(steps),
+                       nfe=seen.rows / a.n, cfg=scfg.cfg, n=a.n, seconds=sec)  # fmt: skip
+            row.update(score(x, cond.get("class"), ref_cfg, desc, ext, a.cache))
+            if rows:
+                row["ratio"] = row["fid"] / rows[0]["fid"]
+            rows.append(row)
+            emit(row)
+            if a.save_ref and i == 0 and len(rows) == 1:
+                np.savez(a.save_ref, x=x.to(torch.float16).numpy(), seed=np.array(seeds),
+                         **{"class": cond["class"].numpy()})  # fmt: skip
+        hook.remove()
+        best = pick(rows)
+        if best is not None:
+            d = exp.sampler
+            old = next(
+                (r for r in rows if (r["sampler"], r["steps"]) == (d.name, d.steps)), rows[0]
+            )
+            print(
+                f"\n{Path(run).name}: pick {best['sampler']} {best['steps']} steps "
+                f"({best['nfe']:.0f} evaluations/sample, FID {best['fid']:.2f} = "
+                f"{best['fid'] / rows[0]['fid']:.3f}x the reference); "
+                f"{old['nfe'] / best['nfe']:.2f}x cheaper than {old['sampler']} {old['steps']}\n",
+                flush=True,
+            )
+    if out:
+        out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
