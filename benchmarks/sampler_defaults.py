@@ -5,8 +5,8 @@ weight) with every (sampler, steps) of the grid, and reports FID, precision, rec
 class accuracy with the data's classifier (MNIST, digits) against its held-out images
 (digits: the training images), plus the network evaluations per sample (counted by a
 forward hook, so CFG's doubled batch counts twice). The reference row is the first of
-the grid (100 steps); the pick is the cheapest row whose FID is within 5% of the
-reference's and whose class accuracy is within 5% of it (issue 22). ``--floor`` adds
+the grid (100 steps); the pick is the cheapest row whose FID, precision, recall and
+class accuracy are each within 5% of the reference's (issue 22). ``--floor`` adds
 the real-data floor: the training images (MNIST ``[0, 8000)``) scored the same way.
 
     python benchmarks/sampler_defaults.py RUN [RUN ...] [--n 10000] [--device auto]
@@ -42,7 +42,6 @@ GRIDS = {
     "heun:10,heun:5",
     "ddpm": "ddpm:100,dpmpp_2m:10,dpmpp_2m:20,dpmpp_2m:5,dpmpp_2m:8,dpmpp_2m:15,ddim:20,euler:100",
 }
-METRICS = ["fid", "pr", "acc"]
 
 
 class RowCounter:
@@ -59,20 +58,48 @@ def grid_for(exp) -> str:
     return GRIDS["edm" if path == "edm" else "ddpm" if path == "ddpm" else "rf"]
 
 
+def within(row: dict, ref: dict) -> bool:
+    """Whether ``row`` keeps 95% of the reference's quality: on images FID (lower is
+    better) and precision, recall and class accuracy (higher is better); on a mode
+    protocol (grid25) every mode, the high-quality share and W2; W2 on other points."""
+    if "fid" in ref:
+        higher = ("precision", "recall", "acc")
+        return row["fid"] <= 1.05 * ref["fid"] and all(row[k] >= 0.95 * ref[k] for k in higher)
+    if "modes" in ref:
+        return (
+            row["modes"] >= ref["modes"]
+            and row["high_quality"] >= 0.95 * ref["high_quality"]
+            and row["w2"] <= 1.05 * ref["w2"]
+        )
+    return row["w2"] <= 1.05 * ref["w2"]
+
+
 def pick(rows: list[dict]) -> dict | None:
-    """The cheapest row within 5% of the reference (rows[0]) in FID and class accuracy."""
-    ref = rows[0]
-    ok = [
-        r
-        for r in rows
-        if r["fid"] <= 1.05 * ref["fid"] and r["acc"] >= ref["acc"] - 0.05 * ref["acc"]
-    ]
-    return min(ok, key=lambda r: (r["nfe"], r["fid"])) if ok else None
+    """The cheapest row within 5% of the reference (rows[0])."""
+    ok = [r for r in rows if within(r, rows[0])]
+    return min(ok, key=lambda r: r["nfe"]) if ok else None
+
+
+# the columns each kind of data reports, in order; the first is the one compared
+COLUMNS = {
+    "image": ("fid", "precision", "recall", "acc"),
+    "modes": ("high_quality", "modes", "reverse_kl", "w2"),
+    "points": ("w2", "w1"),
+}
 
 
 def score(x, y, ref_cfg, desc, ext, cache) -> dict:
-    m = evaluate(x, y, ref_cfg, desc, METRICS, ext, cache, 0)["metrics"]
-    return {k: float(m[k]) for k in ("fid", "precision", "recall", "acc")}
+    """The figures of samples ``x`` (classes ``y``) against ``ref_cfg``."""
+    from genlab.metrics.modes import PROTOCOLS
+
+    if ext is not None:
+        metrics, kind = ["fid", "pr", "acc"], "image"
+    elif ref_cfg.name in PROTOCOLS:
+        metrics, kind = ["modes", "w"], "modes"
+    else:
+        metrics, kind = ["w"], "points"
+    m = evaluate(x, y, ref_cfg, desc, metrics, ext, cache, 0)["metrics"]
+    return {k: float(m[k]) for k in COLUMNS[kind]}
 
 
 def main() -> int:
@@ -96,28 +123,30 @@ def main() -> int:
     exts: dict = {}
     out = open(a.jsonl, "a") if a.jsonl else None  # noqa: SIM115 (closed at the end)
 
-    def emit(row: dict) -> None:
+    header = [None]
+
+    def emit(row: dict, cols: tuple[str, ...]) -> None:
+        if header[0] != cols:  # a table per kind of figures
+            header[0] = cols
+            print(f"\n| run | sampler | steps | NFE/sample | {' | '.join(cols)} | "
+                  f"{cols[0]} / ref | seconds |\n" + "|---" * (len(cols) + 6) + "|")  # fmt: skip
+        vals = " | ".join(f"{row[c]:.4g}" for c in cols)
         print(
-            f"| {row['run']} | {row['sampler']} | {row['steps']} | {row['nfe']:.0f} "
-            f"| {row['fid']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} "
-            f"| {row['acc']:.4f} | {row.get('ratio', 1.0):.3f} | {row['seconds']:.1f} |",
+            f"| {row['run']} | {row['sampler']} | {row['steps']} | {row['nfe']:.0f} | {vals} "
+            f"| {row.get('ratio', 1.0):.3f} | {row['seconds']:.1f} |",
             flush=True,
         )
         if out:
             out.write(json.dumps(row) + "\n")
             out.flush()
 
-    print(
-        "| run | sampler | steps | NFE/sample | FID | precision | recall | class acc "
-        "| FID / ref | seconds |\n|---|---|---|---|---|---|---|---|---|---|"
-    )
     for i, run in enumerate(a.runs):
         exp, model = load_model(Path(run), "ema", dev, accept_changed=True)
         ref_cfg, desc = heldout_config(exp.data)
-        domain = EXTRACTOR_FOR[exp.data.name]
-        if domain not in exts:
+        domain = EXTRACTOR_FOR.get(exp.data.name)  # None: points, scored without features
+        if domain and domain not in exts:
             exts[domain] = get_extractor(domain, path=a.classifier, device=dev)
-        ext = exts[domain]
+        ext = exts.get(domain)
         if a.floor and i == 0:
             from genlab.data import build_dataset
 
@@ -126,7 +155,7 @@ def main() -> int:
             tic = time.perf_counter()
             s = score(x.float(), y, ref_cfg, desc, ext, a.cache)
             emit(dict(run="training data", sampler="-", steps=0, nfe=0, **s,
-                      seconds=time.perf_counter() - tic))  # fmt: skip
+                      seconds=time.perf_counter() - tic), tuple(s))  # fmt: skip
         rows = []
         seen = RowCounter()
         hook = model.register_forward_hook(seen)
@@ -145,11 +174,13 @@ def main() -> int:
             sec = time.perf_counter() - tic
             row = dict(run=Path(run).name, sampler=name, steps=int(steps),
                        nfe=seen.rows / a.n, cfg=scfg.cfg, n=a.n, seconds=sec)  # fmt: skip
-            row.update(score(x, cond.get("class"), ref_cfg, desc, ext, a.cache))
+            s = score(x, cond.get("class"), ref_cfg, desc, ext, a.cache)
+            row.update(s)
+            first = next(iter(s))
             if rows:
-                row["ratio"] = row["fid"] / rows[0]["fid"]
+                row["ratio"] = row[first] / rows[0][first]
             rows.append(row)
-            emit(row)
+            emit(row, tuple(s))
             if a.save_ref and i == 0 and len(rows) == 1:
                 np.savez(a.save_ref, x=x.to(torch.float16).numpy(), seed=np.array(seeds),
                          **{"class": cond["class"].numpy()})  # fmt: skip
@@ -162,8 +193,8 @@ def main() -> int:
             )
             print(
                 f"\n{Path(run).name}: pick {best['sampler']} {best['steps']} steps "
-                f"({best['nfe']:.0f} evaluations/sample, FID {best['fid']:.2f} = "
-                f"{best['fid'] / rows[0]['fid']:.3f}x the reference); "
+                f"({best['nfe']:.0f} evaluations/sample, {first} {best[first]:.4g} = "
+                f"{best[first] / rows[0][first]:.3f}x the reference); "
                 f"{old['nfe'] / best['nfe']:.2f}x cheaper than {old['sampler']} {old['steps']}\n",
                 flush=True,
             )
