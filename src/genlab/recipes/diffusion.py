@@ -173,8 +173,9 @@ def mnist(family: str = "rf", arch: str = "unet") -> Experiment:
 
 
 def demo() -> Experiment:
-    """The `make demo` run: class-conditional rectified flow on digits, under 3 minutes on
-    2 idle cores (1,200 steps of 128 at about 1,000 samples/s, then 100 samples)."""
+    """The `make demo` run: class-conditional rectified flow on digits, about 4 minutes on
+    2 cores (1,200 steps of 128 at 700-900 samples/s, then 100 samples with
+    DPM-Solver++(2M) in 8 steps); docs/performance.md#benchmark-claims."""
     exp = digits("rf")
     exp.recipe = "demo"
     exp.train.steps, exp.train.sample_every, exp.train.ckpt_every = 1200, 400, 400
