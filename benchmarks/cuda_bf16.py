@@ -18,6 +18,7 @@ import sys
 import time
 from functools import partial
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
 import torch.nn.functional as F
 
@@ -45,10 +46,14 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--device", default="cuda", help="cuda (cpu only to try the script)")
+    ap.add_argument("--quick", action="store_true", help="(make bench) 2 rounds of 5 steps")
     a = ap.parse_args()
+    if a.quick:
+        a.steps, a.rounds = 5, 2
     if a.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device here: nothing to measure")
         return 0
+    _machine.report()
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda d: None)
     where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"

@@ -23,9 +23,19 @@ import torch
 TINY = ["train.steps=3", "train.log_every=1", "train.sample_every=3", "train.ckpt_every=3",
         "train.tensorboard=false", "train.warmup_steps=1", "train.device=cuda"]  # fmt: skip
 CHECKS = {
-    "rf-digits (U-Net, CFG)": ["rf-digits", "train.batch_size=32", "sampler.steps=4"],
+    "rf-digits (U-Net, CFG, euler)": [
+        "rf-digits",
+        "train.batch_size=32",
+        "sampler.steps=4",
+        "sampler.name=euler",
+    ],
     "ddpm-digits (discrete table)": ["ddpm-digits", "train.batch_size=32", "sampler.steps=4"],
-    "edm-digits (precond, heun)": ["edm-digits", "train.batch_size=32", "sampler.steps=4"],
+    "edm-digits (precond, heun)": [
+        "edm-digits",
+        "train.batch_size=32",
+        "sampler.steps=4",
+        "sampler.name=heun",
+    ],
     "dit-digits bf16": ["dit-digits", "train.batch_size=32", "sampler.steps=4", "train.bf16=true"],
     "dcgan-digits (two-player)": ["dcgan-digits", "train.batch_size=32"],
     "cvae-digits": ["cvae-digits", "train.batch_size=32"],

@@ -32,7 +32,10 @@ W=$(mktemp -d)
 mkdir -p "$OUT" "$W/runs" "$W/logs"
 export PYTHONUNBUFFERED=1
 start=$SECONDS
-left() { echo $(($1 - (SECONDS - start))); }
+left() { # seconds until $1 after the start, at least 1 (timeout 0 would mean no limit)
+  local s=$(($1 - (SECONDS - start)))
+  echo $((s > 0 ? s : 1))
+}
 stamp() { echo "[$((SECONDS - start)) s] $*" | tee -a "$W/logs/timeline.txt"; }
 
 stamp "start: $(nvidia-smi -L 2>/dev/null | head -1)"
@@ -48,7 +51,7 @@ for r in $RECIPES; do
     --out "$W/runs/$r" >"$W/logs/train_$r.txt" 2>&1 &
 done
 if [ "$DEV" = cuda ]; then
-  timeout 150 $PY benchmarks/cuda_smoke.py >"$W/logs/smoke.txt" 2>&1
+  timeout 240 $PY benchmarks/cuda_smoke.py >"$W/logs/smoke.txt" 2>&1
   stamp "cuda smoke done (rc $?)"
 fi
 wait
@@ -61,7 +64,7 @@ for r in $RECIPES; do
   [ -n "${GRID:-}" ] && more+=(--grid "$GRID")
   timeout "$(left "$EVAL_END")" $PY benchmarks/sampler_defaults.py "$W/runs/$r" --n "$N" --batch 2500 \
     --device "$DEV" --classifier "$CLASSIFIER" --cache "$W/cache_$r" \
-    --jsonl "$W/logs/rows_$r.jsonl" "${more[@]}" >"$W/logs/eval_$r.txt" 2>&1 &
+    --jsonl "$W/logs/rows_$r.jsonl" ${more[@]+"${more[@]}"} >"$W/logs/eval_$r.txt" 2>&1 &
 done
 wait
 stamp "evaluation stopped"

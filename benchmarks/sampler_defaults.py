@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import numpy as np
 import torch
 
@@ -33,8 +34,8 @@ from genlab.metrics.features import get_extractor
 from genlab.runs import class_cond, draw, load_model, sampler_config
 from genlab.train.distributed import pick_device
 
-# sampler:steps, the reference first, then the recipe's old default and the candidates
-# (most informative first: a row stopped by a time limit loses the least)
+# sampler:steps, the 100-step reference first, then the candidates, most informative
+# first (a row stopped by a time limit loses the least)
 GRIDS = {
     "rf": "euler:100,euler:50,dpmpp_2m:10,dpmpp_2m:20,dpmpp_2m:5,dpmpp_2m:8,dpmpp_2m:15,"
     "heun:10,heun:5,euler:20",
@@ -104,7 +105,7 @@ def score(x, y, ref_cfg, desc, ext, cache) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+")
+    ap.add_argument("runs", nargs="*", help="trained diffusion run directories")
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--device", default="auto")
@@ -116,7 +117,25 @@ def main() -> int:
     ap.add_argument("--jsonl", help="append one JSON line per row here")
     ap.add_argument("--save-ref", help="keep the first run's reference samples here (.npz)")
     ap.add_argument("--floor", action="store_true", help="score the training images too")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
+    ap.add_argument("--quick", action="store_true", help="(make bench) the same, at --n 200")
     a = ap.parse_args()
+    if not a.runs:  # `make bench` runs every script without arguments
+        print("sampler_defaults: no RUN given; it scores trained runs (see its docstring)")
+        return 0
+    if a.quick:
+        a.n = min(a.n, 200)
+    if a.n < 2:
+        ap.error(f"--n: the metrics need at least 2 samples, got {a.n}")
+    specs = []
+    for spec in (a.grid or "").split(",") if a.grid else []:
+        name, _, steps = spec.strip().partition(":")
+        if not steps.isdigit() or int(steps) < 1:
+            ap.error(f"--grid: '{spec}' is not sampler:steps (e.g. dpmpp_2m:10)")
+        specs.append((name, int(steps)))
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    _machine.report()
     dev = pick_device(a.device)
     if dev.type == "cuda":
         print(f"device: {torch.cuda.get_device_name(dev)}, torch {torch.__version__}")
@@ -154,16 +173,18 @@ def main() -> int:
             x, y = ds.x, ds.cond.get("class")
             tic = time.perf_counter()
             s = score(x.float(), y, ref_cfg, desc, ext, a.cache)
-            emit(dict(run="training data", sampler="-", steps=0, nfe=0, **s,
+            emit(dict(run="training data", sampler="-", steps=0, nfe=0, **s, ratio=float("nan"),
                       seconds=time.perf_counter() - tic), tuple(s))  # fmt: skip
         rows = []
         seen = RowCounter()
         hook = model.register_forward_hook(seen)
         cond, _ = class_cond(getattr(exp.model, "num_classes", 0), a.n, None, 0)
         seeds = list(range(a.n))
-        for spec in (a.grid or grid_for(exp)).split(","):
-            name, steps = spec.split(":")
-            scfg = sampler_config(exp, [], name=name, steps=int(steps))
+        grid = specs or [(s.split(":")[0], int(s.split(":")[1])) for s in grid_for(exp).split(",")]
+        if grid[0][1] < 100:
+            print(f"note: the reference row {grid[0][0]}:{grid[0][1]} has fewer than 100 steps")
+        for name, steps in grid:
+            scfg = sampler_config(exp, [], name=name, steps=steps)
             seen.rows = 0
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
@@ -182,20 +203,23 @@ def main() -> int:
             rows.append(row)
             emit(row, tuple(s))
             if a.save_ref and i == 0 and len(rows) == 1:
+                labels = {"class": cond["class"].numpy()} if "class" in cond else {}
                 np.savez(a.save_ref, x=x.to(torch.float16).numpy(), seed=np.array(seeds),
-                         **{"class": cond["class"].numpy()})  # fmt: skip
+                         **labels)  # fmt: skip
         hook.remove()
         best = pick(rows)
         if best is not None:
-            d = exp.sampler
-            old = next(
-                (r for r in rows if (r["sampler"], r["steps"]) == (d.name, d.steps)), rows[0]
+            d = exp.sampler  # the sampler the run was trained with (its config.yaml)
+            mine = [r for r in rows if (r["sampler"], r["steps"]) == (d.name, d.steps)]
+            vs = (
+                f"{mine[0]['nfe'] / best['nfe']:.2f}x cheaper than the run's own {d.name} {d.steps}"
+                if mine
+                else f"the run's own {d.name} {d.steps} is not in the grid"
             )
             print(
                 f"\n{Path(run).name}: pick {best['sampler']} {best['steps']} steps "
                 f"({best['nfe']:.0f} evaluations/sample, {first} {best[first]:.4g} = "
-                f"{best[first] / rows[0][first]:.3f}x the reference); "
-                f"{old['nfe'] / best['nfe']:.2f}x cheaper than {old['sampler']} {old['steps']}\n",
+                f"{best[first] / rows[0][first]:.3f}x the reference); {vs}\n",
                 flush=True,
             )
     if out:

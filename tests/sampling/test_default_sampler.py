@@ -1,6 +1,6 @@
-"""The default sampler of a recipe is the one its training previews and `genlab sample`
-use (issue 22: the previews follow the measured default), and each MNIST recipe's
-default is the one measured in docs/performance.md."""
+"""The default sampler of a recipe is the one its training previews use (issue 22: the
+previews follow the measured default), and each diffusion recipe's default is the one
+measured in docs/performance.md."""
 
 from __future__ import annotations
 
@@ -11,19 +11,32 @@ import genlab.families.diffusion as diffusion
 from genlab.recipes import get_recipe
 from genlab.runs import fit, override
 
+# docs/performance.md#default-samplers: recipe -> (sampler, steps, CFG weight)
+MEASURED = {
+    "rf-mnist": ("dpmpp_2m", 15, 1.0),
+    "dit-mnist": ("dpmpp_2m", 15, 1.0),
+    "edm-mnist": ("dpmpp_2m", 20, 1.0),
+    "ddpm-mnist": ("dpmpp_2m", 10, 1.0),
+    "demo": ("dpmpp_2m", 8, 1.0),
+    "rf-digits": ("dpmpp_2m", 8, 1.0),
+    "dit-digits": ("dpmpp_2m", 8, 1.0),
+    "edm-digits": ("dpmpp_2m", 15, 1.0),
+    "ddpm-digits": ("ddpm", 100, 1.0),
+    "rf-grid25": ("dpmpp_2m", 20, 0.0),
+    "ddpm-grid25": ("ddpm", 100, 0.0),
+    "edm-grid25": ("dpmpp_2m", 20, 0.0),
+    "rf-moons": ("dpmpp_2m", 30, 0.0),
+}
 
-@pytest.mark.parametrize(
-    "recipe, name, steps",
-    [
-        ("rf-mnist", "dpmpp_2m", 15),
-        ("dit-mnist", "dpmpp_2m", 15),
-        ("edm-mnist", "dpmpp_2m", 20),
-        ("ddpm-mnist", "dpmpp_2m", 10),
-    ],  # fmt: skip
-)
-def test_mnist_defaults_are_the_measured_ones(recipe, name, steps):
-    s = get_recipe(recipe).sampler
-    assert (s.name, s.steps, s.cfg) == (name, steps, 1.0)
+
+def test_every_diffusion_recipe_has_its_measured_default():
+    from genlab.recipes import RECIPES
+
+    diffusion_recipes = {n for n in RECIPES if get_recipe(n).objective.kind == "denoise"}
+    assert diffusion_recipes == set(MEASURED)
+    for recipe, want in MEASURED.items():
+        s = get_recipe(recipe).sampler
+        assert (s.name, s.steps, s.cfg) == want, recipe
 
 
 @pytest.mark.parametrize("sampler, steps", [("dpmpp_2m", 3), ("heun", 2)])
