@@ -59,6 +59,18 @@ def grid_for(exp) -> str:
     return GRIDS["edm" if path == "edm" else "ddpm" if path == "ddpm" else "rf"]
 
 
+def parse_grid(text: str) -> list[tuple[str, int]]:
+    """``"euler:100,dpmpp_2m:10"`` -> ``[("euler", 100), ("dpmpp_2m", 10)]``; a
+    :class:`ValueError` naming the bad entry otherwise."""
+    grid = []
+    for spec in text.split(","):
+        name, _, steps = spec.strip().partition(":")
+        if not name or not steps.isdigit() or int(steps) < 1:
+            raise ValueError(f"'{spec}' is not sampler:steps (e.g. dpmpp_2m:10)")
+        grid.append((name, int(steps)))
+    return grid
+
+
 def within(row: dict, ref: dict) -> bool:
     """Whether ``row`` keeps 95% of the reference's quality: on images FID (lower is
     better) and precision, recall and class accuracy (higher is better); on a mode
@@ -127,12 +139,10 @@ def main() -> int:
         a.n = min(a.n, 200)
     if a.n < 2:
         ap.error(f"--n: the metrics need at least 2 samples, got {a.n}")
-    specs = []
-    for spec in (a.grid or "").split(",") if a.grid else []:
-        name, _, steps = spec.strip().partition(":")
-        if not steps.isdigit() or int(steps) < 1:
-            ap.error(f"--grid: '{spec}' is not sampler:steps (e.g. dpmpp_2m:10)")
-        specs.append((name, int(steps)))
+    try:
+        specs = parse_grid(a.grid) if a.grid else []
+    except ValueError as e:
+        ap.error(f"--grid: {e}")
     if a.threads:
         torch.set_num_threads(a.threads)
     _machine.report()
@@ -180,7 +190,7 @@ def main() -> int:
         hook = model.register_forward_hook(seen)
         cond, _ = class_cond(getattr(exp.model, "num_classes", 0), a.n, None, 0)
         seeds = list(range(a.n))
-        grid = specs or [(s.split(":")[0], int(s.split(":")[1])) for s in grid_for(exp).split(",")]
+        grid = specs or parse_grid(grid_for(exp))
         if grid[0][1] < 100:
             print(f"note: the reference row {grid[0][0]}:{grid[0][1]} has fewer than 100 steps")
         for name, steps in grid:
@@ -193,7 +203,7 @@ def main() -> int:
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             sec = time.perf_counter() - tic
-            row = dict(run=Path(run).name, sampler=name, steps=int(steps),
+            row = dict(run=Path(run).name, sampler=name, steps=steps,
                        nfe=seen.rows / a.n, cfg=scfg.cfg, n=a.n, seconds=sec)  # fmt: skip
             s = score(x, cond.get("class"), ref_cfg, desc, ext, a.cache)
             row.update(s)
