@@ -29,9 +29,11 @@ import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads lin
 import numpy as np
 import torch
 
+from genlab.errors import GenlabError
 from genlab.evaluate import EXTRACTOR_FOR, evaluate, heldout_config
 from genlab.metrics.features import get_extractor
 from genlab.runs import class_cond, draw, load_model, sampler_config
+from genlab.sampling import SAMPLER_INFO
 from genlab.train.distributed import pick_device
 
 # sampler:steps, the 100-step reference first, then the candidates, most informative
@@ -67,6 +69,8 @@ def parse_grid(text: str) -> list[tuple[str, int]]:
         name, _, steps = spec.strip().partition(":")
         if not name or not steps.isdigit() or int(steps) < 1:
             raise ValueError(f"'{spec}' is not sampler:steps (e.g. dpmpp_2m:10)")
+        if name not in SAMPLER_INFO:
+            raise ValueError(f"'{name}' is not a sampler ({', '.join(sorted(SAMPLER_INFO))})")
         grid.append((name, int(steps)))
     return grid
 
@@ -116,6 +120,15 @@ def score(x, y, ref_cfg, desc, ext, cache) -> dict:
 
 
 def main() -> int:
+    try:
+        return measure()
+    except GenlabError as e:  # a missing run or classifier, a run that is not diffusion
+        msg = str(e).replace("--extractor RUN", "--classifier RUN")
+        print(f"sampler_defaults.py: error: {msg}", file=sys.stderr)
+        return 2
+
+
+def measure() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="*", help="trained diffusion run directories")
     ap.add_argument("--n", type=int, default=10_000)
