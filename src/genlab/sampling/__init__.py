@@ -22,9 +22,11 @@ SAMPLER_INFO: dict[str, tuple[str, str]] = {
     "ddim": ("sde", "DDIM with stochasticity eta in [0, 1]; 1 evaluation per step"),
     "ddpm": ("sde", "ancestral sampling from q(x_t' | x_t, x0_hat); 1 evaluation per step"),
     "euler_maruyama": ("sde", "Euler-Maruyama on the reverse SDE; strong order 1/2"),
+    "consistency": ("sde", "multistep consistency sampling, for consistency models; 1 per step"),
 }
 GRIDS = ("uniform", "karras", "shifted")
-STOCHASTIC = ("ddpm", "euler_maruyama")  # plus ddim with eta > 0 and heun with churn > 0
+# plus ddim with eta > 0 and heun with churn > 0
+STOCHASTIC = ("ddpm", "euler_maruyama", "consistency")
 
 # Functions re-exported here, by defining module; imported on first access.
 _LAZY = {
@@ -45,7 +47,7 @@ _LAZY = {
         "ve_coords",
         "velocity",
     ),
-    "sde": ("ddim", "ddim_step", "ddpm", "euler_maruyama", "euler_maruyama_step"),
+    "sde": ("consistency", "ddim", "ddim_step", "ddpm", "euler_maruyama", "euler_maruyama_step"),
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -9,6 +9,12 @@
   2021, Eq. 6; any ``g`` keeps the marginals, Karras et al. 2022, Eq. 6) with
   ``g^2 = d sigma^2/dt = 2 sigma d_sigma`` (the forward SDE's ``g`` for VE paths), which stays
   bounded where ``alpha -> 0``. The last step to ``t = 0`` returns the ``x0`` estimate.
+- ``consistency``: multistep consistency sampling (Song et al. 2023, "Consistency
+  models", Alg. 1): jump to the ``x0`` estimate, re-noise it to the next grid time with
+  fresh noise, repeat; one evaluation per step. For consistency models and one-step
+  students (``genlab.families.distill``). On a plain diffusion model, whose ``x0``
+  estimate is the posterior mean rather than a sample, each re-noising loses variance
+  (std 0.34 for 0.5 on a Gaussian at 100 steps, ``tests/sampling/test_samplers.py``).
 """
 
 from __future__ import annotations
@@ -100,6 +106,28 @@ def euler_maruyama(
         x0, eps = denoise(model, path, kind, x, t, cond)
         z = noise_like(x, generators) if t_next > 0 else None
         x = euler_maruyama_step(path, x, x0, eps, t, t_next, z)
+        if callback is not None:
+            callback(i, x, x0)
+    return x
+
+
+@torch.no_grad()
+def consistency(
+    model, x, grid, *, path=None, kind="velocity", cond=None, generators=None, callback=None
+):
+    """Multistep consistency sampling (Song et al. 2023, Alg. 1): at each grid time
+    ``t_i`` the network's ``x0`` estimate, then ``x = alpha(t_{i+1}) x0 + sigma(t_{i+1}) z``
+    with ``z ~ N(0, I)`` from ``generators`` (none drawn for one step); returns the last
+    ``x0`` estimate."""
+    path, cond = path or LinearPath(), cond or {}
+    for i in range(len(grid) - 1):
+        t, t_next = float(grid[i]), float(grid[i + 1])
+        x0, _ = denoise(model, path, kind, x, t, cond)
+        if t_next > 0:
+            a_next, s_next, _, _ = _coef(path, t_next)
+            x = a_next * x0 + s_next * noise_like(x, generators)
+        else:
+            x = x0
         if callback is not None:
             callback(i, x, x0)
     return x
