@@ -182,6 +182,157 @@ class VARObjective(TokenObjective):
     tokenizer: str = "runs/msvq-mnist"  # a trained multi-scale VQ run directory
 
 
+# ---------------------------------------- few-step students (genlab.families.distill)
+
+DISTILL_TEACHER_KINDS = ("denoise", "reflow", "progressive")  # ODE denoisers
+
+
+@dataclass
+class DistillConfig:
+    """What every distillation objective shares: the frozen teacher run and the
+    parametrisation the student inherits from it (``path``, ``target``, ``precond``,
+    ``sigma_data`` must equal the teacher's; they are stored here so a student's
+    ``config.yaml`` says alone how to sample it). The student starts from the teacher's
+    weights, so its ``model`` section must equal the teacher's too."""
+
+    kind: Literal["reflow"] = "reflow"
+    teacher: str = "runs/rf-mnist"  # a trained diffusion, reflow or progressive run
+    teacher_weights: Literal["ema", "model"] = "ema"
+    teacher_cfg: float = 1.0  # guidance weight of the teacher when it makes targets
+    path: Literal["linear", "vp", "ddpm", "cosine", "edm"] = "linear"
+    target: Literal["velocity", "eps", "x0", "v"] = "velocity"
+    precond: Literal["none", "edm"] = "none"
+    sigma_data: float = 0.5
+
+    def __post_init__(self):
+        if not self.teacher_cfg >= 0:
+            raise ConfigError(f"objective.teacher_cfg: must be >= 0, got {self.teacher_cfg}")
+        if not self.teacher:
+            raise ConfigError("objective.teacher: empty; name the teacher's run directory")
+        check_combination(self.path, self.target, "none")
+
+
+@dataclass
+class PairsConfig(DistillConfig):
+    """Objectives trained on (noise, teacher sample) pairs: ``pairs`` pairs of seeds
+    ``pair_seed .. pair_seed + pairs - 1`` drawn once with the teacher's ODE
+    (``pair_sampler``, ``pair_steps``) and kept in ``RUN/pairs.safetensors``, or read from
+    ``pairs_file`` (an ``.npz`` with ``x`` and ``seed`` (and ``class``) as
+    ``benchmarks/sampler_defaults.py --save-ref`` writes)."""
+
+    pairs: int = 4096
+    pair_seed: int = 1_000_000  # far from the seeds `genlab sample` and the metrics use
+    pair_sampler: str = "dpmpp_2m"
+    pair_steps: int = 20
+    pairs_file: str = ""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.pairs < 1 or self.pair_steps < 1:
+            raise ConfigError(
+                f"objective.pairs / pair_steps: must be at least 1, got {self.pairs}, "
+                f"{self.pair_steps}"
+            )
+
+
+@dataclass
+class ReflowConfig(PairsConfig):
+    """Rectified flow on the teacher's coupling (Liu et al. 2022, "Flow straight and
+    fast", Alg. 1). ``student_steps=0``: reflow (t uniform on [0, 1]); ``k > 0``: k-step
+    distillation of a (straightened) flow, t drawn from ``{1/k, ..., 1}``."""
+
+    kind: Literal["reflow"] = "reflow"
+    student_steps: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.path != "linear":
+            raise ConfigError(
+                f"objective.path: reflow trains on the linear path, got {self.path!r}"
+            )
+        if self.student_steps < 0:
+            raise ConfigError(f"objective.student_steps: must be >= 0, got {self.student_steps}")
+
+
+@dataclass
+class ProgressiveConfig(DistillConfig):
+    """One round of progressive distillation (Salimans & Ho 2022, Alg. 2): the student
+    takes ``student_steps`` DDIM steps where the teacher took twice as many, on the
+    ``grid`` (``genlab.sampling.GRIDS``). Rounds chain: the next round's teacher is this run."""
+
+    kind: Literal["progressive"] = "progressive"  # type: ignore[assignment]
+    student_steps: int = 16
+    grid: str = "uniform"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.student_steps < 1:
+            raise ConfigError(f"objective.student_steps: must be >= 1, got {self.student_steps}")
+        if self.grid not in ("uniform", "karras", "shifted"):
+            raise ConfigError(f"objective.grid: unknown grid {self.grid!r}")
+
+
+@dataclass
+class ConsistencyConfig(DistillConfig):
+    """Consistency distillation (Song et al. 2023, Alg. 2) with the cheap improvements of
+    Song & Dhariwal 2023 ("improved techniques"): the target network is the student
+    itself without gradient (no EMA), the pseudo-Huber loss with ``c = huber_c`` (0:
+    ``0.00054 sqrt(d)``), and the discretisation curriculum ``N(k) = min(s0 2^floor(k /
+    K'), s1)`` intervals with ``s0 = steps_start``, ``s1 = steps_end``."""
+
+    kind: Literal["consistency"] = "consistency"  # type: ignore[assignment]
+    loss: Literal["pseudo_huber", "l2"] = "pseudo_huber"
+    huber_c: float = 0.0
+    steps_start: int = 10
+    steps_end: int = 160
+    grid: str = "uniform"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 1 <= self.steps_start <= self.steps_end:
+            raise ConfigError(
+                "objective.steps_start / steps_end: need 1 <= start <= end, got "
+                f"{self.steps_start}, {self.steps_end}"
+            )
+        if self.huber_c < 0:
+            raise ConfigError(f"objective.huber_c: must be >= 0, got {self.huber_c}")
+        if self.target == "x0" and self.precond != "edm":
+            raise ConfigError(
+                "objective.target: a raw x0 network is not the identity at t = 0, so the "
+                "consistency boundary condition fails; use velocity, eps or v, or "
+                "precond=edm (its c_skip(0) = 1, c_out(0) = 0)"
+            )
+        if self.grid not in ("uniform", "karras", "shifted"):
+            raise ConfigError(f"objective.grid: unknown grid {self.grid!r}")
+
+
+@dataclass
+class AdversarialConfig(PairsConfig):
+    """A one-step generator ``G(z, y) = x0_theta(z, t=1, y)`` initialised from the teacher,
+    trained against a DCGAN discriminator on the teacher's samples (``gan_loss`` of
+    ``genlab.objectives.gan``, R1 with ``r1_gamma``) plus ``reg_weight`` times the
+    squared error to the teacher's sample from the same noise (the seed's "distil into a
+    GAN")."""
+
+    kind: Literal["adversarial"] = "adversarial"  # type: ignore[assignment]
+    gan_loss: Literal["ns", "hinge", "lsgan"] = "ns"
+    reg_weight: float = 1.0
+    r1_gamma: float = 0.1
+    d_lr: float = 2e-4
+    g_lr: float = 2e-5
+    betas: tuple[float, float] = (0.0, 0.99)
+    disc_channels: int = 32
+
+    def __post_init__(self):
+        super().__post_init__()
+        for k in ("reg_weight", "r1_gamma"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"objective.{k}: must be >= 0, got {getattr(self, k)}")
+        for k in ("d_lr", "g_lr", "disc_channels"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"objective.{k}: must be positive, got {getattr(self, k)}")
+
+
 # ---------------------------------------- classifiers (genlab.families.classifier)
 
 

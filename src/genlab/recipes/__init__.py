@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment, override
 from genlab.families import kind_types
-from genlab.recipes import diffusion, gan, tokens, vae
+from genlab.recipes import diffusion, distill, gan, tokens, vae
 from genlab.recipes import eval as eval_recipes
 from genlab.recipes.base import Recipe
 
 RECIPES: dict[str, Recipe] = {
     **diffusion.RECIPES,
+    **distill.RECIPES,
     **eval_recipes.RECIPES,
     **gan.RECIPES,
     **vae.RECIPES,

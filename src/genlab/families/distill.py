@@ -1,0 +1,342 @@
+"""The few-step family: students of a frozen diffusion / flow teacher.
+
+A student is a network of the teacher's architecture, started from the teacher's
+weights, that predicts the teacher's kind (``objective.target``) on its ``path``; it
+samples through ``genlab sample RUN --steps 1|2|4`` like a diffusion run (the diffusion
+family's sampler, so any sampler works). Four objectives (``genlab.objectives.distill``):
+
+- ``reflow``: rectified flow on (noise, teacher ODE sample) pairs (Liu et al. 2022);
+  ``objective.student_steps=1`` with a reflow run as teacher is their one-step
+  distillation of the straightened flow. Samples with Euler.
+- ``progressive``: one round of progressive distillation (Salimans & Ho 2022); rounds
+  chain (each round's run is the next round's teacher). Samples with Euler (= DDIM).
+- ``consistency``: consistency distillation (Song et al. 2023). Samples with multistep
+  consistency sampling (``sampler.name=consistency``).
+- ``adversarial``: a one-step generator trained against a discriminator plus a
+  regression to the teacher's samples, in the two-player loop ("distil into a GAN").
+
+The teacher (``objective.teacher``) is a trained ``denoise``, ``reflow`` or
+``progressive`` run; the student's run pins its location and weights fingerprint
+(``RUN/dependencies.json``). Guided teachers: targets use the teacher with CFG weight
+``objective.teacher_cfg``, so the student samples without guidance.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from genlab.checkpoint import Network, load_network, load_tensors, save_tensors
+from genlab.data.base import Dataset
+from genlab.errors import ConfigError
+from genlab.experiment import Experiment
+from genlab.families import diffusion
+from genlab.families.base import (
+    Family,
+    class_cond_keys,
+    class_null_cond,
+    class_preview,
+    prepare,
+)
+from genlab.models.configs import DCGANConfig, DCGANDiscriminatorConfig
+from genlab.models.dcgan import DCGANDiscriminator
+from genlab.objectives import distill as D
+from genlab.objectives import gan as L
+from genlab.objectives.configs import DISTILL_TEACHER_KINDS
+from genlab.paths import build_path
+from genlab.rng import keyed
+from genlab.sampling import make_grid
+from genlab.sampling.configs import DiffusionSamplerConfig
+from genlab.sampling.guidance import cfg as guided
+from genlab.train import gan_loop, loop
+from genlab.train.loop import make_optimizer
+
+PAIRS = "pairs.safetensors"
+PARAMETRISATION = ("path", "target", "precond", "sigma_data")
+
+null_cond = class_null_cond
+cond_keys = class_cond_keys
+build = diffusion.build  # the teacher's network (EDM-preconditioned where it was)
+sample = diffusion.sample  # reads path / target from objective, as for diffusion runs
+
+
+# ------------------------------------------------------------------------------ teacher
+
+
+def load_teacher(exp: Experiment, device="cpu") -> Network:
+    """The frozen teacher run ``objective.teacher`` (loaded once per process).
+
+    Raises:
+        CheckpointError: the directory, its config or weights are missing.
+        ConfigError: it is not a diffusion / flow run (``denoise``, ``reflow`` or
+            ``progressive``), or its network or parametrisation differ from the student's.
+    """
+    o = exp.objective
+    net = load_network(o.teacher, o.teacher_weights, device)
+    t_obj = net.config.get("objective") or {}
+    if t_obj.get("kind") not in DISTILL_TEACHER_KINDS:
+        raise ConfigError(
+            f"objective.teacher: {o.teacher} is a '{t_obj.get('kind')}' run, not a "
+            f"diffusion or flow run ({', '.join(DISTILL_TEACHER_KINDS)})"
+        )
+    for key in PARAMETRISATION:
+        if t_obj.get(key) != getattr(o, key):
+            raise ConfigError(
+                f"objective.{key}: the student has {getattr(o, key)!r} but the teacher "
+                f"{o.teacher} has {t_obj.get(key)!r}; they must match"
+            )
+    if net.model != exp.model:
+        raise ConfigError(
+            f"model: the student starts from the teacher's weights, so its model section "
+            f"must equal the teacher's ({o.teacher}/config.yaml)"
+        )
+    return net
+
+
+def teacher_fn(exp: Experiment, net: nn.Module):
+    """The teacher as ``f(x, t, cond)``, guided with weight ``objective.teacher_cfg``
+    where the network is class-conditional."""
+    if cond_keys(exp) and exp.objective.teacher_cfg:
+        return guided(net, exp.objective.teacher_cfg, null_cond(exp))
+    return net
+
+
+def from_teacher(exp: Experiment) -> tuple[Dataset, nn.Module]:
+    """The training data and the student, initialised with the teacher's weights."""
+    teacher = load_teacher(exp)
+    data, student = prepare(exp, build)
+    student.load_state_dict(teacher.module.state_dict())
+    return data, student
+
+
+# -------------------------------------------------------------------------------- pairs
+
+
+def first_noise(exp: Experiment, seeds: list[int]) -> Tensor:
+    """``(n, *shape)`` unit noise: the first draw of ``keyed(seed)``, where every
+    diffusion-like sample starts (``genlab.families.diffusion.sample``)."""
+    shape = exp.model.input_shape()
+    return torch.stack([torch.randn(shape, generator=keyed(s)) for s in seeds])
+
+
+def pair_labels(exp: Experiment, seeds: list[int]) -> dict:
+    """Class ``seed % K`` for a ``K``-class network (as ``genlab sample`` spreads them)."""
+    k = getattr(exp.model, "num_classes", 0)
+    return {"class": torch.tensor(seeds) % k} if k else {}
+
+
+def make_pairs(exp: Experiment, n: int, batch: int = 256, progress: bool = False) -> dict:
+    """``{"x", "noise", "seed", ("class")}``: the teacher's ODE sample from each seed's
+    noise, seeds ``objective.pair_seed + i`` for ``i < n``; row ``i`` depends only on its
+    seed (the sampler is deterministic). Sampler: ``pair_sampler`` with ``pair_steps`` and
+    CFG ``teacher_cfg``."""
+    from genlab.sampling import STOCHASTIC
+
+    o = exp.objective
+    if o.pair_sampler in STOCHASTIC:
+        raise ConfigError(
+            f"objective.pair_sampler: {o.pair_sampler!r} is stochastic; pairs need the "
+            "teacher's ODE (euler, heun, midpoint, dpmpp_2m, ddim)"
+        )
+    teacher = load_teacher(exp).module
+    t_exp = exp  # same network and parametrisation (checked by load_teacher)
+    k = getattr(exp.model, "num_classes", 0)
+    scfg = DiffusionSamplerConfig(
+        name=o.pair_sampler, steps=o.pair_steps, cfg=o.teacher_cfg if k else 0.0
+    )
+    seeds = [o.pair_seed + i for i in range(n)]
+    labels = pair_labels(exp, seeds)
+    out = []
+    for lo in tqdm(range(0, n, batch), disable=not progress, desc="teacher pairs"):
+        s = seeds[lo : lo + batch]
+        cond = {key: v[lo : lo + batch] for key, v in labels.items()}
+        out.append(diffusion.sample(teacher, t_exp, s, cond, scfg))
+    return {"x": torch.cat(out), "noise": first_noise(exp, seeds), "seed": torch.tensor(seeds),
+            **labels}  # fmt: skip
+
+
+def read_pairs_file(exp: Experiment, path: Path) -> dict:
+    """Pairs from an ``.npz`` with ``x`` ``(n, *shape)`` and ``seed`` ``(n,)`` (and
+    ``class``), as ``benchmarks/sampler_defaults.py --save-ref`` writes; the noise is
+    re-drawn from each seed. A clear error naming ``objective.pairs_file`` otherwise."""
+    import numpy as np
+
+    key = "objective.pairs_file"
+    try:
+        f = np.load(path)
+        x, seed = torch.from_numpy(f["x"]).float(), torch.from_numpy(f["seed"]).long()
+        labels = {"class": torch.from_numpy(f["class"]).long()} if "class" in f.files else {}
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"{key}: {path} is not a pairs file with x and seed ({e})") from None
+    if tuple(x.shape[1:]) != tuple(exp.model.input_shape()) or len(seed) != len(x):
+        raise ConfigError(
+            f"{key}: {path} holds x {tuple(x.shape)} and {len(seed)} seeds; the model "
+            f"wants (n, {', '.join(map(str, exp.model.input_shape()))})"
+        )
+    if bool(getattr(exp.model, "num_classes", 0)) != bool(labels):
+        raise ConfigError(f"{key}: {path} has class labels only if the model is conditional")
+    n = min(exp.objective.pairs, len(x))
+    seeds = seed[:n].tolist()
+    return {"x": x[:n], "noise": first_noise(exp, seeds), "seed": seed[:n],
+            **{k: v[:n] for k, v in labels.items()}}  # fmt: skip
+
+
+def load_pairs(exp: Experiment, run_dir: Path, data: Dataset) -> Dataset:
+    """The pairs dataset (``x``: teacher samples, ``cond["noise"]``: their noise, and the
+    class), made once and kept in ``RUN/pairs.safetensors`` so a resumed run reads the
+    same pairs."""
+    path = Path(run_dir) / PAIRS
+    o = exp.objective
+    if path.is_file():
+        pairs = load_tensors(path)
+    elif o.pairs_file:
+        pairs = read_pairs_file(exp, Path(o.pairs_file))
+        save_tensors(pairs, path)
+    else:
+        pairs = make_pairs(exp, o.pairs, progress=True)
+        save_tensors(pairs, path)
+    cond = {"noise": pairs["noise"], **({"class": pairs["class"]} if "class" in pairs else {})}
+    return Dataset(pairs["x"], cond, data.modality, data.num_classes, data.class_names)
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def teacher_on_device(exp: Experiment):
+    """The (guided) teacher callable, loaded on the device of the ``x`` it is given."""
+
+    def f(x: Tensor, t: Tensor, cond: dict) -> Tensor:
+        return teacher_fn(exp, load_teacher(exp, x.device).module)(x, t, cond)
+
+    return f
+
+
+def student_loss(exp: Experiment) -> loop.LossFn:
+    """The per-sample loss of ``objective.kind`` (one of the one-objective students)."""
+    o = exp.objective
+    path = build_path(o.path)
+    f = teacher_on_device(exp)
+    if o.kind == "reflow":
+        return partial(D.reflow_loss, path=path, target=o.target, student_steps=o.student_steps)
+    if o.kind == "progressive":
+        grid = make_grid(o.grid, 2 * o.student_steps, path)
+        return partial(D.progressive_loss, teacher=f, path=path, target=o.target, teacher_grid=grid)
+    return partial(
+        D.consistency_loss,
+        teacher=f,
+        path=path,
+        target=o.target,
+        grid_fn=lambda n: make_grid(o.grid, n, path),
+        intervals=lambda k: D.curriculum_steps(k, exp.train.steps, o.steps_start, o.steps_end),
+        batch_size=exp.train.batch_size,
+        metric=o.loss,
+        huber_c=o.huber_c,
+    )
+
+
+def discriminator(exp: Experiment) -> nn.Module:
+    """A DCGAN discriminator for the data's images, with the class projection where the
+    student is class-conditional."""
+    c, h, _ = exp.model.input_shape()
+    cfg = DCGANConfig(
+        image_size=h,
+        in_channels=c,
+        num_classes=getattr(exp.model, "num_classes", 0),
+        discriminator=DCGANDiscriminatorConfig(channels=exp.objective.disc_channels, norm="none"),
+    )
+    return DCGANDiscriminator(cfg)
+
+
+def adversarial_losses(exp: Experiment):
+    """The two players' losses ``(g, d, batch, gen, step, k) -> (loss (), logs)``: D sees
+    the teacher's samples as real and ``G(z)`` as fake (+ ``r1_gamma / 2`` R1 on the
+    real ones); G minimises the game's loss plus ``reg_weight`` times the squared error
+    to the teacher's sample from the same noise."""
+    o = exp.objective
+    path = build_path(o.path)
+    d_fn, g_fn = L.LOSSES[o.gan_loss]
+
+    def d_loss(g, d, batch, gen, step, k):
+        x0, z, cond = D.split_pair(batch)
+        with torch.no_grad():
+            fake, _ = D.regression_loss(g, z, x0, cond, path=path, target=o.target)
+        r, f = d(x0, cond), d(fake, cond)
+        total = d_fn(r, f).mean()
+        logs = {"d_real": r.mean().detach(), "d_fake": f.mean().detach()}
+        if o.r1_gamma > 0:
+            r1 = L.r1_penalty(lambda x: d(x, cond), x0).mean()
+            total = total + 0.5 * o.r1_gamma * r1
+            logs["r1"] = r1.detach()
+        return total, logs
+
+    def g_loss(g, d, batch, gen, step, k):
+        x0, z, cond = D.split_pair(batch)
+        fake, reg = D.regression_loss(g, z, x0, cond, path=path, target=o.target)
+        adv = g_fn(d(fake, cond)).mean()
+        return adv + o.reg_weight * reg.mean(), {"g_adv": adv.detach(), "mse": reg.mean().detach()}
+
+    return d_loss, g_loss
+
+
+def _adam(exp: Experiment, lr: float):
+    def make(module: nn.Module) -> torch.optim.Optimizer:
+        return make_optimizer(module.parameters(), exp.train, lr=lr, betas=exp.objective.betas)
+
+    return make
+
+
+def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
+    """Train the student of ``objective.kind`` from the teacher's weights."""
+    o = exp.objective
+    data, student = from_teacher(exp)
+    keys = cond_keys(exp)
+    preview = class_preview(sample, exp)
+    if o.kind in ("reflow", "adversarial"):
+        data = load_pairs(exp, run_dir, data)
+        keys = (*keys, "noise")
+    if o.kind == "adversarial":
+        d_loss, g_loss = adversarial_losses(exp)
+        return gan_loop.fit(
+            run_dir,
+            exp.train,
+            exp.seed,
+            gan_loop.Player(student, _adam(exp, o.g_lr), o.g_lr, g_loss, exp.train.grad_clip),
+            gan_loop.Player(
+                discriminator(exp), _adam(exp, o.d_lr), o.d_lr, d_loss, exp.train.grad_clip
+            ),
+            data,
+            n_critic=1,
+            cond_keys=keys,
+            preview=preview,
+            resume=resume,
+        )
+    return loop.fit(
+        run_dir,
+        exp.train,
+        exp.seed,
+        student,
+        student_loss(exp),
+        data,
+        cond_keys=keys,
+        preview=preview,
+        resume=resume,
+    )
+
+
+FAMILY = Family(
+    name="distill",
+    build=build,
+    fit=fit,
+    sample=sample,
+    cond_keys=cond_keys,
+    null_cond=null_cond,
+    dependencies=lambda exp: {
+        "objective.teacher": (exp.objective.teacher, exp.objective.teacher_weights)
+    },
+    doc="few-step students of a diffusion teacher: reflow, progressive, consistency, adversarial",
+    noise_shape=lambda exp: tuple(exp.model.input_shape()),
+)
