@@ -5,7 +5,8 @@ per network evaluation, sampling speed and training cost, in one table.
         --students runs/reflow-distill-mnist runs/cd-mnist@1,2,4 runs/pd1-mnist@1 \\
         [--teacher-grid dpmpp_2m:10,dpmpp_2m:20] [--ref-pairs PAIRS.npz] \\
         [--gan runs/cdcgan-mnist] [--steps 1,2,4,8] [--n 2000] [--seed 20000] \\
-        [--classifier runs/eval-mnist-classifier] [--pairs-nfe 200] [--jsonl rows.jsonl]
+        [--classifier runs/eval-mnist-classifier] [--pairs-nfe 200] [--jsonl rows.jsonl] \\
+        [--figure docs/img/distill_mnist.png]
 
 Every row draws ``--n`` samples from seeds ``--seed ...`` (class ``seed % 10``) and
 scores them with the data's classifier against the held-out images (MNIST test images
@@ -18,7 +19,8 @@ again: the 100-step teacher row on a CPU. ``ratio`` is FID over the reference ro
 Training cost: teacher network evaluations (the pairs, or the teacher calls of each
 step, with CFG counted twice, through every distillation run in the student's chain)
 and the students' optimizer steps. Pairs read from a file cost ``--pairs-nfe`` each
-(Euler 100 with CFG: 200).
+(Euler 100 with CFG: 200). ``--figure`` saves the first 10 samples of every row (one per
+class when ``--seed`` is a multiple of 10), a row of the picture per table row.
 """
 
 from __future__ import annotations
@@ -62,6 +64,30 @@ def training_cost(run: Path, pairs_nfe: int) -> tuple[int, list[int]]:
     return evals + up, [*chain, steps]
 
 
+def speed_table(models: dict[str, tuple], seeds: list[int], cond: dict, reps: int) -> None:
+    """Images/s of each one-evaluation sampler on ``len(seeds)`` samples: the runs take
+    turns, ``reps`` rounds, medians (the machine's load moves; turns share it)."""
+    import statistics
+
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for _ in range(reps):
+        for label, (model, exp, scfg) in models.items():
+            tic = time.perf_counter()
+            draw(model, exp, seeds, cond, scfg)
+            times[label].append(len(seeds) / (time.perf_counter() - tic))
+    gans = [k for k in models if k.endswith("G(z)")]
+    print(
+        f"\n| one evaluation | images/s (median of {reps}) |"
+        + "".join(f" vs {g.split()[0]} |" for g in gans)
+        + "\n|---|---|"
+        + "---|" * len(gans)
+    )
+    for label, ts in times.items():
+        med = statistics.median(ts)
+        ratios = "".join(f" {med / statistics.median(times[g]):.3f}x |" for g in gans)
+        print(f"| {label} | {med:.0f} |{ratios}", flush=True)
+
+
 def main() -> int:
     try:
         return measure()
@@ -86,6 +112,11 @@ def measure() -> int:
     ap.add_argument("--pairs-nfe", type=int, default=200)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--jsonl", help="append each row here as JSON")
+    ap.add_argument("--figure", help="save the first 10 samples of each row here (.png)")
+    ap.add_argument(
+        "--speed", type=int, default=0, metavar="REPS",
+        help="then time every one-evaluation row against the GANs, interleaved, REPS rounds",
+    )  # fmt: skip
     ap.add_argument("--quick", action="store_true", help="(make bench) --n 200")
     a = ap.parse_args()
     if not a.teacher:  # `make bench` runs every script without arguments
@@ -107,8 +138,10 @@ def measure() -> int:
             "images/s", "teacher evals", "student steps")  # fmt: skip
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head), flush=True)
     ref_fid = [None]
+    firsts: list[torch.Tensor] = []
 
-    def emit(row: dict) -> None:
+    def emit(row: dict, x: torch.Tensor) -> None:
+        firsts.append(x[:10])
         if ref_fid[0] is None:
             ref_fid[0] = row["fid"]
         row["ratio"] = row["fid"] / ref_fid[0]
@@ -132,7 +165,9 @@ def measure() -> int:
         s = score(x, y, ref_cfg, desc, ext, None)
         emit(dict(method="teacher", run=Path(a.teacher).name, sampler=f"{name} {steps}",
                   nfe=steps * (2 if k else 1), per_s=None, teacher_evals=0, steps=[],
-                  note=f"samples from {a.ref_pairs}", **s))  # fmt: skip
+                  note=f"samples from {a.ref_pairs}", **s), x)  # fmt: skip
+
+    one_step: dict[str, tuple] = {}  # label -> (model, exp, sampler config)
 
     def rows_of(run: Path, method: str, grid: list[tuple[str, int]], cost) -> None:
         exp, model = load_model(run, "ema", "cpu", accept_changed=True)
@@ -147,10 +182,13 @@ def measure() -> int:
             s = score(x, cond.get("class"), ref_cfg, desc, ext, None)
             label = f"{name} {steps}" if name else "G(z)"
             emit(dict(method=method, run=run.name, sampler=label, nfe=seen.rows / a.n,
-                      per_s=a.n / sec, teacher_evals=cost[0], steps=cost[1], **s))  # fmt: skip
+                      per_s=a.n / sec, teacher_evals=cost[0], steps=cost[1], **s), x)  # fmt: skip
+            if seen.rows == a.n:
+                one_step[f"{run.name} {label}"] = (model, exp, scfg)
         hook.remove()
 
-    rows_of(Path(a.teacher), "teacher", parse_grid(a.teacher_grid), (0, []))
+    if a.teacher_grid:  # "" for none (the reference file's row alone)
+        rows_of(Path(a.teacher), "teacher", parse_grid(a.teacher_grid), (0, []))
     default_steps = [int(s) for s in a.steps.split(",")]
     for spec in a.students:
         run, _, only = spec.partition("@")
@@ -162,6 +200,14 @@ def measure() -> int:
     for run in a.gan:
         log = read_metrics(Path(run) / "metrics.jsonl")
         rows_of(Path(run), "gan", [("", 1)], (0, [log[-1]["step"]] if log else []))
+    if a.speed:
+        speed_table(one_step, seeds[: a.batch], {k: v[: a.batch] for k, v in cond.items()},
+                    a.speed)  # fmt: skip
+    if a.figure:
+        from genlab.viz import save_grid
+
+        where = save_grid(torch.cat(firsts), Path(a.figure), nrow=10)
+        print(f"wrote {where}: one row of the picture per table row")
     return 0
 
 

@@ -38,13 +38,13 @@ def teacher(tmp_path_factory):
     return out
 
 
-def student(teacher, config, sampler=None, **train) -> Experiment:
+def student(teacher, config, sampler=None, cfg=1.0, **train) -> Experiment:
     t = load_model(teacher)[0]
     return Experiment(
         recipe="student",
         data=t.data,
         model=t.model,
-        objective=config(teacher=str(teacher), teacher_cfg=1.0),
+        objective=config(teacher=str(teacher), teacher_cfg=cfg),
         sampler=sampler or DiffusionSamplerConfig(steps=1),
         train=dataclasses.replace(t.train, **{**TRAIN, **train}),
     )
@@ -100,7 +100,12 @@ def test_a_student_trains_records_its_teacher_and_samples_in_few_steps(
 def test_progressive_rounds_chain_and_a_resumed_student_matches(teacher, tmp_path):
     first = fit(student(teacher, lambda **k: O.ProgressiveConfig(student_steps=4, **k)),
                 tmp_path / "pd4")  # fmt: skip
-    second = student(first, lambda **k: O.ProgressiveConfig(student_steps=2, **k))
+    round2 = lambda **k: O.ProgressiveConfig(student_steps=2, **k)  # noqa: E731
+    # a student's guidance is built in (it never learned the null class): not guided again
+    with pytest.raises(ConfigError, match="objective.teacher_cfg: the teacher .* is a distilled"):
+        fit(student(first, round2), tmp_path / "guided")
+    assert not (tmp_path / "guided").exists()
+    second = student(first, round2, cfg=0.0)
     whole = fit(second, tmp_path / "pd2")
     part = fit(dataclasses.replace(second, train=dataclasses.replace(second.train, stop_after=2)),
                tmp_path / "pd2-resumed")  # fmt: skip

@@ -89,6 +89,12 @@ def load_teacher(exp: Experiment, device="cpu") -> Network:
                 f"objective.{key}: the student has {getattr(o, key)!r} but the teacher "
                 f"{o.teacher} has {t_obj.get(key)!r}; they must match"
             )
+    if t_obj.get("kind") != "denoise" and o.teacher_cfg:
+        raise ConfigError(
+            f"objective.teacher_cfg: the teacher {o.teacher} is a distilled student: its "
+            "guidance is built in and it never learned the null class, so guiding it again "
+            "gives garbage; set objective.teacher_cfg=0"
+        )
     if net.model != exp.model:
         raise ConfigError(
             f"model: the student starts from the teacher's weights, so its model section "

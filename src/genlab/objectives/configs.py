@@ -198,7 +198,7 @@ class DistillConfig:
     kind: Literal["reflow"] = "reflow"
     teacher: str = "runs/rf-mnist"  # a trained diffusion, reflow or progressive run
     teacher_weights: Literal["ema", "model"] = "ema"
-    teacher_cfg: float = 1.0  # guidance weight of the teacher when it makes targets
+    teacher_cfg: float = 1.0  # CFG weight of a diffusion teacher's targets (0 for a student)
     path: Literal["linear", "vp", "ddpm", "cosine", "edm"] = "linear"
     target: Literal["velocity", "eps", "x0", "v"] = "velocity"
     precond: Literal["none", "edm"] = "none"

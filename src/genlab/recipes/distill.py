@@ -56,7 +56,8 @@ def student(method: str, data: str) -> Experiment:
     base = digits("rf") if data == "digits" else mnist("rf")
     teacher = f"runs/reflow-{data}" if method == "reflow-distill" else f"runs/rf-{data}"
     make, sampler = METHODS[method]
-    objective = make(teacher=teacher)
+    # a student teacher has its guidance built in: it is not guided again
+    objective = make(teacher=teacher, teacher_cfg=0.0 if method == "reflow-distill" else 1.0)
     if data == "digits":
         train = _train(600, 128, 2e-4, 200)
     else:
