@@ -71,9 +71,9 @@ def speed_table(models: dict[str, tuple], seeds: list[int], cond: dict, reps: in
 
     times: dict[str, list[float]] = {k: [] for k in models}
     for _ in range(reps):
-        for label, (model, exp, scfg) in models.items():
+        for label, (model, exp, scfg, conditional) in models.items():
             tic = time.perf_counter()
-            draw(model, exp, seeds, cond, scfg)
+            draw(model, exp, seeds, cond if conditional else {}, scfg)
             times[label].append(len(seeds) / (time.perf_counter() - tic))
     gans = [k for k in models if k.endswith("G(z)")]
     print(
@@ -177,14 +177,15 @@ def measure() -> int:
             scfg = sampler_config(exp, [], name=name, steps=steps) if name else exp.sampler
             seen.rows = 0
             tic = time.perf_counter()
-            x = draw(model, exp, seeds, cond, scfg, a.batch)
+            c = cond if getattr(exp.model, "num_classes", 0) else {}  # (unconditional GANs)
+            x = draw(model, exp, seeds, c, scfg, a.batch)
             sec = time.perf_counter() - tic
-            s = score(x, cond.get("class"), ref_cfg, desc, ext, None)
+            s = score(x, c.get("class"), ref_cfg, desc, ext, None)
             label = f"{name} {steps}" if name else "G(z)"
             emit(dict(method=method, run=run.name, sampler=label, nfe=seen.rows / a.n,
                       per_s=a.n / sec, teacher_evals=cost[0], steps=cost[1], **s), x)  # fmt: skip
             if seen.rows == a.n:
-                one_step[f"{run.name} {label}"] = (model, exp, scfg)
+                one_step[f"{run.name} {label}"] = (model, exp, scfg, bool(c))
         hook.remove()
 
     if a.teacher_grid:  # "" for none (the reference file's row alone)

@@ -139,17 +139,9 @@ def make_pairs(exp: Experiment, n: int, batch: int = 256, progress: bool = False
     """``{"x", "noise", "seed", ("class")}``: the teacher's ODE sample from each seed's
     noise, seeds ``objective.pair_seed + i`` for ``i < n``; row ``i`` depends only on its
     seed (the sampler is deterministic). Sampler: ``pair_sampler`` with ``pair_steps`` and
-    CFG ``teacher_cfg``."""
-    from genlab.sampling import STOCHASTIC
-
+    CFG ``teacher_cfg``, on the CPU, ``batch`` samples at a time."""
     o = exp.objective
-    if o.pair_sampler in STOCHASTIC:
-        raise ConfigError(
-            f"objective.pair_sampler: {o.pair_sampler!r} is stochastic; pairs need the "
-            "teacher's ODE (euler, heun, midpoint, dpmpp_2m, ddim)"
-        )
-    teacher = load_teacher(exp).module
-    t_exp = exp  # same network and parametrisation (checked by load_teacher)
+    teacher = load_teacher(exp).module  # the student's network and parametrisation
     k = getattr(exp.model, "num_classes", 0)
     scfg = DiffusionSamplerConfig(
         name=o.pair_sampler, steps=o.pair_steps, cfg=o.teacher_cfg if k else 0.0
@@ -160,7 +152,7 @@ def make_pairs(exp: Experiment, n: int, batch: int = 256, progress: bool = False
     for lo in tqdm(range(0, n, batch), disable=not progress, desc="teacher pairs"):
         s = seeds[lo : lo + batch]
         cond = {key: v[lo : lo + batch] for key, v in labels.items()}
-        out.append(diffusion.sample(teacher, t_exp, s, cond, scfg))
+        out.append(diffusion.sample(teacher, exp, s, cond, scfg))
     return {"x": torch.cat(out), "noise": first_noise(exp, seeds), "seed": torch.tensor(seeds),
             **labels}  # fmt: skip
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from genlab.errors import ConfigError
+from genlab.sampling import SAMPLER_INFO, STOCHASTIC
 
 # ---------------------------------------- diffusion / flow matching (genlab.objectives.denoise)
 
@@ -228,6 +229,12 @@ class PairsConfig(DistillConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.pair_sampler not in SAMPLER_INFO or self.pair_sampler in STOCHASTIC:
+            raise ConfigError(
+                f"objective.pair_sampler: {self.pair_sampler!r} is not one of the teacher's "
+                "ODE samplers (euler, heun, midpoint, dpmpp_2m, ddim); pairs must be "
+                "deterministic"
+            )
         if self.pairs < 1 or self.pair_steps < 1:
             raise ConfigError(
                 f"objective.pairs / pair_steps: must be at least 1, got {self.pairs}, "
