@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -36,7 +37,7 @@ import torch
 from sampler_defaults import RowCounter, parse_grid, score
 
 from genlab.errors import GenlabError
-from genlab.evaluate import EXTRACTOR_FOR, heldout_config
+from genlab.evaluate import EXTRACTOR_FOR, evaluate, heldout_config
 from genlab.metrics.features import get_extractor
 from genlab.runs import class_cond, draw, load_experiment, load_model, sampler_config
 from genlab.train.log import read_metrics
@@ -180,7 +181,11 @@ def measure() -> int:
             c = cond if getattr(exp.model, "num_classes", 0) else {}  # (unconditional GANs)
             x = draw(model, exp, seeds, c, scfg, a.batch)
             sec = time.perf_counter() - tic
-            s = score(x, c.get("class"), ref_cfg, desc, ext, None)
+            if c:
+                s = score(x, c["class"], ref_cfg, desc, ext, None)
+            else:  # an unconditional GAN: no class to check
+                m = evaluate(x, None, ref_cfg, desc, ["fid", "pr"], ext, None, 0)["metrics"]
+                s = {k: float(m[k]) for k in ("fid", "precision", "recall")} | {"acc": math.nan}
             label = f"{name} {steps}" if name else "G(z)"
             emit(dict(method=method, run=run.name, sampler=label, nfe=seen.rows / a.n,
                       per_s=a.n / sec, teacher_evals=cost[0], steps=cost[1], **s), x)  # fmt: skip

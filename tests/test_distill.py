@@ -100,6 +100,9 @@ def test_a_student_trains_records_its_teacher_and_samples_in_few_steps(
 def test_progressive_rounds_chain_and_a_resumed_student_matches(teacher, tmp_path):
     first = fit(student(teacher, lambda **k: O.ProgressiveConfig(student_steps=4, **k)),
                 tmp_path / "pd4")  # fmt: skip
+    same = student(first, lambda **k: O.ProgressiveConfig(student_steps=4, **k), cfg=0.0)
+    with pytest.raises(ConfigError, match="a progressive round halves its teacher's steps"):
+        fit(same, tmp_path / "not-halved")
     round2 = lambda **k: O.ProgressiveConfig(student_steps=2, **k)  # noqa: E731
     # a student's guidance is built in (it never learned the null class): not guided again
     with pytest.raises(ConfigError, match="objective.teacher_cfg: the teacher .* is a distilled"):
@@ -154,3 +157,19 @@ def test_a_missing_or_wrong_teacher_is_a_clear_error(teacher, tmp_path, capsys):
                  "--out", str(tmp_path / "s")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "objective.teacher" in err and not (tmp_path / "s").exists()
+
+
+def test_a_student_samples_without_its_teacher_and_refuses_guidance(teacher, tmp_path, capsys):
+    import shutil
+
+    mine = shutil.copytree(teacher, tmp_path / "teacher")
+    out = fit(student(mine, lambda **k: O.ReflowConfig(pairs=32, pair_steps=2, **k)),
+              tmp_path / "reflow")  # fmt: skip
+    args = ["sample", str(out), "--n", "3", "--steps", "1"]
+    assert main([*args, "--out", str(tmp_path / "a.npz")]) == 0
+    shutil.move(mine, tmp_path / "moved")  # the teacher is needed to train, not to sample
+    assert main([*args, "--out", str(tmp_path / "b.npz")]) == 0
+    assert np.array_equal(np.load(tmp_path / "a.npz")["x"], np.load(tmp_path / "b.npz")["x"])
+    capsys.readouterr()
+    assert main([*args, "--cfg", "1", "--out", str(tmp_path / "c.npz")]) == 2
+    assert "sampler.cfg" in capsys.readouterr().err and not (tmp_path / "c.npz").exists()

@@ -261,10 +261,14 @@ def load_model(
     device: str | torch.device = "cpu",
     accept_changed: bool = False,
 ) -> tuple[Experiment, nn.Module]:
-    """The experiment and its network with ``weights`` ("ema" or "model") loaded, in eval mode."""
+    """The experiment and its network with ``weights`` ("ema" or "model") loaded, in eval
+    mode. The dependencies of a family that samples alone (``Family.samples_alone``: a
+    distilled student and its teacher) may be gone or changed."""
     if weights not in ("ema", "model"):
         raise ConfigError(f"--weights: expected 'ema' or 'model', got {weights!r}")
-    exp = load_experiment(run_dir, accept_changed)
+    exp = load_experiment(run_dir, True, missing_ok=True)
+    if not family_of(exp.objective.kind).samples_alone:
+        exp = load_experiment(run_dir, accept_changed)
     path = Path(run_dir) / f"{weights}.safetensors"
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (has the run saved a checkpoint yet?)")

@@ -51,6 +51,9 @@ class Family:
             continuous noise a sample starts from (its first draw from ``keyed(seed)``),
             which ``sample(..., noise=...)`` accepts in place of that draw (latent walks,
             ``genlab.runs.interpolate``); None where samples start from discrete draws.
+        samples_alone: whether ``sample`` needs none of the runs in ``dependencies``
+            (a distilled student needs its teacher to train, not to sample): loading
+            such a run to sample it accepts a moved or retrained dependency.
     """
 
     name: str
@@ -62,6 +65,7 @@ class Family:
     dependencies: Callable[[Experiment], dict[str, tuple[str, str]]]
     doc: str
     noise_shape: Callable[[Experiment], tuple[int, ...] | None] = lambda exp: None
+    samples_alone: bool = False
 
 
 def class_null_cond(exp: Experiment) -> dict:

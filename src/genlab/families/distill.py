@@ -61,7 +61,18 @@ PARAMETRISATION = ("path", "target", "precond", "sigma_data")
 null_cond = class_null_cond
 cond_keys = class_cond_keys
 build = diffusion.build  # the teacher's network (EDM-preconditioned where it was)
-sample = diffusion.sample  # reads path / target from objective, as for diffusion runs
+
+
+def sample(model: nn.Module, exp: Experiment, seeds, cond, scfg, noise=None) -> Tensor:
+    """``genlab.families.diffusion.sample`` (path and kind from ``objective``), without
+    guidance: a student has its teacher's guidance built in and never learned the null
+    class, so ``sampler.cfg > 0`` is refused (:class:`ConfigError`)."""
+    if scfg.cfg:
+        raise ConfigError(
+            f"sampler.cfg: {scfg.cfg} - a distilled student samples without guidance (its "
+            f"teacher's CFG {exp.objective.teacher_cfg:g} is built in); drop --cfg"
+        )
+    return diffusion.sample(model, exp, seeds, cond, scfg, noise)
 
 
 # ------------------------------------------------------------------------------ teacher
@@ -88,6 +99,15 @@ def load_teacher(exp: Experiment, device="cpu") -> Network:
             raise ConfigError(
                 f"objective.{key}: the student has {getattr(o, key)!r} but the teacher "
                 f"{o.teacher} has {t_obj.get(key)!r}; they must match"
+            )
+    if o.kind == "progressive" and t_obj.get("kind") == "progressive":
+        want = (2 * o.student_steps, o.grid)
+        if (t_obj.get("student_steps"), t_obj.get("grid")) != want:
+            raise ConfigError(
+                f"objective.student_steps: a progressive round halves its teacher's steps on "
+                f"the same grid; {o.teacher} takes {t_obj.get('student_steps')} "
+                f"({t_obj.get('grid')} grid), so this round needs student_steps="
+                f"{t_obj.get('student_steps', 0) // 2} and grid={t_obj.get('grid')}"
             )
     if t_obj.get("kind") != "denoise" and o.teacher_cfg:
         raise ConfigError(
@@ -175,8 +195,16 @@ def read_pairs_file(exp: Experiment, path: Path) -> dict:
             f"{key}: {path} holds x {tuple(x.shape)} and {len(seed)} seeds; the model "
             f"wants (n, {', '.join(map(str, exp.model.input_shape()))})"
         )
-    if bool(getattr(exp.model, "num_classes", 0)) != bool(labels):
+    k = getattr(exp.model, "num_classes", 0)
+    if bool(k) != bool(labels):
         raise ConfigError(f"{key}: {path} has class labels only if the model is conditional")
+    if not len(x):
+        raise ConfigError(f"{key}: {path} holds no pairs")
+    y = labels.get("class")
+    if y is not None and (len(y) != len(x) or int(y.min()) < 0 or int(y.max()) >= k):
+        raise ConfigError(
+            f"{key}: {path} needs one class per pair, each in 0..{k - 1} (the model's classes)"
+        )
     n = min(exp.objective.pairs, len(x))
     seeds = seed[:n].tolist()
     return {"x": x[:n], "noise": first_noise(exp, seeds), "seed": seed[:n],
@@ -337,4 +365,5 @@ FAMILY = Family(
     },
     doc="few-step students of a diffusion teacher: reflow, progressive, consistency, adversarial",
     noise_shape=lambda exp: tuple(exp.model.input_shape()),
+    samples_alone=True,
 )

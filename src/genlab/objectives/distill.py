@@ -74,8 +74,9 @@ def reflow_loss(
     student_steps: int = 0,
 ) -> tuple[Tensor, dict]:
     """Rectified flow on the teacher's coupling ``(z, x0 = ODE(z))``: per-sample
-    ``|| f(x_t, t) - target(x0, z, t) ||^2`` with ``x_t = (1 - t) x0 + t z`` (Liu et al.
-    2022, eq. 1 with the pairs in place of independent draws). ``student_steps = k > 0``
+    ``|| model(x_t, t) - target(x0, z, t) ||^2`` (the raw prediction, of kind ``target``)
+    with ``x_t = (1 - t) x0 + t z`` (Liu et al. 2022, eq. 1 with the pairs in place of
+    independent draws). ``student_steps = k > 0``
     draws ``t`` from ``{1/k, ..., 1}`` only: k-step distillation (their Sec. 2.3, L2)."""
     x0, z, cond = split_pair(batch)
     b = len(x0)

@@ -83,7 +83,9 @@ _DOCS = {
 }
 
 RECIPES = {
-    f"{m}-{d}": Recipe(partial(student, m, d), f"{_DOCS[m]}, of rf-{d}")
+    f"{m}-{d}": Recipe(
+        partial(student, m, d), f"{_DOCS[m]}, of {'reflow' if m == 'reflow-distill' else 'rf'}-{d}"
+    )
     for d in ("digits", "mnist")
     for m in METHODS
 }
