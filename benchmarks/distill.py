@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -37,12 +36,13 @@ import torch
 from sampler_defaults import RowCounter, parse_grid, score
 
 from genlab.errors import GenlabError
-from genlab.evaluate import EXTRACTOR_FOR, evaluate, heldout_config
+from genlab.evaluate import EXTRACTOR_FOR, heldout_config
+from genlab.families import KINDS
 from genlab.metrics.features import get_extractor
 from genlab.runs import class_cond, draw, load_experiment, load_model, sampler_config
 from genlab.train.log import read_metrics
 
-STUDENT_KINDS = ("reflow", "progressive", "consistency", "adversarial")
+STUDENT_KINDS = tuple(k for k, v in KINDS.items() if v.family == "distill")
 
 
 def training_cost(run: Path, pairs_nfe: int) -> tuple[int, list[int]]:
@@ -128,7 +128,7 @@ def measure() -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     _machine.report()
-    t_exp, _ = load_model(Path(a.teacher), "ema", "cpu", accept_changed=True)
+    t_exp = load_experiment(Path(a.teacher), accept_changed=True)
     ref_cfg, desc = heldout_config(t_exp.data)
     ext = get_extractor(EXTRACTOR_FOR[t_exp.data.name], path=a.classifier, device="cpu")
     k = getattr(t_exp.model, "num_classes", 0)
@@ -181,11 +181,7 @@ def measure() -> int:
             c = cond if getattr(exp.model, "num_classes", 0) else {}  # (unconditional GANs)
             x = draw(model, exp, seeds, c, scfg, a.batch)
             sec = time.perf_counter() - tic
-            if c:
-                s = score(x, c["class"], ref_cfg, desc, ext, None)
-            else:  # an unconditional GAN: no class to check
-                m = evaluate(x, None, ref_cfg, desc, ["fid", "pr"], ext, None, 0)["metrics"]
-                s = {k: float(m[k]) for k in ("fid", "precision", "recall")} | {"acc": math.nan}
+            s = score(x, c.get("class"), ref_cfg, desc, ext, None)  # acc NaN unconditional
             label = f"{name} {steps}" if name else "G(z)"
             emit(dict(method=method, run=run.name, sampler=label, nfe=seen.rows / a.n,
                       per_s=a.n / sec, teacher_evals=cost[0], steps=cost[1], **s), x)  # fmt: skip

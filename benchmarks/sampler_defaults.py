@@ -81,6 +81,7 @@ def within(row: dict, ref: dict) -> bool:
     protocol (grid25) every mode, the high-quality share and W2; W2 on other points."""
     if "fid" in ref:
         higher = ("precision", "recall", "acc")
+        higher = [k for k in higher if ref[k] == ref[k]]  # no class accuracy (NaN) unlabelled
         return row["fid"] <= 1.05 * ref["fid"] and all(row[k] >= 0.95 * ref[k] for k in higher)
     if "modes" in ref:
         return (
@@ -106,17 +107,18 @@ COLUMNS = {
 
 
 def score(x, y, ref_cfg, desc, ext, cache) -> dict:
-    """The figures of samples ``x`` (classes ``y``) against ``ref_cfg``."""
+    """The figures of samples ``x`` (classes ``y``) against ``ref_cfg``; class accuracy is
+    NaN for unlabelled samples (``y`` None)."""
     from genlab.metrics.modes import PROTOCOLS
 
     if ext is not None:
-        metrics, kind = ["fid", "pr", "acc"], "image"
+        metrics, kind = ["fid", "pr"] + (["acc"] if y is not None else []), "image"
     elif ref_cfg.name in PROTOCOLS:
         metrics, kind = ["modes", "w"], "modes"
     else:
         metrics, kind = ["w"], "points"
     m = evaluate(x, y, ref_cfg, desc, metrics, ext, cache, 0)["metrics"]
-    return {k: float(m[k]) for k in COLUMNS[kind]}
+    return {k: float(m.get(k, float("nan"))) for k in COLUMNS[kind]}
 
 
 def main() -> int:

@@ -48,7 +48,7 @@ from genlab.objectives import distill as D
 from genlab.objectives import gan as L
 from genlab.objectives.configs import DISTILL_TEACHER_KINDS
 from genlab.paths import build_path
-from genlab.rng import keyed
+from genlab.rng import randn_per_seed
 from genlab.sampling import make_grid
 from genlab.sampling.configs import DiffusionSamplerConfig
 from genlab.sampling.guidance import cfg as guided
@@ -145,8 +145,7 @@ def from_teacher(exp: Experiment) -> tuple[Dataset, nn.Module]:
 def first_noise(exp: Experiment, seeds: list[int]) -> Tensor:
     """``(n, *shape)`` unit noise: the first draw of ``keyed(seed)``, where every
     diffusion-like sample starts (``genlab.families.diffusion.sample``)."""
-    shape = exp.model.input_shape()
-    return torch.stack([torch.randn(shape, generator=keyed(s)) for s in seeds])
+    return randn_per_seed(seeds, tuple(exp.model.input_shape()))
 
 
 def pair_labels(exp: Experiment, seeds: list[int]) -> dict:
@@ -233,10 +232,14 @@ def load_pairs(exp: Experiment, run_dir: Path, data: Dataset) -> Dataset:
 
 
 def teacher_on_device(exp: Experiment):
-    """The (guided) teacher callable, loaded on the device of the ``x`` it is given."""
+    """The (guided) teacher callable, loaded and checked once per device of the ``x`` it
+    is given."""
+    on: dict[torch.device, nn.Module] = {}
 
     def f(x: Tensor, t: Tensor, cond: dict) -> Tensor:
-        return teacher_fn(exp, load_teacher(exp, x.device).module)(x, t, cond)
+        if x.device not in on:
+            on[x.device] = teacher_fn(exp, load_teacher(exp, x.device).module)
+        return on[x.device](x, t, cond)
 
     return f
 
@@ -245,9 +248,9 @@ def student_loss(exp: Experiment) -> loop.LossFn:
     """The per-sample loss of ``objective.kind`` (one of the one-objective students)."""
     o = exp.objective
     path = build_path(o.path)
-    f = teacher_on_device(exp)
-    if o.kind == "reflow":
+    if o.kind == "reflow":  # trains on the pairs: no teacher calls
         return partial(D.reflow_loss, path=path, target=o.target, student_steps=o.student_steps)
+    f = teacher_on_device(exp)
     if o.kind == "progressive":
         grid = make_grid(o.grid, 2 * o.student_steps, path)
         return partial(D.progressive_loss, teacher=f, path=path, target=o.target, teacher_grid=grid)

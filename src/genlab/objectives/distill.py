@@ -44,13 +44,6 @@ def x0_estimate(model: Teacher, path: AffinePath, kind: str, x: Tensor, t: Tenso
     return torch.where(at0, x.float(), x0), eps
 
 
-def ddim_to(path: AffinePath, x0: Tensor, eps: Tensor, t_next: Tensor) -> Tensor:
-    """The deterministic DDIM step's result ``alpha(t') x0 + sigma(t') eps`` (the
-    probability-flow ODE's Euler step in EDM's variables, ``genlab.sampling.ode``)."""
-    t_next = t_next.double()
-    return bcast(path.alpha(t_next), x0) * x0 + bcast(path.sigma(t_next), x0) * eps
-
-
 def per_sample_mse(a: Tensor, b: Tensor) -> Tensor:
     """``(B,)`` mean squared error over each sample's elements."""
     return (a.float() - b.float()).pow(2).flatten(1).mean(1)
@@ -106,9 +99,9 @@ def progressive_target(
     ``x~ = (z'' - (s''/s) z_t) / (a'' - (s''/s) a)`` (``x~ = z''`` where ``t_next = 0``)."""
     with torch.no_grad():
         x0, eps = x0_estimate(teacher, path, kind, z_t, t, cond)
-        z_mid = ddim_to(path, x0, eps, t_mid)
+        z_mid = path.sample(x0, eps, t_mid)
         x0, eps = x0_estimate(teacher, path, kind, z_mid, t_mid, cond)
-        z_next = ddim_to(path, x0, eps, t_next)
+        z_next = path.sample(x0, eps, t_next)
     a, s, _, _ = path.coeffs(t, z_t)
     a2, s2, _, _ = path.coeffs(t_next, z_t)
     ratio = s2 / s  # s > 0 on every grid time but the last
@@ -200,7 +193,7 @@ def consistency_loss(
     x_hi = path.sample(x, eps, t_hi).float()
     with torch.no_grad():
         x0_t, eps_t = x0_estimate(teacher, path, target, x_hi, t_hi, cond)
-        x_lo = ddim_to(path, x0_t, eps_t, t_lo)
+        x_lo = path.sample(x0_t, eps_t, t_lo)  # one DDIM step
         tgt, _ = x0_estimate(model, path, target, x_lo, t_lo, cond)
     pred, _ = x0_estimate(model, path, target, x_hi, t_hi, cond)
     if metric == "l2":
