@@ -22,7 +22,7 @@ LAYERS = [
     ("families", {"families"}),
     ("runs", {"runs"}),
     ("recipes", {"recipes"}),
-    ("top", {"cli", "app", "evaluate", "figures", "__main__", "__init__"}),
+    ("top", {"cli", "app", "edit", "evaluate", "figures", "__main__", "__init__"}),
 ]
 
 

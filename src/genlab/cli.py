@@ -1,4 +1,4 @@
-"""The ``genlab`` command: list, train, sample, eval, info, serve, arena.
+"""The ``genlab`` command: list, train, sample, edit, eval, info, serve, arena.
 
 User errors end with one line ``genlab: error: ...`` and exit status 2; ``--debug``
 shows the traceback instead.
@@ -161,7 +161,7 @@ def cmd_sample(args) -> int:
     from genlab.data import DATASETS
     from genlab.runs import sample_with_cond
     from genlab.train.distributed import pick_device
-    from genlab.viz import save_samples
+    from genlab.viz import save_image, save_samples
 
     _threads(args)
     out = Path(args.out or Path(args.run) / "samples" / f"sample_seed{args.seed}.png")
@@ -195,12 +195,65 @@ def cmd_sample(args) -> int:
             arrays["class"] = cond["class"].numpy()
         np.savez(tmp, **arrays)
         os.replace(tmp, out)
+    elif len(x) == 1 and DATASETS[exp.data.name].modality == "image":
+        save_image(x[0], out)  # at its own size, pixel for pixel (an input for genlab edit)
     else:  # a picture: one row per class (sample i keeps class i % K whatever --n is)
         labels = cond.get("class")
         order = torch.argsort(labels, stable=True) if labels is not None else torch.arange(len(x))
         labels = labels[order] if labels is not None else None
         save_samples(x[order], DATASETS[exp.data.name].modality, out, nrow, labels)
     print(f"wrote {len(x)} samples to {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ edit
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def cmd_edit(args) -> int:
+    from genlab.edit import edit, parse_extend
+    from genlab.train.distributed import pick_device
+    from genlab.viz import save_grid, save_image
+
+    _threads(args)
+    out = Path(args.out)
+    if out.suffix.lower() not in PICTURE_SUFFIXES:
+        kinds = ", ".join(PICTURE_SUFFIXES)
+        raise ConfigError(f"--out: {out} is not a picture; use one of {kinds}")
+    for flag, given in (("--image", args.image), ("--mask", args.mask)):
+        if given and out.resolve() == Path(given).resolve():
+            raise ConfigError(f"--out: {out} is the {flag} file; inputs are never overwritten")
+    y, _, mask = edit(
+        args.run,
+        args.image,
+        mask=args.mask,
+        extend=parse_extend(args.extend) if args.extend else None,
+        strength=args.strength,
+        n=args.n,
+        seed=args.seed,
+        cls=args.cls,
+        prompt=args.prompt,
+        jump_length=args.jump_length,
+        resample=args.resample,
+        weights=args.weights,
+        device=pick_device(args.device),
+        overrides=args.overrides,
+        accept_changed=args.accept_changed_deps,
+        batch=args.batch,
+        name=args.sampler,
+        steps=args.steps,
+        cfg=args.cfg,
+    )
+    if len(y) == 1:
+        save_image(y[0], out)
+    else:
+        save_grid(y, out, nrow=len(y))
+    h, w = y.shape[-2:]
+    print(
+        f"wrote {len(y)} edit(s) of {args.image} ({w}x{h}, {int(mask.sum())} pixels "
+        f"regenerated) to {out}"
+    )
     return 0
 
 
@@ -479,8 +532,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run")
     s.add_argument("overrides", nargs="*", metavar="key=value", help="sampler.* settings")
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--out", help="output .png (picture) or .npz (arrays)")
+    s.add_argument(
+        "--out", help="output .png (a grid; --n 1: the image at its own size) or .npz (arrays)"
+    )
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser(
+        "edit",
+        parents=[common, sampling],
+        help="inpaint (--mask), outpaint (--extend) or SDEdit (--strength) an image",
+    )
+    s.add_argument("run")
+    s.add_argument("overrides", nargs="*", metavar="key=value", help="sampler.* settings")
+    s.add_argument("--image", required=True, help="input picture, the run's size and channels")
+    s.add_argument("--mask", help="picture of the same size; white pixels are regenerated")
+    s.add_argument(
+        "--extend", action="append", metavar="SIDE=PX", help="outpaint: left=8, top=4,bottom=4"
+    )
+    s.add_argument("--strength", type=float, help="SDEdit noise level in (0, 1] (default 1)")
+    s.add_argument("--prompt", help="text prompt (runs with text conditioning)")
+    s.add_argument("--resample", type=int, default=1, help="RePaint resamplings (1: none)")
+    s.add_argument("--jump-length", type=int, default=10, help="RePaint jump length in steps")
+    s.add_argument("--n", type=int, default=1, help="edits, seeds SEED.. (default 1)")
+    s.add_argument("--out", required=True, help="output .png (n > 1: a row of the edits)")
+    s.set_defaults(func=cmd_edit)
 
     s = sub.add_parser(
         "eval",

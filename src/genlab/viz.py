@@ -77,6 +77,12 @@ def _atomic_save(img: Image.Image, path: Path, **kw) -> Path:
     return path
 
 
+def save_image(x: Tensor, path: Path) -> Path:
+    """Save one ``(C, H, W)`` image in [-1, 1] at its own size, pixel for pixel (8-bit
+    grey for 1 channel, RGB for 3): the input format of ``genlab edit``."""
+    return _atomic_save(_to_image(to_uint8(x)), path)
+
+
 def save_grid(x: Tensor, path: Path, nrow: int | None = None, scale: int | None = None) -> Path:
     """Save images ``(N, C, H, W)`` as one PNG grid, upscaled so a person can see them."""
     scale = auto_scale(x.shape[-2]) if scale is None else scale

@@ -54,6 +54,9 @@ class Family:
         samples_alone: whether ``sample`` needs none of the runs in ``dependencies``
             (a distilled student needs its teacher to train, not to sample): loading
             such a run to sample it accepts a moved or retrained dependency.
+        edit: ``edit(model, exp, seeds, cond, sampler_cfg, x_in, mask, *, strength,
+            jump_length, resample, key) -> (n, *shape)``: training-free inpainting and
+            SDEdit (``genlab.sampling.edit``); None where the family cannot edit.
     """
 
     name: str
@@ -66,6 +69,7 @@ class Family:
     doc: str
     noise_shape: Callable[[Experiment], tuple[int, ...] | None] = lambda exp: None
     samples_alone: bool = False
+    edit: Callable[..., Tensor] | None = None
 
 
 def class_null_cond(exp: Experiment) -> dict:

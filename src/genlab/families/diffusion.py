@@ -31,6 +31,7 @@ from genlab.paths.convert import convert
 from genlab.rng import keyed
 from genlab.sampling import SAMPLERS, make_grid
 from genlab.sampling.configs import DiffusionSamplerConfig
+from genlab.sampling.edit import inpaint
 from genlab.sampling.guidance import cfg as guided
 
 null_cond = class_null_cond
@@ -91,6 +92,19 @@ def velocity_field(model: nn.Module, exp: Experiment):
     return v
 
 
+def guided_model(model: nn.Module, exp: Experiment, cond: dict, scfg: DiffusionSamplerConfig):
+    """The callable the samplers step: ``model`` with classifier-free guidance ``scfg.cfg``
+    (and its interval) when there is a condition to guide."""
+    if scfg.cfg and cond:
+        return guided(model, scfg.cfg, null_cond(exp), (scfg.guidance_lo, scfg.guidance_hi))
+    return model
+
+
+def initial_noise(exp: Experiment, gens: list[torch.Generator]) -> Tensor:
+    """``(n, *shape)`` unit noise, row ``i`` the first draw of ``gens[i]``."""
+    return torch.stack([torch.randn(exp.model.input_shape(), generator=g) for g in gens])
+
+
 @torch.no_grad()
 def sample(
     model: nn.Module,
@@ -108,17 +122,57 @@ def sample(
     path = build_path(exp.objective.path)
     grid = make_grid(scfg.grid, scfg.steps, path, rho=scfg.rho, shift=scfg.shift)
     gens = [keyed(s) for s in seeds]
-    x = torch.stack([torch.randn(exp.model.input_shape(), generator=g) for g in gens])
+    x = initial_noise(exp, gens)
     if noise is not None:
         x = noise.to(x).reshape(x.shape)
     x = x.to(device) * float(path.sigma(grid[:1]))  # the prior at grid[0]
-    f = model
-    if scfg.cfg and cond:
-        f = guided(model, scfg.cfg, null_cond(exp), (scfg.guidance_lo, scfg.guidance_hi))
     return SAMPLERS[scfg.name](
-        f,
+        guided_model(model, exp, cond, scfg),
         x,
         grid,
+        path=path,
+        kind=exp.objective.target,
+        cond=cond,
+        generators=gens,
+        **sampler_options(scfg),
+    )
+
+
+@torch.no_grad()
+def edit(
+    model: nn.Module,
+    exp: Experiment,
+    seeds: list[int],
+    cond: dict,
+    scfg: DiffusionSamplerConfig,
+    x_in: Tensor,
+    mask: Tensor,
+    *,
+    strength: float = 1.0,
+    jump_length: int = 10,
+    resample: int = 1,
+    key: tuple[int, ...] = (),
+) -> Tensor:
+    """Inpaint ``x_in`` ``(n, *shape)`` where ``mask`` (broadcastable, 1 = regenerate) is
+    set, SDEdit-style from ``strength`` and with RePaint resampling when ``resample > 1``
+    (:func:`genlab.sampling.edit.inpaint`). Sample ``i`` uses only the generator
+    ``keyed(seeds[i], *key)``; with ``key = ()``, ``strength = 1`` and a full mask it is
+    :func:`sample` exactly."""
+    device = next(model.parameters()).device
+    path = build_path(exp.objective.path)
+    grid = make_grid(scfg.grid, scfg.steps, path, rho=scfg.rho, shift=scfg.shift)
+    gens = [keyed(s, *key) for s in seeds]
+    eps = initial_noise(exp, gens).to(device)
+    return inpaint(
+        guided_model(model, exp, cond, scfg),
+        x_in.to(device),
+        mask.to(device),
+        grid,
+        eps,
+        sampler=SAMPLERS[scfg.name],
+        strength=strength,
+        jump_length=jump_length,
+        resample=resample,
         path=path,
         kind=exp.objective.target,
         cond=cond,
@@ -150,4 +204,5 @@ FAMILY = Family(
     dependencies=no_dependencies,
     doc="denoising / flow matching on an affine path (rf, ddpm, edm, ...)",
     noise_shape=lambda exp: tuple(exp.model.input_shape()),
+    edit=edit,
 )

@@ -63,16 +63,26 @@ cond_keys = class_cond_keys
 build = diffusion.build  # the teacher's network (EDM-preconditioned where it was)
 
 
-def sample(model: nn.Module, exp: Experiment, seeds, cond, scfg, noise=None) -> Tensor:
-    """``genlab.families.diffusion.sample`` (path and kind from ``objective``), without
-    guidance: a student has its teacher's guidance built in and never learned the null
-    class, so ``sampler.cfg > 0`` is refused (:class:`ConfigError`)."""
+def _refuse_cfg(exp: Experiment, scfg) -> None:
     if scfg.cfg:
         raise ConfigError(
             f"sampler.cfg: {scfg.cfg} - a distilled student samples without guidance (its "
             f"teacher's CFG {exp.objective.teacher_cfg:g} is built in); drop --cfg"
         )
+
+
+def sample(model: nn.Module, exp: Experiment, seeds, cond, scfg, noise=None) -> Tensor:
+    """``genlab.families.diffusion.sample`` (path and kind from ``objective``), without
+    guidance: a student has its teacher's guidance built in and never learned the null
+    class, so ``sampler.cfg > 0`` is refused (:class:`ConfigError`)."""
+    _refuse_cfg(exp, scfg)
     return diffusion.sample(model, exp, seeds, cond, scfg, noise)
+
+
+def edit(model: nn.Module, exp: Experiment, seeds, cond, scfg, x_in, mask, **kw) -> Tensor:
+    """``genlab.families.diffusion.edit`` without guidance (as :func:`sample`)."""
+    _refuse_cfg(exp, scfg)
+    return diffusion.edit(model, exp, seeds, cond, scfg, x_in, mask, **kw)
 
 
 # ------------------------------------------------------------------------------ teacher
@@ -369,4 +379,5 @@ FAMILY = Family(
     doc="few-step students of a diffusion teacher: reflow, progressive, consistency, adversarial",
     noise_shape=lambda exp: tuple(exp.model.input_shape()),
     samples_alone=True,
+    edit=edit,
 )

@@ -1,0 +1,245 @@
+"""``genlab edit``: inpainting, outpainting and SDEdit of image files with a trained
+diffusion or flow run (or a distilled student), training-free.
+
+The image must have the run's size and channel count (``genlab sample RUN --n 1 --out
+x.png`` writes one); a mask is a picture of the same size whose white pixels (> 127 after
+conversion to grey) are regenerated. The methods are the pure functions of
+:mod:`genlab.sampling.edit`; this module reads and checks the files, runs them through the
+run's sampler settings (``--sampler``, ``--steps``, ``--cfg``, ``sampler.*=``) and returns
+the results. Errors are one :class:`~genlab.errors.GenlabError` naming the file or option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from genlab.data import DATASETS
+from genlab.data.folder import pixels
+from genlab.errors import ConfigError, DataError, GenlabError
+from genlab.families import family_of
+from genlab.runs import class_cond, load_model, sampler_config
+from genlab.sampling.edit import SIDES, outpaint
+
+GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    try:
+        im = Image.open(path)
+        im.load()
+        return im
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: cannot read the {what} ({e})") from None
+
+
+def read_image(path: str | Path, shape: tuple[int, int, int]) -> Tensor:
+    """The picture at ``path`` as ``(C, H, W)`` float32 in [-1, 1], checked against the
+    run's ``shape`` ``(C, H, W)``: a grey file (modes 1, L, LA, I;16, ...) has 1 channel,
+    any other 3; transparency is composited on white.
+
+    Raises:
+        DataError: a missing or unreadable file, or another size or channel count (the
+            message names the file and both sizes).
+    """
+    path = Path(path)
+    c, h, w = shape
+    with _open(path, "image") as im:
+        have = 1 if im.mode in GREY_MODES else 3
+        if (im.height, im.width) != (h, w):
+            raise DataError(
+                f"{path}: the image is {im.width}x{im.height} pixels but the run makes "
+                f"{w}x{h} images (genlab sample RUN --n 1 --out x.png writes one)"
+            )
+        if have != c:
+            raise DataError(
+                f"{path}: the image has {have} channel(s) (mode {im.mode}) but the run makes "
+                f"{c}-channel images"
+            )
+        a, white = pixels(im, c, 1.0, path)
+    x = np.clip(a.astype(np.float64), 0.0, white) / white * 2 - 1
+    return torch.from_numpy(x.astype(np.float32)).permute(2, 0, 1).contiguous()
+
+
+def read_mask(path: str | Path, size: tuple[int, int]) -> Tensor:
+    """The mask at ``path`` as ``(1, 1, H, W)`` float {0, 1}: 1 (regenerate) where its grey
+    value is above half of white, as Stable Diffusion's inpainting masks.
+
+    Raises:
+        DataError: a missing or unreadable file, another size than ``size`` ``(H, W)``, or
+            a mask with no white pixel (nothing to regenerate).
+    """
+    path = Path(path)
+    with _open(path, "mask") as im:
+        if (im.height, im.width) != tuple(size):
+            raise DataError(
+                f"{path}: the mask is {im.width}x{im.height} pixels but the image is "
+                f"{size[1]}x{size[0]}"
+            )
+        a, white = pixels(im, 1, 0.0, path)
+    m = torch.from_numpy((a[..., 0] > white / 2).astype(np.float32))
+    if not bool(m.any()):
+        raise DataError(f"{path}: the mask has no white pixel, so nothing would be regenerated")
+    return m[None, None]
+
+
+def parse_extend(items: list[str] | None) -> dict[str, int]:
+    """``["left=8", "top=4,bottom=2"]`` -> ``{"left": 8, "top": 4, "bottom": 2}``.
+
+    Raises:
+        ConfigError: an unknown side, a value that is not a non-negative integer, a side
+            given twice, or nothing to extend.
+    """
+    out: dict[str, int] = {}
+    for part in ",".join(items or []).split(","):
+        if not part.strip():
+            continue
+        side, _, value = part.partition("=")
+        side = side.strip()
+        if side not in SIDES:
+            raise ConfigError(f"--extend: unknown side {side!r}; use {', '.join(SIDES)}=PIXELS")
+        if side in out:
+            raise ConfigError(f"--extend: {side} given twice")
+        try:
+            out[side] = int(value)
+        except ValueError:
+            raise ConfigError(f"--extend: {side}={value!r} is not a whole number") from None
+        if out[side] < 0:
+            raise ConfigError(f"--extend: {side}={out[side]} must be >= 0 pixels")
+    if not any(out.values()):
+        raise ConfigError("--extend: give at least one side and a positive size, e.g. left=8")
+    return out
+
+
+def edit_cond(exp, n: int, cls: int | None, guided: bool) -> dict:
+    """The condition of ``n`` edits: ``cls`` for every one, or on a class-conditional run
+    without ``--class`` its null class (the known pixels alone then steer the result; the
+    run's stored guidance is dropped), which needs a run trained with
+    ``objective.cond_drop > 0``. ``guided``: the user asked for ``--cfg`` explicitly.
+
+    Raises:
+        ConfigError: ``--class`` out of range or on an unconditional run; no ``--class`` on
+            a run without a trained null class, or with an explicit ``--cfg``.
+    """
+    k = getattr(exp.model, "num_classes", 0)
+    if cls is not None or not k:
+        return class_cond(k, n, cls)[0]
+    if guided:
+        raise ConfigError("--cfg: guidance needs a class to steer towards; give --class")
+    if not getattr(exp.objective, "cond_drop", 0):
+        raise ConfigError(
+            "--class: this run is class-conditional and never learned the null class "
+            "(objective.cond_drop = 0); give --class"
+        )
+    return {"class": torch.full((n,), k, dtype=torch.int64)}
+
+
+def edit(
+    run_dir: str | Path,
+    image: str | Path,
+    *,
+    mask: str | Path | None = None,
+    extend: dict[str, int] | None = None,
+    strength: float | None = None,
+    n: int = 1,
+    seed: int = 0,
+    cls: int | None = None,
+    prompt: str | None = None,
+    jump_length: int = 10,
+    resample: int = 1,
+    weights: str = "ema",
+    device: str | torch.device = "cpu",
+    overrides: list[str] = (),
+    accept_changed: bool = False,
+    batch: int = 0,
+    **sampler_fields,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Edit one image ``n`` times (result ``i`` uses seed ``seed + i``).
+
+    With ``mask``: inpaint its white pixels (from ``strength`` if below 1). With
+    ``extend``: outpaint, returning ``(n, C, H + top + bottom, W + left + right)``. With
+    neither: SDEdit the whole image at ``strength``. ``jump_length, resample`` set RePaint
+    resampling (``resample = 1``: plain replacement). ``sampler_fields``: ``name``,
+    ``steps``, ``cfg`` as ``genlab sample``; ``batch`` edits at a time (0: all).
+
+    Returns:
+        ``(results, input (1, C, H, W), mask (1, 1, H', W'))``; the mask marks the pixels
+        that were regenerated.
+
+    Raises:
+        ConfigError: a bad option (strength outside (0, 1], mask with extend, a prompt or
+            class the run cannot take, a family that cannot edit).
+        DataError: a bad image or mask file (:func:`read_image`, :func:`read_mask`).
+    """
+    if n < 1:
+        raise ConfigError(f"--n: must be at least 1, got {n}")
+    if strength is not None and not 0 < strength <= 1:
+        raise ConfigError(f"--strength: must be in (0, 1], got {strength}")
+    if mask is not None and extend:
+        raise ConfigError("--mask and --extend: give one (outpainting makes its own mask)")
+    if extend and strength not in (None, 1.0):
+        raise ConfigError("--strength: outpainting generates new pixels from noise; drop it")
+    if mask is None and not extend and strength is None:
+        raise ConfigError("genlab edit: give --mask (inpaint), --extend (outpaint) or --strength")
+    if jump_length < 1 or resample < 1:
+        raise ConfigError("--jump-length and --resample: must be at least 1")
+    exp, model = load_model(Path(run_dir), weights, device, accept_changed)
+    family = family_of(exp.objective.kind)
+    if family.edit is None or DATASETS[exp.data.name].modality != "image":
+        raise ConfigError(
+            f"genlab edit: {run_dir} is a {family.name} run on {exp.data.name}; editing needs "
+            "a diffusion or flow run on images (or a distilled student of one)"
+        )
+    if prompt is not None:
+        raise ConfigError(
+            f"--prompt: {run_dir} has no text conditioning (condition keys: "
+            f"{', '.join(family.cond_keys(exp)) or 'none'}); use --class for class labels"
+        )
+    shape = tuple(exp.model.input_shape())
+    x_in = read_image(image, shape)[None]
+    m = read_mask(mask, shape[1:]) if mask is not None else torch.ones(1, 1, *shape[1:])
+    scfg = sampler_config(exp, overrides, **sampler_fields)
+    asked = sampler_fields.get("cfg") is not None or any(
+        o.removeprefix("sampler.").startswith("cfg=") for o in overrides
+    )
+    cond = edit_cond(exp, n, cls, asked)
+    if cls is None and "class" in cond:  # the null class: nothing to guide towards
+        scfg = dataclasses.replace(scfg, cfg=0.0)
+    seeds = [seed + i for i in range(n)]
+    kw = dict(jump_length=jump_length, resample=resample)
+
+    def run(x: Tensor, mk: Tensor, s: float, key: tuple[int, ...] = ()) -> Tensor:
+        chunks = []
+        for lo in range(0, n, batch or n):
+            hi = min(n, lo + (batch or n))
+            c = {k: v[lo:hi].to(device) for k, v in cond.items()}
+            try:
+                y = family.edit(
+                    model, exp, seeds[lo:hi], c, scfg, x[lo:hi], mk, strength=s, key=key, **kw
+                )
+            except ValueError as e:  # strength too small for the steps
+                raise ConfigError(f"--strength: {e}") from None
+            chunks.append(y.cpu())
+        return torch.cat(chunks)
+
+    x = x_in.expand(n, *shape)
+    if extend:
+        out = outpaint(lambda w, mk, k: run(w, mk, 1.0, (k,)), x.clone(), extend, shape[1:])
+        m = torch.nn.functional.pad(
+            torch.zeros(1, 1, *shape[1:]),
+            tuple(extend.get(s, 0) for s in SIDES),
+            value=1.0,
+        )
+    else:
+        out = run(x, m, 1.0 if strength is None else strength)
+    bad = ~torch.isfinite(out.flatten(1)).all(1)
+    if bool(bad.any()):
+        raise GenlabError(f"{image}: editing gave non-finite values; nothing was written")
+    return out, x_in, m
