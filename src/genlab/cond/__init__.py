@@ -31,6 +31,7 @@ import torch
 from genlab.errors import ConfigError
 
 KEYS = ("class", "text", "text_mask", "mask", "image", "control")
+NULLABLE = ("class", "text", "text_mask")  # the keys guidance and dropout replace
 
 
 def class_null(num_classes: int) -> dict:
@@ -88,6 +89,7 @@ def drop(cond: dict, p: float, null: dict, generator: torch.Generator) -> dict:
 
 def cat_with_null(cond: dict, null: dict) -> dict:
     """``{key: cat([cond[key], null[key]])}``: the ``2B`` batch of one guided forward pass
-    (conditional rows first)."""
-    nulls = null_batch(null, cond)
-    return {k: torch.cat([v, nulls[k]]) for k, v in cond.items()}
+    (conditional rows first). Keys without a declared null (``mask``, ``image``,
+    ``control``) are the same in both halves: guidance steers only what can be dropped."""
+    nulls = null_batch(null, {k: v for k, v in cond.items() if k in NULLABLE or k in null})
+    return {k: torch.cat([v, nulls.get(k, v)]) for k, v in cond.items()}

@@ -26,6 +26,7 @@ from genlab.families.base import (
 )
 from genlab.models import build_model
 from genlab.objectives.denoise import denoising_loss
+from genlab.objectives.masks import with_inpaint_cond
 from genlab.paths import EDMPrecond, build_path
 from genlab.paths.convert import convert
 from genlab.rng import keyed
@@ -50,9 +51,11 @@ def build(exp: Experiment) -> nn.Module:
 
 
 def loss(exp: Experiment):
-    """The per-sample denoising loss of ``exp.objective`` (``objectives/denoise.py``)."""
+    """The per-sample denoising loss of ``exp.objective`` (``objectives/denoise.py``); for
+    a trained inpainting network (``model.inpaint``) each sample also gets a random mask
+    and its masked image as condition (``objectives/masks.py``)."""
     o = exp.objective
-    return partial(
+    plain = partial(
         denoising_loss,
         path=build_path(o.path),
         target=o.target,
@@ -67,6 +70,15 @@ def loss(exp: Experiment):
         cond_drop=o.cond_drop,
         null_cond=null_cond(exp),
     )
+    if not getattr(exp.model, "inpaint", False):
+        return plain
+
+    def inpaint_loss(model, batch: dict, generator: torch.Generator):
+        """The same loss with a random mask and masked image in each sample's condition
+        (``genlab.objectives.masks``)."""
+        return plain(model, with_inpaint_cond(batch, generator), generator)
+
+    return inpaint_loss
 
 
 def sampler_options(scfg: DiffusionSamplerConfig) -> dict:
@@ -152,13 +164,22 @@ def edit(
     jump_length: int = 10,
     resample: int = 1,
     key: tuple[int, ...] = (),
+    replace: bool | None = None,
 ) -> Tensor:
     """Inpaint ``x_in`` ``(n, *shape)`` where ``mask`` (broadcastable, 1 = regenerate) is
     set, SDEdit-style from ``strength`` and with RePaint resampling when ``resample > 1``
     (:func:`genlab.sampling.edit.inpaint`). Sample ``i`` uses only the generator
     ``keyed(seeds[i], *key)``; with ``key = ()``, ``strength = 1`` and a full mask it is
-    :func:`sample` exactly."""
+    :func:`sample` exactly.
+
+    A trained inpainting network (``model.inpaint``) is given the mask and the masked
+    image as its condition and, by default (``replace=None``), no replacement; other
+    networks get replacement. ``replace`` forces either."""
     device = next(model.parameters()).device
+    trained = getattr(exp.model, "inpaint", False)
+    if trained:
+        m = mask.to(x_in).expand(len(x_in), 1, *x_in.shape[2:])
+        cond = {**cond, "mask": m.to(device), "image": (x_in * (1 - m)).to(device)}
     path = build_path(exp.objective.path)
     grid = make_grid(scfg.grid, scfg.steps, path, rho=scfg.rho, shift=scfg.shift)
     gens = [keyed(s, *key) for s in seeds]
@@ -173,6 +194,7 @@ def edit(
         strength=strength,
         jump_length=jump_length,
         resample=resample,
+        replace=not trained if replace is None else replace,
         path=path,
         kind=exp.objective.target,
         cond=cond,

@@ -67,6 +67,10 @@ class UNetConfig:
     # "conv_resize": convolve at the low resolution to the next level's width, then resize
     # (about 25% fewer FLOPs at 28x28); "resize_conv": resize, then convolve (older runs).
     upsample: Literal["resize_conv", "conv_resize"] = "resize_conv"
+    # Also read cond["mask"] (B, 1, *S) and cond["image"] (B, C, *S), the masked image,
+    # through a zero-initialised input convolution: a trained inpainting model (the input
+    # layout of Stable Diffusion's inpainting U-Net; genlab.objectives.masks).
+    inpaint: bool = False
 
     def __post_init__(self):
         if self.channels < 1 or self.num_res_blocks < 1 or not self.channel_mult:

@@ -3,7 +3,9 @@ adaptive group norm, self-attention at low resolutions (SDPA), time and class em
 
 After Ho et al. 2020 and Dhariwal & Nichol 2021 ("ADM"), trimmed to what small data
 needs. ``forward(x_t (B, C, *S), t (B,), cond) -> (B, C_out, *S)``. Any spatial size
-works: upsampling resizes to the matching skip connection.
+works: upsampling resizes to the matching skip connection. With ``inpaint=True`` the
+network also reads ``cond["mask"]`` and the masked ``cond["image"]`` (a trained
+inpainting model).
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ from genlab.nn.blocks import (
 from genlab.nn.embed import LabelEmbedding, TimeEmbedding, check_cond, class_embedding
 
 
+def inpaint_input(x: Tensor, cond: dict) -> Tensor:
+    """``(B, 1 + C, *S)``: ``cond["mask"]`` then ``cond["image"]``; without both, a full
+    mask and a blank image (nothing known: plain generation)."""
+    mask, image = cond.get("mask"), cond.get("image")
+    if (mask is None) != (image is None):
+        raise KeyError("an inpainting network takes cond 'mask' and 'image' together")
+    if mask is None:
+        mask, image = torch.ones_like(x[:, :1]), torch.zeros_like(x)
+    return torch.cat([mask.to(x).expand(len(x), 1, *x.shape[2:]), image.to(x)], 1)
+
+
 class UNet(nn.Module):
     def __init__(self, cfg: UNetConfig):
         super().__init__()
@@ -33,6 +46,8 @@ class UNet(nn.Module):
         self.time = TimeEmbedding(emb_dim)
         self.label = LabelEmbedding(cfg.num_classes, emb_dim) if cfg.num_classes else None
         self.inp = conv(d, cfg.in_channels, ch)
+        # inpainting: mask (1) and masked image (C) channels, zero at initialisation
+        self.inp_mask = zero_(conv(d, 1 + cfg.in_channels, ch)) if cfg.inpaint else None
 
         def res(c_in, c_out):
             return ResBlock(d, c_in, c_out, emb_dim, cfg.dropout)
@@ -69,12 +84,15 @@ class UNet(nn.Module):
         )
 
     def forward(self, x: Tensor, t: Tensor, cond: dict | None = None) -> Tensor:
-        cond = check_cond(cond, ("class",) if self.label else ())
+        keys = (("class",) if self.label else ()) + (("mask", "image") if self.inp_mask else ())
+        cond = check_cond(cond, keys)
         emb = self.time(t)  # (B, 4C)
         y = class_embedding(self.label, cond, len(x), x.device)
         if y is not None:
             emb = emb + y
         h = self.inp(x)
+        if self.inp_mask is not None:
+            h = h + self.inp_mask(inpaint_input(x, cond))
         hs = [h]
         for layer in self.down:
             if isinstance(layer, Downsample):

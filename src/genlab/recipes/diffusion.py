@@ -172,6 +172,17 @@ def mnist(family: str = "rf", arch: str = "unet") -> Experiment:
     )
 
 
+def inpainting(name: str) -> Experiment:
+    """A trained inpainting model: ``rf-NAME`` whose U-Net also reads a random mask and the
+    masked image (boxes, strokes, outpainting bands; everything masked for a quarter of the
+    samples, so it still generates from nothing), as Stable Diffusion's inpainting models.
+    ``benchmarks/editing.py`` compares it with RePaint on ``rf-NAME``."""
+    exp = digits("rf") if name == "digits" else mnist("rf")
+    exp.recipe = f"inpaint-{name}"
+    exp.model.inpaint = True
+    return exp
+
+
 def demo() -> Experiment:
     """The `make demo` run: class-conditional rectified flow on digits, about 4 minutes on
     2 cores (1,200 steps of 128 at 700-900 samples/s, then 100 samples with
@@ -198,6 +209,12 @@ RECIPES = {
     "rf-moons": Recipe(
         partial(points, "rf", "moons", classes=2),
         "class-conditional rectified flow, MLP, two moons",
+    ),
+    "inpaint-digits": Recipe(
+        partial(inpainting, "digits"), "trained inpainting (mask channels), rectified flow, digits"
+    ),
+    "inpaint-mnist": Recipe(
+        partial(inpainting, "mnist"), "trained inpainting (mask channels), rectified flow, MNIST"
     ),
     "rf-mnist": Recipe(partial(mnist, "rf"), "class-conditional rectified flow, U-Net, MNIST"),
     "ddpm-mnist": Recipe(partial(mnist, "ddpm"), "class-conditional DDPM (eps), U-Net, MNIST"),

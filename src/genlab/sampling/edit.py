@@ -129,6 +129,7 @@ def inpaint(
     strength: float = 1.0,
     jump_length: int = 10,
     resample: int = 1,
+    replace: bool = True,
     path: AffinePath | None = None,
     kind: str = "velocity",
     cond: dict | None = None,
@@ -145,7 +146,9 @@ def inpaint(
     resampling (:func:`repaint_schedule`; each jump back draws fresh noise from
     ``generators``, one per sample). ``sampler`` is any sampler of the shared signature,
     called one interval at a time when resampling (multistep solvers then run first order)
-    and over the whole grid otherwise; ``options`` go to it.
+    and over the whole grid otherwise; ``options`` go to it. ``replace=False`` leaves the
+    network's input alone (for a model that reads the mask and known pixels itself, as
+    ``UNetConfig.inpaint``); the known pixels are still pasted at the end.
 
     Raises:
         ValueError: a bad ``strength``, ``jump_length`` or ``resample``; RePaint without
@@ -155,7 +158,7 @@ def inpaint(
     whole = len(img2img_grid(grid, strength)) == len(grid)
     grid = img2img_grid(grid, strength)
     mask, eps = mask.to(x_known), eps.to(x_known)
-    f = known_replacement(model, path, x_known, mask, eps)
+    f = known_replacement(model, path, x_known, mask, eps) if replace else model
     if whole:  # the prior, exactly as plain sampling (and diffusers at strength 1) starts
         x = eps * float(path.sigma(grid[:1]))
     else:  # SDEdit: the input raised to the first time kept
