@@ -196,3 +196,36 @@ def test_a_trained_inpainting_run_reads_the_mask(tmp_path):
     ]
     assert main([*args, "--class", "3", "--cfg", "1", "--out", str(out)]) == 0
     assert np.array_equal(pixels(out)[:4], pixels(tmp_path / "x.png")[:4])
+
+
+def test_init_from_warm_starts_an_inpainting_model_from_its_base(files, tmp_path, capsys):
+    """train.init_from loads the base run's EMA weights; the zero-initialised inpainting
+    input is new, so before any step the inpainting model is exactly the base model."""
+    import torch
+
+    from genlab.checkpoint import warm_start
+    from genlab.errors import CheckpointError
+    from genlab.models import build_model
+    from genlab.recipes import get_recipe
+    from genlab.runs import load_model, override
+
+    _, run = files
+    exp, base = load_model(run)
+    inp_exp = override(get_recipe("inpaint-digits"), TINY)
+    net = build_model(inp_exp.model)
+    assert warm_start(net, run / "ema.safetensors") == ["inp_mask.bias", "inp_mask.weight"]
+    x, t = torch.randn(3, 1, 8, 8), torch.rand(3)
+    cond = {"class": torch.tensor([1, 2, 3])}
+    full = {**cond, "mask": torch.ones(3, 1, 8, 8), "image": torch.randn(3, 1, 8, 8)}
+    assert torch.equal(net(x, t, full), base(x, t, cond))
+    with pytest.raises(CheckpointError, match="cannot initialise this network from it"):
+        warm_start(
+            build_model(override(inp_exp, ["model.channels=8"]).model), run / "ema.safetensors"
+        )
+    out = tmp_path / "ft"
+    ov = [*TINY, f"train.init_from={run}"]
+    assert main(["train", "inpaint-digits", *ov, "--out", str(out)]) == 0
+    assert "new parameters: inp_mask.bias, inp_mask.weight" in capsys.readouterr().out
+    ov = [*TINY, f"train.init_from={tmp_path / 'nowhere'}"]
+    assert main(["train", "inpaint-digits", *ov, "--out", str(tmp_path / "bad")]) == 2
+    assert "nowhere/ema.safetensors: missing" in capsys.readouterr().err

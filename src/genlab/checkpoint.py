@@ -91,6 +91,33 @@ def load_into(module: torch.nn.Module, path: Path, state: dict | None = None) ->
     module.load_state_dict(state)
 
 
+def warm_start(module: torch.nn.Module, path: Path) -> list[str]:
+    """Load the weights at ``path`` into ``module`` for fine-tuning: every tensor in the
+    file must exist in ``module`` with its shape, while parameters the file lacks (layers
+    added to the base network, e.g. a zero-initialised inpainting input) keep their
+    initialisation. Returns the names of those.
+
+    Raises:
+        CheckpointError: the file is missing or unreadable, or holds a key ``module``
+            lacks or a tensor of another shape (the message names the file and key).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (train.init_from must be a trained run)")
+    state = load_tensors(path)
+    own = module.state_dict()
+    extra = sorted(set(state) - set(own))
+    bad = [k for k in state if k in own and own[k].shape != state[k].shape]
+    if extra or bad:
+        k = (extra or bad)[0]
+        why = "is not in this network"
+        if not extra:
+            why = f"has shape {tuple(state[k].shape)}, this network wants {tuple(own[k].shape)}"
+        raise CheckpointError(f"{path}: cannot initialise this network from it: {k} {why}")
+    module.load_state_dict(state, strict=False)
+    return sorted(set(own) - set(state))
+
+
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     """Complete checkpoints of a run, oldest first, as ``(step, directory)``."""
     root = Path(run_dir) / "checkpoints"

@@ -49,6 +49,9 @@ class TrainConfig:
     keep_last: int = 3  # checkpoints kept in checkpoints/
     stop_after: int = 0  # end this session after N steps (0: run to train.steps)
     tensorboard: bool = True
+    # A run directory whose EMA weights initialise the network before step 0 (fine-tuning);
+    # parameters the base lacks (e.g. a zero-initialised inpainting input) keep their init.
+    init_from: str = ""
 
     def __post_init__(self):
         positive = (

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from genlab.checkpoint import warm_start
 from genlab.cond import class_keys, class_null
 from genlab.data import build_dataset
 from genlab.data.base import Dataset
@@ -87,13 +88,25 @@ def no_dependencies(exp: Experiment) -> dict[str, tuple[str, str]]:
     return {}
 
 
-def prepare(exp: Experiment, build: Callable[[Experiment], nn.Module]) -> tuple[Dataset, nn.Module]:
+def prepare(
+    exp: Experiment, build: Callable[[Experiment], nn.Module], resume: bool = False
+) -> tuple[Dataset, nn.Module]:
     """The training data and a freshly initialised network (initialisation seeded by
-    ``exp.seed`` alone); a clear error if they do not fit each other."""
+    ``exp.seed`` alone), warm-started from ``train.init_from``'s EMA weights when set and
+    not ``resume`` (a resumed run loads its own checkpoint); a clear error if they do not
+    fit each other."""
     data = build_dataset(exp.data)
     loop.check_compatible(exp.model, data)
     loop.seed_init(exp.seed)
-    return data, build(exp)
+    model = build(exp)
+    if exp.train.init_from and not resume:
+        new = warm_start(model, Path(exp.train.init_from) / "ema.safetensors")
+        print(
+            f"initialised from {exp.train.init_from}"
+            + (f"; new parameters: {', '.join(new)}" if new else ""),
+            flush=True,
+        )
+    return data, model
 
 
 def class_rows(num_classes: int, n: int) -> tuple[dict, int]:
@@ -129,7 +142,7 @@ def fit_one_objective(
     preview: Callable[[Experiment, Dataset], loop.PreviewFn],
 ) -> Path:
     """Train ``build(exp)`` with ``loss`` in the one-objective loop."""
-    data, model = prepare(exp, build)
+    data, model = prepare(exp, build, resume)
     return loop.fit(
         run_dir,
         exp.train,

@@ -143,6 +143,10 @@ def teacher_fn(exp: Experiment, net: nn.Module):
 
 def from_teacher(exp: Experiment) -> tuple[Dataset, nn.Module]:
     """The training data and the student, initialised with the teacher's weights."""
+    if exp.train.init_from:
+        raise ConfigError(
+            "train.init_from: a student starts from its teacher's weights (objective.teacher)"
+        )
     teacher = load_teacher(exp)
     data, student = prepare(exp, build)
     student.load_state_dict(teacher.module.state_dict())

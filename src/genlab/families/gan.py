@@ -210,7 +210,7 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
         raise ConfigError(
             f"train.batch_size: {train.batch_size} is not a multiple of objective.pack={o.pack}"
         )
-    data, g = prepare(exp, build)
+    data, g = prepare(exp, build, resume)
     d = build_discriminator(exp)
     clip = (lambda m: L.clip_weights_(m, o.clip)) if o.loss == "wgan" else None
     protocol = exp.data.name if exp.data.name in PROTOCOLS else None

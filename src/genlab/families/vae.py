@@ -181,7 +181,7 @@ def fit_klae(exp: Experiment, run_dir: Path, resume: bool) -> None:
     """The KL-AE against a patch discriminator, in the two-player loop (D step first,
     then the autoencoder step on the same batch); both AdamW at ``train.lr``."""
     train, o = exp.train, exp.objective
-    data, ae = prepare(exp, build)
+    data, ae = prepare(exp, build, resume)
     disc = PatchDiscriminator(exp.model.in_channels, o.disc_channels)
 
     def adamw_ae(m):
