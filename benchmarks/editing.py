@@ -4,7 +4,8 @@ RePaint resampling) and SDEdit, scored with the data's classifier on held-out im
     python benchmarks/editing.py --run runs/rf-mnist [--classifier runs/eval-mnist-classifier]
         [--n 64] [--steps 20] [--jump-length 5] [--resample 4] [--sdedit-n 128]
         [--strengths 0.25,0.5,0.75,1] [--inpaint-run runs/inpaint-mnist]
-        [--figure docs/img/editing_mnist.png] [--jsonl rows.jsonl]
+        [--figure docs/img/editing_mnist.png] [--outpaint-figure docs/img/outpaint_mnist.png]
+        [--jsonl rows.jsonl]
 
 **Inpainting.** The first ``--n`` held-out images (MNIST test [8000, 10000), digits test
 split), each with two masks: ``box`` (the centre square of half the side) and ``half``
@@ -45,6 +46,7 @@ from genlab.evaluate import EXTRACTOR_FOR, heldout_config
 from genlab.families import family_of
 from genlab.metrics.features import get_extractor
 from genlab.runs import load_model, sampler_config
+from genlab.sampling.edit import extend_canvas, outpaint
 from genlab.viz import save_grid
 
 
@@ -98,6 +100,7 @@ def measure() -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--figure", help="save a picture of the edits here")
     ap.add_argument("--jsonl", help="append one JSON line per row here")
+    ap.add_argument("--outpaint-figure", help="save a picture of outpainted images here")
     ap.add_argument("--quick", action="store_true", help="(make bench) --n 8 --sdedit-n 16")
     a = ap.parse_args()
     if not a.run:  # `make bench` runs every script without arguments
@@ -122,7 +125,7 @@ def measure() -> int:
     rows: list[dict] = []
     pictures: list[torch.Tensor] = []
 
-    def edit(x, mask, seeds, strength=1.0, resample=1, which="base"):
+    def edit(x, mask, seeds, strength=1.0, resample=1, which="base", key=()):
         e, net = nets[which]
         k = e.model.num_classes
         scfg = sampler_config(e, [], name=a.sampler, steps=a.steps, cfg=0.0)
@@ -132,7 +135,7 @@ def measure() -> int:
             c = {key: v[lo : lo + a.batch] for key, v in null.items()}
             out.append(family_of(e.objective.kind).edit(
                 net, e, seeds[lo : lo + a.batch], c, scfg, x[lo : lo + a.batch], mask,
-                strength=strength, jump_length=a.jump_length, resample=resample,
+                strength=strength, jump_length=a.jump_length, resample=resample, key=key,
             ))  # fmt: skip
         return torch.cat(out)
 
@@ -176,8 +179,33 @@ def measure() -> int:
 
     if a.strengths:
         sdedit_table(a, data, ref_cfg, desc, ext, edit, rows, pictures)
+    if a.outpaint_figure:
+        outpaint_figure(a, data.x[:10], edit)
     finish(a, rows, pictures)
     return 0
+
+
+def outpaint_figure(a, x, edit) -> None:
+    """Each image grown by half its width on the left and right and a quarter of its
+    height at the bottom, two seeds, beside the original on the grown canvas."""
+    h, w = x.shape[-2:]
+    grow = {"left": w // 2, "right": w // 2, "bottom": h // 4}
+    outs = [
+        outpaint(
+            lambda win, m, k, s=s: edit(win, m, [s + i for i in range(len(x))], key=(k,)),
+            x.clone(),
+            grow,
+            (h, w),
+        )  # fmt: skip
+        for s in (0, len(x))
+    ]
+    canvas, new = extend_canvas(x, grow)
+    for o in outs:  # the original pixels, exactly
+        assert torch.equal(o[..., :h, grow["left"] : grow["left"] + w], x)
+    shown = torch.where(new.bool().expand_as(canvas), torch.zeros_like(canvas), canvas)
+    save_grid(torch.cat([shown, *outs]), Path(a.outpaint_figure), nrow=len(x))
+    print(f"wrote {a.outpaint_figure}: the originals on the grown canvas (grey = new), then "
+          f"two outpaintings ({', '.join(f'{k}={v}' for k, v in grow.items())})")  # fmt: skip
 
 
 def sdedit_table(a, data, ref_cfg, desc, ext, edit, rows, pictures) -> None:
@@ -212,8 +240,9 @@ def finish(a, rows, pictures) -> None:
                 f.write(json.dumps(r) + "\n")
     if a.figure:
         save_grid(torch.cat(pictures), Path(a.figure), nrow=10)
+        rows_per_mask = "replacement, RePaint" + (", trained" if a.inpaint_run else "")
         print(f"\nwrote {a.figure}: per mask, rows = input with the hole grey, original, "
-              f"replacement, RePaint; then SDEdit: guide, strengths {a.strengths}")  # fmt: skip
+              f"{rows_per_mask}; then SDEdit: guide, strengths {a.strengths}")  # fmt: skip
 
 
 if __name__ == "__main__":
