@@ -66,8 +66,11 @@ def test_inpaint_keeps_known_pixels_and_regenerates_the_mask(files, capsys):
     extra = ["--resample", "3", "--jump-length", "2", "--sampler", "ddpm", "--out", str(out2)]
     assert main([*args, "--class", "3", *extra]) == 0
     assert np.array_equal(pixels(out2)[:, :4], x[:, :4])
-    # a class-conditional run without --class edits with its null class (cond_drop > 0)
+    # a class-conditional run without --class edits with its null class (cond_drop > 0);
+    # a guidance weight of 0 is no guidance, so it is accepted there
     assert main([*args, "--out", str(d / "null.png")]) == 0
+    assert main([*args, "--cfg", "0", "--out", str(d / "null0.png")]) == 0
+    assert np.array_equal(pixels(d / "null.png"), pixels(d / "null0.png"))
 
 
 def test_sdedit_at_strength_one_equals_sample(files):
@@ -127,7 +130,14 @@ BAD = [
     (["--strength", "0.5", "--class", "12"], "--class: 12 is out of range"),
     (["--strength", "0.5", "--cfg", "2"], "--cfg: guidance needs a class"),
     (["--strength", "0.5", "--out", "x.png"], "--out: x.png is the --image file"),
-    (["--strength", "0.5", "--out", "x.gif"], "--out: x.gif is not a picture"),
+    (["--strength", "0.5", "--out", "x.gif"], "--out: x.gif is not a .png picture"),
+    (["--strength", "0.5", "--out", "y.jpg"], "--out: y.jpg: JPEG is lossy"),
+    (["--strength", "0.5", "--out", "adir.png"], "adir.png: cannot write the picture"),
+    (["--extend", "left=33"], "--extend: left=33 is more than 4 x the image's 8 pixels"),
+    (["--extend", "left=2_0"], "--extend: left='2_0' is not a whole number"),
+    (["--mask", "mask.png", "--steps", "1"], "--steps: 1 step from t = 1 cannot inpaint"),
+    (["--mask", "mask.png", "--resample", "2", "--jump-length", "5"], "--jump-length: jump_"),
+    (["--mask", "mask.png", "--resample", "0"], "--resample: must be at least 1"),
 ]
 
 
@@ -135,7 +145,10 @@ BAD = [
 def test_bad_input_is_one_error_line(files, capsys, monkeypatch, extra, message):
     d, run = files
     monkeypatch.chdir(d)
-    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in d.glob("*.png")}
+    (d / "adir.png").mkdir(exist_ok=True)
+    before = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in d.iterdir() if p.is_file()
+    }
     args = ["edit", str(run)]
     if "--image" not in extra:
         args += ["--image", "x.png"]
@@ -144,7 +157,7 @@ def test_bad_input_is_one_error_line(files, capsys, monkeypatch, extra, message)
     assert main([*args, *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("genlab: error: ") and message in err[0], err
-    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in d.glob("*.png")}
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in d.iterdir() if p.is_file()}
     assert after == before  # inputs untouched, nothing written
 
 
@@ -228,4 +241,7 @@ def test_init_from_warm_starts_an_inpainting_model_from_its_base(files, tmp_path
     assert "new parameters: inp_mask.bias, inp_mask.weight" in capsys.readouterr().out
     ov = [*TINY, f"train.init_from={tmp_path / 'nowhere'}"]
     assert main(["train", "inpaint-digits", *ov, "--out", str(tmp_path / "bad")]) == 2
-    assert "nowhere/ema.safetensors: missing" in capsys.readouterr().err
+    assert "nowhere is not a run directory" in capsys.readouterr().err
+    ov = [*TINY, f"train.init_from={run}", "objective.target=x0"]  # another objective: a warning
+    assert main(["train", "inpaint-digits", *ov, "--out", str(tmp_path / "eps")]) == 0
+    assert "another objective (target 'velocity' -> 'x0')" in capsys.readouterr().err

@@ -113,6 +113,8 @@ def warm_start(module: torch.nn.Module, path: Path) -> list[str]:
         why = "is not in this network"
         if not extra:
             why = f"has shape {tuple(state[k].shape)}, this network wants {tuple(own[k].shape)}"
+        elif any(o.removeprefix("net.") == k.removeprefix("net.") for o in own):
+            why += " (one of the two is wrapped in EDM preconditioning: objective.precond differs)"
         raise CheckpointError(f"{path}: cannot initialise this network from it: {k} {why}")
     module.load_state_dict(state, strict=False)
     return sorted(set(own) - set(state))

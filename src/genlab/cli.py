@@ -208,8 +208,6 @@ def cmd_sample(args) -> int:
 
 # ------------------------------------------------------------------------------ edit
 
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
 
 def cmd_edit(args) -> int:
     from genlab.edit import edit, parse_extend
@@ -218,9 +216,10 @@ def cmd_edit(args) -> int:
 
     _threads(args)
     out = Path(args.out)
-    if out.suffix.lower() not in PICTURE_SUFFIXES:
-        kinds = ", ".join(PICTURE_SUFFIXES)
-        raise ConfigError(f"--out: {out} is not a picture; use one of {kinds}")
+    if out.suffix.lower() in (".jpg", ".jpeg"):
+        raise ConfigError(f"--out: {out}: JPEG is lossy and would change the kept pixels; use .png")
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out: {out} is not a .png picture")
     for flag, given in (("--image", args.image), ("--mask", args.mask)):
         if given and out.resolve() == Path(given).resolve():
             raise ConfigError(f"--out: {out} is the {flag} file; inputs are never overwritten")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from genlab.data import DATASETS
@@ -27,6 +27,7 @@ from genlab.runs import class_cond, load_model, sampler_config
 from genlab.sampling.edit import SIDES, outpaint
 
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
+MAX_EXTEND = 4  # outpainting: at most this many times the image's side per side
 
 
 def _open(path: Path, what: str) -> Image.Image:
@@ -42,8 +43,9 @@ def _open(path: Path, what: str) -> Image.Image:
 
 def read_image(path: str | Path, shape: tuple[int, int, int]) -> Tensor:
     """The picture at ``path`` as ``(C, H, W)`` float32 in [-1, 1], checked against the
-    run's ``shape`` ``(C, H, W)``: a grey file (modes 1, L, LA, I;16, ...) has 1 channel,
-    any other 3; transparency is composited on white.
+    run's ``shape`` ``(C, H, W)``: upright by its EXIF orientation; a grey file (modes 1,
+    L, LA, I;16, ...) has 1 channel, any other (palette, RGB, RGBA) 3; transparency is
+    composited on white; 16-bit values keep their precision here (outputs are 8-bit).
 
     Raises:
         DataError: a missing or unreadable file, or another size or channel count (the
@@ -52,6 +54,7 @@ def read_image(path: str | Path, shape: tuple[int, int, int]) -> Tensor:
     path = Path(path)
     c, h, w = shape
     with _open(path, "image") as im:
+        ImageOps.exif_transpose(im, in_place=True)  # upright, as the training loader reads
         have = 1 if im.mode in GREY_MODES else 3
         if (im.height, im.width) != (h, w):
             raise DataError(
@@ -70,7 +73,8 @@ def read_image(path: str | Path, shape: tuple[int, int, int]) -> Tensor:
 
 def read_mask(path: str | Path, size: tuple[int, int]) -> Tensor:
     """The mask at ``path`` as ``(1, 1, H, W)`` float {0, 1}: 1 (regenerate) where its grey
-    value is above half of white, as Stable Diffusion's inpainting masks.
+    value is above half of white, as Stable Diffusion's inpainting masks; a transparent
+    pixel counts as black (kept).
 
     Raises:
         DataError: a missing or unreadable file, another size than ``size`` ``(H, W)``, or
@@ -107,15 +111,22 @@ def parse_extend(items: list[str] | None) -> dict[str, int]:
             raise ConfigError(f"--extend: unknown side {side!r}; use {', '.join(SIDES)}=PIXELS")
         if side in out:
             raise ConfigError(f"--extend: {side} given twice")
-        try:
-            out[side] = int(value)
-        except ValueError:
-            raise ConfigError(f"--extend: {side}={value!r} is not a whole number") from None
-        if out[side] < 0:
-            raise ConfigError(f"--extend: {side}={out[side]} must be >= 0 pixels")
+        if not value.strip().isdigit():
+            raise ConfigError(f"--extend: {side}={value!r} is not a whole number of pixels")
+        out[side] = int(value)
     if not any(out.values()):
         raise ConfigError("--extend: give at least one side and a positive size, e.g. left=8")
     return out
+
+
+def option_error(message: str) -> str:
+    """A ``ValueError`` of :mod:`genlab.sampling.edit` as one line naming the option."""
+    for prefix, flag in (("strength", "--strength"), ("steps", "--steps")):
+        if message.startswith(prefix):
+            return f"{flag}: {message.removeprefix('steps: ')}"
+    if message.startswith("jump_length"):
+        return f"--jump-length: {message}"
+    return f"genlab edit: {message}"
 
 
 def edit_cond(exp, n: int, cls: int | None, guided: bool) -> dict:
@@ -188,8 +199,10 @@ def edit(
         raise ConfigError("--strength: outpainting generates new pixels from noise; drop it")
     if mask is None and not extend and strength is None:
         raise ConfigError("genlab edit: give --mask (inpaint), --extend (outpaint) or --strength")
-    if jump_length < 1 or resample < 1:
-        raise ConfigError("--jump-length and --resample: must be at least 1")
+    if resample < 1:
+        raise ConfigError(f"--resample: must be at least 1 (1: no resampling), got {resample}")
+    if resample > 1 and jump_length < 1:
+        raise ConfigError(f"--jump-length: must be at least 1, got {jump_length}")
     exp, model = load_model(Path(run_dir), weights, device, accept_changed)
     family = family_of(exp.objective.kind)
     if family.edit is None or DATASETS[exp.data.name].modality != "image":
@@ -203,11 +216,19 @@ def edit(
             f"{', '.join(family.cond_keys(exp)) or 'none'}); use --class for class labels"
         )
     shape = tuple(exp.model.input_shape())
+    for side, px in (extend or {}).items():
+        size = shape[2] if side in ("left", "right") else shape[1]
+        if px > MAX_EXTEND * size:
+            raise ConfigError(
+                f"--extend: {side}={px} is more than {MAX_EXTEND} x the image's {size} pixels; "
+                "extend in several runs"
+            )
     x_in = read_image(image, shape)[None]
     m = read_mask(mask, shape[1:]) if mask is not None else torch.ones(1, 1, *shape[1:])
     scfg = sampler_config(exp, overrides, **sampler_fields)
-    asked = sampler_fields.get("cfg") is not None or any(
-        o.removeprefix("sampler.").startswith("cfg=") for o in overrides
+    asked = sampler_fields.get("cfg") not in (None, 0) or any(
+        o.removeprefix("sampler.").startswith("cfg=") and float(o.split("=", 1)[1] or 0) != 0
+        for o in overrides
     )
     cond = edit_cond(exp, n, cls, asked)
     if cls is None and "class" in cond:  # the null class: nothing to guide towards
@@ -224,8 +245,8 @@ def edit(
                 y = family.edit(
                     model, exp, seeds[lo:hi], c, scfg, x[lo:hi], mk, strength=s, key=key, **kw
                 )
-            except ValueError as e:  # strength too small for the steps
-                raise ConfigError(f"--strength: {e}") from None
+            except ValueError as e:  # the options do not fit the grid (sampling/edit.py)
+                raise ConfigError(option_error(str(e))) from None
             chunks.append(y.cpu())
         return torch.cat(chunks)
 

@@ -14,6 +14,8 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
+from genlab.errors import DataError
+
 PALETTE = [
     (230, 25, 75),
     (60, 180, 75),
@@ -68,12 +70,23 @@ def _to_image(arr: np.ndarray, scale: int = 1) -> Image.Image:
 
 
 def _atomic_save(img: Image.Image, path: Path, **kw) -> Path:
+    """Write ``img`` to a temporary file beside ``path``, then rename it into place.
+
+    Raises:
+        DataError: ``path`` cannot be written (a directory, a parent that is a file, no
+            permission); the message names it and nothing is left behind.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fmt = path.suffix.lstrip(".").upper().replace("JPG", "JPEG")  # any case: .PNG, .Jpg
-    img.save(tmp, format=fmt, **kw)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(tmp, format=fmt, **kw)
+        os.replace(tmp, path)
+    except OSError as e:
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
+        raise DataError(f"{path}: cannot write the picture ({e.strerror or e})") from None
     return path
 
 

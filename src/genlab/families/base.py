@@ -22,6 +22,7 @@ from genlab.checkpoint import warm_start
 from genlab.cond import class_keys, class_null
 from genlab.data import build_dataset
 from genlab.data.base import Dataset
+from genlab.errors import CheckpointError
 from genlab.experiment import Experiment
 from genlab.train import loop
 from genlab.train.batches import to_device
@@ -100,13 +101,36 @@ def prepare(
     loop.seed_init(exp.seed)
     model = build(exp)
     if exp.train.init_from and not resume:
-        new = warm_start(model, Path(exp.train.init_from) / "ema.safetensors")
+        base = Path(exp.train.init_from)
+        if not base.is_dir():
+            raise CheckpointError(f"train.init_from: {base} is not a run directory")
+        new = warm_start(model, base / "ema.safetensors")
+        warn_objective_change(exp, base)
         print(
             f"initialised from {exp.train.init_from}"
             + (f"; new parameters: {', '.join(new)}" if new else ""),
             flush=True,
         )
     return data, model
+
+
+def warn_objective_change(exp: Experiment, base: Path) -> None:
+    """Warn when ``train.init_from`` names a run trained for another objective (another
+    kind, path or prediction target): its weights start from a different function."""
+    import warnings
+
+    import yaml
+
+    try:
+        theirs = (yaml.safe_load((base / "config.yaml").read_text()) or {}).get("objective", {})
+    except (OSError, yaml.YAMLError):
+        return
+    ours = vars(exp.objective)
+    diff = [k for k in ("kind", "path", "target") if k in theirs and theirs[k] != ours.get(k)]
+    if diff:
+        pairs = ", ".join(f"{k} {theirs[k]!r} -> {ours.get(k)!r}" for k in diff)
+        msg = f"train.init_from: {base} was trained with another objective ({pairs})"
+        warnings.warn(msg, stacklevel=2)
 
 
 def class_rows(num_classes: int, n: int) -> tuple[dict, int]:

@@ -151,13 +151,25 @@ def inpaint(
     ``UNetConfig.inpaint``); the known pixels are still pasted at the end.
 
     Raises:
-        ValueError: a bad ``strength``, ``jump_length`` or ``resample``; RePaint without
-            ``generators``.
+        ValueError: a bad ``strength``, ``jump_length`` or ``resample`` (also a jump longer
+            than the steps run); a single step from ``alpha = 0`` with replacement (it
+            would never see the known pixels); RePaint without ``generators``.
     """
     path, cond = path or LinearPath(), cond or {}
     whole = len(img2img_grid(grid, strength)) == len(grid)
     grid = img2img_grid(grid, strength)
     mask, eps = mask.to(x_known), eps.to(x_known)
+    a0 = float(path.alpha(grid[:1]))
+    if replace and len(grid) == 2 and a0 == 0 and not bool(mask.bool().all()):
+        raise ValueError(
+            "steps: 1 step from t = 1 cannot inpaint by replacement: its only evaluation "
+            "sees the known pixels noised to alpha = 0, i.e. not at all; use 2 or more steps"
+        )
+    if resample > 1 and jump_length > len(grid) - 1:
+        raise ValueError(
+            f"jump_length {jump_length} is longer than the {len(grid) - 1} steps run, so no "
+            "resampling would happen; shorten the jump or raise the steps"
+        )
     f = known_replacement(model, path, x_known, mask, eps) if replace else model
     if whole:  # the prior, exactly as plain sampling (and diffusers at strength 1) starts
         x = eps * float(path.sigma(grid[:1]))

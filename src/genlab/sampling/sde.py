@@ -117,8 +117,9 @@ def consistency(
 ):
     """Multistep consistency sampling (Song et al. 2023, Alg. 1): at each grid time
     ``t_i`` the network's ``x0`` estimate, then ``x = alpha(t_{i+1}) x0 + sigma(t_{i+1}) z``
-    with ``z ~ N(0, I)`` from ``generators`` (none drawn for one step); returns the last
-    ``x0`` estimate."""
+    with ``z ~ N(0, I)`` from ``generators`` (none drawn for a step to ``t = 0``); on a
+    grid ending at 0 it returns the last ``x0`` estimate, on one ending above 0 (a single
+    interval of RePaint) the state re-noised to the grid's end."""
     path, cond = path or LinearPath(), cond or {}
     for i in range(len(grid) - 1):
         t, t_next = float(grid[i]), float(grid[i + 1])
