@@ -151,6 +151,23 @@ def _threads(args) -> None:
     set_threads(args.threads)
 
 
+def sampling_options(args) -> dict:
+    """The keywords of the shared sampling flags, for ``runs.sample_with_cond`` and
+    ``edit.edit``."""
+    from genlab.train.distributed import pick_device
+
+    return dict(
+        weights=args.weights,
+        device=pick_device(args.device),
+        overrides=args.overrides,
+        accept_changed=args.accept_changed_deps,
+        batch=args.batch,
+        name=args.sampler,
+        steps=args.steps,
+        cfg=args.cfg,
+    )
+
+
 SAMPLE_SUFFIXES = {".png": "picture", ".jpg": "picture", ".jpeg": "picture", ".npz": "arrays"}
 
 
@@ -160,7 +177,6 @@ def cmd_sample(args) -> int:
 
     from genlab.data import DATASETS
     from genlab.runs import sample_with_cond
-    from genlab.train.distributed import pick_device
     from genlab.viz import save_image, save_samples
 
     _threads(args)
@@ -175,16 +191,9 @@ def cmd_sample(args) -> int:
         args.run,
         args.n,
         args.seed,
-        accept_changed=args.accept_changed_deps,
-        batch=args.batch,
         progress=sys.stderr.isatty(),
         cls=args.cls,
-        weights=args.weights,
-        device=pick_device(args.device),
-        overrides=args.overrides,
-        name=args.sampler,
-        steps=args.steps,
-        cfg=args.cfg,
+        **sampling_options(args),
     )
     seeds = [args.seed + i for i in range(args.n)]
     if kind == "arrays":
@@ -211,7 +220,6 @@ def cmd_sample(args) -> int:
 
 def cmd_edit(args) -> int:
     from genlab.edit import edit, parse_extend
-    from genlab.train.distributed import pick_device
     from genlab.viz import save_grid, save_image
 
     _threads(args)
@@ -235,14 +243,7 @@ def cmd_edit(args) -> int:
         prompt=args.prompt,
         jump_length=args.jump_length,
         resample=args.resample,
-        weights=args.weights,
-        device=pick_device(args.device),
-        overrides=args.overrides,
-        accept_changed=args.accept_changed_deps,
-        batch=args.batch,
-        name=args.sampler,
-        steps=args.steps,
-        cfg=args.cfg,
+        **sampling_options(args),
     )
     if len(y) == 1:
         save_image(y[0], out)
