@@ -20,11 +20,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from genlab.data import DATASETS
-from genlab.data.folder import pixels
+from genlab.data.folder import pixels, to_unit
 from genlab.errors import ConfigError, DataError, GenlabError
 from genlab.families import family_of
-from genlab.runs import class_cond, load_model, sampler_config
-from genlab.sampling.edit import SIDES, outpaint
+from genlab.runs import class_cond, guidance_asked, load_model, sampler_config
+from genlab.sampling.edit import SIDES, extend_canvas, outpaint
 
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 MAX_EXTEND = 4  # outpainting: at most this many times the image's side per side
@@ -67,8 +67,7 @@ def read_image(path: str | Path, shape: tuple[int, int, int]) -> Tensor:
                 f"{c}-channel images"
             )
         a, white = pixels(im, c, 1.0, path)
-    x = np.clip(a.astype(np.float64), 0.0, white) / white * 2 - 1
-    return torch.from_numpy(x.astype(np.float32)).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(to_unit(a, white)).permute(2, 0, 1).contiguous()
 
 
 def read_mask(path: str | Path, size: tuple[int, int]) -> Tensor:
@@ -226,11 +225,7 @@ def edit(
     x_in = read_image(image, shape)[None]
     m = read_mask(mask, shape[1:]) if mask is not None else torch.ones(1, 1, *shape[1:])
     scfg = sampler_config(exp, overrides, **sampler_fields)
-    asked = sampler_fields.get("cfg") not in (None, 0) or any(
-        o.removeprefix("sampler.").startswith("cfg=") and float(o.split("=", 1)[1] or 0) != 0
-        for o in overrides
-    )
-    cond = edit_cond(exp, n, cls, asked)
+    cond = edit_cond(exp, n, cls, guidance_asked(sampler_fields, list(overrides)))
     if cls is None and "class" in cond:  # the null class: nothing to guide towards
         scfg = dataclasses.replace(scfg, cfg=0.0)
     seeds = [seed + i for i in range(n)]
@@ -253,11 +248,7 @@ def edit(
     x = x_in.expand(n, *shape)
     if extend:
         out = outpaint(lambda w, mk, k: run(w, mk, 1.0, (k,)), x.clone(), extend, shape[1:])
-        m = torch.nn.functional.pad(
-            torch.zeros(1, 1, *shape[1:]),
-            tuple(extend.get(s, 0) for s in SIDES),
-            value=1.0,
-        )
+        m = extend_canvas(x_in, extend)[1]
     else:
         out = run(x, m, 1.0 if strength is None else strength)
     bad = ~torch.isfinite(out.flatten(1)).all(1)

@@ -45,6 +45,15 @@ def load_experiment(
 ) -> Experiment:
     """The experiment stored in ``RUN/config.yaml``, with every pinned dependency
     resolved to its checked location (see :func:`resolve_dependencies`)."""
+    return resolve_dependencies(read_experiment(run_dir), run_dir, accept_changed, missing_ok)
+
+
+def read_experiment(run_dir: Path) -> Experiment:
+    """The experiment stored in ``RUN/config.yaml`` as written (dependencies unresolved).
+
+    Raises:
+        CheckpointError: no such directory, no ``config.yaml``, or one that does not parse.
+    """
     run_dir = Path(run_dir)
     path = run_dir / "config.yaml"
     if not run_dir.is_dir():
@@ -52,10 +61,9 @@ def load_experiment(
     if not path.is_file():
         raise CheckpointError(f"{run_dir}: not a genlab run (no config.yaml)")
     try:
-        exp = experiment_from(C.load_yaml(path), str(path))
+        return experiment_from(C.load_yaml(path), str(path))
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None
-    return resolve_dependencies(exp, run_dir, accept_changed, missing_ok)
 
 
 # ---------------------------------------------------------------------- dependencies
@@ -266,9 +274,9 @@ def load_model(
     distilled student and its teacher) may be gone or changed."""
     if weights not in ("ema", "model"):
         raise ConfigError(f"--weights: expected 'ema' or 'model', got {weights!r}")
-    exp = load_experiment(run_dir, True, missing_ok=True)
-    if not family_of(exp.objective.kind).samples_alone:
-        exp = load_experiment(run_dir, accept_changed)
+    exp = read_experiment(run_dir)
+    alone = family_of(exp.objective.kind).samples_alone
+    exp = resolve_dependencies(exp, Path(run_dir), accept_changed or alone, missing_ok=alone)
     path = Path(run_dir) / f"{weights}.safetensors"
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (has the run saved a checkpoint yet?)")
@@ -371,14 +379,19 @@ def draw(
     return x
 
 
-def check_guidance(exp: Experiment, explicit: dict, overrides: list[str]) -> None:
-    """``--cfg`` (or ``cfg=``) on a run with no condition is an error, as ``--class`` is."""
-    asked = explicit.get("cfg") not in (None, 0) or any(
+def guidance_asked(explicit: dict, overrides: list[str]) -> bool:
+    """Whether a non-zero guidance weight was given, as ``--cfg`` (``explicit["cfg"]``) or
+    as a ``cfg=`` / ``sampler.cfg=`` override."""
+    return explicit.get("cfg") not in (None, 0) or any(
         o.removeprefix("sampler.").split("=", 1)[0].strip() == "cfg"
         and float(o.split("=", 1)[1] or 0) != 0
         for o in overrides
     )
-    if asked and not family_of(exp.objective.kind).cond_keys(exp):
+
+
+def check_guidance(exp: Experiment, explicit: dict, overrides: list[str]) -> None:
+    """``--cfg`` (or ``cfg=``) on a run with no condition is an error, as ``--class`` is."""
+    if guidance_asked(explicit, overrides) and not family_of(exp.objective.kind).cond_keys(exp):
         raise ConfigError("--cfg: this run has no condition (class or text) to guide")
 
 

@@ -157,8 +157,12 @@ def load_image(path: Path, size: int, channels: int, background: float = 1.0) ->
             a = _resize_crop(a, size)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise DataError(f"{path}: cannot read image ({e})") from None
-    x = np.clip(a.astype(np.float64), 0.0, white) / white * 2 - 1
-    return x.astype(np.float32)
+    return to_unit(a, white)
+
+
+def to_unit(a: np.ndarray, white: float) -> np.ndarray:
+    """Pixel values on the scale ``[0, white]`` as float32 in [-1, 1] (black -1, white +1)."""
+    return (np.clip(a.astype(np.float64), 0.0, white) / white * 2 - 1).astype(np.float32)
 
 
 def make_folder(cfg: ImageFolderConfig) -> Dataset:

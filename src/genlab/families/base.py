@@ -22,7 +22,7 @@ from genlab.checkpoint import warm_start
 from genlab.cond import class_keys, class_null
 from genlab.data import build_dataset
 from genlab.data.base import Dataset
-from genlab.errors import CheckpointError
+from genlab.errors import CheckpointError, GenlabError
 from genlab.experiment import Experiment
 from genlab.train import loop
 from genlab.train.batches import to_device
@@ -57,8 +57,8 @@ class Family:
             (a distilled student needs its teacher to train, not to sample): loading
             such a run to sample it accepts a moved or retrained dependency.
         edit: ``edit(model, exp, seeds, cond, sampler_cfg, x_in, mask, *, strength,
-            jump_length, resample, key) -> (n, *shape)``: training-free inpainting and
-            SDEdit (``genlab.sampling.edit``); None where the family cannot edit.
+            jump_length, resample, key, replace) -> (n, *shape)``: inpainting and SDEdit
+            (``genlab.sampling.edit``); None where the family cannot edit.
     """
 
     name: str
@@ -119,11 +119,11 @@ def warn_objective_change(exp: Experiment, base: Path) -> None:
     kind, path or prediction target): its weights start from a different function."""
     import warnings
 
-    import yaml
+    import genlab.config as C
 
     try:
-        theirs = (yaml.safe_load((base / "config.yaml").read_text()) or {}).get("objective", {})
-    except (OSError, yaml.YAMLError):
+        theirs = C.load_yaml(base / "config.yaml").get("objective", {})
+    except (OSError, GenlabError):
         return
     ours = vars(exp.objective)
     diff = [k for k in ("kind", "path", "target") if k in theirs and theirs[k] != ours.get(k)]

@@ -69,16 +69,19 @@ def band_mask(h: int, w: int, g: torch.Generator) -> Tensor:
     return m
 
 
+MAKERS = {"box": box_mask, "strokes": stroke_mask, "band": band_mask}  # one per MASK_KINDS
+
+
 def random_masks(n: int, h: int, w: int, generator: torch.Generator, full_p: float = 0.25):
     """``(n, 1, h, w)`` masks: with probability ``full_p`` everything (plain generation),
     else a box, strokes or a band with equal probability."""
-    makers = (box_mask, stroke_mask, band_mask)
     out = []
     for _ in range(n):
         if _u(generator) < full_p:
             out.append(torch.ones(h, w))
         else:
-            out.append(makers[int(_u(generator) * 3)](h, w, generator))
+            kind = MASK_KINDS[int(_u(generator) * len(MASK_KINDS))]
+            out.append(MAKERS[kind](h, w, generator))
     return torch.stack(out)[:, None]
 
 

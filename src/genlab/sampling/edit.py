@@ -156,8 +156,8 @@ def inpaint(
             would never see the known pixels); RePaint without ``generators``.
     """
     path, cond = path or LinearPath(), cond or {}
-    whole = len(img2img_grid(grid, strength)) == len(grid)
-    grid = img2img_grid(grid, strength)
+    tail = img2img_grid(grid, strength)
+    whole, grid = len(tail) == len(grid), tail
     mask, eps = mask.to(x_known), eps.to(x_known)
     a0 = float(path.alpha(grid[:1]))
     if replace and len(grid) == 2 and a0 == 0 and not bool(mask.bool().all()):
