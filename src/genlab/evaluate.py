@@ -5,7 +5,6 @@ then :func:`evaluate` computes every figure into one JSON-ready dict.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genlab.data.configs import TRAIN_STOP
+from genlab.data import heldout_config  # noqa: F401 (public here: benchmarks, cli)
 from genlab.errors import ConfigError
 from genlab.metrics import METRICS
 
@@ -49,22 +48,6 @@ def parse_metrics(spec: str | None, modality: str, data: str | None = None) -> l
     if data is not None and "stacked" in names and data != "stacked-mnist":
         raise ConfigError(f"--metrics stacked: defined for stacked-mnist, not '{data}'")
     return names
-
-
-def heldout_config(data_cfg) -> tuple[object, str]:
-    """The reference set for a run trained on ``data_cfg``: its held-out part where the
-    dataset defines one, else the training data. Returns ``(config, description)``."""
-    name = data_cfg.name
-    mnist_like = name in ("mnist", "fashion-mnist") and data_cfg.split == "test"
-    if mnist_like and (data_cfg.start, data_cfg.stop) == (0, TRAIN_STOP):
-        cfg = dataclasses.replace(data_cfg, start=TRAIN_STOP, stop=-1)
-        return cfg, f"{name} test images [{TRAIN_STOP}, 10000) (held out)"
-    if name == "digits" and data_cfg.split == "train":
-        return dataclasses.replace(data_cfg, split="test"), "digits test split (held out)"
-    if hasattr(data_cfg, "seed") and hasattr(data_cfg, "n"):  # procedural: a fresh draw
-        cfg = dataclasses.replace(data_cfg, seed=data_cfg.seed + 1, n=min(data_cfg.n, 10_000))
-        return cfg, f"{name}, a fresh draw (seed {cfg.seed}, n {cfg.n})"
-    return data_cfg, f"{name} training data (no held-out part defined)"
 
 
 def _image_metrics(names, fake, fake_class, ref, ext, seed) -> dict:

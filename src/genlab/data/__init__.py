@@ -12,13 +12,14 @@ torch.Size([1797, 1, 8, 8])
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import genlab.config as C
 from genlab.data import configs as K
-from genlab.data.configs import Modality
+from genlab.data.configs import TRAIN_STOP, Modality
 from genlab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -123,10 +124,33 @@ def dataset_config(name: str) -> type:
     return DATASETS[name].config
 
 
+def heldout_config(data_cfg) -> tuple[object, str]:
+    """The reference set for a run trained on ``data_cfg``: its held-out part where the
+    dataset defines one, else the training data. Returns ``(config, description)``."""
+    name = data_cfg.name
+    mnist_like = name in ("mnist", "fashion-mnist") and data_cfg.split == "test"
+    if mnist_like and (data_cfg.start, data_cfg.stop) == (0, TRAIN_STOP):
+        cfg = dataclasses.replace(data_cfg, start=TRAIN_STOP, stop=-1)
+        return cfg, f"{name} test images [{TRAIN_STOP}, 10000) (held out)"
+    if name == "digits" and data_cfg.split == "train":
+        return dataclasses.replace(data_cfg, split="test"), "digits test split (held out)"
+    if hasattr(data_cfg, "seed") and hasattr(data_cfg, "n"):  # procedural: a fresh draw
+        cfg = dataclasses.replace(data_cfg, seed=data_cfg.seed + 1, n=min(data_cfg.n, 10_000))
+        return cfg, f"{name}, a fresh draw (seed {cfg.seed}, n {cfg.n})"
+    return data_cfg, f"{name} training data (no held-out part defined)"
+
+
 def build_dataset(cfg: Any) -> Dataset:
     """Build the dataset that config ``cfg`` (any registered data config) describes,
     checking its fields again first (it may have been changed since it was made)."""
     return DATASETS[cfg.name].build(C.revalidate(cfg))
 
 
-__all__ = ["DATASETS", "DatasetSpec", "Modality", "build_dataset", "dataset_config"]
+__all__ = [
+    "DATASETS",
+    "DatasetSpec",
+    "Modality",
+    "build_dataset",
+    "dataset_config",
+    "heldout_config",
+]
