@@ -13,9 +13,11 @@ follow ``train``'s warm-up + cosine schedule scaled to their own peaks (TTUR;
 Randomness: shard ``j`` of D sub-step ``k`` of step ``s`` draws from
 ``keyed(seed, s, k, j)``, the G step's shard ``j`` from ``keyed(seed, s, n_critic, j)``;
 with a single shard (one process, ``grad_accum=1``) the shard index is left out
-(``keyed(seed, s, k)``), as genlab has always keyed it. A checkpoint holds G, its EMA, D,
-both optimizers and the sample counts, so a resumed run reproduces the uninterrupted one
-exactly, and two processes reproduce one process with ``grad_accum=2``.
+(``keyed(seed, s, k)``), as genlab has always keyed it; dropout and other draws from the
+global generators are seeded by ``(seed, s, k, j)`` before each shard's loss. A
+checkpoint holds G, its EMA, D, both optimizers and the sample counts, so a resumed run
+reproduces the uninterrupted one exactly, and two processes reproduce one process with
+``grad_accum=2``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from genlab.checkpoint import load_checkpoint, load_optimizer_state, save_checkp
 from genlab.data.base import Dataset
 from genlab.errors import ConfigError
 from genlab.experiment import TrainConfig
-from genlab.rng import keyed
+from genlab.rng import keyed, mix
 from genlab.train import distributed, sharding
 from genlab.train.batches import SampleStream, shard_size, to_device
 from genlab.train.ema import ema_beta
@@ -43,11 +45,14 @@ from genlab.train.loop import (
     check_schedule,
     clip_grads,
     load_weights,
+    seed_global,
     setup_process,
     stop_if_not_finite,
     write_preview,
 )
 from genlab.train.schedule import lr_at
+
+_DROPOUT_KEY = 0xD50  # the global generators (dropout) of each shard's loss
 
 # loss(g, d, batch, generator, step, sub_step) -> (the shard's mean loss (), logs)
 PlayerLoss = Callable[[nn.Module, nn.Module, dict, torch.Generator, int, int], tuple[Tensor, dict]]
@@ -223,8 +228,12 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
             out.append((j, batch))
         return out
 
-    def closure(loss_fn, gen_net, disc_net, batch, gen, step, k):
+    def closure(loss_fn, gen_net, disc_net, batch, gen, step, k, j, sub=None):
+        """The loss of shard ``j``; ``sub`` (default ``k``) keys its dropout draws."""
+
         def compute():
+            key = mix(seed, step, k if sub is None else sub, j, _DROPOUT_KEY)
+            seed_global(key, dist.device)  # dropout, if any
             with autocast:
                 loss, logs = loss_fn(gen_net, disc_net, batch, gen, step, k)
             return loss.float(), logs
@@ -246,7 +255,7 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
                 batches = shards_of(step, k)
                 losses = [
                     closure(
-                        d.loss, g.module, net_d, b, _generator(seed, step, k, j, shards), step, k
+                        d.loss, g.module, net_d, b, _generator(seed, step, k, j, shards), step, k, j
                     )
                     for j, b in batches
                 ]
@@ -263,7 +272,15 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
                 q.requires_grad_(False)
             losses = [
                 closure(
-                    g.loss, net_g, d.module, b, _generator(seed, step, n_critic, j, shards), step, 0
+                    g.loss,
+                    net_g,
+                    d.module,
+                    b,
+                    _generator(seed, step, n_critic, j, shards),
+                    step,
+                    0,
+                    j,
+                    n_critic,
                 )
                 for j, b in batches
             ]
