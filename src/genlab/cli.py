@@ -540,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "edit",
         parents=[common, sampling],
-        help="inpaint (--mask), outpaint (--extend) or SDEdit (--strength) an image",
+        help="inpaint (--mask), outpaint (--extend), SDEdit (--strength) or translate an image",
     )
     s.add_argument("run")
     s.add_argument("overrides", nargs="*", metavar="key=value", help="sampler.* settings")

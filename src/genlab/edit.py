@@ -1,5 +1,6 @@
 """``genlab edit``: inpainting, outpainting and SDEdit of image files with a trained
-diffusion or flow run (or a distilled student), training-free.
+diffusion or flow run (or a distilled student), training-free; and translation of an
+image file with a Pix2Pix or CycleGAN run.
 
 The image must have the run's size and channel count (``genlab sample RUN --n 1 --out
 x.png`` writes one); a mask is a picture of the same size whose white pixels (> 127 after
@@ -175,9 +176,11 @@ def edit(
 
     With ``mask``: inpaint its white pixels (from ``strength`` if below 1). With
     ``extend``: outpaint, returning ``(n, C, H + top + bottom, W + left + right)``. With
-    neither: SDEdit the whole image at ``strength``. ``jump_length, resample`` set RePaint
-    resampling (``resample = 1``: plain replacement). ``sampler_fields``: ``name``,
-    ``steps``, ``cfg`` as ``genlab sample``; ``batch`` edits at a time (0: all).
+    neither: SDEdit the whole image at ``strength``. A translation run (Pix2Pix,
+    CycleGAN) translates the image instead (``n = 1``, no mask, strength or class).
+    ``jump_length, resample`` set RePaint resampling (``resample = 1``: plain replacement).
+    ``sampler_fields``: ``name``, ``steps``, ``cfg`` as ``genlab sample``; ``batch`` edits
+    at a time (0: all).
 
     Returns:
         ``(results, input (1, C, H, W), mask (1, 1, H', W'))``; the mask marks the pixels
@@ -185,7 +188,8 @@ def edit(
 
     Raises:
         ConfigError: a bad option (strength outside (0, 1], mask with extend, a prompt or
-            class the run cannot take, a family that cannot edit).
+            class the run cannot take, a family that cannot edit, a mask or strength for a
+            translation run).
         DataError: a bad image or mask file (:func:`read_image`, :func:`read_mask`).
     """
     if n < 1:
@@ -196,19 +200,37 @@ def edit(
         raise ConfigError("--mask and --extend: give one (outpainting makes its own mask)")
     if extend and strength not in (None, 1.0):
         raise ConfigError("--strength: outpainting generates new pixels from noise; drop it")
-    if mask is None and not extend and strength is None:
-        raise ConfigError("genlab edit: give --mask (inpaint), --extend (outpaint) or --strength")
     if resample < 1:
         raise ConfigError(f"--resample: must be at least 1 (1: no resampling), got {resample}")
     if resample > 1 and jump_length < 1:
         raise ConfigError(f"--jump-length: must be at least 1, got {jump_length}")
     exp, model = load_model(Path(run_dir), weights, device, accept_changed)
     family = family_of(exp.objective.kind)
+    if family.translate is not None:
+        given = dict(mask=mask, extend=extend, strength=strength, cls=cls, prompt=prompt)
+        flags = [f"--{k.replace('cls', 'class')}" for k, v in given.items() if v]
+        if resample != 1:
+            flags.append("--resample")
+        if flags:
+            raise ConfigError(
+                f"{', '.join(flags)}: {run_dir} is a {exp.objective.kind} run; it translates "
+                "the whole image (sampler.direction=b2a: the other way, CycleGAN)"
+            )
+        if n != 1:
+            raise ConfigError(f"--n: translation is deterministic, one output per image (got {n})")
+        scfg = sampler_config(exp, overrides, **sampler_fields)
+        x_in = read_image(image, tuple(exp.model.input_shape()))[None]
+        with torch.no_grad():
+            out = family.translate(model, exp, x_in.to(device), scfg.direction).cpu()
+        return out, x_in, torch.ones(1, 1, *x_in.shape[2:])
     if family.edit is None or DATASETS[exp.data.name].modality != "image":
         raise ConfigError(
             f"genlab edit: {run_dir} is a {family.name} run on {exp.data.name}; editing needs "
-            "a diffusion or flow run on images (or a distilled student of one)"
+            "a diffusion or flow run on images (or a distilled student of one), or a "
+            "Pix2Pix / CycleGAN run"
         )
+    if mask is None and not extend and strength is None:
+        raise ConfigError("genlab edit: give --mask (inpaint), --extend (outpaint) or --strength")
     if prompt is not None:
         raise ConfigError(
             f"--prompt: {run_dir} has no text conditioning (condition keys: "

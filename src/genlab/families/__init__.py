@@ -45,6 +45,8 @@ KINDS: dict[str, Kind] = {
     "progressive": Kind("distill", O.ProgressiveConfig, S.DiffusionSamplerConfig),
     "consistency": Kind("distill", O.ConsistencyConfig, S.DiffusionSamplerConfig),
     "adversarial": Kind("distill", O.AdversarialConfig, S.DiffusionSamplerConfig),
+    "pix2pix": Kind("translate", O.Pix2PixConfig, S.TranslateSamplerConfig),
+    "cyclegan": Kind("translate", O.CycleGANConfig, S.TranslateSamplerConfig),
 }
 FAMILY_NAMES = tuple(dict.fromkeys(k.family for k in KINDS.values()))
 

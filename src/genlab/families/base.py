@@ -59,6 +59,9 @@ class Family:
         edit: ``edit(model, exp, seeds, cond, sampler_cfg, x_in, mask, *, strength,
             jump_length, resample, key, replace) -> (n, *shape)``: inpainting and SDEdit
             (``genlab.sampling.edit``); None where the family cannot edit.
+        translate: ``translate(model, exp, source (B, C, H, W), direction) -> (B, C, H,
+            W)``: image-to-image translation (``genlab edit RUN --image``); None where
+            the family does not translate.
     """
 
     name: str
@@ -72,6 +75,7 @@ class Family:
     noise_shape: Callable[[Experiment], tuple[int, ...] | None] = lambda exp: None
     samples_alone: bool = False
     edit: Callable[..., Tensor] | None = None
+    translate: Callable[[nn.Module, Experiment, Tensor, str], Tensor] | None = None
 
 
 def class_null_cond(exp: Experiment) -> dict:

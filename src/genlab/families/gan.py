@@ -192,7 +192,7 @@ def sample(
     return model(z, cond)
 
 
-def _adam(exp: Experiment, lr: float):
+def adam(exp: Experiment, lr: float):
     """Adam with the game's betas (AdamW when ``train.weight_decay`` is set)."""
 
     def make(module: nn.Module) -> torch.optim.Optimizer:
@@ -229,9 +229,9 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
         run_dir,
         train,
         exp.seed,
-        gan_loop.Player(g, _adam(exp, o.g_lr), o.g_lr, generator_loss(exp), train.grad_clip),
+        gan_loop.Player(g, adam(exp, o.g_lr), o.g_lr, generator_loss(exp), train.grad_clip),
         gan_loop.Player(
-            d, _adam(exp, o.d_lr), o.d_lr, discriminator_loss(exp), train.grad_clip, clip
+            d, adam(exp, o.d_lr), o.d_lr, discriminator_loss(exp), train.grad_clip, clip
         ),
         data,
         n_critic=o.n_critic,

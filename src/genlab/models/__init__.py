@@ -77,6 +77,11 @@ MODELS: dict[str, ModelSpec] = {
         "genlab.models.stylegan:StyleGenerator",
         "StyleGAN generator (mapping, AdaIN / modconv, noise) + DCGAN discriminator",
     ),
+    "translator": ModelSpec(
+        K.TranslatorConfig,
+        "genlab.models.translate:build_generator",
+        "image-to-image generator (Pix2Pix U-Net / CycleGAN ResNet) + PatchGAN",
+    ),
 }
 
 

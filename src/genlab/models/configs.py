@@ -544,6 +544,91 @@ class StyleGANConfig:
 STYLEGAN_PRESETS = {"stylegan-32": StyleGANConfig()}
 
 
+# ---------------------------------------- translator (genlab.models.translate)
+
+
+@dataclass
+class TranslatorGeneratorConfig:
+    # "unet": Pix2Pix's encoder-decoder with skips; "resnet": CycleGAN's (Johnson et al.)
+    kind: Literal["unet", "resnet"] = "unet"
+    channels: int = 32  # width at full resolution; doubles per 2x down up to max_channels
+    max_channels: int = 256
+    depth: int = 5  # unet: 2x downsamplings (32 -> 1 pixel at 5); resnet: 2, as the paper
+    blocks: int = 6  # resnet: residual blocks at the bottleneck
+    dropout: float = 0.5  # unet: in the 3 innermost decoder blocks (Pix2Pix's noise)
+
+
+@dataclass
+class PatchDiscriminatorConfig:
+    channels: int = 64  # width of the first layer; doubles per layer up to max_channels
+    max_channels: int = 256
+    # strided 4x4 convolutions: 1 = 16x16 patches (half a 32x32 image); 3 = the paper's
+    # 70x70 PatchGAN, for 256x256 images
+    layers: int = 1
+
+
+def receptive_field(layers: int) -> int:
+    """The side in pixels of the input patch one PatchGAN logit sees: 16, 34, 70 for
+    ``layers`` 1, 2, 3 (from the output back: two 4x4 stride-1 convolutions, then
+    ``layers`` 4x4 stride-2 ones, ``r <- stride * (r - 1) + 4``)."""
+    r = 1
+    for stride in [1, 1] + [2] * layers:
+        r = stride * (r - 1) + 4
+    return r
+
+
+def patch_grid(size: int, layers: int) -> int:
+    """The side of the PatchGAN's logit map for ``size`` x ``size`` inputs."""
+    for _ in range(layers):
+        size = (size - 2) // 2 + 1  # 4x4, stride 2, padding 1
+    return size - 2  # two 4x4, stride 1, padding 1
+
+
+@dataclass
+class TranslatorConfig:
+    """Image-to-image translation networks (Pix2Pix, CycleGAN): source and target share
+    ``in_channels`` and ``image_size``."""
+
+    arch: Literal["translator"] = "translator"
+    image_size: int = 32
+    in_channels: int = 3
+    # normalisation in G and D ("--norm" of the papers' code): instance norm removes each
+    # channel's mean and scale per image, which on flat-coloured images also removes
+    # their colour; batch norm and none keep it
+    norm: Literal["instance", "batch", "none"] = "instance"
+    generator: TranslatorGeneratorConfig = field(default_factory=TranslatorGeneratorConfig)
+    discriminator: PatchDiscriminatorConfig = field(default_factory=PatchDiscriminatorConfig)
+
+    def __post_init__(self):
+        g, d = self.generator, self.discriminator
+        for key, value, low in (
+            ("image_size", self.image_size, 8),
+            ("in_channels", self.in_channels, 1),
+            ("generator.channels", g.channels, 1),
+            ("generator.depth", g.depth, 1),
+            ("generator.blocks", g.blocks, 0),
+            ("discriminator.channels", d.channels, 1),
+            ("discriminator.layers", d.layers, 1),
+        ):
+            if value < low:
+                raise ConfigError(f"model.{key}: must be at least {low}, got {value}")
+        if not 0 <= g.dropout < 1:
+            raise ConfigError(f"model.generator.dropout: must be in [0, 1), got {g.dropout}")
+        if patch_grid(self.image_size, d.layers) < 1:
+            raise ConfigError(
+                f"model.discriminator.layers: {d.layers} strided layers leave no patch of a "
+                f"{self.image_size}-pixel image; use fewer"
+            )
+        if g.kind == "resnet" and self.image_size % 2**g.depth:
+            raise ConfigError(
+                f"model.generator.depth: the resnet generator halves the size {g.depth} "
+                f"times; image_size {self.image_size} is not a multiple of {2**g.depth}"
+            )
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+
 PRESETS: dict[str, object] = {
     **MLP_PRESETS,
     **UNET_PRESETS,

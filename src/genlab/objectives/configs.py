@@ -163,6 +163,74 @@ class GanConfig:
             raise ConfigError("objective.gp_weight: loss 'wgan-gp' needs a positive weight")
 
 
+# ---------------------------------------- image-to-image (genlab.families.translate)
+
+TRANSLATE_SOURCES = ("edges", "thicken", "break")  # genlab.data.pairs.SOURCES
+
+
+@dataclass
+class Pix2PixConfig:
+    """Paired translation (Isola et al. 2017): a conditional GAN on (source, target)
+    pairs plus ``l1_weight`` x L1 to the target. ``source`` names how a target image's
+    source is made (``genlab.data.pairs``); ``break`` is redrawn every step."""
+
+    kind: Literal["pix2pix"] = "pix2pix"
+    source: Literal["edges", "thicken", "break"] = "edges"
+    loss: Literal["ns", "lsgan", "hinge"] = "ns"
+    l1_weight: float = 100.0
+    d_lr: float = 2e-4
+    g_lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1
+
+    def __post_init__(self):
+        if self.source not in TRANSLATE_SOURCES:
+            raise ConfigError(
+                f"objective.source: unknown source {self.source!r}; choose from "
+                f"{', '.join(TRANSLATE_SOURCES)}"
+            )
+        _check_translate(self, ("l1_weight",))
+
+
+@dataclass
+class CycleGANConfig:
+    """Unpaired translation (Zhu et al. 2017) between the images of class ``domain_a``
+    (A) and class ``domain_b`` (B) of one dataset: two generators, two discriminators,
+    ``cycle_weight`` x the L1 cycle loss, ``identity_weight`` x ``cycle_weight`` x the
+    identity loss, discriminators trained on a pool of ``pool_size`` past fakes."""
+
+    kind: Literal["cyclegan"] = "cyclegan"
+    domain_a: int = 0
+    domain_b: int = 1
+    loss: Literal["ns", "lsgan", "hinge"] = "lsgan"
+    cycle_weight: float = 10.0
+    identity_weight: float = 0.5  # a fraction of cycle_weight, as the paper's 0.5
+    pool_size: int = 50
+    d_lr: float = 2e-4
+    g_lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1
+
+    def __post_init__(self):
+        _check_translate(self, ("cycle_weight", "identity_weight", "pool_size"))
+        if self.domain_a == self.domain_b or min(self.domain_a, self.domain_b) < 0:
+            raise ConfigError(
+                f"objective.domain_b: the two domains must be different class labels >= 0, "
+                f"got domain_a={self.domain_a}, domain_b={self.domain_b}"
+            )
+
+
+def _check_translate(cfg, non_negative: tuple[str, ...]) -> None:
+    for k in ("d_lr", "g_lr"):
+        if getattr(cfg, k) <= 0:
+            raise ConfigError(f"objective.{k}: must be positive, got {getattr(cfg, k)}")
+    for k in non_negative:
+        if getattr(cfg, k) < 0:
+            raise ConfigError(f"objective.{k}: must be >= 0, got {getattr(cfg, k)}")
+    if cfg.n_critic < 1:
+        raise ConfigError(f"objective.n_critic: must be at least 1, got {cfg.n_critic}")
+
+
 # ---------------------------------------- token models (genlab.families.tokens)
 
 

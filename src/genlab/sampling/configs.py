@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from genlab.errors import ConfigError
 from genlab.sampling import GRIDS, SAMPLER_INFO
@@ -99,6 +99,16 @@ class GanSamplerConfig:
     def __post_init__(self):
         if not 0 <= self.truncation <= 1:
             raise ConfigError(f"sampler.truncation: must be in [0, 1], got {self.truncation}")
+
+
+@dataclass
+class TranslateSamplerConfig:
+    # CycleGAN: "a2b" translates domain A images to B, "b2a" back (Pix2Pix: "a2b" only)
+    direction: Literal["a2b", "b2a"] = "a2b"
+
+    def __post_init__(self):
+        if self.direction not in ("a2b", "b2a"):
+            raise ConfigError(f"sampler.direction: expected 'a2b' or 'b2a', got {self.direction!r}")
 
 
 @dataclass

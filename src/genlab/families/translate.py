@@ -1,0 +1,293 @@
+"""The image-to-image family: Pix2Pix (paired) and CycleGAN (unpaired) translation GANs.
+
+Both are two-player games handed to the GAN family's loop (``genlab.train.gan_loop``);
+their terms are in ``genlab.objectives.translate`` and their networks in
+``genlab.models.translate``.
+
+- ``pix2pix`` (Isola et al. 2017): the data's images are the targets; each target's
+  source is made from it (``objective.source``: ``genlab.data.pairs``). G is the U-Net,
+  D a PatchGAN on (source, image) channel pairs; G's loss adds ``l1_weight`` x L1.
+- ``cyclegan`` (Zhu et al. 2017): domain A is the data's images of class
+  ``objective.domain_a``, B those of ``domain_b`` (e.g. circles and squares of
+  ``shapes``), unpaired: each batch is split by class. G holds ``g_ab`` and ``g_ba``
+  (:class:`~genlab.models.translate.CycleGenerators`), D holds ``d_a``, ``d_b`` and their
+  pools of past fakes (:class:`CycleDiscriminators`; the pools are buffers, checkpointed
+  with D, so resume is exact).
+
+Sampling translates sources: ``cond["source"]`` ``(n, C, H, W)`` when given (``genlab
+edit RUN --image``), else held-out images (``genlab.data.heldout_config``) picked by seed, made into
+sources as in training (Pix2Pix) or taken from the domain ``sampler.direction`` starts
+from (CycleGAN). Translation is deterministic (no dropout at sampling).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from genlab.data import build_dataset, heldout_config
+from genlab.data.pairs import make_source
+from genlab.errors import ConfigError
+from genlab.experiment import Experiment
+from genlab.families.base import Family, no_dependencies, prepare
+from genlab.families.gan import adam
+from genlab.models.translate import CycleGenerators, PatchDiscriminator, build_generator
+from genlab.objectives import translate as T
+from genlab.rng import keyed
+from genlab.train import gan_loop
+
+PREVIEW = 8  # preview columns
+_PICK_KEY, _SOURCE_KEY = 0x5E1EC7, 0x50C3  # which held-out image, its source
+
+
+def _check(exp: Experiment) -> None:
+    if exp.model.arch != "translator":
+        raise ConfigError(
+            f"model.arch: {exp.model.arch!r}; {exp.objective.kind} runs need 'translator'"
+        )
+
+
+def build(exp: Experiment) -> nn.Module:
+    """The generator: Pix2Pix's ``G(source)``, or CycleGAN's pair (``CycleGenerators``)."""
+    _check(exp)
+    if exp.objective.kind == "cyclegan":
+        return CycleGenerators(exp.model)
+    return build_generator(exp.model)
+
+
+class CycleDiscriminators(nn.Module):
+    """CycleGAN's two discriminators and the pools of fakes each is trained on.
+    ``forward(a, b) -> (d_a(a), d_b(b))``: one call for both (one forward per step under
+    DDP)."""
+
+    def __init__(self, exp: Experiment):
+        super().__init__()
+        m, size = exp.model, exp.objective.pool_size
+        self.d_a = PatchDiscriminator(m.in_channels, m.discriminator, m.norm)
+        self.d_b = PatchDiscriminator(m.in_channels, m.discriminator, m.norm)
+        self.pool_a = T.ImagePool(size, m.input_shape())
+        self.pool_b = T.ImagePool(size, m.input_shape())
+
+    def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        return self.d_a(a), self.d_b(b)
+
+
+def build_discriminator(exp: Experiment) -> nn.Module:
+    """Pix2Pix: a PatchGAN on ``2 C`` channels (source, image); CycleGAN: the pair."""
+    if exp.objective.kind == "cyclegan":
+        return CycleDiscriminators(exp)
+    return PatchDiscriminator(2 * exp.model.in_channels, exp.model.discriminator, exp.model.norm)
+
+
+def _mean(per_sample: Tensor) -> Tensor:
+    """The mean of a ``(B,)`` loss, 0 for an empty one (a batch without one domain)."""
+    return per_sample.sum() / max(len(per_sample), 1)
+
+
+# ------------------------------------------------------------------------------ Pix2Pix
+
+
+def pix2pix_losses(exp: Experiment):
+    """The two players' losses ``(g, d, batch, gen, step, k) -> (loss (), logs)``."""
+    o = exp.objective
+
+    def pair(source: Tensor, image: Tensor) -> Tensor:
+        return torch.cat([source, image], 1)  # (B, 2C, H, W): D judges the pair
+
+    def d_loss(g, d, batch, gen, step, k):
+        y = batch["x"]
+        x = make_source(o.source, y, gen)
+        with torch.no_grad():
+            fake = g(x)
+        r, f = d(pair(x, y)), d(pair(x, fake))  # (B, 1, h, w) patch logits
+        loss = T.patch_d_loss(o.loss, r, f).mean()
+        return loss, {"d_real": r.mean().detach(), "d_fake": f.mean().detach()}
+
+    def g_loss(g, d, batch, gen, step, k):
+        y = batch["x"]
+        x = make_source(o.source, y, gen)
+        fake = g(x)
+        adv, rec = T.patch_g_loss(o.loss, d(pair(x, fake))), T.l1(fake, y)
+        logs = {"g_adv": adv.mean().detach(), "l1": rec.mean().detach()}
+        return (adv + o.l1_weight * rec).mean(), logs
+
+    return g_loss, d_loss
+
+
+# ----------------------------------------------------------------------------- CycleGAN
+
+
+def domains(exp: Experiment, batch: dict) -> tuple[Tensor, Tensor]:
+    """The batch's domain A and domain B images (by class)."""
+    x, cls = batch["x"], batch["cond"]["class"]
+    return x[cls == exp.objective.domain_a], x[cls == exp.objective.domain_b]
+
+
+def cyclegan_losses(exp: Experiment):
+    """The two players' losses ``(g, d, batch, gen, step, k) -> (loss (), logs)``."""
+    o = exp.objective
+    lam, lam_id = o.cycle_weight, o.identity_weight * o.cycle_weight
+
+    def d_loss(g, d, batch, gen, step, k):
+        a, b = domains(exp, batch)
+        with torch.no_grad():
+            fake_b, fake_a = g.g_ab(a), g.g_ba(b)
+        d0 = getattr(d, "module", d)  # the pools are D's state, outside its forward
+        fake_a, fake_b = d0.pool_a.query(fake_a, gen), d0.pool_b.query(fake_b, gen)
+        out_a, out_b = d(torch.cat([a, fake_a]), torch.cat([b, fake_b]))
+        real_a, fake_a = T.patch_d_terms(o.loss, out_a[: len(a)], out_a[len(a) :])
+        real_b, fake_b = T.patch_d_terms(o.loss, out_b[: len(b)], out_b[len(b) :])
+        loss_a, loss_b = _mean(real_a) + _mean(fake_a), _mean(real_b) + _mean(fake_b)
+        return loss_a + loss_b, {"d_a": loss_a.detach(), "d_b": loss_b.detach()}
+
+    def g_loss(g, d, batch, gen, step, k):
+        a, b = domains(exp, batch)
+        out = g(a, b, identity=lam_id > 0)  # one forward of both generators
+        adv_a, adv_b = d(out["fake_a"], out["fake_b"])
+        gan = _mean(T.patch_g_loss(o.loss, adv_b)) + _mean(T.patch_g_loss(o.loss, adv_a))
+        cyc = _mean(T.cycle_loss(a, out["rec_a"])) + _mean(T.cycle_loss(b, out["rec_b"]))
+        total = gan + lam * cyc
+        logs = {"g_adv": gan.detach(), "cycle": cyc.detach()}
+        if lam_id > 0:
+            idt = _mean(T.identity_loss(b, out["idt_b"])) + _mean(T.identity_loss(a, out["idt_a"]))
+            total = total + lam_id * idt
+            logs["identity"] = idt.detach()
+        return total, logs
+
+    return g_loss, d_loss
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def source_pool(exp: Experiment, direction: str) -> tuple[Tensor, Tensor | None]:
+    """``(images, targets)``: the held-out images sources are drawn from (for CycleGAN,
+    those of the domain ``direction`` starts from) and, for Pix2Pix, the same images as
+    the targets of their sources (None for CycleGAN)."""
+    data = build_dataset(heldout_config(exp.data)[0])
+    if exp.objective.kind == "pix2pix":
+        return data.x, data.x
+    o = exp.objective
+    domain = o.domain_a if direction == "a2b" else o.domain_b
+    return data.x[data.cond["class"] == domain], None
+
+
+def draw_sources(exp: Experiment, seeds: list[int], direction: str) -> tuple[Tensor, Tensor]:
+    """``(sources, targets)`` ``(n, C, H, W)`` for ``seeds``: source i is held-out image
+    number ``keyed(seeds[i])``, made into a Pix2Pix source with ``keyed(seeds[i], ...)``;
+    targets are the images themselves (Pix2Pix) or the inputs (CycleGAN)."""
+    images, targets = source_pool(exp, direction)
+    if not len(images):
+        raise ConfigError(f"{exp.data.name}: no held-out images to translate ({direction})")
+    pick = [int(torch.randint(len(images), (), generator=keyed(s, _PICK_KEY))) for s in seeds]
+    x = images[pick]
+    if targets is None:
+        return x, x
+    return sources_of(exp, x, seeds), x
+
+
+def sources_of(exp: Experiment, targets: Tensor, seeds: list[int]) -> Tensor:
+    """Pix2Pix sources ``(n, C, H, W)`` of ``targets``, source i drawn (``break``) from
+    ``keyed(seeds[i], ...)``: what sampling and the benchmarks translate."""
+    return torch.cat([make_source(exp.objective.source, targets[i : i + 1], keyed(s, _SOURCE_KEY))
+                      for i, s in enumerate(seeds)])  # fmt: skip
+
+
+def translate(model: nn.Module, exp: Experiment, source: Tensor, direction: str) -> Tensor:
+    """``(B, C, H, W)`` translations of ``source`` (Pix2Pix: ``direction`` must be
+    ``"a2b"``).
+
+    Raises:
+        ConfigError: ``b2a`` on a Pix2Pix run, or sources of another shape than the run's.
+    """
+    shape = tuple(exp.model.input_shape())
+    if tuple(source.shape[1:]) != shape:
+        raise ConfigError(f"source: images of shape {tuple(source.shape[1:])}, run makes {shape}")
+    if isinstance(model, CycleGenerators):
+        return model.translate(source, direction)
+    if direction != "a2b":
+        raise ConfigError("sampler.direction: a Pix2Pix run translates one way (a2b)")
+    return model(source)
+
+
+@torch.no_grad()
+def sample(
+    model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg, noise=None
+) -> Tensor:
+    """Translations ``(n, C, H, W)`` of ``cond["source"]``, or of held-out sources drawn
+    by seed (:func:`draw_sources`)."""
+    device = next(model.parameters()).device
+    source = cond.get("source")
+    if source is None:
+        source = draw_sources(exp, seeds, scfg.direction)[0]
+    return translate(model, exp, source.to(device), scfg.direction)
+
+
+def preview(exp: Experiment):
+    """Rows of held-out sources, their translations and targets (CycleGAN: A, G(A), B,
+    F(B))."""
+
+    def show(model: nn.Module) -> tuple[Tensor, int]:
+        device = next(model.parameters()).device
+        seeds = list(range(PREVIEW))
+        rows = []
+        directions = ("a2b", "b2a") if exp.objective.kind == "cyclegan" else ("a2b",)
+        for direction in directions:
+            source, target = draw_sources(exp, seeds, direction)
+            with torch.no_grad():
+                out = translate(model, exp, source.to(device), direction).cpu()
+            rows += [source, out] + ([target] if exp.objective.kind == "pix2pix" else [])
+        return torch.cat(rows), PREVIEW
+
+    return show
+
+
+def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
+    """Train the translation game in the two-player loop."""
+    o = exp.objective
+    data, g = prepare(exp, build, resume)
+    if o.kind == "cyclegan":
+        have = set(data.cond["class"].unique().tolist()) if "class" in data.cond else set()
+        for key in ("domain_a", "domain_b"):
+            if getattr(o, key) not in have:
+                raise ConfigError(
+                    f"objective.{key}: class {getattr(o, key)} has no images in "
+                    f"{exp.data.name} (classes present: {sorted(have)})"
+                )
+        g_loss, d_loss = cyclegan_losses(exp)
+    else:
+        g_loss, d_loss = pix2pix_losses(exp)
+    d = build_discriminator(exp)
+    train = exp.train
+    return gan_loop.fit(
+        run_dir,
+        train,
+        exp.seed,
+        gan_loop.Player(g, adam(exp, o.g_lr), o.g_lr, g_loss, train.grad_clip),
+        gan_loop.Player(d, adam(exp, o.d_lr), o.d_lr, d_loss, train.grad_clip),
+        data,
+        n_critic=o.n_critic,
+        cond_keys=("class",) if o.kind == "cyclegan" else (),
+        preview=preview(exp),
+        resume=resume,
+    )
+
+
+def cond_keys(exp: Experiment) -> tuple[str, ...]:
+    """The networks take no condition besides their input image."""
+    return ()
+
+
+FAMILY = Family(
+    name="translate",
+    build=build,
+    fit=fit,
+    sample=sample,
+    cond_keys=cond_keys,
+    null_cond=lambda exp: {},
+    dependencies=no_dependencies,
+    doc="image-to-image translation GANs (Pix2Pix paired, CycleGAN unpaired)",
+    translate=translate,
+)
