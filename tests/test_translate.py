@@ -75,6 +75,35 @@ def test_resume_continues_exactly(tmp_path, recipe, extra):
         assert int(load_tensors(tmp_path / "full" / "disc.safetensors")["pool_a.count"]) == 6
 
 
+def test_cyclegan_batches_missing_a_domain_train_every_parameter():
+    """A batch with images of one domain only: finite losses, and a (zero) gradient for
+    every parameter (DDP all-reduces them all)."""
+    from genlab.families.translate import build, build_discriminator, cyclegan_losses
+
+    exp = tiny("cyclegan-shapes", 2)
+    g, d = build(exp), build_discriminator(exp)
+    g_loss, d_loss = cyclegan_losses(exp)
+    batch = {"x": torch.rand(3, 3, 16, 16) * 2 - 1, "cond": {"class": torch.zeros(3).long()}}
+    for loss_fn, net in ((d_loss, d), (g_loss, g)):
+        loss, _ = loss_fn(g, d, batch, torch.Generator().manual_seed(0), 0, 0)
+        assert torch.isfinite(loss)
+        loss.backward()
+        assert all(p.grad is not None for p in net.parameters())
+
+
+def test_eval_scores_a_cyclegan_against_its_target_domain():
+    from genlab.families.translate import reference
+    from genlab.sampling.configs import TranslateSamplerConfig
+
+    exp = tiny("cyclegan-shapes", 2)
+    cfg, desc = reference(exp, TranslateSamplerConfig("a2b"))
+    assert cfg.shapes == ("square",) and "a2b target domain" in desc
+    assert reference(exp, TranslateSamplerConfig("b2a"))[0].shapes == ("circle",)
+    exp = override(exp, ["data.label=color"])
+    with pytest.raises(ConfigError, match="cannot draw"):
+        reference(exp, TranslateSamplerConfig("a2b"))
+
+
 def test_cyclegan_needs_both_domains_in_the_data(tmp_path):
     exp = tiny("cyclegan-shapes", 2, **{"objective.domain_b": 4})
     with pytest.raises(ConfigError, match="objective.domain_b: class 4 has no images"):
@@ -96,6 +125,8 @@ def test_samples_depend_on_their_seed_alone(runs, recipe):
     x = draw(model, exp, [0, 1, 2, 3], {}, scfg)
     assert x.shape == (4, 3, 16, 16)
     assert torch.equal(draw(model, exp, [2, 3], {}, scfg), x[2:])
+    sources = draw(model, exp, [0, 1, 2, 3], {}, sampler_config(exp, ["sources=true"]))
+    assert torch.equal(family_of(exp.objective.kind).translate(model, exp, sources, "a2b"), x)
 
 
 def test_edit_translates_a_file_both_ways(runs, tmp_path):
@@ -121,6 +152,7 @@ def test_edit_translates_a_file_both_ways(runs, tmp_path):
     [
         (["--strength", "0.5"], "--strength: .* translates the whole image"),
         (["--class", "1"], "--class: "),
+        (["--class", "0"], "--class: "),
         (["--n", "2"], "--n: translation is deterministic"),
         (["sampler.direction=b2a"], "a Pix2Pix run translates one way"),
         (["--steps", "4"], "sampler.steps: does not apply"),

@@ -250,10 +250,13 @@ def cmd_edit(args) -> int:
     else:
         save_grid(y, out, nrow=len(y))
     h, w = y.shape[-2:]
-    print(
-        f"wrote {len(y)} edit(s) of {args.image} ({w}x{h}, {int(mask.sum())} pixels "
-        f"regenerated) to {out}"
-    )
+    if mask is None:
+        print(f"wrote the translation of {args.image} ({w}x{h}) to {out}")
+    else:
+        print(
+            f"wrote {len(y)} edit(s) of {args.image} ({w}x{h}, {int(mask.sum())} pixels "
+            f"regenerated) to {out}"
+        )
     return 0
 
 
@@ -283,6 +286,7 @@ def _eval_samples_from_run(args, metrics, device):
     """Sample ``--n`` from the run in batches; sample i uses seed ``--seed + i``."""
 
     from genlab.evaluate import heldout_config
+    from genlab.families import family_of
     from genlab.runs import class_cond, draw, load_model, sampler_config
 
     exp, model = load_model(Path(args.run), args.weights, device, args.accept_changed_deps)
@@ -290,6 +294,9 @@ def _eval_samples_from_run(args, metrics, device):
     if metrics == ["bpd"]:
         return None, None, ref_cfg, desc, (exp, model)
     scfg = sampler_config(exp, args.overrides, name=args.sampler, steps=args.steps, cfg=args.cfg)
+    reference = family_of(exp.objective.kind).reference
+    if reference is not None:  # e.g. a CycleGAN's target domain
+        ref_cfg, desc = reference(exp, scfg)
     cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls, args.seed)
     seeds = [args.seed + i for i in range(args.n)]
     x = draw(model, exp, seeds, cond, scfg, args.batch, progress=sys.stderr.isatty()).float()

@@ -184,7 +184,7 @@ def edit(
 
     Returns:
         ``(results, input (1, C, H, W), mask (1, 1, H', W'))``; the mask marks the pixels
-        that were regenerated.
+        that were regenerated (None for a translation, which makes every pixel anew).
 
     Raises:
         ConfigError: a bad option (strength outside (0, 1], mask with extend, a prompt or
@@ -208,21 +208,27 @@ def edit(
     family = family_of(exp.objective.kind)
     if family.translate is not None:
         given = dict(mask=mask, extend=extend, strength=strength, cls=cls, prompt=prompt)
-        flags = [f"--{k.replace('cls', 'class')}" for k, v in given.items() if v]
+        flags = [f"--{k.replace('cls', 'class')}" for k, v in given.items() if v is not None]
         if resample != 1:
             flags.append("--resample")
         if flags:
+            other = (
+                " (sampler.direction=b2a: the other way)"
+                if exp.objective.kind == "cyclegan"
+                else ""
+            )
             raise ConfigError(
                 f"{', '.join(flags)}: {run_dir} is a {exp.objective.kind} run; it translates "
-                "the whole image (sampler.direction=b2a: the other way, CycleGAN)"
+                f"the whole image{other}"
             )
         if n != 1:
             raise ConfigError(f"--n: translation is deterministic, one output per image (got {n})")
         scfg = sampler_config(exp, overrides, **sampler_fields)
         x_in = read_image(image, tuple(exp.model.input_shape()))[None]
-        with torch.no_grad():
-            out = family.translate(model, exp, x_in.to(device), scfg.direction).cpu()
-        return out, x_in, torch.ones(1, 1, *x_in.shape[2:])
+        if getattr(scfg, "sources", False):
+            raise ConfigError("sampler.sources: genlab edit translates the given image")
+        out = family.translate(model, exp, x_in.to(device), scfg.direction).cpu()
+        return out, x_in, None
     if family.edit is None or DATASETS[exp.data.name].modality != "image":
         raise ConfigError(
             f"genlab edit: {run_dir} is a {family.name} run on {exp.data.name}; editing needs "

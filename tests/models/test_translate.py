@@ -87,6 +87,10 @@ def test_config_errors_name_the_key():
         TranslatorConfig(image_size=16, discriminator=PatchDiscriminatorConfig(layers=3))
     with pytest.raises(ConfigError, match="model.generator.depth"):
         TranslatorConfig(image_size=28, generator=TranslatorGeneratorConfig("resnet", depth=3))
+    with pytest.raises(ConfigError, match="leave at least 2x2 pixels"):
+        TranslatorConfig(image_size=32, generator=TranslatorGeneratorConfig("resnet", depth=5))
+    with pytest.raises(ConfigError, match="model.generator.max_channels"):
+        TranslatorConfig(generator=TranslatorGeneratorConfig(max_channels=0))
     with pytest.raises(ConfigError, match="model.generator.dropout"):
         TranslatorConfig(generator=TranslatorGeneratorConfig(dropout=1.0))
 

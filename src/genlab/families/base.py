@@ -62,6 +62,9 @@ class Family:
         translate: ``translate(model, exp, source (B, C, H, W), direction) -> (B, C, H,
             W)``: image-to-image translation (``genlab edit RUN --image``); None where
             the family does not translate.
+        reference: ``reference(exp, sampler_cfg) -> (data config, description)``: the
+            held-out set ``genlab eval`` scores samples against; None: the run's held-out
+            data (``genlab.data.heldout_config``).
     """
 
     name: str
@@ -76,6 +79,7 @@ class Family:
     samples_alone: bool = False
     edit: Callable[..., Tensor] | None = None
     translate: Callable[[nn.Module, Experiment, Tensor, str], Tensor] | None = None
+    reference: Callable[[Experiment, Any], tuple[Any, str]] | None = None
 
 
 def class_null_cond(exp: Experiment) -> dict:

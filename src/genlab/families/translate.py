@@ -22,6 +22,7 @@ from (CycleGAN). Translation is deterministic (no dropout at sampling).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -39,6 +40,7 @@ from genlab.rng import keyed
 from genlab.train import gan_loop
 
 PREVIEW = 8  # preview columns
+_POOLS: dict = {}  # repr(held-out data config) -> Dataset, the last one built
 _PICK_KEY, _SOURCE_KEY = 0x5E1EC7, 0x50C3  # which held-out image, its source
 
 
@@ -71,7 +73,8 @@ class CycleDiscriminators(nn.Module):
         self.pool_b = T.ImagePool(size, m.input_shape())
 
     def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-        return self.d_a(a), self.d_b(b)
+        none = a.new_zeros(0, 1, 1, 1)  # no image of that domain: no logits
+        return (self.d_a(a) if len(a) else none), (self.d_b(b) if len(b) else none)
 
 
 def build_discriminator(exp: Experiment) -> nn.Module:
@@ -84,6 +87,17 @@ def build_discriminator(exp: Experiment) -> nn.Module:
 def _mean(per_sample: Tensor) -> Tensor:
     """The mean of a ``(B,)`` loss, 0 for an empty one (a batch without one domain)."""
     return per_sample.sum() / max(len(per_sample), 1)
+
+
+def _touch(module: nn.Module) -> Tensor:
+    """0 times every parameter: added to a loss whose batch lacks a domain, so every
+    parameter still gets a (zero) gradient and DDP's all-reduce sees all of them."""
+    return sum(p.flatten()[0] * 0.0 for p in module.parameters() if p.requires_grad)
+
+
+def _apply(net: nn.Module, x: Tensor) -> Tensor:
+    """``net(x)``, or ``x`` itself for an empty batch (instance norm needs an image)."""
+    return net(x) if len(x) else x
 
 
 # ------------------------------------------------------------------------------ Pix2Pix
@@ -133,14 +147,15 @@ def cyclegan_losses(exp: Experiment):
     def d_loss(g, d, batch, gen, step, k):
         a, b = domains(exp, batch)
         with torch.no_grad():
-            fake_b, fake_a = g.g_ab(a), g.g_ba(b)
+            fake_b, fake_a = _apply(g.g_ab, a), _apply(g.g_ba, b)
         d0 = getattr(d, "module", d)  # the pools are D's state, outside its forward
         fake_a, fake_b = d0.pool_a.query(fake_a, gen), d0.pool_b.query(fake_b, gen)
         out_a, out_b = d(torch.cat([a, fake_a]), torch.cat([b, fake_b]))
         real_a, fake_a = T.patch_d_terms(o.loss, out_a[: len(a)], out_a[len(a) :])
         real_b, fake_b = T.patch_d_terms(o.loss, out_b[: len(b)], out_b[len(b) :])
         loss_a, loss_b = _mean(real_a) + _mean(fake_a), _mean(real_b) + _mean(fake_b)
-        return loss_a + loss_b, {"d_a": loss_a.detach(), "d_b": loss_b.detach()}
+        total = loss_a + loss_b + (_touch(d) if not (len(a) and len(b)) else 0.0)
+        return total, {"d_a": loss_a.detach(), "d_b": loss_b.detach()}
 
     def g_loss(g, d, batch, gen, step, k):
         a, b = domains(exp, batch)
@@ -148,7 +163,7 @@ def cyclegan_losses(exp: Experiment):
         adv_a, adv_b = d(out["fake_a"], out["fake_b"])
         gan = _mean(T.patch_g_loss(o.loss, adv_b)) + _mean(T.patch_g_loss(o.loss, adv_a))
         cyc = _mean(T.cycle_loss(a, out["rec_a"])) + _mean(T.cycle_loss(b, out["rec_b"]))
-        total = gan + lam * cyc
+        total = gan + lam * cyc + (_touch(g) if not (len(a) and len(b)) else 0.0)
         logs = {"g_adv": gan.detach(), "cycle": cyc.detach()}
         if lam_id > 0:
             idt = _mean(T.identity_loss(b, out["idt_b"])) + _mean(T.identity_loss(a, out["idt_a"]))
@@ -166,7 +181,12 @@ def source_pool(exp: Experiment, direction: str) -> tuple[Tensor, Tensor | None]
     """``(images, targets)``: the held-out images sources are drawn from (for CycleGAN,
     those of the domain ``direction`` starts from) and, for Pix2Pix, the same images as
     the targets of their sources (None for CycleGAN)."""
-    data = build_dataset(heldout_config(exp.data)[0])
+    cfg = heldout_config(exp.data)[0]
+    key = repr(cfg)
+    if key not in _POOLS:
+        _POOLS.clear()  # keep one dataset: sampling draws from one run at a time
+        _POOLS[key] = build_dataset(cfg)
+    data = _POOLS[key]
     if exp.objective.kind == "pix2pix":
         return data.x, data.x
     o = exp.objective
@@ -195,6 +215,7 @@ def sources_of(exp: Experiment, targets: Tensor, seeds: list[int]) -> Tensor:
                       for i, s in enumerate(seeds)])  # fmt: skip
 
 
+@torch.no_grad()
 def translate(model: nn.Module, exp: Experiment, source: Tensor, direction: str) -> Tensor:
     """``(B, C, H, W)`` translations of ``source`` (Pix2Pix: ``direction`` must be
     ``"a2b"``).
@@ -203,8 +224,11 @@ def translate(model: nn.Module, exp: Experiment, source: Tensor, direction: str)
         ConfigError: ``b2a`` on a Pix2Pix run, or sources of another shape than the run's.
     """
     shape = tuple(exp.model.input_shape())
-    if tuple(source.shape[1:]) != shape:
-        raise ConfigError(f"source: images of shape {tuple(source.shape[1:])}, run makes {shape}")
+    if source.ndim != 4 or tuple(source.shape[1:]) != shape:
+        raise ConfigError(
+            f"source: a batch (B, {', '.join(map(str, shape))}) of the run's images, "
+            f"got {tuple(source.shape)}"
+        )
     if isinstance(model, CycleGenerators):
         return model.translate(source, direction)
     if direction != "a2b":
@@ -212,16 +236,42 @@ def translate(model: nn.Module, exp: Experiment, source: Tensor, direction: str)
     return model(source)
 
 
+def reference(exp: Experiment, scfg) -> tuple[object, str]:
+    """The held-out images translations are scored against (``genlab eval``): Pix2Pix's
+    targets are the held-out images; a CycleGAN's are the held-out images of the domain
+    ``scfg.direction`` leads to, which needs a data config that can hold one class alone
+    (``shapes`` labelled by shape).
+
+    Raises:
+        ConfigError: a CycleGAN on data whose classes cannot be drawn one at a time.
+    """
+    cfg, desc = heldout_config(exp.data)
+    if exp.objective.kind == "pix2pix":
+        return cfg, desc
+    o = exp.objective
+    target = o.domain_b if scfg.direction == "a2b" else o.domain_a
+    if cfg.name != "shapes" or cfg.label != "shape":
+        raise ConfigError(
+            f"genlab eval: a CycleGAN's reference is the held-out images of class {target} "
+            f"alone, which '{cfg.name}' cannot draw; score it with benchmarks/translation.py"
+        )
+    name = cfg.shapes[target]
+    cfg = dataclasses.replace(cfg, shapes=(name,))
+    return cfg, f"{desc}, {name}s only (the {scfg.direction} target domain)"
+
+
 @torch.no_grad()
 def sample(
     model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg, noise=None
 ) -> Tensor:
     """Translations ``(n, C, H, W)`` of ``cond["source"]``, or of held-out sources drawn
-    by seed (:func:`draw_sources`)."""
+    by seed (:func:`draw_sources`); with ``sampler.sources`` the sources themselves."""
     device = next(model.parameters()).device
     source = cond.get("source")
     if source is None:
         source = draw_sources(exp, seeds, scfg.direction)[0]
+    if scfg.sources:  # the inputs themselves, e.g. files for genlab edit
+        return source.to(device)
     return translate(model, exp, source.to(device), scfg.direction)
 
 
@@ -247,6 +297,7 @@ def preview(exp: Experiment):
 def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     """Train the translation game in the two-player loop."""
     o = exp.objective
+    _check(exp)  # before prepare's shape check, which would name the wrong cause
     data, g = prepare(exp, build, resume)
     if o.kind == "cyclegan":
         have = set(data.cond["class"].unique().tolist()) if "class" in data.cond else set()
@@ -290,4 +341,5 @@ FAMILY = Family(
     dependencies=no_dependencies,
     doc="image-to-image translation GANs (Pix2Pix paired, CycleGAN unpaired)",
     translate=translate,
+    reference=reference,
 )

@@ -553,7 +553,7 @@ class TranslatorGeneratorConfig:
     kind: Literal["unet", "resnet"] = "unet"
     channels: int = 32  # width at full resolution; doubles per 2x down up to max_channels
     max_channels: int = 256
-    depth: int = 5  # unet: 2x downsamplings (32 -> 1 pixel at 5); resnet: 2, as the paper
+    depth: int = 5  # 2x downsamplings; unet: 5 takes 32 to 1 pixel; resnet: set 2 (paper)
     blocks: int = 6  # resnet: residual blocks at the bottleneck
     dropout: float = 0.5  # unet: in the 3 innermost decoder blocks (Pix2Pix's noise)
 
@@ -605,6 +605,8 @@ class TranslatorConfig:
             ("image_size", self.image_size, 8),
             ("in_channels", self.in_channels, 1),
             ("generator.channels", g.channels, 1),
+            ("generator.max_channels", g.max_channels, 1),
+            ("discriminator.max_channels", d.max_channels, 1),
             ("generator.depth", g.depth, 1),
             ("generator.blocks", g.blocks, 0),
             ("discriminator.channels", d.channels, 1),
@@ -619,10 +621,13 @@ class TranslatorConfig:
                 f"model.discriminator.layers: {d.layers} strided layers leave no patch of a "
                 f"{self.image_size}-pixel image; use fewer"
             )
-        if g.kind == "resnet" and self.image_size % 2**g.depth:
+        if g.kind == "resnet" and (
+            self.image_size % 2**g.depth or self.image_size < 2 ** (g.depth + 1)
+        ):
             raise ConfigError(
                 f"model.generator.depth: the resnet generator halves the size {g.depth} "
-                f"times; image_size {self.image_size} is not a multiple of {2**g.depth}"
+                f"times; image_size {self.image_size} must be a multiple of {2**g.depth} "
+                f"and leave at least 2x2 pixels (the paper's resnet uses depth 2)"
             )
 
     def input_shape(self) -> tuple[int, ...]:

@@ -178,11 +178,16 @@ class CycleGenerators(nn.Module):
         self.g_ab, self.g_ba = build_generator(cfg), build_generator(cfg)
 
     def forward(self, a: Tensor, b: Tensor, identity: bool = True) -> dict[str, Tensor]:
-        fake_b, fake_a = self.g_ab(a), self.g_ba(b)
-        out = {"fake_b": fake_b, "fake_a": fake_a}
-        out["rec_a"], out["rec_b"] = self.g_ba(fake_b), self.g_ab(fake_a)
+        def ab(x: Tensor) -> Tensor:  # an empty batch passes through (a batch may lack
+            return self.g_ab(x) if len(x) else x  # a domain; instance norm needs images)
+
+        def ba(x: Tensor) -> Tensor:
+            return self.g_ba(x) if len(x) else x
+
+        fake_b, fake_a = ab(a), ba(b)
+        out = {"fake_b": fake_b, "fake_a": fake_a, "rec_a": ba(fake_b), "rec_b": ab(fake_a)}
         if identity:
-            out["idt_b"], out["idt_a"] = self.g_ab(b), self.g_ba(a)
+            out["idt_b"], out["idt_a"] = ab(b), ba(a)
         return out
 
     def translate(self, x: Tensor, direction: str = "a2b") -> Tensor:

@@ -4,12 +4,12 @@ family (``genlab.families.translate``) trains and samples them.
 
 Both papers' optimiser: Adam(2e-4, 0.5, 0.999) for G and D. Pix2Pix: U-Net G, L1 weight
 100. CycleGAN: ResNet G (2 downsamplings, 6 blocks: the paper's 128x128 layout, at a
-quarter of its width),
-least-squares losses, cycle 10, identity 0.5 x 10, pool of 50. The paper keeps the rate
-for half the run and decays it linearly to 0; genlab's schedule decays it by cosine over
-the second half's length (``warmup_steps=0``, ``min_lr_ratio=0``). The PatchGAN has one
-strided layer (16x16 patches, about half of a 32x32 image, as 70x70 is about a quarter
-of 256x256 and shapes are at most 10 pixels wide).
+quarter of its width), least-squares losses, cycle 10, identity 0.5 x 10, pool of 50.
+The papers keep the rate for half the run and decay it linearly to 0; genlab's schedule
+decays it by cosine from the first step to 0 at the last (``warmup_steps=0``,
+``min_lr_ratio=0``). The PatchGAN has one strided layer (16x16 patches, about half of a
+32x32 image, as 70x70 is about a quarter of 256x256 and shapes are at most 10 pixels
+wide).
 """
 
 from __future__ import annotations

@@ -105,6 +105,8 @@ class GanSamplerConfig:
 class TranslateSamplerConfig:
     # CycleGAN: "a2b" translates domain A images to B, "b2a" back (Pix2Pix: "a2b" only)
     direction: Literal["a2b", "b2a"] = "a2b"
+    # return the held-out sources instead of their translations (inputs for genlab edit)
+    sources: bool = False
 
     def __post_init__(self):
         if self.direction not in ("a2b", "b2a"):
