@@ -22,7 +22,7 @@ from genlab.checkpoint import warm_start
 from genlab.cond import class_keys, class_null
 from genlab.data import build_dataset
 from genlab.data.base import Dataset
-from genlab.errors import CheckpointError, GenlabError
+from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.experiment import Experiment
 from genlab.train import loop
 from genlab.train.batches import to_device
@@ -113,6 +113,9 @@ def prepare(
         if not base.is_dir():
             raise CheckpointError(f"train.init_from: {base} is not a run directory")
         new = warm_start(model, base / "ema.safetensors")
+        copy_base = getattr(getattr(model, "net", model), "copy_base_", None)
+        if copy_base is not None:  # a ControlNet starts its copy from the loaded encoder
+            copy_base()
         warn_objective_change(exp, base)
         print(
             f"initialised from {exp.train.init_from}"
@@ -120,6 +123,33 @@ def prepare(
             flush=True,
         )
     return data, model
+
+
+_HELDOUT: dict = {}  # repr(held-out data config) -> Dataset, the last one built
+
+
+def heldout_images(exp: Experiment, seeds: list[int], key: int, cls: int | None = None) -> Tensor:
+    """``(n, *shape)`` held-out images (``genlab.data.heldout_config``: never trained on),
+    image ``i`` picked by ``keyed(seeds[i], key)`` among all of them, or among those of
+    class ``cls``. What a run that reads an image (a translation's source, a ControlNet's
+    control) samples from when none is given. The last data set built is kept.
+
+    Raises:
+        ConfigError: no held-out image of class ``cls``.
+    """
+    from genlab.data import heldout_config
+    from genlab.rng import keyed
+
+    cfg = heldout_config(exp.data)[0]
+    if repr(cfg) not in _HELDOUT:
+        _HELDOUT.clear()
+        _HELDOUT[repr(cfg)] = build_dataset(cfg)
+    data = _HELDOUT[repr(cfg)]
+    x = data.x if cls is None else data.x[data.cond["class"] == cls]
+    if not len(x):
+        raise ConfigError(f"{exp.data.name}: no held-out images of class {cls}")
+    pick = [int(torch.randint(len(x), (), generator=keyed(s, key))) for s in seeds]
+    return x[pick]
 
 
 def warn_objective_change(exp: Experiment, base: Path) -> None:

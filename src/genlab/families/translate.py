@@ -15,9 +15,11 @@ their terms are in ``genlab.objectives.translate`` and their networks in
   with D, so resume is exact).
 
 Sampling translates sources: ``cond["source"]`` ``(n, C, H, W)`` when given (``genlab
-edit RUN --image``), else held-out images (``genlab.data.heldout_config``) picked by seed, made into
-sources as in training (Pix2Pix) or taken from the domain ``sampler.direction`` starts
-from (CycleGAN). Translation is deterministic (no dropout at sampling).
+edit RUN --image``), else held-out images (``genlab.data.heldout_config``) picked by
+seed, made into sources as in training (Pix2Pix) or taken from the domain
+``sampler.direction`` starts from (CycleGAN). Translation is deterministic (no dropout at
+sampling); ``sampler.sources=true`` returns the sources instead (inputs for ``genlab
+edit``).
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from genlab.data import build_dataset, heldout_config
+from genlab.data import heldout_config
 from genlab.data.pairs import make_source
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
-from genlab.families.base import Family, no_dependencies, prepare
+from genlab.families.base import Family, heldout_images, no_dependencies, prepare
 from genlab.families.gan import adam
 from genlab.models.translate import CycleGenerators, PatchDiscriminator, build_generator
 from genlab.objectives import translate as T
@@ -40,7 +42,6 @@ from genlab.rng import keyed
 from genlab.train import gan_loop
 
 PREVIEW = 8  # preview columns
-_POOLS: dict = {}  # repr(held-out data config) -> Dataset, the last one built
 _PICK_KEY, _SOURCE_KEY = 0x5E1EC7, 0x50C3  # which held-out image, its source
 
 
@@ -177,35 +178,17 @@ def cyclegan_losses(exp: Experiment):
 # ----------------------------------------------------------------------------- sampling
 
 
-def source_pool(exp: Experiment, direction: str) -> tuple[Tensor, Tensor | None]:
-    """``(images, targets)``: the held-out images sources are drawn from (for CycleGAN,
-    those of the domain ``direction`` starts from) and, for Pix2Pix, the same images as
-    the targets of their sources (None for CycleGAN)."""
-    cfg = heldout_config(exp.data)[0]
-    key = repr(cfg)
-    if key not in _POOLS:
-        _POOLS.clear()  # keep one dataset: sampling draws from one run at a time
-        _POOLS[key] = build_dataset(cfg)
-    data = _POOLS[key]
-    if exp.objective.kind == "pix2pix":
-        return data.x, data.x
-    o = exp.objective
-    domain = o.domain_a if direction == "a2b" else o.domain_b
-    return data.x[data.cond["class"] == domain], None
-
-
 def draw_sources(exp: Experiment, seeds: list[int], direction: str) -> tuple[Tensor, Tensor]:
-    """``(sources, targets)`` ``(n, C, H, W)`` for ``seeds``: source i is held-out image
-    number ``keyed(seeds[i])``, made into a Pix2Pix source with ``keyed(seeds[i], ...)``;
+    """``(sources, targets)`` ``(n, C, H, W)`` for ``seeds``: held-out image i picked by
+    ``seeds[i]`` (:func:`~genlab.families.base.heldout_images`; CycleGAN: among the domain
+    ``direction`` starts from), made into a Pix2Pix source with ``keyed(seeds[i], ...)``;
     targets are the images themselves (Pix2Pix) or the inputs (CycleGAN)."""
-    images, targets = source_pool(exp, direction)
-    if not len(images):
-        raise ConfigError(f"{exp.data.name}: no held-out images to translate ({direction})")
-    pick = [int(torch.randint(len(images), (), generator=keyed(s, _PICK_KEY))) for s in seeds]
-    x = images[pick]
-    if targets is None:
-        return x, x
-    return sources_of(exp, x, seeds), x
+    o = exp.objective
+    if o.kind == "pix2pix":
+        x = heldout_images(exp, seeds, _PICK_KEY)
+        return sources_of(exp, x, seeds), x
+    x = heldout_images(exp, seeds, _PICK_KEY, o.domain_a if direction == "a2b" else o.domain_b)
+    return x, x
 
 
 def sources_of(exp: Experiment, targets: Tensor, seeds: list[int]) -> Tensor:
@@ -218,7 +201,7 @@ def sources_of(exp: Experiment, targets: Tensor, seeds: list[int]) -> Tensor:
 @torch.no_grad()
 def translate(model: nn.Module, exp: Experiment, source: Tensor, direction: str) -> Tensor:
     """``(B, C, H, W)`` translations of ``source`` (Pix2Pix: ``direction`` must be
-    ``"a2b"``).
+    ``"a2b"``), in eval mode (no dropout) whatever mode ``model`` is in.
 
     Raises:
         ConfigError: ``b2a`` on a Pix2Pix run, or sources of another shape than the run's.
@@ -229,11 +212,16 @@ def translate(model: nn.Module, exp: Experiment, source: Tensor, direction: str)
             f"source: a batch (B, {', '.join(map(str, shape))}) of the run's images, "
             f"got {tuple(source.shape)}"
         )
-    if isinstance(model, CycleGenerators):
-        return model.translate(source, direction)
-    if direction != "a2b":
+    if direction != "a2b" and not isinstance(model, CycleGenerators):
         raise ConfigError("sampler.direction: a Pix2Pix run translates one way (a2b)")
-    return model(source)
+    was = model.training
+    model.eval()  # deterministic: no dropout, batch norm from its running statistics
+    try:
+        if isinstance(model, CycleGenerators):
+            return model.translate(source, direction)
+        return model(source)
+    finally:
+        model.train(was)
 
 
 def reference(exp: Experiment, scfg) -> tuple[object, str]:
@@ -286,8 +274,7 @@ def preview(exp: Experiment):
         directions = ("a2b", "b2a") if exp.objective.kind == "cyclegan" else ("a2b",)
         for direction in directions:
             source, target = draw_sources(exp, seeds, direction)
-            with torch.no_grad():
-                out = translate(model, exp, source.to(device), direction).cpu()
+            out = translate(model, exp, source.to(device), direction).cpu()
             rows += [source, out] + ([target] if exp.objective.kind == "pix2pix" else [])
         return torch.cat(rows), PREVIEW
 
