@@ -193,6 +193,7 @@ def cmd_sample(args) -> int:
         args.seed,
         progress=sys.stderr.isatty(),
         cls=args.cls,
+        control=args.control,
         **sampling_options(args),
     )
     seeds = [args.seed + i for i in range(args.n)]
@@ -241,6 +242,7 @@ def cmd_edit(args) -> int:
         seed=args.seed,
         cls=args.cls,
         prompt=args.prompt,
+        control=args.control,
         jump_length=args.jump_length,
         resample=args.resample,
         **sampling_options(args),
@@ -523,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--steps", type=int, help="number of sampling steps")
     sampling.add_argument("--cfg", type=float, help="guidance weight w: (1+w) cond - w uncond")
     sampling.add_argument("--class", dest="cls", type=int, help="class label to sample")
+    sampling.add_argument(
+        "--control", help="ControlNet runs: the control picture (default: held-out outlines)"
+    )
     sampling.add_argument("--weights", default="ema", help="ema (default) or model")
     sampling.add_argument("--device", default="auto")
     sampling.add_argument("--batch", type=int, default=500, help="samples per sampling batch")

@@ -17,58 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from genlab.data import DATASETS
-from genlab.data.folder import pixels, to_unit
+from genlab.data.folder import open_picture, pixels, read_picture
 from genlab.errors import ConfigError, DataError, GenlabError
 from genlab.families import family_of
-from genlab.runs import class_cond, guidance_asked, load_model, sampler_config
+from genlab.runs import class_cond, control_cond, guidance_asked, load_model, sampler_config
 from genlab.sampling.edit import SIDES, extend_canvas, outpaint
 
-GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 MAX_EXTEND = 4  # outpainting: at most this many times the image's side per side
-
-
-def _open(path: Path, what: str) -> Image.Image:
-    if not path.is_file():
-        raise DataError(f"{path}: {what} not found")
-    try:
-        im = Image.open(path)
-        im.load()
-        return im
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: cannot read the {what} ({e})") from None
-
-
-def read_image(path: str | Path, shape: tuple[int, int, int]) -> Tensor:
-    """The picture at ``path`` as ``(C, H, W)`` float32 in [-1, 1], checked against the
-    run's ``shape`` ``(C, H, W)``: upright by its EXIF orientation; a grey file (modes 1,
-    L, LA, I;16, ...) has 1 channel, any other (palette, RGB, RGBA) 3; transparency is
-    composited on white; 16-bit values keep their precision here (outputs are 8-bit).
-
-    Raises:
-        DataError: a missing or unreadable file, or another size or channel count (the
-            message names the file and both sizes).
-    """
-    path = Path(path)
-    c, h, w = shape
-    with _open(path, "image") as im:
-        ImageOps.exif_transpose(im, in_place=True)  # upright, as the training loader reads
-        have = 1 if im.mode in GREY_MODES else 3
-        if (im.height, im.width) != (h, w):
-            raise DataError(
-                f"{path}: the image is {im.width}x{im.height} pixels but the run makes "
-                f"{w}x{h} images (genlab sample RUN --n 1 --out x.png writes one)"
-            )
-        if have != c:
-            raise DataError(
-                f"{path}: the image has {have} channel(s) (mode {im.mode}) but the run makes "
-                f"{c}-channel images"
-            )
-        a, white = pixels(im, c, 1.0, path)
-    return torch.from_numpy(to_unit(a, white)).permute(2, 0, 1).contiguous()
 
 
 def read_mask(path: str | Path, size: tuple[int, int]) -> Tensor:
@@ -81,7 +39,7 @@ def read_mask(path: str | Path, size: tuple[int, int]) -> Tensor:
             a mask with no white pixel (nothing to regenerate).
     """
     path = Path(path)
-    with _open(path, "mask") as im:
+    with open_picture(path, "mask") as im:
         if (im.height, im.width) != tuple(size):
             raise DataError(
                 f"{path}: the mask is {im.width}x{im.height} pixels but the image is "
@@ -163,6 +121,7 @@ def edit(
     seed: int = 0,
     cls: int | None = None,
     prompt: str | None = None,
+    control: str | Path | None = None,
     jump_length: int = 10,
     resample: int = 1,
     weights: str = "ema",
@@ -190,7 +149,8 @@ def edit(
         ConfigError: a bad option (strength outside (0, 1], mask with extend, a prompt or
             class the run cannot take, a family that cannot edit, a mask or strength for a
             translation run).
-        DataError: a bad image or mask file (:func:`read_image`, :func:`read_mask`).
+        DataError: a bad image or mask file (``genlab.data.folder.read_picture``,
+            :func:`read_mask`).
     """
     if n < 1:
         raise ConfigError(f"--n: must be at least 1, got {n}")
@@ -207,7 +167,9 @@ def edit(
     exp, model = load_model(Path(run_dir), weights, device, accept_changed)
     family = family_of(exp.objective.kind)
     if family.translate is not None:
-        given = dict(mask=mask, extend=extend, strength=strength, cls=cls, prompt=prompt)
+        given = dict(
+            mask=mask, extend=extend, strength=strength, cls=cls, prompt=prompt, control=control
+        )
         flags = [f"--{k.replace('cls', 'class')}" for k, v in given.items() if v is not None]
         if resample != 1:
             flags.append("--resample")
@@ -224,7 +186,7 @@ def edit(
         if n != 1:
             raise ConfigError(f"--n: translation is deterministic, one output per image (got {n})")
         scfg = sampler_config(exp, overrides, **sampler_fields)
-        x_in = read_image(image, tuple(exp.model.input_shape()))[None]
+        x_in = read_picture(image, tuple(exp.model.input_shape()))[None]
         if getattr(scfg, "sources", False):
             raise ConfigError("sampler.sources: genlab edit translates the given image")
         out = family.translate(model, exp, x_in.to(device), scfg.direction).cpu()
@@ -250,12 +212,14 @@ def edit(
                 f"--extend: {side}={px} is more than {MAX_EXTEND} x the image's {size} pixels; "
                 "extend in several runs"
             )
-    x_in = read_image(image, shape)[None]
+    x_in = read_picture(image, shape)[None]
     m = read_mask(mask, shape[1:]) if mask is not None else torch.ones(1, 1, *shape[1:])
     scfg = sampler_config(exp, overrides, **sampler_fields)
     cond = edit_cond(exp, n, cls, guidance_asked(sampler_fields, list(overrides)))
     if cls is None and "class" in cond:  # the null class: nothing to guide towards
         scfg = dataclasses.replace(scfg, cfg=0.0)
+    if control is not None:  # a ControlNet run: the picture to follow
+        cond["control"] = control_cond(exp, control, n, run_dir)
     seeds = [seed + i for i in range(n)]
     kw = dict(jump_length=jump_length, resample=resample)
 
@@ -283,3 +247,6 @@ def edit(
     if bool(bad.any()):
         raise GenlabError(f"{image}: editing gave non-finite values; nothing was written")
     return out, x_in, m
+
+
+read_image = read_picture  # the name genlab.edit has always had

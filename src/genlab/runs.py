@@ -395,6 +395,23 @@ def check_guidance(exp: Experiment, explicit: dict, overrides: list[str]) -> Non
         raise ConfigError("--cfg: this run has no condition (class or text) to guide")
 
 
+def control_cond(exp: Experiment, path: str | Path, n: int, run_dir) -> torch.Tensor:
+    """The control picture at ``path`` for ``n`` samples of a ControlNet run: ``(n, C_ctrl,
+    *S)`` in [-1, 1].
+
+    Raises:
+        ConfigError: the run is not a ControlNet run.
+        DataError: a missing or unreadable file, or another size or channel count.
+    """
+    from genlab.data.folder import read_picture
+
+    if exp.model.arch != "controlnet":
+        raise ConfigError(f"--control: {run_dir} is not a ControlNet run")
+    m = exp.model
+    shape = (m.control_channels or m.in_channels, *m.input_shape()[1:])
+    return read_picture(path, shape)[None].expand(n, *shape)
+
+
 def sample_with_cond(
     run_dir,
     n,
@@ -407,15 +424,18 @@ def sample_with_cond(
     accept_changed: bool = False,
     batch: int = 0,
     progress: bool = False,
+    control: str | Path | None = None,
     **sampler_fields,
 ):
     """:func:`sample`, also returning the conditioning used, a grid row width and the
-    experiment."""
+    experiment. ``control``: a picture every sample of a ControlNet run follows."""
     if n < 1:
         raise ConfigError(f"--n: must be at least 1, got {n}")
     exp, model = load_model(Path(run_dir), weights, device, accept_changed)
     scfg = sampler_config(exp, overrides, **sampler_fields)
     cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls, seed)
+    if control is not None:
+        cond["control"] = control_cond(exp, control, n, run_dir)
     x = draw(model, exp, [seed + i for i in range(n)], cond, scfg, batch, progress)
     return x, cond, nrow, exp
 

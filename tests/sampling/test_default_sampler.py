@@ -26,8 +26,10 @@ MEASURED = {
     "ddpm-grid25": ("ddpm", 100, 0.0),
     "edm-grid25": ("dpmpp_2m", 20, 0.0),
     "rf-moons": ("dpmpp_2m", 30, 0.0),
-    # the trained inpainting recipes keep their base recipe's default (not measured again)
+    # the trained inpainting and ControlNet recipes keep their base recipe's default (not
+    # measured again)
     "inpaint-mnist": ("dpmpp_2m", 15, 1.0),
+    "controlnet-mnist": ("dpmpp_2m", 15, 1.0),
     "inpaint-digits": ("dpmpp_2m", 8, 1.0),
 }
 

@@ -38,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
 
 from genlab.data.base import Dataset
 from genlab.data.configs import ImageFolderConfig
@@ -172,3 +173,48 @@ def make_folder(cfg: ImageFolderConfig) -> Dataset:
     x = torch.from_numpy(x).permute(0, 3, 1, 2)
     y = torch.tensor([k for _, k in items], dtype=torch.int64)
     return Dataset(x.contiguous(), {"class": y}, "image", len(classes), tuple(classes))
+
+
+GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def open_picture(path: Path, what: str) -> Image.Image:
+    """The picture at ``path``, loaded; a missing or unreadable file is a :class:`DataError`
+    naming it as ``what`` ("image", "mask", ...)."""
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    try:
+        im = Image.open(path)
+        im.load()
+        return im
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: cannot read the {what} ({e})") from None
+
+
+def read_picture(path: str | Path, shape: tuple[int, int, int]) -> Tensor:
+    """The picture at ``path`` as ``(C, H, W)`` float32 in [-1, 1], checked against the
+    run's ``shape`` ``(C, H, W)``: upright by its EXIF orientation; a grey file (modes 1,
+    L, LA, I;16, ...) has 1 channel, any other (palette, RGB, RGBA) 3; transparency is
+    composited on white; 16-bit values keep their precision here (outputs are 8-bit).
+
+    Raises:
+        DataError: a missing or unreadable file, or another size or channel count (the
+            message names the file and both sizes).
+    """
+    path = Path(path)
+    c, h, w = shape
+    with open_picture(path, "image") as im:
+        ImageOps.exif_transpose(im, in_place=True)  # upright, as the training loader reads
+        have = 1 if im.mode in GREY_MODES else 3
+        if (im.height, im.width) != (h, w):
+            raise DataError(
+                f"{path}: the image is {im.width}x{im.height} pixels but the run makes "
+                f"{w}x{h} images (genlab sample RUN --n 1 --out x.png writes one)"
+            )
+        if have != c:
+            raise DataError(
+                f"{path}: the image has {have} channel(s) (mode {im.mode}) but the run makes "
+                f"{c}-channel images"
+            )
+        a, white = pixels(im, c, 1.0, path)
+    return torch.from_numpy(to_unit(a, white)).permute(2, 0, 1).contiguous()

@@ -117,6 +117,9 @@ def prepare(
         if copy_base is not None:  # a ControlNet starts its copy from the loaded encoder
             copy_base()
         warn_objective_change(exp, base)
+        if len(new) > 6:  # e.g. a whole ControlNet: name the modules, not every tensor
+            heads = sorted({".".join(k.split(".")[:1]) + ".*" for k in new})
+            new = [f"{len(new)} tensors under {', '.join(heads)}"]
         print(
             f"initialised from {exp.train.init_from}"
             + (f"; new parameters: {', '.join(new)}" if new else ""),

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from genlab.data.pairs import make_source
+from genlab.errors import ConfigError
 from genlab.experiment import Experiment
 from genlab.families.base import (
     Family,
@@ -22,6 +24,7 @@ from genlab.families.base import (
     class_null_cond,
     class_preview,
     fit_one_objective,
+    heldout_images,
     no_dependencies,
 )
 from genlab.models import build_model
@@ -36,6 +39,7 @@ from genlab.sampling.edit import inpaint
 from genlab.sampling.guidance import cfg as guided
 
 null_cond = class_null_cond
+_CONTROL_KEY = 0xC0471  # a ControlNet run's held-out control images, by seed
 
 
 cond_keys = class_cond_keys
@@ -70,6 +74,17 @@ def loss(exp: Experiment):
         cond_drop=o.cond_drop,
         null_cond=null_cond(exp),
     )
+    if exp.model.arch == "controlnet":
+        source = exp.model.control
+
+        def control_loss(model, batch: dict, generator: torch.Generator):
+            """The same loss with each image's control (its outlines, ...) as
+            ``cond["control"]`` (``genlab.data.pairs``)."""
+            control = make_source(source, batch["x"], generator)
+            batch = {**batch, "cond": {**batch["cond"], "control": control}}
+            return plain(model, batch, generator)
+
+        return control_loss
     if not getattr(exp.model, "inpaint", False):
         return plain
 
@@ -117,6 +132,18 @@ def initial_noise(exp: Experiment, gens: list[torch.Generator]) -> Tensor:
     return torch.stack([torch.randn(exp.model.input_shape(), generator=g) for g in gens])
 
 
+def with_control(exp: Experiment, seeds: list[int], cond: dict, device) -> dict:
+    """``cond`` with ``"control"`` for a ControlNet run that was given none: the control
+    of held-out image ``keyed(seeds[i], ...)`` (:func:`~genlab.families.base.heldout_images`)
+    made as in training; ``cond`` itself for other runs."""
+    if exp.model.arch != "controlnet" or "control" in cond:
+        return cond
+    x = heldout_images(exp, seeds, _CONTROL_KEY)
+    control = torch.cat([make_source(exp.model.control, x[i : i + 1], keyed(s, _CONTROL_KEY))
+                         for i, s in enumerate(seeds)])  # fmt: skip
+    return {**cond, "control": control.to(device)}
+
+
 @torch.no_grad()
 def sample(
     model: nn.Module,
@@ -131,6 +158,7 @@ def sample(
     variance, replaces the initial draws (which are still taken, so per-step noise is
     unchanged)."""
     device = next(model.parameters()).device
+    cond = with_control(exp, seeds, cond, device)
     path = build_path(exp.objective.path)
     grid = make_grid(scfg.grid, scfg.steps, path, rho=scfg.rho, shift=scfg.shift)
     gens = [keyed(s) for s in seeds]
@@ -176,6 +204,7 @@ def edit(
     image as its condition and, by default (``replace=None``), no replacement; other
     networks get replacement. ``replace`` forces either."""
     device = next(model.parameters()).device
+    cond = with_control(exp, seeds, cond, device)
     trained = getattr(exp.model, "inpaint", False)
     if trained:
         m = mask.to(x_in).expand(len(x_in), 1, *x_in.shape[2:])
@@ -204,7 +233,13 @@ def edit(
 
 
 def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
-    """Train the denoiser in the one-objective loop."""
+    """Train the denoiser in the one-objective loop (a ControlNet: only its trainable copy,
+    on a base loaded from ``train.init_from``)."""
+    if exp.model.arch == "controlnet" and not exp.train.init_from:
+        raise ConfigError(
+            "train.init_from: a ControlNet steers a trained base; give the base run "
+            "(e.g. train.init_from=runs/rf-mnist)"
+        )
     return fit_one_objective(
         exp,
         run_dir,

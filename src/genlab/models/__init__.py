@@ -42,6 +42,11 @@ MODELS: dict[str, ModelSpec] = {
         "genlab.models.unet:UNet",
         "U-Net with residual blocks and attention, 1/2/3-D",
     ),
+    "controlnet": ModelSpec(
+        K.ControlNetConfig,
+        "genlab.adapters.controlnet:ControlledUNet",
+        "a frozen U-Net steered by a ControlNet (trainable encoder copy, zero convolutions)",
+    ),
     "dit": ModelSpec(
         K.DiTConfig, "genlab.models.dit:DiT", "diffusion transformer, adaLN-Zero, 1/2/3-D patches"
     ),

@@ -91,6 +91,24 @@ class UNetConfig:
         return (self.in_channels, *([self.image_size] * self.dims))
 
 
+@dataclass
+class ControlNetConfig(UNetConfig):
+    """A frozen U-Net (the other fields: the base run's network) steered by a ControlNet
+    (``genlab.adapters.controlnet``) reading ``cond["control"]``, the image made from
+    each training image by ``control`` (``genlab.data.pairs``: ``edges`` = outlines)."""
+
+    arch: Literal["controlnet"] = "controlnet"  # type: ignore[assignment]
+    control: Literal["edges", "thicken", "break"] = "edges"
+    control_channels: int = 0  # 0: the image's channels
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.inpaint:
+            raise ConfigError("model.inpaint: a ControlNet's base is a plain U-Net")
+        if self.control_channels < 0:
+            raise ConfigError(f"model.control_channels: must be >= 0, got {self.control_channels}")
+
+
 _UP = "conv_resize"
 
 

@@ -84,8 +84,20 @@ class UNet(nn.Module):
         )
 
     def forward(self, x: Tensor, t: Tensor, cond: dict | None = None) -> Tensor:
-        keys = (("class",) if self.label else ()) + (("mask", "image") if self.inp_mask else ())
-        cond = check_cond(cond, keys)
+        return self.decode(*self.encode(x, t, cond))
+
+    def cond_keys(self) -> tuple[str, ...]:
+        """The condition keys this network reads."""
+        return (("class",) if self.label else ()) + (("mask", "image") if self.inp_mask else ())
+
+    def encode(
+        self, x: Tensor, t: Tensor, cond: dict | None = None, hint: Tensor | None = None
+    ) -> tuple[list[Tensor], Tensor, Tensor]:
+        """The encoder and middle block: ``(skips, h, emb)``, the skip activations (one per
+        decoder block, full resolution first), the middle block's output and the time (+
+        class) embedding ``(B, 4C)``. ``hint`` ``(B, C, *S)`` is added after the input
+        convolution (a ControlNet's encoded control image)."""
+        cond = check_cond(cond, self.cond_keys())
         emb = self.time(t)  # (B, 4C)
         y = class_embedding(self.label, cond, len(x), x.device)
         if y is not None:
@@ -93,6 +105,8 @@ class UNet(nn.Module):
         h = self.inp(x)
         if self.inp_mask is not None:
             h = h + self.inp_mask(inpaint_input(x, cond))
+        if hint is not None:
+            h = h + hint
         hs = [h]
         for layer in self.down:
             if isinstance(layer, Downsample):
@@ -101,6 +115,11 @@ class UNet(nn.Module):
                 h = layer[1](layer[0](h, emb))
             hs.append(h)
         h = self.mid[2](self.mid[1](self.mid[0](h, emb)), emb)
+        return hs, h, emb
+
+    def decode(self, hs: list[Tensor], h: Tensor, emb: Tensor) -> Tensor:
+        """The decoder over :meth:`encode`'s outputs: ``(B, C_out, *S)``."""
+        hs = list(hs)
         for layer in self.up:
             if isinstance(layer, (Upsample, ConvUpsample)):
                 h = layer(h, hs[-1].shape[2:])

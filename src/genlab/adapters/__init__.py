@@ -1,0 +1,2 @@
+"""Adapters: trainable additions that steer or tune a trained network without changing
+its weights (``controlnet.py``: ControlNet)."""
