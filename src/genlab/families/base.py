@@ -115,6 +115,13 @@ def prepare(
         new = warm_start(model, base / "ema.safetensors")
         copy_base = getattr(getattr(model, "net", model), "copy_base_", None)
         if copy_base is not None:  # a ControlNet starts its copy from the loaded encoder
+            missing = [k for k in new if not k.startswith("controlnet.")]
+            if missing:
+                raise CheckpointError(
+                    f"train.init_from: {base} lacks {len(missing)} base tensor(s) of this "
+                    f"network (first: {missing[0]}); a ControlNet's model.* must match "
+                    "its base run's U-Net"
+                )
             copy_base()
         warn_objective_change(exp, base)
         if len(new) > 6:  # e.g. a whole ControlNet: name the modules, not every tensor
@@ -153,6 +160,15 @@ def heldout_images(exp: Experiment, seeds: list[int], key: int, cls: int | None 
         raise ConfigError(f"{exp.data.name}: no held-out images of class {cls}")
     pick = [int(torch.randint(len(x), (), generator=keyed(s, key))) for s in seeds]
     return x[pick]
+
+
+def made_from(name: str, x: Tensor, seeds: list[int], key: int) -> Tensor:
+    """``genlab.data.pairs`` source ``name`` of each image ``x[i]`` ``(n, C, *S)``, drawn
+    (``break``) from ``keyed(seeds[i], key)``: a sample's input depends on its seed alone."""
+    from genlab.data.pairs import make_source
+    from genlab.rng import keyed
+
+    return torch.cat([make_source(name, x[i : i + 1], keyed(s, key)) for i, s in enumerate(seeds)])
 
 
 def warn_objective_change(exp: Experiment, base: Path) -> None:

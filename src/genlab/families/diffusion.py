@@ -25,6 +25,7 @@ from genlab.families.base import (
     class_preview,
     fit_one_objective,
     heldout_images,
+    made_from,
     no_dependencies,
 )
 from genlab.models import build_model
@@ -139,9 +140,7 @@ def with_control(exp: Experiment, seeds: list[int], cond: dict, device) -> dict:
     if exp.model.arch != "controlnet" or "control" in cond:
         return cond
     x = heldout_images(exp, seeds, _CONTROL_KEY)
-    control = torch.cat([make_source(exp.model.control, x[i : i + 1], keyed(s, _CONTROL_KEY))
-                         for i, s in enumerate(seeds)])  # fmt: skip
-    return {**cond, "control": control.to(device)}
+    return {**cond, "control": made_from(exp.model.control, x, seeds, _CONTROL_KEY).to(device)}
 
 
 @torch.no_grad()

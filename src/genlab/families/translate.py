@@ -34,11 +34,10 @@ from genlab.data import heldout_config
 from genlab.data.pairs import make_source
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
-from genlab.families.base import Family, heldout_images, no_dependencies, prepare
+from genlab.families.base import Family, heldout_images, made_from, no_dependencies, prepare
 from genlab.families.gan import adam
 from genlab.models.translate import CycleGenerators, PatchDiscriminator, build_generator
 from genlab.objectives import translate as T
-from genlab.rng import keyed
 from genlab.train import gan_loop
 
 PREVIEW = 8  # preview columns
@@ -194,8 +193,7 @@ def draw_sources(exp: Experiment, seeds: list[int], direction: str) -> tuple[Ten
 def sources_of(exp: Experiment, targets: Tensor, seeds: list[int]) -> Tensor:
     """Pix2Pix sources ``(n, C, H, W)`` of ``targets``, source i drawn (``break``) from
     ``keyed(seeds[i], ...)``: what sampling and the benchmarks translate."""
-    return torch.cat([make_source(exp.objective.source, targets[i : i + 1], keyed(s, _SOURCE_KEY))
-                      for i, s in enumerate(seeds)])  # fmt: skip
+    return made_from(exp.objective.source, targets, seeds, _SOURCE_KEY)
 
 
 @torch.no_grad()
