@@ -50,11 +50,8 @@ class ControlNet(nn.Module):
             conv(d, HINT_WIDTH, HINT_WIDTH), nn.SiLU(),
             zero_(conv(d, HINT_WIDTH, ch)),
         )  # fmt: skip
-        with torch.no_grad():  # the widths of the skips and the middle block
-            x = torch.zeros(1, base.cfg.in_channels, *[8] * d)
-            hs, h, _ = base.encode(x, torch.zeros(1), _dummy_cond(base))
-        self.zero_skips = nn.ModuleList(zero_(conv(d, s.shape[1], s.shape[1], k=1)) for s in hs)
-        self.zero_mid = zero_(conv(d, h.shape[1], h.shape[1], k=1))
+        self.zero_skips = nn.ModuleList(zero_(conv(d, c, c, k=1)) for c in base.skip_channels)
+        self.zero_mid = zero_(conv(d, base.mid_channels, base.mid_channels, k=1))
 
     def forward(
         self, x: Tensor, t: Tensor, cond: dict, control: Tensor
@@ -68,17 +65,6 @@ def copy_encoder_(encoder: UNet, base: UNet) -> None:
     """Load ``base``'s weights (by name) into ``encoder``, a U-Net without a decoder."""
     state = base.state_dict()
     encoder.load_state_dict({k: state[k].clone() for k in encoder.state_dict()})
-
-
-def _dummy_cond(base: UNet) -> dict:
-    keys = base.cond_keys()
-    out = {}
-    if "class" in keys:
-        out["class"] = torch.zeros(1, dtype=torch.int64)
-    if "mask" in keys:
-        out["mask"] = torch.ones(1, 1, *[8] * base.cfg.dims)
-        out["image"] = torch.zeros(1, base.cfg.in_channels, *[8] * base.cfg.dims)
-    return out
 
 
 class ControlledUNet(UNet):

@@ -20,10 +20,12 @@ from torch import Tensor, nn
 
 from genlab.checkpoint import warm_start
 from genlab.cond import class_keys, class_null
-from genlab.data import build_dataset
+from genlab.data import build_dataset, heldout_config
 from genlab.data.base import Dataset
+from genlab.data.pairs import make_source
 from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.experiment import Experiment
+from genlab.rng import keyed
 from genlab.train import loop
 from genlab.train.batches import to_device
 
@@ -147,9 +149,6 @@ def heldout_images(exp: Experiment, seeds: list[int], key: int, cls: int | None 
     Raises:
         ConfigError: no held-out image of class ``cls``.
     """
-    from genlab.data import heldout_config
-    from genlab.rng import keyed
-
     cfg = heldout_config(exp.data)[0]
     if repr(cfg) not in _HELDOUT:
         _HELDOUT.clear()
@@ -165,9 +164,6 @@ def heldout_images(exp: Experiment, seeds: list[int], key: int, cls: int | None 
 def made_from(name: str, x: Tensor, seeds: list[int], key: int) -> Tensor:
     """``genlab.data.pairs`` source ``name`` of each image ``x[i]`` ``(n, C, *S)``, drawn
     (``break``) from ``keyed(seeds[i], key)``: a sample's input depends on its seed alone."""
-    from genlab.data.pairs import make_source
-    from genlab.rng import keyed
-
     return torch.cat([make_source(name, x[i : i + 1], keyed(s, key)) for i, s in enumerate(seeds)])
 
 

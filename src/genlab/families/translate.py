@@ -95,11 +95,6 @@ def _touch(module: nn.Module) -> Tensor:
     return sum(p.flatten()[0] * 0.0 for p in module.parameters() if p.requires_grad)
 
 
-def _apply(net: nn.Module, x: Tensor) -> Tensor:
-    """``net(x)``, or ``x`` itself for an empty batch (instance norm needs an image)."""
-    return net(x) if len(x) else x
-
-
 # ------------------------------------------------------------------------------ Pix2Pix
 
 
@@ -147,7 +142,7 @@ def cyclegan_losses(exp: Experiment):
     def d_loss(g, d, batch, gen, step, k):
         a, b = domains(exp, batch)
         with torch.no_grad():
-            fake_b, fake_a = _apply(g.g_ab, a), _apply(g.g_ba, b)
+            fake_b, fake_a = g.translate(a, "a2b"), g.translate(b, "b2a")
         d0 = getattr(d, "module", d)  # the pools are D's state, outside its forward
         fake_a, fake_b = d0.pool_a.query(fake_a, gen), d0.pool_b.query(fake_b, gen)
         out_a, out_b = d(torch.cat([a, fake_a]), torch.cat([b, fake_b]))

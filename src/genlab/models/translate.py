@@ -178,12 +178,7 @@ class CycleGenerators(nn.Module):
         self.g_ab, self.g_ba = build_generator(cfg), build_generator(cfg)
 
     def forward(self, a: Tensor, b: Tensor, identity: bool = True) -> dict[str, Tensor]:
-        def ab(x: Tensor) -> Tensor:  # an empty batch passes through (a batch may lack
-            return self.g_ab(x) if len(x) else x  # a domain; instance norm needs images)
-
-        def ba(x: Tensor) -> Tensor:
-            return self.g_ba(x) if len(x) else x
-
+        ab, ba = (lambda x: self.translate(x, "a2b")), (lambda x: self.translate(x, "b2a"))
         fake_b, fake_a = ab(a), ba(b)
         out = {"fake_b": fake_b, "fake_a": fake_a, "rec_a": ba(fake_b), "rec_b": ab(fake_a)}
         if identity:
@@ -191,9 +186,12 @@ class CycleGenerators(nn.Module):
         return out
 
     def translate(self, x: Tensor, direction: str = "a2b") -> Tensor:
-        """``g_ab(x)`` for ``"a2b"``, ``g_ba(x)`` for ``"b2a"``."""
+        """``g_ab(x)`` for ``"a2b"``, ``g_ba(x)`` for ``"b2a"``; an empty batch passes
+        through (a training batch may lack a domain, and instance norm needs an image)."""
         if direction not in ("a2b", "b2a"):
             raise ValueError(f"direction: expected 'a2b' or 'b2a', got {direction!r}")
+        if not len(x):
+            return x
         return (self.g_ab if direction == "a2b" else self.g_ba)(x)
 
 

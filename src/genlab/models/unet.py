@@ -66,6 +66,8 @@ class UNet(nn.Module):
                 self.down.append(Downsample(d, c))
                 skips.append(c)
         self.mid = nn.ModuleList([res(c, c), Attention(c, cfg.heads), res(c, c)])
+        # the widths encode() returns: each skip, then the middle block (for a ControlNet)
+        self.skip_channels, self.mid_channels = tuple(skips), c
         # Decoder: each block consumes one skip; the last block of a level upsamples.
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.channel_mult))):
