@@ -216,6 +216,10 @@ def test_larger_image_size():
         ({"image_size": 7}, r"data\.image_size"),
         ({"n": 0}, r"data\.n"),
         ({"label": "texture"}, r"data\.label"),
+        ({"exclude": ("purple",)}, r"data\.exclude: 'purple' in 'purple' is not a value"),
+        ({"keep": ("red+blue",)}, r"data\.keep: 'red\+blue' names two values of color"),
+        ({"keep": ("cyan",), "exclude": ("cyan",)}, r"leave no attribute combination"),
+        ({"colors": ("red",), "exclude": ("cyan",)}, r"'cyan' in 'cyan' is not a value"),
     ],
 )
 def test_bad_config(kwargs, match):
@@ -228,3 +232,29 @@ def test_bad_config_after_override():
     cfg.shapes = ("circle", "blob")  # e.g. set after construction: the builder checks again
     with pytest.raises(ConfigError, match="circle, square, triangle"):
         make_shapes(cfg)
+
+
+def test_exclude_and_keep_leave_out_combinations():
+    cfg = ShapesConfig(n=3000, exclude=("cyan", "red+circle", "blue+top left"))
+    d = make_shapes(cfg)
+    col, shp, pos = d.cond["color"], d.cond["shape"], d.cond["position"]
+    assert not (col == 5).any()
+    assert not ((col == 0) & (shp == 0)).any() and ((col == 0) & (shp == 1)).any()
+    assert not ((col == 2) & (pos == 0)).any() and ((col == 2) & (pos == 1)).any()
+    assert len(d.x) == 3000 and d.num_classes == 5  # every class is still a class
+    assert all("cyan" not in c for c in d.captions)
+    # the drawn pixels agree with the redrawn labels
+    red = d.x[col == 0]
+    assert bool((red[:, 0].amax((1, 2)) > 0.9).all()) and bool((red[:, 1:] == -1).all())
+    kept = make_shapes(ShapesConfig(n=200, keep=("cyan+large",), label="color"))
+    assert bool((kept.cond["color"] == 5).all()) and bool((kept.cond["size"] == 2).all())
+    assert torch.equal(make_shapes(cfg).x, d.x)  # still deterministic per seed
+
+
+def test_no_exclusion_keeps_the_original_draw():
+    """Without exclude/keep the labels are the generator's first draws, as before the
+    option existed: older runs' data do not change."""
+    d = make_shapes(ShapesConfig(n=64, label="color"))
+    g = torch.Generator().manual_seed(0)
+    for attr, k in (("shape", 5), ("color", 6), ("size", 3), ("position", 9)):
+        assert torch.equal(d.cond[attr], torch.randint(k, (64,), generator=g)), attr

@@ -144,6 +144,12 @@ SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star", "ring")
 
 
 ATTRIBUTES = ("shape", "color", "size", "position")
+SIZES: dict[str, float] = {"small": 0.08, "medium": 0.11, "large": 0.145}  # r / image size
+POSITIONS = (
+    "top left", "top", "top right",
+    "left", "center", "right",
+    "bottom left", "bottom", "bottom right",
+)  # fmt: skip
 
 
 @dataclass
@@ -155,6 +161,12 @@ class ShapesConfig(Checked):
     shapes: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "cross")
     colors: tuple[str, ...] = ("red", "green", "blue", "yellow", "magenta", "cyan")
     label: Literal["shape", "color", "size", "position"] = "shape"
+    # Attribute combinations left out ("cyan", "red+circle", "blue+top left": values of
+    # different attributes joined by "+"): an image matching any entry is redrawn. For
+    # held-out compositions and for concepts a base model never saw (LoRA).
+    exclude: tuple[str, ...] = ()
+    # If given, only images matching at least one entry (same syntax) are kept.
+    keep: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -180,6 +192,63 @@ def check_config(cfg: ShapesConfig) -> None:
             raise ConfigError(f"data.{key}: lists a {what} twice: {', '.join(given)}")
     if cfg.label not in ATTRIBUTES:
         raise ConfigError(f"data.label: {cfg.label!r} is not one of {', '.join(ATTRIBUTES)}")
+    for key in ("exclude", "keep"):
+        for entry in getattr(cfg, key):
+            parse_combination(cfg, entry, f"data.{key}")
+    if cfg.exclude or cfg.keep:
+        import itertools
+
+        names = attribute_values(cfg)
+        allowed = [
+            combo
+            for combo in itertools.product(*(range(len(names[a])) for a in ATTRIBUTES))
+            if _allowed(cfg, dict(zip(ATTRIBUTES, combo)))
+        ]
+        if not allowed:
+            raise ConfigError("data.exclude/data.keep: leave no attribute combination to draw")
+
+
+def attribute_values(cfg: ShapesConfig) -> dict[str, tuple[str, ...]]:
+    """The values each attribute takes under ``cfg``, in label order."""
+    return {
+        "shape": tuple(cfg.shapes),
+        "color": tuple(cfg.colors),
+        "size": tuple(SIZES),
+        "position": POSITIONS,
+    }
+
+
+def parse_combination(cfg: ShapesConfig, entry: str, key: str) -> dict[str, int]:
+    """``"red+circle"`` -> ``{"color": 0, "shape": 0}``: label index per named attribute.
+
+    Raises :class:`ConfigError` naming ``key`` for an unknown value, a value this config
+    does not draw, or two values of one attribute.
+    """
+    names = attribute_values(cfg)
+    out: dict[str, int] = {}
+    for value in (v.strip() for v in entry.split("+")):
+        owner = [a for a in ATTRIBUTES if value in names[a]]
+        if not owner:
+            known = "; ".join(a + ": " + ", ".join(names[a]) for a in ATTRIBUTES)
+            raise ConfigError(
+                f"{key}: {value!r} in {entry!r} is not a value of this data ({known})"
+            )
+        if owner[0] in out:
+            raise ConfigError(f"{key}: {entry!r} names two values of {owner[0]}")
+        out[owner[0]] = names[owner[0]].index(value)
+    return out
+
+
+def _allowed(cfg: ShapesConfig, labels: dict[str, int]) -> bool:
+    """Whether one image's labels pass ``cfg.exclude`` and ``cfg.keep``."""
+
+    def hit(entry: str) -> bool:
+        want = parse_combination(cfg, entry, "")
+        return all(labels[a] == i for a, i in want.items())
+
+    if any(hit(e) for e in cfg.exclude):
+        return False
+    return not cfg.keep or any(hit(e) for e in cfg.keep)
 
 
 # ---------------------------------------- mnist (genlab.data.mnist)

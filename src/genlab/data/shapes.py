@@ -29,14 +29,18 @@ import torch
 from torch import Tensor
 
 from genlab.data.base import Dataset
-from genlab.data.configs import ATTRIBUTES, COLORS, SHAPES, ShapesConfig, check_config  # noqa: F401 (SHAPES: public here)
+from genlab.data.configs import (  # noqa: F401 (SHAPES, SIZES, POSITIONS: public here)
+    ATTRIBUTES,
+    COLORS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    ShapesConfig,
+    attribute_values,
+    check_config,
+    parse_combination,
+)
 
-SIZES: dict[str, float] = {"small": 0.08, "medium": 0.11, "large": 0.145}  # r / image size
-POSITIONS = (
-    "top left", "top", "top right",
-    "left", "center", "right",
-    "bottom left", "bottom", "bottom right",
-)  # fmt: skip
 _PHRASES = {"left": "on the left", "right": "on the right", "center": "in the center"}
 JITTER = 0.02  # largest shift of the centre, as a fraction of the image size
 SUBPIXEL = 8  # centres are snapped to 1/8 pixel
@@ -177,18 +181,42 @@ def position_phrase(position: str) -> str:
     return _PHRASES.get(position, f"at the {position}")
 
 
+def allowed_mask(cfg: ShapesConfig, labels: dict[str, Tensor]) -> Tensor:
+    """``(N,)`` bool: which images (labels per attribute) ``cfg.exclude``/``cfg.keep`` allow."""
+    n = len(labels[ATTRIBUTES[0]])
+
+    def hits(entry: str) -> Tensor:
+        out = torch.ones(n, dtype=torch.bool)
+        for a, i in parse_combination(cfg, entry, "data").items():
+            out &= labels[a] == i
+        return out
+
+    ok = torch.ones(n, dtype=torch.bool)
+    for e in cfg.exclude:
+        ok &= ~hits(e)
+    if cfg.keep:
+        kept = torch.zeros(n, dtype=torch.bool)
+        for e in cfg.keep:
+            kept |= hits(e)
+        ok &= kept
+    return ok
+
+
 def make_shapes(cfg: ShapesConfig) -> Dataset:
     """Build ``cfg.n`` images ``(N, 3, S, S)`` with labels, attribute names and captions."""
     check_config(cfg)
     g = torch.Generator().manual_seed(cfg.seed)
     n, s = cfg.n, cfg.image_size
-    names = {
-        "shape": tuple(cfg.shapes),
-        "color": tuple(cfg.colors),
-        "size": tuple(SIZES),
-        "position": POSITIONS,
-    }
+    names = attribute_values(cfg)
     labels = {a: torch.randint(len(names[a]), (n,), generator=g) for a in ATTRIBUTES}
+    # Redraw every image that cfg.exclude / cfg.keep rule out until none is left
+    # (check_config made sure some combination is allowed).
+    redraw = ~allowed_mask(cfg, labels)
+    while redraw.any():
+        k = int(redraw.sum())
+        for a in ATTRIBUTES:
+            labels[a][redraw] = torch.randint(len(names[a]), (k,), generator=g)
+        redraw = ~allowed_mask(cfg, labels)
     jitter = (2 * torch.rand(n, 2, generator=g) - 1) * JITTER * s
     row, col = labels["position"] // 3, labels["position"] % 3
     centre = (torch.stack([col, row], 1).float() + 0.5) * (s / 3) + jitter
