@@ -1,23 +1,28 @@
-"""ControlNet adherence over training: does a digit drawn from an outline fill that outline?
+"""ControlNet adherence over training: does a sample follow its control image?
 
     python benchmarks/controlnet.py --run runs/controlnet-mnist
         [--classifier runs/eval-mnist-classifier] [--n 64] [--steps 15]
         [--figure docs/img/controlnet_mnist.png] [--jsonl rows.jsonl]
 
-The first ``--n`` held-out MNIST images (test [8000, 10000)) give the controls: each
-one's outline (``genlab.data.pairs.edges``), as in training. For the run's step-0 network
-(the base alone: the zero convolutions output nothing) and every checkpoint in
-``RUN/checkpoints``, one sample per control is drawn with the run's sampler and the
-**null class**, so only the outline says which digit to draw. Columns:
+The first ``--n`` held-out images (MNIST test [8000, 10000); shapes from the held-out
+seed) give the controls, made as in training (``model.control``: ``edges`` = outlines,
+``position`` = a blob where the object is; ``genlab.data.pairs``). For the run's step-0
+network (the base alone: the zero convolutions output nothing) and every checkpoint in
+``RUN/checkpoints``, one sample per control is drawn with the run's sampler. Columns:
 
-- ``iou``: intersection over union of the sample's ink (pixels above mid-grey) with the
-  ink of the digit the outline came from (the mask-IoU adherence measure);
-- ``label``: the classifier's agreement between the sample and that digit's label;
-- ``outline``: the share of the control's outline pixels that the sample inks.
+- ``iou``: intersection over union of the sample's ink (pixels above mid-grey, any
+  channel) with the ink of the image the control came from (mask-IoU adherence);
+- MNIST, sampled with the **null class** so only the outline says which digit to draw:
+  ``label``, the classifier's agreement with that digit's label, and ``outline``, the
+  share of the control's outline pixels the sample inks;
+- shapes, sampled with the source image's **colour class** (the control is colourless):
+  ``color``, the classifier's agreement with that class, and ``shape``, ``size``,
+  ``position``, its agreement with the source image's attributes.
 
 The ControlNet paper reports a "sudden convergence": adherence stays near the base
-model's, then jumps within a few hundred steps. The step where ``iou`` first exceeds
-half of the way from step 0 to its last value is printed as the jump.
+model's, then jumps within a few hundred steps. The step where ``iou`` (or ``position``
+for a position control) first passes half of the way from step 0 to its last value is
+printed as the jump.
 """
 
 from __future__ import annotations
@@ -36,24 +41,31 @@ from genlab.data.pairs import make_source
 from genlab.errors import GenlabError
 from genlab.evaluate import EXTRACTOR_FOR
 from genlab.families import family_of
+from genlab.families.diffusion import control_channels
 from genlab.metrics.features import get_extractor
 from genlab.runs import load_model, sampler_config
 from genlab.viz import save_grid
 
 
 def ink(x: torch.Tensor) -> torch.Tensor:
-    """Pixels above mid-grey ``(N, H, W)`` bool (images in [-1, 1], one channel)."""
-    return x[:, 0] > 0
+    """Pixels above mid-grey in any channel ``(N, H, W)`` bool (images in [-1, 1])."""
+    return x.amax(1) > 0
 
 
-def scores(x, target, control, labels, ext) -> dict:
+def scores(x, target, control, cond, ext) -> dict:
     a, b = ink(x), ink(target)
     iou = (a & b).flatten(1).sum(1) / (a | b).flatten(1).sum(1).clamp(min=1)
-    line = control[:, 0] > 0
-    outline = (a & line).flatten(1).sum(1) / line.flatten(1).sum(1).clamp(min=1)
-    label = (ext.logits(x).argmax(1) == labels).float()
-    return {"iou": float(iou.mean()), "label": float(label.mean()),
-            "outline": float(outline.mean())}  # fmt: skip
+    out = {"iou": float(iou.mean())}
+    if "class" in ext.heads:  # MNIST: one label head
+        line = control.amax(1) > 0
+        outline = (a & line).flatten(1).sum(1) / line.flatten(1).sum(1).clamp(min=1)
+        out["label"] = float((ext.logits(x).argmax(1) == cond["class"]).float().mean())
+        out["outline"] = float(outline.mean())
+        return out
+    heads = ext.all_logits(x)
+    for k in ("color", "shape", "size", "position"):
+        out[k] = float((heads[k].argmax(1) == cond[k]).float().mean())
+    return out
 
 
 def main() -> int:
@@ -78,15 +90,20 @@ def main() -> int:
         return 2
     ref_cfg, desc = heldout_config(exp.data)
     data = build_dataset(ref_cfg)
-    target, labels = data.x[: a.n], data.cond["class"][: a.n]
-    control = make_source(exp.model.control, target)
+    target, labels = data.x[: a.n], {k: v[: a.n] for k, v in data.cond.items()}
+    control = control_channels(exp, make_source(exp.model.control, target))
     ext = get_extractor(EXTRACTOR_FOR[exp.data.name], path=a.classifier, device="cpu")
     scfg = sampler_config(exp, steps=a.steps)
-    null = family_of(exp.objective.kind).null_cond(exp)
-    cond = {"control": control, **{k: v.expand(a.n) for k, v in null.items()}}
+    if "class" in ext.heads:  # the control alone says which digit
+        null = family_of(exp.objective.kind).null_cond(exp)
+        cond, what = {k: v.expand(a.n) for k, v in null.items()}, "null class"
+    else:  # the class says the colour, the control where and which shape
+        cond, what = {"class": labels["class"]}, f"the source's {exp.data.label} as class"
+    cond["control"] = control
     sample = family_of(exp.objective.kind).sample
     seeds = list(range(a.n))
-    print(f"{a.run}: {a.n} outlines of {desc}; null class; {scfg.name} {scfg.steps} steps")
+    print(f"{a.run}: {a.n} {exp.model.control} controls of {desc}; {what}; "
+          f"{scfg.name} {scfg.steps} steps")  # fmt: skip
 
     rows, pictures = [], [control]
     ckpts = sorted(Path(a.run, "checkpoints").glob("step_*"), key=lambda p: int(p.name[5:]))
@@ -102,16 +119,19 @@ def main() -> int:
         if step == 0 or path == ckpts[-1] / "ema.safetensors":
             pictures.append(x)
     pictures.append(target)
-    print("| step | iou | label | outline |\n|---|---|---|---|")
+    cols = [k for k in rows[0] if k != "step"]
+    print("| step | " + " | ".join(cols) + " |\n" + "|---" * (1 + len(cols)) + "|")
     for r in rows:
-        print(f"| {r['step']} | {r['iou']:.3f} | {r['label']:.3f} | {r['outline']:.3f} |")
-    first, last = rows[0]["iou"], rows[-1]["iou"]
-    jump = next((r["step"] for r in rows if r["iou"] >= first + (last - first) / 2), None)
-    print(f"iou passes half way ({first:.3f} -> {last:.3f}) at step {jump}")
+        print(f"| {r['step']} | " + " | ".join(f"{r[k]:.3f}" for k in cols) + " |")
+    key = "position" if exp.model.control == "position" else "iou"
+    first, last = rows[0][key], rows[-1][key]
+    jump = next((r["step"] for r in rows if r[key] >= first + (last - first) / 2), None)
+    print(f"{key} passes half way ({first:.3f} -> {last:.3f}) at step {jump}")
     if a.figure:
         k = min(a.n, 12)
-        save_grid(torch.cat([p[:k] for p in pictures]), a.figure, nrow=k)
-        print(f"wrote {a.figure} (rows: outlines, base, step {rows[-1]['step']}, sources)")
+        c = target.shape[1]  # a one-channel control shows grey
+        save_grid(torch.cat([p[:k].expand(-1, c, -1, -1) for p in pictures]), a.figure, nrow=k)
+        print(f"wrote {a.figure} (rows: controls, base, step {rows[-1]['step']}, sources)")
     if a.jsonl:
         with open(a.jsonl, "a") as f:
             for r in rows:

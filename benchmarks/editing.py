@@ -96,6 +96,7 @@ def measure() -> int:
     ap.add_argument("--resample", type=int, default=4)
     ap.add_argument("--sdedit-n", type=int, default=128)
     ap.add_argument("--strengths", default="0.25,0.5,0.75,1", help="'' skips SDEdit")
+    ap.add_argument("--head", help="classifier head for 'label' on shapes (default: shape)")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--figure", help="save a picture of the edits here")
@@ -139,10 +140,13 @@ def measure() -> int:
             ))  # fmt: skip
         return torch.cat(out)
 
-    def predict(x):
-        return ext.logits(x).argmax(1)
+    # shapes: the label is the classifier's --head (default shape) against that attribute
+    head = a.head or ("shape" if "shape" in ext.heads else None)
 
-    x, y = data.x[: a.n], data.cond["class"][: a.n]
+    def predict(x):
+        return ext.logits(x, head).argmax(1)
+
+    x, y = data.x[: a.n], data.cond[head if head in data.cond else "class"][: a.n]
     n = len(x)
     print(f"\n## Inpainting: {exp.recipe} ({a.run}), {n} held-out images ({desc}), "
           f"{a.sampler} {a.steps} steps, null class, no guidance\n")  # fmt: skip

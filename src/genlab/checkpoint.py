@@ -285,6 +285,15 @@ def load_network(run_dir: str | Path, weights: str = "ema", device="cpu") -> Net
         from genlab.paths import EDMPrecond, build_path
 
         net = EDMPrecond(net, build_path(objective["path"]), objective["sigma_data"])
+    lora = raw.get("lora") or {}
+    if lora.get("rank"):  # a LoRA run's weights hold its base's and the adapters'
+        from genlab.adapters.lora import add_lora
+        from genlab.experiment import LoRAConfig
+
+        try:
+            add_lora(net, C.from_dict(LoRAConfig, lora, "lora"))
+        except ConfigError as e:
+            raise CheckpointError(f"{cfg_path}: {e}") from None
     state = load_tensors(path)
     load_into(net, path, state)
     net = net.to(device).eval().requires_grad_(False)

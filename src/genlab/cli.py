@@ -161,6 +161,7 @@ def sampling_options(args) -> dict:
         device=pick_device(args.device),
         overrides=args.overrides,
         accept_changed=args.accept_changed_deps,
+        lora=args.lora,
         batch=args.batch,
         name=args.sampler,
         steps=args.steps,
@@ -289,9 +290,11 @@ def _eval_samples_from_run(args, metrics, device):
 
     from genlab.evaluate import heldout_config
     from genlab.families import family_of
-    from genlab.runs import class_cond, draw, load_model, sampler_config
+    from genlab.runs import class_cond, control_cond, draw, load_model, sampler_config
 
-    exp, model = load_model(Path(args.run), args.weights, device, args.accept_changed_deps)
+    exp, model = load_model(
+        Path(args.run), args.weights, device, args.accept_changed_deps, args.lora
+    )
     ref_cfg, desc = heldout_config(exp.data)
     if metrics == ["bpd"]:
         return None, None, ref_cfg, desc, (exp, model)
@@ -300,6 +303,8 @@ def _eval_samples_from_run(args, metrics, device):
     if reference is not None:  # e.g. a CycleGAN's target domain
         ref_cfg, desc = reference(exp, scfg)
     cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls, args.seed)
+    if args.control is not None:  # a ControlNet run: every sample follows this picture
+        cond["control"] = control_cond(exp, args.control, args.n, args.run)
     seeds = [args.seed + i for i in range(args.n)]
     x = draw(model, exp, seeds, cond, scfg, args.batch, progress=sys.stderr.isatty()).float()
     return x, cond.get("class"), ref_cfg, desc, (exp, model)
@@ -526,7 +531,15 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--cfg", type=float, help="guidance weight w: (1+w) cond - w uncond")
     sampling.add_argument("--class", dest="cls", type=int, help="class label to sample")
     sampling.add_argument(
-        "--control", help="ControlNet runs: the control picture (default: held-out outlines)"
+        "--control",
+        help="ControlNet runs: the control picture (default: a held-out image's, by seed)",
+    )
+    sampling.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="RUN[:SCALE]",
+        help="add a LoRA run's adapter at SCALE (default 1; repeat for several)",
     )
     sampling.add_argument("--weights", default="ema", help="ema (default) or model")
     sampling.add_argument("--device", default="auto")

@@ -23,10 +23,13 @@ from genlab.data import DATASETS
 from genlab.data.folder import open_picture, pixels, read_picture
 from genlab.errors import ConfigError, DataError, GenlabError
 from genlab.families import family_of
+from genlab.families.base import made_from
+from genlab.families.diffusion import control_channels
 from genlab.runs import class_cond, control_cond, guidance_asked, load_model, sampler_config
 from genlab.sampling.edit import SIDES, extend_canvas, outpaint
 
 MAX_EXTEND = 4  # outpainting: at most this many times the image's side per side
+_OWN_CONTROL_KEY = 0xED17C  # a ControlNet edit's default control: the input's own, by seed
 
 
 def read_mask(path: str | Path, size: tuple[int, int]) -> Tensor:
@@ -129,6 +132,7 @@ def edit(
     overrides: list[str] = (),
     accept_changed: bool = False,
     batch: int = 0,
+    lora: list[str] = (),
     **sampler_fields,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Edit one image ``n`` times (result ``i`` uses seed ``seed + i``).
@@ -139,7 +143,7 @@ def edit(
     CycleGAN) translates the image instead (``n = 1``, no mask, strength or class).
     ``jump_length, resample`` set RePaint resampling (``resample = 1``: plain replacement).
     ``sampler_fields``: ``name``, ``steps``, ``cfg`` as ``genlab sample``; ``batch`` edits
-    at a time (0: all).
+    at a time (0: all); ``lora``: adapters to add, ``PATH[:SCALE]`` each.
 
     Returns:
         ``(results, input (1, C, H, W), mask (1, 1, H', W'))``; the mask marks the pixels
@@ -164,7 +168,7 @@ def edit(
         raise ConfigError(f"--resample: must be at least 1 (1: no resampling), got {resample}")
     if resample > 1 and jump_length < 1:
         raise ConfigError(f"--jump-length: must be at least 1, got {jump_length}")
-    exp, model = load_model(Path(run_dir), weights, device, accept_changed)
+    exp, model = load_model(Path(run_dir), weights, device, accept_changed, lora)
     family = family_of(exp.objective.kind)
     if family.translate is not None:
         given = dict(
@@ -204,6 +208,12 @@ def edit(
             f"--prompt: {run_dir} has no text conditioning (condition keys: "
             f"{', '.join(family.cond_keys(exp)) or 'none'}); use --class for class labels"
         )
+    controlnet = exp.model.arch == "controlnet"
+    if controlnet and extend:
+        raise ConfigError(
+            f"--extend: {run_dir} is a ControlNet run, whose control has the image's size; "
+            "inpaint (--mask) or SDEdit (--strength) instead"
+        )
     shape = tuple(exp.model.input_shape())
     for side, px in (extend or {}).items():
         size = shape[2] if side in ("left", "right") else shape[1]
@@ -220,6 +230,9 @@ def edit(
         scfg = dataclasses.replace(scfg, cfg=0.0)
     if control is not None:  # a ControlNet run: the picture to follow
         cond["control"] = control_cond(exp, control, n, run_dir)
+    elif controlnet:  # by default the input's own control (its outlines, ...)
+        own = made_from(exp.model.control, x_in, [seed], _OWN_CONTROL_KEY)
+        cond["control"] = control_channels(exp, own).expand(n, -1, -1, -1)
     seeds = [seed + i for i in range(n)]
     kw = dict(jump_length=jump_length, resample=resample)
 

@@ -92,6 +92,37 @@ class TrainConfig:
                 raise ConfigError(f"train.{k}: must be >= 0, got {getattr(self, k)}")
 
 
+LORA_TARGETS = ("all", "attention", "linear")
+
+
+@dataclass
+class LoRAConfig:
+    """Low-rank adapters (Hu et al. 2021, LoRA) on ``train.init_from``'s network, through
+    the PEFT library (``genlab.adapters.lora``): each adapted layer ``W`` becomes
+    ``W + (alpha / rank) * B A`` with ``A`` ``(rank, in)``, ``B`` ``(out, rank)`` and ``B = 0``
+    at the start, so training begins at the base network; only ``A`` and ``B`` train."""
+
+    rank: int = 0  # 0: no adapters (the network trains as a whole)
+    alpha: float = 0.0  # the scale's numerator; 0: alpha = rank (scale 1)
+    dropout: float = 0.0  # dropout on the adapter's input
+    # Which layers get adapters: "all" (every Linear, Conv and Embedding), "attention"
+    # (the attention blocks' projections), "linear" (every Linear layer).
+    target_modules: str = "all"
+
+    def __post_init__(self):
+        if self.rank < 0:
+            raise ConfigError(f"lora.rank: must be >= 0, got {self.rank}")
+        if not (math.isfinite(self.alpha) and self.alpha >= 0):
+            raise ConfigError(f"lora.alpha: must be >= 0, got {self.alpha}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"lora.dropout: must be in [0, 1), got {self.dropout}")
+        if self.target_modules not in LORA_TARGETS:
+            raise ConfigError(
+                f"lora.target_modules: {self.target_modules!r} is not one of "
+                f"{', '.join(LORA_TARGETS)}"
+            )
+
+
 @dataclass
 class Experiment:
     """A complete, resolvable description of one run (what ``config.yaml`` holds)."""
@@ -103,6 +134,7 @@ class Experiment:
     objective: Any = None  # an objective config, tag `kind`
     sampler: Any = None  # the objective's task's sampler config
     train: TrainConfig = field(default_factory=TrainConfig)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)  # rank 0: no adapters
 
 
 TAGS = {"data": "name", "model": "arch", "objective": "kind"}

@@ -251,6 +251,8 @@ def fit(
         )
         before = last_step(out) if resume else 0
         out = family_of(exp.objective.kind).fit(exp, out, resume)
+        if exp.lora.rank and write:
+            export_adapter(exp, out)
         if resume and accept_changed and write and last_step(out) > before:
             pin_dependencies(exp, out)  # it has trained on the changed weights: pin them
         return out
@@ -263,15 +265,76 @@ def fit(
 # --------------------------------------------------------------------------- sampling
 
 
+ADAPTER_DIR = "adapter"  # RUN/adapter: a LoRA run's adapter in PEFT's layout
+
+
+def export_adapter(exp: Experiment, run_dir: Path) -> Path:
+    """Write the EMA adapter of LoRA run ``run_dir`` to ``RUN/adapter`` (only the A/B
+    tensors, with PEFT's adapter_config.json naming the base run and its fingerprint)."""
+    from genlab.adapters.lora import save_adapter
+
+    _, model = load_model(run_dir)
+    base = Path(exp.train.init_from)
+    found = load_network(base, "ema").fingerprint if (base / "ema.safetensors").is_file() else ""
+    return save_adapter(model, exp.lora, Path(run_dir) / ADAPTER_DIR, str(base), found)
+
+
+def parse_lora(spec: str) -> tuple[Path, float]:
+    """``"runs/lora-x:0.8"`` -> (the adapter folder, 0.8); the scale defaults to 1. The
+    path may be a LoRA run (its ``adapter`` folder is used) or an adapter folder."""
+    import math
+
+    path, scale = spec, 1.0
+    head, sep, tail = spec.rpartition(":")
+    if sep:
+        try:
+            path, scale = head, float(tail)
+        except ValueError:
+            path = spec  # a colon inside the path
+    if not math.isfinite(scale):
+        raise ConfigError(f"--lora: {spec}: the scale must be a finite number")
+    folder = Path(path)
+    if (folder / ADAPTER_DIR).is_dir():
+        folder = folder / ADAPTER_DIR
+    if not folder.is_dir():
+        raise ConfigError(f"--lora: {path}: no such LoRA run or adapter folder")
+    return folder, scale
+
+
+def apply_loras(model: nn.Module, run_dir: Path, weights: str, specs: list[str]) -> None:
+    """Add the adapters ``specs`` (``PATH[:SCALE]``, :func:`parse_lora`) to ``model``, the
+    network of ``run_dir``, each at its scale, and merge them into the weights (sampling
+    then costs what the base costs). Warns when an adapter was trained on other weights
+    than these (it still applies where the shapes fit, as LoRAs move between fine-tunes
+    of one base)."""
+    import warnings
+
+    from genlab.adapters.lora import load_adapter, merge
+
+    ours = load_network(run_dir, weights).fingerprint
+    for i, spec in enumerate(specs):
+        folder, scale = parse_lora(spec)
+        base, fingerprint = load_adapter(model, folder, f"lora{i}", scale)
+        if fingerprint and fingerprint != ours:
+            warnings.warn(
+                f"--lora: {folder} was trained on {base or 'another run'} (weights "
+                f"{fingerprint}), not on {run_dir} (weights {ours})",
+                stacklevel=2,
+            )
+    merge(model)
+
+
 def load_model(
     run_dir: Path,
     weights: str = "ema",
     device: str | torch.device = "cpu",
     accept_changed: bool = False,
+    lora: list[str] = (),
 ) -> tuple[Experiment, nn.Module]:
     """The experiment and its network with ``weights`` ("ema" or "model") loaded, in eval
     mode. The dependencies of a family that samples alone (``Family.samples_alone``: a
-    distilled student and its teacher) may be gone or changed."""
+    distilled student and its teacher) may be gone or changed. ``lora``: adapters to add,
+    ``PATH[:SCALE]`` each (:func:`apply_loras`)."""
     if weights not in ("ema", "model"):
         raise ConfigError(f"--weights: expected 'ema' or 'model', got {weights!r}")
     exp = read_experiment(run_dir)
@@ -281,7 +344,13 @@ def load_model(
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (has the run saved a checkpoint yet?)")
     model = family_of(exp.objective.kind).build(exp)
+    if exp.lora.rank:  # a LoRA run: its weights hold the base's and the adapters'
+        from genlab.adapters.lora import add_lora
+
+        add_lora(model, exp.lora)
     load_into(model, path)
+    if lora:
+        apply_loras(model, Path(run_dir), weights, list(lora))
     return exp, model.to(device).eval()
 
 
@@ -425,13 +494,15 @@ def sample_with_cond(
     batch: int = 0,
     progress: bool = False,
     control: str | Path | None = None,
+    lora: list[str] = (),
     **sampler_fields,
 ):
     """:func:`sample`, also returning the conditioning used, a grid row width and the
-    experiment. ``control``: a picture every sample of a ControlNet run follows."""
+    experiment. ``control``: a picture every sample of a ControlNet run follows;
+    ``lora``: adapters to add, ``PATH[:SCALE]`` each (:func:`apply_loras`)."""
     if n < 1:
         raise ConfigError(f"--n: must be at least 1, got {n}")
-    exp, model = load_model(Path(run_dir), weights, device, accept_changed)
+    exp, model = load_model(Path(run_dir), weights, device, accept_changed, lora)
     scfg = sampler_config(exp, overrides, **sampler_fields)
     cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls, seed)
     if control is not None:

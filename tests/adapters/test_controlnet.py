@@ -118,3 +118,61 @@ def test_a_controlnet_needs_a_base(tmp_path):
     exp = override(controlnet("digits"), ["train.init_from=", "train.steps=1"])
     with pytest.raises(ConfigError, match="train.init_from: a ControlNet steers a trained base"):
         fit(exp, tmp_path / "run")
+
+
+def test_a_controlnet_or_lora_run_is_no_base(runs, tmp_path):
+    exp = override(controlnet("digits"), [f"train.init_from={runs / 'cn'}", "train.steps=1"])
+    with pytest.raises(ConfigError, match="is a ControlNet run; name the base U-Net run"):
+        fit(exp, tmp_path / "run")
+
+
+def test_edit_follows_the_inputs_own_control_and_refuses_extend(runs, tmp_path, capsys):
+    picture = tmp_path / "in.png"
+    assert main(["sample", str(runs / "base"), "--n", "1", "--out", str(picture)]) == 0
+    out = tmp_path / "out.png"
+    edit = ["edit", str(runs / "cn"), "--image", str(picture), "--out", str(out)]
+    assert main([*edit, "--strength", "0.5", "--n", "2"]) == 0 and out.is_file()
+    assert main([*edit, "--extend", "left=2"]) == 2
+    assert "is a ControlNet run, whose control has the image's size" in capsys.readouterr().err
+
+
+def test_eval_reads_the_given_control(runs, tmp_path, capsys):
+    bad = tmp_path / "c.png"
+    Image.fromarray(np.zeros((9, 8), np.uint8)).save(bad)
+    args = ["eval", str(runs / "cn"), "--n", "4", "--metrics", "fid", "--control", str(bad)]
+    args += ["--extractor", "inception-random"]
+    assert main(args) == 2
+    assert "the image is 8x9 pixels" in capsys.readouterr().err
+
+
+def test_colourless_controls_and_classes_the_data_leaves_out(tmp_path):
+    """A shapes ControlNet reads one-channel controls; a class with no held-out image (a
+    colour the data excludes) follows any image, in the training preview and sampling."""
+    tiny = [
+        "train.steps=2",
+        "train.batch_size=8",
+        "train.sample_every=0",
+        "train.ckpt_every=2",
+        "train.num_samples=6",
+        "train.tensorboard=false",
+        "train.warmup_steps=0",
+        "sampler.steps=2",
+        "data.n=32",
+        "data.image_size=8",
+        "model.image_size=8",
+        "model.channels=16",
+        "model.channel_mult=[1]",
+        "model.attn_levels=[]",
+        "data.exclude=cyan",
+    ]
+    assert main(["train", "rf-shapes", *tiny, "--out", str(tmp_path / "base")]) == 0
+    exp = override(
+        controlnet("shapes", "position"), [*tiny, f"train.init_from={tmp_path / 'base'}"]
+    )
+    assert exp.model.control_channels == 1
+    fit(exp, tmp_path / "cn")  # its preview draws every class, cyan (5) too
+    exp, model = load_model(tmp_path / "cn")
+    x = draw(model, exp, [0, 1], {"class": torch.tensor([5, 0])}, sampler_config(exp))
+    assert x.shape == (2, 3, 8, 8)
+    with pytest.raises(ConfigError, match="model.control_channels: must be 0"):
+        override(exp, ["model.control_channels=2"])

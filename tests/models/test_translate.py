@@ -7,7 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.data.pairs import BREAK_WIDTH, BREAKS, break_strokes, edges, make_source, thicken
+from genlab.data.pairs import (
+    BREAK_WIDTH,
+    BREAKS,
+    POSITION_STD,
+    break_strokes,
+    edges,
+    make_source,
+    position_map,
+    thicken,
+    to_channels,
+)
 from genlab.errors import ConfigError
 from genlab.models.configs import (
     PatchDiscriminatorConfig,
@@ -130,3 +140,23 @@ def test_break_erases_bands_and_adds_nothing():
     assert torch.equal(y, break_strokes(x, torch.Generator().manual_seed(0)))
     with pytest.raises(ValueError, match="unknown source 'blur'"):
         make_source("blur", x)
+
+
+def test_position_map_is_a_blob_at_the_centre_of_ink():
+    x = _square(4, size=16)  # rows and columns 6..9: centre 8.0 in pixel units
+    p = position_map(x)
+    assert p.shape == x.shape and bool((p[:, 0] == p[:, 1]).all())  # white: every channel
+    peak = (p[0, 0] == p[0, 0].max()).nonzero()
+    assert {tuple(r) for r in peak.tolist()} == {(7, 7), (7, 8), (8, 7), (8, 8)}
+    # a Gaussian of std POSITION_STD * H: half a pixel off-centre the value is exact
+    sigma2 = (POSITION_STD * 16) ** 2
+    assert abs(float(p[0, 0, 7, 7]) - (2 * torch.exp(torch.tensor(-0.5 / (2 * sigma2))) - 1)) < 1e-5
+    assert torch.equal(position_map(-torch.ones(1, 3, 8, 8)), -torch.ones(1, 3, 8, 8))
+
+
+def test_to_channels_gives_brightness_for_one():
+    x = _square(4)
+    assert torch.equal(to_channels(x, 3), x)
+    assert torch.equal(to_channels(x, 1), x.amax(1, keepdim=True))
+    with pytest.raises(ValueError, match="cannot make 2 channels from 3"):
+        to_channels(x, 2)

@@ -31,6 +31,12 @@ MEASURED = {
     "inpaint-mnist": ("dpmpp_2m", 15, 1.0),
     "controlnet-mnist": ("dpmpp_2m", 15, 1.0),
     "inpaint-digits": ("dpmpp_2m", 8, 1.0),
+    # rf-shapes takes rf-mnist's default (not measured on shapes); its LoRA and ControlNet
+    # recipes keep it
+    "rf-shapes": ("dpmpp_2m", 15, 1.0),
+    "lora-shapes": ("dpmpp_2m", 15, 1.0),
+    "controlnet-shapes": ("dpmpp_2m", 15, 1.0),
+    "controlnet-shapes-position": ("dpmpp_2m", 15, 1.0),
 }
 
 

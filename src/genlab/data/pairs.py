@@ -10,7 +10,9 @@ tasks without a second download:
   shape" on ``shapes``, edges -> digit on MNIST;
 - ``thicken``: every stroke dilated by one pixel (a 3x3 max filter);
 - ``break``: ``BREAKS`` bands of ``BREAK_WIDTH`` pixels, horizontal or vertical at a
-  random place, set to the background, which cuts strokes into pieces.
+  random place, set to the background, which cuts strokes into pieces;
+- ``position``: a white Gaussian blob at the ink's centre of mass, std
+  ``POSITION_STD * H``: where the object is, not what it is (a ControlNet control).
 
 All functions take and return images ``(B, C, H, W)`` in [-1, 1] with a black (-1)
 background, as genlab's image datasets are.
@@ -26,6 +28,7 @@ from torch import Tensor
 
 BREAKS = 2  # bands erased per image by ``break``
 BREAK_WIDTH = 2  # their width in pixels
+POSITION_STD = 1 / 16  # std of the ``position`` blob, as a fraction of the image height
 
 
 def dilate(x: Tensor, k: int = 3) -> Tensor:
@@ -70,10 +73,44 @@ def break_strokes(x: Tensor, generator: torch.Generator | None = None) -> Tensor
     return x.masked_fill(cut.to(x.device), -1.0)
 
 
+def position_map(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """A white Gaussian blob (peak 1) at each image's centre of ink (brightness above the
+    background, the channels' maximum, as weights), std ``POSITION_STD * H`` pixels; an
+    empty image gives an empty map."""
+    b, c, h, w = x.shape
+    weight = (x.amax(1) + 1).clamp(min=0)  # (B, H, W) brightness over the background
+    total = weight.flatten(1).sum(1).clamp(min=1e-8)  # (B,)
+    rows = torch.arange(h, dtype=x.dtype, device=x.device) + 0.5
+    cols = torch.arange(w, dtype=x.dtype, device=x.device) + 0.5
+    cy = (weight.sum(2) * rows).sum(1) / total  # (B,) centre of ink, in pixels
+    cx = (weight.sum(1) * cols).sum(1) / total
+    var = (POSITION_STD * h) ** 2
+    dy = rows[None, :, None] - cy[:, None, None]  # (B, H, 1)
+    dx = cols[None, None, :] - cx[:, None, None]  # (B, 1, W)
+    d2 = dy**2 + dx**2  # (B, H, W) squared distance to the centre, in pixels
+    blob = torch.exp(-d2 / (2 * var)) * (weight.flatten(1).sum(1) > 0)[:, None, None]
+    return (2 * blob - 1)[:, None].expand(b, c, h, w).contiguous()
+
+
+def to_channels(x: Tensor, channels: int) -> Tensor:
+    """``x`` ``(B, C, H, W)`` with ``channels`` channels: itself, or its brightness (the
+    channels' maximum, so a coloured outline becomes a white one) for 1.
+
+    Raises:
+        ValueError: ``channels`` is neither ``C`` nor 1.
+    """
+    if channels == x.shape[1]:
+        return x
+    if channels == 1:
+        return x.amax(1, keepdim=True)
+    raise ValueError(f"cannot make {channels} channels from {x.shape[1]}")
+
+
 SOURCES: dict[str, Callable[[Tensor, torch.Generator | None], Tensor]] = {
     "edges": edges,
     "thicken": thicken,
     "break": break_strokes,
+    "position": position_map,
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from genlab.adapters.lora import add_lora, trainable_fraction
 from genlab.checkpoint import warm_start
 from genlab.cond import class_keys, class_null
 from genlab.data import build_dataset, heldout_config
@@ -108,12 +109,25 @@ def prepare(
     fit each other."""
     data = build_dataset(exp.data)
     loop.check_compatible(exp.model, data)
+    if exp.lora.rank and not exp.train.init_from:
+        raise ConfigError("lora.rank: LoRA adapts a trained run; name it in train.init_from")
     loop.seed_init(exp.seed)
     model = build(exp)
     if exp.train.init_from and not resume:
         base = Path(exp.train.init_from)
         if not base.is_dir():
             raise CheckpointError(f"train.init_from: {base} is not a run directory")
+        theirs = _stored(base)
+        if exp.model.arch == "controlnet" and theirs.get("model", {}).get("arch") == "controlnet":
+            raise ConfigError(
+                f"train.init_from: {base} is a ControlNet run; name the base U-Net run it "
+                "steers (a ControlNet's copy starts from its base's encoder)"
+            )
+        if exp.lora.rank and (theirs.get("lora") or {}).get("rank"):
+            raise ConfigError(
+                f"train.init_from: {base} is a LoRA run; name its base (merge an adapter "
+                "into a base first to stack them)"
+            )
         new = warm_start(model, base / "ema.safetensors")
         copy_base = getattr(getattr(model, "net", model), "copy_base_", None)
         if copy_base is not None:  # a ControlNet starts its copy from the loaded encoder
@@ -134,10 +148,29 @@ def prepare(
             + (f"; new parameters: {', '.join(new)}" if new else ""),
             flush=True,
         )
+    if exp.lora.rank:  # after the base weights: B = 0 keeps the base's output
+        add_lora(model, exp.lora)
+        n_lora, n_base = trainable_fraction(model)
+        print(f"LoRA rank {exp.lora.rank}: {n_lora:,} trainable parameters, "
+              f"{n_lora / n_base:.1%} of the frozen {n_base:,}", flush=True)  # fmt: skip
     return data, model
 
 
 _HELDOUT: dict = {}  # repr(held-out data config) -> Dataset, the last one built
+
+
+def _heldout(exp: Experiment) -> Dataset:
+    cfg = heldout_config(exp.data)[0]
+    if repr(cfg) not in _HELDOUT:
+        _HELDOUT.clear()
+        _HELDOUT[repr(cfg)] = build_dataset(cfg)
+    return _HELDOUT[repr(cfg)]
+
+
+def heldout_classes(exp: Experiment) -> set[int]:
+    """The classes the held-out images of ``exp.data`` have (:func:`heldout_images`)."""
+    data = _heldout(exp)
+    return set(data.cond["class"].unique().tolist()) if "class" in data.cond else set()
 
 
 def heldout_images(exp: Experiment, seeds: list[int], key: int, cls: int | None = None) -> Tensor:
@@ -149,11 +182,7 @@ def heldout_images(exp: Experiment, seeds: list[int], key: int, cls: int | None 
     Raises:
         ConfigError: no held-out image of class ``cls``.
     """
-    cfg = heldout_config(exp.data)[0]
-    if repr(cfg) not in _HELDOUT:
-        _HELDOUT.clear()
-        _HELDOUT[repr(cfg)] = build_dataset(cfg)
-    data = _HELDOUT[repr(cfg)]
+    data = _heldout(exp)
     x = data.x if cls is None else data.x[data.cond["class"] == cls]
     if not len(x):
         raise ConfigError(f"{exp.data.name}: no held-out images of class {cls}")
@@ -167,17 +196,23 @@ def made_from(name: str, x: Tensor, seeds: list[int], key: int) -> Tensor:
     return torch.cat([make_source(name, x[i : i + 1], keyed(s, key)) for i, s in enumerate(seeds)])
 
 
+def _stored(run: Path) -> dict:
+    """A run's config.yaml as a plain dict ({} if unreadable)."""
+    import genlab.config as C
+
+    try:
+        raw = C.load_yaml(run / "config.yaml")
+    except (OSError, GenlabError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
 def warn_objective_change(exp: Experiment, base: Path) -> None:
     """Warn when ``train.init_from`` names a run trained for another objective (another
     kind, path or prediction target): its weights start from a different function."""
     import warnings
 
-    import genlab.config as C
-
-    try:
-        theirs = C.load_yaml(base / "config.yaml").get("objective", {})
-    except (OSError, GenlabError):
-        return
+    theirs = _stored(base).get("objective", {})
     ours = vars(exp.objective)
     diff = [k for k in ("kind", "path", "target") if k in theirs and theirs[k] != ours.get(k)]
     if diff:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from genlab.data.pairs import make_source
+from genlab.data.pairs import make_source, to_channels
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
 from genlab.families.base import (
@@ -24,6 +24,7 @@ from genlab.families.base import (
     class_null_cond,
     class_preview,
     fit_one_objective,
+    heldout_classes,
     heldout_images,
     made_from,
     no_dependencies,
@@ -76,12 +77,11 @@ def loss(exp: Experiment):
         null_cond=null_cond(exp),
     )
     if exp.model.arch == "controlnet":
-        source = exp.model.control
 
         def control_loss(model, batch: dict, generator: torch.Generator):
             """The same loss with each image's control (its outlines, ...) as
             ``cond["control"]`` (``genlab.data.pairs``)."""
-            control = make_source(source, batch["x"], generator)
+            control = control_channels(exp, make_source(exp.model.control, batch["x"], generator))
             batch = {**batch, "cond": {**batch["cond"], "control": control}}
             return plain(model, batch, generator)
 
@@ -139,8 +139,24 @@ def with_control(exp: Experiment, seeds: list[int], cond: dict, device) -> dict:
     made as in training; ``cond`` itself for other runs."""
     if exp.model.arch != "controlnet" or "control" in cond:
         return cond
-    x = heldout_images(exp, seeds, _CONTROL_KEY)
-    return {**cond, "control": made_from(exp.model.control, x, seeds, _CONTROL_KEY).to(device)}
+    x = torch.empty(len(seeds), *exp.model.input_shape())
+    labels = cond.get("class")
+    k = getattr(exp.model, "num_classes", 0)
+    known = heldout_classes(exp)
+    for c in labels.unique().tolist() if labels is not None else [None]:
+        # a sample of class c follows an image of class c where there is one (a class the
+        # data leaves out, like the null class, follows any image)
+        rows = (labels == c).nonzero().squeeze(1).tolist() if c is not None else range(len(x))
+        cls = c if c is not None and c < k and c in known else None
+        x[list(rows)] = heldout_images(exp, [seeds[i] for i in rows], _CONTROL_KEY, cls)
+    control = made_from(exp.model.control, x, seeds, _CONTROL_KEY)
+    return {**cond, "control": control_channels(exp, control).to(device)}
+
+
+def control_channels(exp: Experiment, control: Tensor) -> Tensor:
+    """A ControlNet's control ``(B, C, *S)`` with ``model.control_channels`` channels
+    (1: its brightness, ``genlab.data.pairs.to_channels``)."""
+    return to_channels(control, exp.model.control_channels or exp.model.in_channels)
 
 
 @torch.no_grad()

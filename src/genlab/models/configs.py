@@ -98,15 +98,19 @@ class ControlNetConfig(UNetConfig):
     each training image by ``control`` (``genlab.data.pairs``: ``edges`` = outlines)."""
 
     arch: Literal["controlnet"] = "controlnet"  # type: ignore[assignment]
-    control: Literal["edges", "thicken", "break"] = "edges"
-    control_channels: int = 0  # 0: the image's channels
+    control: Literal["edges", "thicken", "break", "position"] = "edges"
+    # 0: the image's channels; 1: the control's brightness (a colourless outline or map)
+    control_channels: int = 0
 
     def __post_init__(self):
         super().__post_init__()
         if self.inpaint:
             raise ConfigError("model.inpaint: a ControlNet's base is a plain U-Net")
-        if self.control_channels < 0:
-            raise ConfigError(f"model.control_channels: must be >= 0, got {self.control_channels}")
+        if self.control_channels not in (0, 1, self.in_channels):
+            raise ConfigError(
+                f"model.control_channels: must be 0 (the image's {self.in_channels}), 1 or "
+                f"{self.in_channels}, got {self.control_channels}"
+            )
 
 
 _UP = "conv_resize"
