@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned to the local CPU wheel, so nothing resolves a CUDA build.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[dev,app,lora]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,app,lora,text]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,7 +33,7 @@ lint: $(STAMP)
 
 # Peers measured in the same run (diffusers) are benchmark-only dependencies.
 $(VENV)/.genlab-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,app,lora,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,app,lora,text,bench]"
 	touch $@
 
 bench: $(VENV)/.genlab-bench

