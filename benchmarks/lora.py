@@ -25,9 +25,10 @@ import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads lin
 import torch
 
 from genlab.adapters.lora import ADAPTER_WEIGHTS, trainable_fraction
+from genlab.checkpoint import load_network
 from genlab.errors import GenlabError
 from genlab.metrics.features import get_extractor
-from genlab.runs import ADAPTER_DIR, draw, load_model, sampler_config
+from genlab.runs import ADAPTER_DIR, LORA_BASE, draw, load_model, sampler_config
 from genlab.viz import save_grid
 
 
@@ -64,6 +65,20 @@ def main() -> int:
     names = exp.data.colors
     new = [names.index(c) for c in exp_l.data.keep if c in names]
     old = [c for c in range(len(names)) if c not in new]
+    if not new or not old:
+        print(f"lora.py: error: {a.lora} must be fine-tuned on some colours (data.keep) of "
+              f"the base's {', '.join(names)}", file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        scales = [float(s) for s in a.scales.split(",")]
+    except ValueError:
+        print(f"lora.py: error: --scales: {a.scales!r} is not a list of numbers", file=sys.stderr)
+        return 2
+    pin = Path(a.lora, LORA_BASE)
+    if pin.is_file():
+        trained_on = json.loads(pin.read_text())["fingerprint"]
+        if trained_on != load_network(a.base, "ema").fingerprint:
+            print(f"lora.py: warning: {a.lora} was trained on other weights than {a.base}'s")
     ext = get_extractor("shapes", path=a.classifier, device="cpu")
     scfg = sampler_config(exp, steps=a.steps)
     labels = torch.arange(len(names)).repeat_interleave(a.n)
@@ -72,7 +87,7 @@ def main() -> int:
           f"cfg {scfg.cfg}; new: {', '.join(names[c] for c in new)}")  # fmt: skip
 
     rows, pictures = [], []
-    for scale in [float(s) for s in a.scales.split(",")]:
+    for scale in scales:
         _, model = load_model(Path(a.base), lora=[f"{a.lora}:{scale}"])
         x = torch.cat([draw(model, exp, seeds[i : i + 600], {"class": labels[i : i + 600]}, scfg)
                        for i in range(0, len(seeds), 600)])  # fmt: skip

@@ -452,6 +452,15 @@ def cmd_info(args) -> int:
         "dependencies": pinned,
         "last_metrics": last,
     }
+    if exp.lora.rank:  # a LoRA run: its base and its adapter
+        pin = run / "lora_base.json"
+        info["lora"] = {
+            "rank": exp.lora.rank,
+            "alpha": exp.lora.alpha or exp.lora.rank,
+            "target_modules": exp.lora.target_modules,
+            "base": json.loads(pin.read_text()) if pin.is_file() else exp.train.init_from,
+            "adapter": str(run / "adapter") if (run / "adapter").is_dir() else None,
+        }
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
@@ -461,6 +470,15 @@ def cmd_info(args) -> int:
     print(f"  data        {info['data']}")
     count = "unknown" if n_params is None else f"{n_params:,}"
     print(f"  model       {info['model']}, {count} parameters")
+    if "lora" in info:
+        lo, base = info["lora"], info["lora"]["base"]
+        where = (
+            f"{base['path']} (EMA weights {base['fingerprint']})"
+            if isinstance(base, dict)
+            else base
+        )
+        print(f"  LoRA        rank {lo['rank']}, alpha {lo['alpha']:g} on {lo['target_modules']} "
+              f"layers of {where}; adapter: {lo['adapter'] or 'not written yet'}")  # fmt: skip
     print(f"  trained     step {info['step']:,} of {info['steps']:,}")
     print(f"  checkpoints {', '.join(map(str, info['checkpoints'])) or 'none yet'}")
     for key, pin in pinned.items():

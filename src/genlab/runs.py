@@ -10,6 +10,7 @@ a clear error, unless ``accept_changed=True`` says to use it anyway.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -250,7 +251,15 @@ def fit(
             accept_changed=accept_changed,
         )
         before = last_step(out) if resume else 0
-        out = family_of(exp.objective.kind).fit(exp, out, resume)
+        if exp.lora.rank and write and not resume:
+            pin_lora_base(exp, out)
+        try:
+            out = family_of(exp.objective.kind).fit(exp, out, resume)
+        except (Exception, KeyboardInterrupt):
+            if exp.lora.rank and write and last_step(out):  # keep what was trained
+                with contextlib.suppress(Exception):
+                    export_adapter(exp, out)
+            raise
         if exp.lora.rank and write:
             export_adapter(exp, out)
         if resume and accept_changed and write and last_step(out) > before:
@@ -266,35 +275,63 @@ def fit(
 
 
 ADAPTER_DIR = "adapter"  # RUN/adapter: a LoRA run's adapter in PEFT's layout
+LORA_BASE = "lora_base.json"  # RUN/lora_base.json: the base a LoRA run started from
+
+
+def pin_lora_base(exp: Experiment, run_dir: Path) -> None:
+    """Record, as a LoRA run starts, its base run (absolute path) and the base's EMA
+    fingerprint in ``RUN/lora_base.json``: what its adapter fits, whatever happens to the
+    base later."""
+    base = Path(exp.train.init_from)
+    if not (base / "ema.safetensors").is_file():
+        return  # the family refuses a missing base with a clear error
+    pin = {"path": str(base.resolve()), "fingerprint": load_network(base, "ema").fingerprint}
+    C.atomic_write_text(Path(run_dir) / LORA_BASE, json.dumps(pin, indent=1) + "\n")
 
 
 def export_adapter(exp: Experiment, run_dir: Path) -> Path:
     """Write the EMA adapter of LoRA run ``run_dir`` to ``RUN/adapter`` (only the A/B
-    tensors, with PEFT's adapter_config.json naming the base run and its fingerprint)."""
+    tensors, in PEFT's layout, with adapter_config.json naming the base run and the
+    fingerprint of the base weights it started from, ``RUN/lora_base.json``)."""
     from genlab.adapters.lora import save_adapter
 
     _, model = load_model(run_dir)
-    base = Path(exp.train.init_from)
-    found = load_network(base, "ema").fingerprint if (base / "ema.safetensors").is_file() else ""
-    return save_adapter(model, exp.lora, Path(run_dir) / ADAPTER_DIR, str(base), found)
+    pin = {"path": str(Path(exp.train.init_from).resolve()), "fingerprint": ""}
+    if (Path(run_dir) / LORA_BASE).is_file():
+        pin = json.loads((Path(run_dir) / LORA_BASE).read_text())
+    out = Path(run_dir) / ADAPTER_DIR
+    return save_adapter(model, exp.lora, out, pin["path"], pin["fingerprint"])
 
 
 def parse_lora(spec: str) -> tuple[Path, float]:
-    """``"runs/lora-x:0.8"`` -> (the adapter folder, 0.8); the scale defaults to 1. The
-    path may be a LoRA run (its ``adapter`` folder is used) or an adapter folder."""
+    """``"runs/lora-x:0.8"`` -> (the adapter folder, 0.8); the scale defaults to 1 (a
+    negative scale subtracts the adapter). The path may be a LoRA run (its ``adapter``
+    folder, written again first if it is missing or older than the run's weights) or an
+    adapter folder in PEFT's layout."""
     import math
 
     path, scale = spec, 1.0
     head, sep, tail = spec.rpartition(":")
-    if sep:
+    if sep and not Path(spec).exists():
         try:
             path, scale = head, float(tail)
         except ValueError:
-            path = spec  # a colon inside the path
+            raise ConfigError(
+                f"--lora: {spec}: the scale {tail!r} is not a number (RUN[:SCALE])"
+            ) from None
     if not math.isfinite(scale):
         raise ConfigError(f"--lora: {spec}: the scale must be a finite number")
     folder = Path(path)
-    if (folder / ADAPTER_DIR).is_dir():
+    if (folder / "config.yaml").is_file():  # a run: its adapter, current with its weights
+        exp = read_experiment(folder)
+        if not exp.lora.rank:
+            raise ConfigError(f"--lora: {folder} is not a LoRA run (lora.rank is 0)")
+        adapter = folder / ADAPTER_DIR / "adapter_model.safetensors"
+        weights = folder / "ema.safetensors"
+        if not weights.is_file():
+            raise ConfigError(f"--lora: {folder} has no checkpoint yet")
+        if not adapter.is_file() or adapter.stat().st_mtime_ns < weights.stat().st_mtime_ns:
+            export_adapter(exp, folder)  # an interrupted run's, or an older export
         folder = folder / ADAPTER_DIR
     if not folder.is_dir():
         raise ConfigError(f"--lora: {path}: no such LoRA run or adapter folder")
@@ -305,20 +342,20 @@ def apply_loras(model: nn.Module, run_dir: Path, weights: str, specs: list[str])
     """Add the adapters ``specs`` (``PATH[:SCALE]``, :func:`parse_lora`) to ``model``, the
     network of ``run_dir``, each at its scale, and merge them into the weights (sampling
     then costs what the base costs). Warns when an adapter was trained on other weights
-    than these (it still applies where the shapes fit, as LoRAs move between fine-tunes
-    of one base)."""
+    than these EMA weights (it still applies where the shapes fit, as LoRAs move between
+    fine-tunes of one base)."""
     import warnings
 
     from genlab.adapters.lora import load_adapter, merge
 
-    ours = load_network(run_dir, weights).fingerprint
+    ours = load_network(run_dir, "ema").fingerprint
     for i, spec in enumerate(specs):
         folder, scale = parse_lora(spec)
         base, fingerprint = load_adapter(model, folder, f"lora{i}", scale)
-        if fingerprint and fingerprint != ours:
+        if weights == "ema" and fingerprint and fingerprint != ours:
             warnings.warn(
-                f"--lora: {folder} was trained on {base or 'another run'} (weights "
-                f"{fingerprint}), not on {run_dir} (weights {ours})",
+                f"--lora: {folder} was trained on {base or 'another run'} (EMA weights "
+                f"{fingerprint}), not on {Path(run_dir).resolve()} (EMA weights {ours})",
                 stacklevel=2,
             )
     merge(model)
@@ -473,12 +510,17 @@ def control_cond(exp: Experiment, path: str | Path, n: int, run_dir) -> torch.Te
         DataError: a missing or unreadable file, or another size or channel count.
     """
     from genlab.data.folder import read_picture
+    from genlab.data.pairs import to_channels
 
     if exp.model.arch != "controlnet":
         raise ConfigError(f"--control: {run_dir} is not a ControlNet run")
     m = exp.model
     shape = (m.control_channels or m.in_channels, *m.input_shape()[1:])
-    return read_picture(path, shape)[None].expand(n, *shape)
+    x = read_picture(path, shape, "controls", any_channels=True)[None]  # (1, 1 or 3, H, W)
+    # an RGB picture for a one-channel control: its brightness, as training makes it;
+    # a grey picture for a colour control: the same grey in every channel
+    x = to_channels(x, 1) if shape[0] == 1 else x.expand(1, shape[0], *shape[1:])
+    return x.expand(n, *shape)
 
 
 def sample_with_cond(

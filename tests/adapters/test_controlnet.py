@@ -15,7 +15,7 @@ from genlab.models import build_model
 from genlab.models.configs import ControlNetConfig
 from genlab.models.unet import UNet
 from genlab.recipes.diffusion import controlnet
-from genlab.runs import draw, fit, load_model, override, sampler_config
+from genlab.runs import control_cond, draw, fit, load_model, override, sampler_config
 
 CFG = dict(channels=16, channel_mult=(1, 2), num_res_blocks=1, attn_levels=(1,), image_size=8)
 
@@ -174,5 +174,14 @@ def test_colourless_controls_and_classes_the_data_leaves_out(tmp_path):
     exp, model = load_model(tmp_path / "cn")
     x = draw(model, exp, [0, 1], {"class": torch.tensor([5, 0])}, sampler_config(exp))
     assert x.shape == (2, 3, 8, 8)
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[2:5, 2:5, 1] = 255  # a green square: its brightness is the control
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    grey = np.zeros((8, 8), np.uint8)
+    grey[2:5, 2:5] = 255
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    c_rgb = control_cond(exp, tmp_path / "rgb.png", 2, tmp_path / "cn")
+    assert c_rgb.shape == (2, 1, 8, 8)
+    assert torch.equal(c_rgb, control_cond(exp, tmp_path / "grey.png", 2, tmp_path / "cn"))
     with pytest.raises(ConfigError, match="model.control_channels: must be 0"):
         override(exp, ["model.control_channels=2"])

@@ -16,7 +16,7 @@ from genlab.errors import CheckpointError, ConfigError
 from genlab.experiment import LoRAConfig
 from genlab.models import build_model, preset
 from genlab.models.configs import MLPConfig
-from genlab.recipes.diffusion import lora_shapes
+from genlab.recipes.diffusion import controlnet, lora_shapes
 from genlab.runs import draw, fit, load_model, override, sampler_config
 
 
@@ -114,6 +114,19 @@ def test_two_adapters_add_and_scale_apart(tmp_path):
     torch.testing.assert_close(both(x, t, c) - y_base, deltas[1], atol=1e-5, rtol=0)
 
 
+def test_peft_itself_loads_the_saved_adapter(tmp_path):
+    from peft import PeftModel
+
+    net = _unet()
+    x, t, c = _inputs()
+    L.add_lora(net, LoRAConfig(rank=4, alpha=8))
+    _perturb(net)
+    want = net(x, t, c)
+    L.save_adapter(net, LoRAConfig(rank=4, alpha=8), tmp_path)
+    peft_model = PeftModel.from_pretrained(_unet(), str(tmp_path))
+    torch.testing.assert_close(peft_model.base_model.model(x, t, c), want, atol=1e-6, rtol=0)
+
+
 def test_an_adapter_for_another_network_is_refused(tmp_path):
     m = _unet()
     L.add_lora(m, LoRAConfig(rank=2))
@@ -122,8 +135,9 @@ def test_an_adapter_for_another_network_is_refused(tmp_path):
     wider = build_model(
         preset("unet-tiny", image_size=8, in_channels=3, channels=32, num_classes=3)
     )
-    with pytest.raises(CheckpointError, match="does not fit this network"):
+    with pytest.raises(CheckpointError, match="does not fit this network: size mismatch") as e:
         L.load_adapter(wider, tmp_path / "a")
+    assert "\n" not in str(e.value) and "more)" in str(e.value)  # one line
     with pytest.raises(CheckpointError, match="lacks"):
         L.load_adapter(build_model(MLPConfig(dim=2)), tmp_path / "a")
     with pytest.raises(CheckpointError, match="not a LoRA adapter"):
@@ -171,7 +185,11 @@ def test_training_moves_only_the_adapters(runs):
     adapter = load_tensors(runs / "lora" / "adapter" / L.ADAPTER_WEIGHTS)
     assert len(adapter) == len(lora) and all("lora_" in k for k in adapter)
     meta = json.loads((runs / "lora" / "adapter" / L.ADAPTER_CONFIG).read_text())
-    assert meta["base_model_name_or_path"] == str(runs / "base") and len(meta["revision"]) == 16
+    assert meta["base_model_name_or_path"] == str((runs / "base").resolve())
+    assert (
+        meta["revision"]
+        == json.loads((runs / "lora" / "lora_base.json").read_text())["fingerprint"]
+    )
 
 
 def test_lora_on_the_base_at_scale_0_and_1(runs):
@@ -198,6 +216,25 @@ def test_resume_is_exact(runs, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in b)
 
 
+def test_an_adapter_missing_or_older_than_the_weights_is_written_again(runs, tmp_path):
+    import shutil
+
+    run = tmp_path / "lora"
+    shutil.copytree(runs / "lora", run)
+    shutil.rmtree(run / "adapter")  # as a run interrupted before its end leaves it
+    _, model = load_model(runs / "base", lora=[str(run)])
+    assert (run / "adapter" / L.ADAPTER_WEIGHTS).is_file()
+    a = load_tensors(run / "adapter" / L.ADAPTER_WEIGHTS)
+    b = load_tensors(runs / "lora" / "adapter" / L.ADAPTER_WEIGHTS)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_info_shows_the_adapter(runs, capsys):
+    assert main(["info", str(runs / "lora")]) == 0
+    out = capsys.readouterr().out
+    assert "LoRA        rank 4, alpha 4 on all layers of" in out and "adapter:" in out
+
+
 def test_cli_lora_and_its_errors(runs, tmp_path, capsys):
     out = tmp_path / "s.png"
     ok = ["sample", str(runs / "base"), "--n", "2", "--out", str(out)]
@@ -206,6 +243,19 @@ def test_cli_lora_and_its_errors(runs, tmp_path, capsys):
     assert "--lora" in capsys.readouterr().err
     assert main([*ok, "--lora", f"{runs / 'lora'}:nan"]) == 2
     assert "finite" in capsys.readouterr().err
+    assert main([*ok, "--lora", f"{runs / 'lora'}:abc"]) == 2
+    assert "the scale 'abc' is not a number" in capsys.readouterr().err
+    assert main([*ok, "--lora", str(runs / "base")]) == 2
+    assert "is not a LoRA run" in capsys.readouterr().err
+    assert main([*ok, "--weights", "model", "--lora", str(runs / "lora")]) == 0
+    assert "was trained on" not in capsys.readouterr().err  # its own base: no warning
     exp = override(lora_shapes(), ["train.init_from=", "train.steps=1"])
     with pytest.raises(ConfigError, match="lora.rank: LoRA adapts a trained run"):
         fit(exp, tmp_path / "run")
+    exp = override(lora_shapes(), [*TINY, f"train.init_from={runs / 'lora'}"])
+    with pytest.raises(ConfigError, match="is a LoRA run; name its base run"):
+        fit(exp, tmp_path / "run")
+    cn = override(controlnet("shapes"), [*TINY, f"train.init_from={runs / 'base'}", "lora.rank=2"])
+    with pytest.raises(ConfigError, match="a ControlNet trains its copy in full"):
+        fit(cn, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -32,6 +32,7 @@ from genlab.experiment import LoRAConfig
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+PEFT_PREFIX = "base_model.model."  # how PEFT names a wrapped network's tensors
 _KINDS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding)
 
 
@@ -128,7 +129,10 @@ def save_adapter(
     ``fingerprint`` as its ``revision``. Returns ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in adapter_state(model).items()}
+    # keys as PEFT's save_pretrained writes them (PeftModel wraps the network twice)
+    state = {
+        PEFT_PREFIX + k: v.detach().cpu().contiguous() for k, v in adapter_state(model).items()
+    }
     tmp = folder / f".{ADAPTER_WEIGHTS}.tmp"
     save_file(state, str(tmp))
     tmp.replace(folder / ADAPTER_WEIGHTS)
@@ -166,6 +170,7 @@ def load_adapter(
         state = load_file(str(folder / ADAPTER_WEIGHTS))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{folder / ADAPTER_WEIGHTS}: missing or corrupt ({e})") from None
+    state = {k.removeprefix(PEFT_PREFIX): v for k, v in state.items()}
     own = dict(model.named_modules())
     missing = [t for t in pc.target_modules if t not in own]
     if missing:
@@ -179,7 +184,13 @@ def load_adapter(
             peft.inject_adapter_in_model(pc, model, adapter_name=name)
         result = peft.set_peft_model_state_dict(model, state, adapter_name=name)
     except (RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{folder}: does not fit this network ({e})") from None
+        lines = [ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln]
+        first = (lines or [str(e).splitlines()[0]])[0]
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        raise CheckpointError(
+            f"{folder}: does not fit this network: {first}{more}; an adapter trained on "
+            "another width or rank"
+        ) from None
     lost = [k for k in result.unexpected_keys if "lora_" in k]
     if lost:
         raise CheckpointError(f"{folder}: tensor {lost[0]} has no place in this network")

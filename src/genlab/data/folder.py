@@ -191,11 +191,16 @@ def open_picture(path: Path, what: str) -> Image.Image:
         raise DataError(f"{path}: cannot read the {what} ({e})") from None
 
 
-def read_picture(path: str | Path, shape: tuple[int, int, int]) -> Tensor:
+def read_picture(
+    path: str | Path, shape: tuple[int, int, int], role: str = "images", any_channels=False
+) -> Tensor:
     """The picture at ``path`` as ``(C, H, W)`` float32 in [-1, 1], checked against the
     run's ``shape`` ``(C, H, W)``: upright by its EXIF orientation; a grey file (modes 1,
     L, LA, I;16, ...) has 1 channel, any other (palette, RGB, RGBA) 3; transparency is
     composited on white; 16-bit values keep their precision here (outputs are 8-bit).
+
+    ``role`` names what the run makes in messages ("images", "controls");
+    ``any_channels``: keep the file's own channel count (1 or 3) instead of checking it.
 
     Raises:
         DataError: a missing or unreadable file, or another size or channel count (the
@@ -207,14 +212,17 @@ def read_picture(path: str | Path, shape: tuple[int, int, int]) -> Tensor:
         ImageOps.exif_transpose(im, in_place=True)  # upright, as the training loader reads
         have = 1 if im.mode in GREY_MODES else 3
         if (im.height, im.width) != (h, w):
+            hint = " (genlab sample RUN --n 1 --out x.png writes one)" if role == "images" else ""
             raise DataError(
                 f"{path}: the image is {im.width}x{im.height} pixels but the run makes "
-                f"{w}x{h} images (genlab sample RUN --n 1 --out x.png writes one)"
+                f"{w}x{h} {role}{hint}"
             )
+        if any_channels:
+            c = have
         if have != c:
             raise DataError(
                 f"{path}: the image has {have} channel(s) (mode {im.mode}) but the run makes "
-                f"{c}-channel images"
+                f"{c}-channel {role}"
             )
         a, white = pixels(im, c, 1.0, path)
     return torch.from_numpy(to_unit(a, white)).permute(2, 0, 1).contiguous()

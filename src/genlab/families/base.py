@@ -111,6 +111,10 @@ def prepare(
     loop.check_compatible(exp.model, data)
     if exp.lora.rank and not exp.train.init_from:
         raise ConfigError("lora.rank: LoRA adapts a trained run; name it in train.init_from")
+    if exp.lora.rank and getattr(exp.model, "arch", "") == "controlnet":
+        raise ConfigError(
+            "lora.rank: a ControlNet trains its copy in full; LoRA adapts a plain network"
+        )
     loop.seed_init(exp.seed)
     model = build(exp)
     if exp.train.init_from and not resume:
@@ -123,10 +127,10 @@ def prepare(
                 f"train.init_from: {base} is a ControlNet run; name the base U-Net run it "
                 "steers (a ControlNet's copy starts from its base's encoder)"
             )
-        if exp.lora.rank and (theirs.get("lora") or {}).get("rank"):
+        if (theirs.get("lora") or {}).get("rank"):
             raise ConfigError(
-                f"train.init_from: {base} is a LoRA run; name its base (merge an adapter "
-                "into a base first to stack them)"
+                f"train.init_from: {base} is a LoRA run; name its base run (and add the "
+                f"adapter when sampling: --lora {base})"
             )
         new = warm_start(model, base / "ema.safetensors")
         copy_base = getattr(getattr(model, "net", model), "copy_base_", None)
