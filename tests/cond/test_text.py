@@ -12,10 +12,10 @@ from genlab.cond.text import (
     WordTextEncoder,
     WordTokenizer,
     encode_unique,
-    masked_mean,
     null_text,
 )
 from genlab.errors import ConfigError
+from genlab.nn.embed import masked_mean
 
 CAPTIONS = [
     "a small red circle at the top left",

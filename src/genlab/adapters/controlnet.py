@@ -92,7 +92,7 @@ class ControlledUNet(UNet):
         skips, mid = self.controlnet(x, t, cond, control)
         s = self.conditioning_scale
         hs = [a + s * b for a, b in zip(hs, skips)]
-        return self.decode(hs, h + s * mid, emb)
+        return self.decode(hs, h + s * mid, emb, cond)
 
     def copy_base_(self) -> None:
         """Copy the base's encoder, middle block and embeddings (as loaded now) into the

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from genlab.errors import ConfigError
 from genlab.nn.attention import MultiHeadAttention
+from genlab.nn.embed import masked_mean
 from genlab.nn.transformer import Mlp
 
 
@@ -56,12 +57,6 @@ class TextEmbedding:
 
     def to(self, device) -> TextEmbedding:
         return TextEmbedding(self.states.to(device), self.mask.to(device), self.pooled.to(device))
-
-
-def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
-    """``(B, L, D), (B, L) -> (B, D)``: the mean of the real tokens' states (0 for none)."""
-    m = mask[..., None].to(states.dtype)
-    return (states * m).sum(1) / m.sum(1).clamp(min=1)
 
 
 def _warn_truncated(prompts: Sequence[str], lengths: list[int], limit: int, name: str) -> None:

@@ -71,8 +71,14 @@ class UNetConfig:
     # through a zero-initialised input convolution: a trained inpainting model (the input
     # layout of Stable Diffusion's inpainting U-Net; genlab.objectives.masks).
     inpaint: bool = False
+    # Text: the width D of the prompt's token states cond["text"] (B, L, D) with key mask
+    # cond["text_mask"] (B, L) (genlab.cond.text); 0: none. Each attention level (and the
+    # middle) gets cross-attention to them, and their masked mean joins the time embedding.
+    text_dim: int = 0
 
     def __post_init__(self):
+        if self.text_dim < 0:
+            raise ConfigError(f"model.text_dim: must be >= 0, got {self.text_dim}")
         if self.channels < 1 or self.num_res_blocks < 1 or not self.channel_mult:
             raise ConfigError("model: channels, num_res_blocks and channel_mult must be positive")
         bad = [lv for lv in self.attn_levels if not 0 <= lv < len(self.channel_mult)]

@@ -17,6 +17,7 @@ from genlab.models.configs import UNetConfig
 from genlab.nn.blocks import (
     Attention,
     ConvUpsample,
+    CrossAttention,
     Downsample,
     ResBlock,
     Upsample,
@@ -24,7 +25,13 @@ from genlab.nn.blocks import (
     norm,
     zero_,
 )
-from genlab.nn.embed import LabelEmbedding, TimeEmbedding, check_cond, class_embedding
+from genlab.nn.embed import (
+    LabelEmbedding,
+    TimeEmbedding,
+    check_cond,
+    class_embedding,
+    masked_mean,
+)
 
 
 def inpaint_input(x: Tensor, cond: dict) -> Tensor:
@@ -55,26 +62,35 @@ class UNet(nn.Module):
         def attn(level, c):
             return Attention(c, cfg.heads) if level in cfg.attn_levels else nn.Identity()
 
+        def block(level, c_in, c_out) -> nn.ModuleList:
+            """[res, self-attention] (+ cross-attention to the text at attention levels)."""
+            parts = [res(c_in, c_out), attn(level, c_out)]
+            if cfg.text_dim and level in cfg.attn_levels:
+                parts.append(CrossAttention(c_out, cfg.text_dim, cfg.heads))
+            return nn.ModuleList(parts)
+
+        # text: the prompt's pooled (masked mean) states join the time embedding
+        self.text_pool = nn.Linear(cfg.text_dim, emb_dim) if cfg.text_dim else None
         # Encoder: record the width of every skip connection.
         self.down, skips, c = nn.ModuleList(), [ch], ch
         for level, mult in enumerate(cfg.channel_mult):
             for _ in range(cfg.num_res_blocks):
-                self.down.append(nn.ModuleList([res(c, ch * mult), attn(level, ch * mult)]))
+                self.down.append(block(level, c, ch * mult))
                 c = ch * mult
                 skips.append(c)
             if level < len(cfg.channel_mult) - 1:
                 self.down.append(Downsample(d, c))
                 skips.append(c)
         self.mid = nn.ModuleList([res(c, c), Attention(c, cfg.heads), res(c, c)])
+        if cfg.text_dim:
+            self.mid.append(CrossAttention(c, cfg.text_dim, cfg.heads))
         # the widths encode() returns: each skip, then the middle block (for a ControlNet)
         self.skip_channels, self.mid_channels = tuple(skips), c
         # Decoder: each block consumes one skip; the last block of a level upsamples.
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.channel_mult))):
             for _ in range(cfg.num_res_blocks + 1):
-                self.up.append(
-                    nn.ModuleList([res(c + skips.pop(), ch * mult), attn(level, ch * mult)])
-                )
+                self.up.append(block(level, c + skips.pop(), ch * mult))
                 c = ch * mult
             if level > 0 and cfg.upsample == "conv_resize":
                 self.up.append(ConvUpsample(d, c, ch * cfg.channel_mult[level - 1]))
@@ -86,24 +102,43 @@ class UNet(nn.Module):
         )
 
     def forward(self, x: Tensor, t: Tensor, cond: dict | None = None) -> Tensor:
-        return self.decode(*self.encode(x, t, cond))
+        return self.decode(*self.encode(x, t, cond), cond)
 
     def cond_keys(self) -> tuple[str, ...]:
         """The condition keys this network reads."""
-        return (("class",) if self.label else ()) + (("mask", "image") if self.inp_mask else ())
+        return (
+            (("class",) if self.label else ())
+            + (("mask", "image") if self.inp_mask else ())
+            + (("text", "text_mask") if self.text_pool else ())
+        )
+
+    def _text(self, cond: dict) -> tuple[Tensor, Tensor] | None:
+        """The prompt's ``(states (B, L, D), key mask (B, L))``, for a text network."""
+        if self.text_pool is None:
+            return None
+        if "text" not in cond or "text_mask" not in cond:
+            raise KeyError("a text-conditional network takes cond 'text' and 'text_mask'")
+        return cond["text"], cond["text_mask"]
+
+    def _block(self, layer: nn.ModuleList, h: Tensor, emb: Tensor, text) -> Tensor:
+        h = layer[1](layer[0](h, emb))
+        return layer[2](h, *text) if len(layer) > 2 else h
 
     def encode(
         self, x: Tensor, t: Tensor, cond: dict | None = None, hint: Tensor | None = None
     ) -> tuple[list[Tensor], Tensor, Tensor]:
         """The encoder and middle block: ``(skips, h, emb)``, the skip activations (one per
         decoder block, full resolution first), the middle block's output and the time (+
-        class) embedding ``(B, 4C)``. ``hint`` ``(B, C, *S)`` is added after the input
-        convolution (a ControlNet's encoded control image)."""
+        class, + pooled text) embedding ``(B, 4C)``. ``hint`` ``(B, C, *S)`` is added after
+        the input convolution (a ControlNet's encoded control image)."""
         cond = check_cond(cond, self.cond_keys())
         emb = self.time(t)  # (B, 4C)
         y = class_embedding(self.label, cond, len(x), x.device)
         if y is not None:
             emb = emb + y
+        text = self._text(cond)
+        if text is not None:
+            emb = emb + self.text_pool(masked_mean(*text))
         h = self.inp(x)
         if self.inp_mask is not None:
             h = h + self.inp_mask(inpaint_input(x, cond))
@@ -114,17 +149,21 @@ class UNet(nn.Module):
             if isinstance(layer, Downsample):
                 h = layer(h)
             else:
-                h = layer[1](layer[0](h, emb))
+                h = self._block(layer, h, emb, text)
             hs.append(h)
-        h = self.mid[2](self.mid[1](self.mid[0](h, emb)), emb)
+        h = self.mid[1](self.mid[0](h, emb))
+        if text is not None:
+            h = self.mid[3](h, *text)
+        h = self.mid[2](h, emb)
         return hs, h, emb
 
-    def decode(self, hs: list[Tensor], h: Tensor, emb: Tensor) -> Tensor:
-        """The decoder over :meth:`encode`'s outputs: ``(B, C_out, *S)``."""
-        hs = list(hs)
+    def decode(self, hs: list[Tensor], h: Tensor, emb: Tensor, cond: dict | None = None) -> Tensor:
+        """The decoder over :meth:`encode`'s outputs: ``(B, C_out, *S)``; ``cond`` as given
+        to :meth:`encode` (a text network reads the prompt again)."""
+        hs, text = list(hs), self._text(cond or {})
         for layer in self.up:
             if isinstance(layer, (Upsample, ConvUpsample)):
                 h = layer(h, hs[-1].shape[2:])
             else:
-                h = layer[1](layer[0](torch.cat([h, hs.pop()], 1), emb))
+                h = self._block(layer, torch.cat([h, hs.pop()], 1), emb, text)
         return self.out(h)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.nn.attention import attend, merge_heads, split_qkv
+from genlab.nn.attention import attend, merge_heads, split_heads, split_qkv
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
@@ -98,6 +98,34 @@ class Attention(nn.Module):
         b, c, *s = x.shape
         h = self.norm(x).flatten(2).transpose(1, 2)  # (B, N, C)
         a = merge_heads(attend(*split_qkv(self.qkv(h), self.heads)))  # (B, N, C)
+        return x + self.out(a).transpose(1, 2).reshape(b, c, *s)
+
+
+class CrossAttention(nn.Module):
+    """Residual cross-attention from every position of ``(B, C, *S)`` to context tokens
+    (a prompt's token states), as Stable Diffusion's U-Net reads text (Rombach et al.
+    2022, Eq. 3): ``x + out(attend(q(GN(x)), kv(context), key_mask))``; ``out`` starts at
+    zero, so a new block passes ``x`` through unchanged. Padding keys (``key_mask`` False)
+    are never attended; a sample with no real key (the empty prompt of a word-level
+    encoder) gets nothing added. Parameters ``norm``, ``q``, ``kv``, ``out``."""
+
+    def __init__(self, channels: int, context_dim: int, heads: int = 4):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"channels {channels} not divisible by heads {heads}")
+        self.heads = heads
+        self.norm = norm(channels)
+        self.q = nn.Linear(channels, channels)
+        self.kv = nn.Linear(context_dim, 2 * channels)
+        self.out = zero_(nn.Linear(channels, channels))
+
+    def forward(self, x: Tensor, context: Tensor, key_mask: Tensor | None = None) -> Tensor:
+        """``x`` ``(B, C, *S)``, ``context`` ``(B, L, D)``, ``key_mask`` ``(B, L)`` bool."""
+        b, c, *s = x.shape
+        h = self.norm(x).flatten(2).transpose(1, 2)  # (B, N, C)
+        q = split_heads(self.q(h), self.heads)  # (B, H, N, d)
+        k, v = (split_heads(t, self.heads) for t in self.kv(context).chunk(2, -1))  # (B, H, L, d)
+        a = merge_heads(attend(q, k, v, key_mask=key_mask))  # (B, N, C)
         return x + self.out(a).transpose(1, 2).reshape(b, c, *s)
 
 

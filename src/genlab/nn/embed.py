@@ -69,3 +69,9 @@ def class_embedding(emb: LabelEmbedding | None, cond: dict, batch: int, device) 
     if label is None:
         label = torch.full((batch,), emb.num_classes, dtype=torch.int64, device=device)
     return emb(label)
+
+
+def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
+    """``(B, L, D), (B, L) -> (B, D)``: the mean of the real tokens' states (0 for none)."""
+    m = mask[..., None].to(states.dtype)
+    return (states * m).sum(1) / m.sum(1).clamp(min=1)
