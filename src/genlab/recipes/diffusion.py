@@ -239,6 +239,7 @@ def controlnet(name: str, control: str = "edges") -> Experiment:
     exp.train.init_from = f"runs/rf-{name}"
     exp.train.lr, exp.train.steps, exp.train.batch_size = 1e-4, 2000, 64
     exp.train.sample_every = exp.train.ckpt_every = 250
+    exp.train.keep_last = 20  # every checkpoint: benchmarks/controlnet.py scores each
     if name == "shapes":
         exp.model.control_channels = 1
         exp.train.steps, exp.train.batch_size = 1000, 32
