@@ -6,7 +6,7 @@
 
 ``--base`` is a colour-conditional shapes run trained without one colour
 (``genlab train rf-shapes data.exclude=cyan``); ``--lora`` a LoRA run fine-tuned from it
-on that colour alone (``genlab train lora-shapes``). For each adapter scale (0: the base
+on data with that colour (``genlab train lora-shapes``). For each adapter scale (0: the base
 exactly; 1: as trained) ``--n`` samples per colour class are drawn with the same seeds
 and the shapes classifier's colour head reads them. Columns: the new colour's accuracy,
 the mean over the old colours and its change from scale 0 (the issue's target: a drop of
@@ -63,11 +63,14 @@ def main() -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     names = exp.data.colors
-    new = [names.index(c) for c in exp_l.data.keep if c in names]
+    # the new colours: those the base's data left out (data.exclude), else those the
+    # LoRA run kept (data.keep)
+    new = [names.index(c) for c in exp.data.exclude if c in names]
+    new = new or [names.index(c) for c in exp_l.data.keep if c in names]
     old = [c for c in range(len(names)) if c not in new]
     if not new or not old:
-        print(f"lora.py: error: {a.lora} must be fine-tuned on some colours (data.keep) of "
-              f"the base's {', '.join(names)}", file=sys.stderr)  # fmt: skip
+        print(f"lora.py: error: {a.base} must leave out some colours (data.exclude) that "
+              f"{a.lora} learns", file=sys.stderr)  # fmt: skip
         return 2
     try:
         scales = [float(s) for s in a.scales.split(",")]
