@@ -22,7 +22,14 @@ from torch import nn
 from tqdm import tqdm
 
 import genlab.config as C
-from genlab.checkpoint import checkpoints, last_step, load_into, load_network
+from genlab.checkpoint import (
+    checkpoints,
+    last_step,
+    load_into,
+    load_network,
+    load_tensors,
+    weights_digest,
+)
 from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.experiment import Experiment, experiment_from_dict
 from genlab.experiment import override as _override
@@ -310,6 +317,8 @@ def parse_lora(spec: str) -> tuple[Path, float]:
     adapter folder in PEFT's layout."""
     import math
 
+    from genlab.adapters.lora import ADAPTER_WEIGHTS
+
     path, scale = spec, 1.0
     head, sep, tail = spec.rpartition(":")
     if sep and not Path(spec).exists():
@@ -326,7 +335,7 @@ def parse_lora(spec: str) -> tuple[Path, float]:
         exp = read_experiment(folder)
         if not exp.lora.rank:
             raise ConfigError(f"--lora: {folder} is not a LoRA run (lora.rank is 0)")
-        adapter = folder / ADAPTER_DIR / "adapter_model.safetensors"
+        adapter = folder / ADAPTER_DIR / ADAPTER_WEIGHTS
         weights = folder / "ema.safetensors"
         if not weights.is_file():
             raise ConfigError(f"--lora: {folder} has no checkpoint yet")
@@ -338,21 +347,21 @@ def parse_lora(spec: str) -> tuple[Path, float]:
     return folder, scale
 
 
-def apply_loras(model: nn.Module, run_dir: Path, weights: str, specs: list[str]) -> None:
+def apply_loras(model: nn.Module, run_dir: Path, ours: str | None, specs: list[str]) -> None:
     """Add the adapters ``specs`` (``PATH[:SCALE]``, :func:`parse_lora`) to ``model``, the
     network of ``run_dir``, each at its scale, and merge them into the weights (sampling
-    then costs what the base costs). Warns when an adapter was trained on other weights
-    than these EMA weights (it still applies where the shapes fit, as LoRAs move between
+    then costs what the base costs). ``ours``: the fingerprint of the EMA weights loaded
+    into ``model`` (None for other weights); warns when an adapter was trained on other
+    weights than these (it still applies where the shapes fit, as LoRAs move between
     fine-tunes of one base)."""
     import warnings
 
     from genlab.adapters.lora import load_adapter, merge
 
-    ours = load_network(run_dir, "ema").fingerprint
     for i, spec in enumerate(specs):
         folder, scale = parse_lora(spec)
         base, fingerprint = load_adapter(model, folder, f"lora{i}", scale)
-        if weights == "ema" and fingerprint and fingerprint != ours:
+        if ours and fingerprint and fingerprint != ours:
             warnings.warn(
                 f"--lora: {folder} was trained on {base or 'another run'} (EMA weights "
                 f"{fingerprint}), not on {Path(run_dir).resolve()} (EMA weights {ours})",
@@ -385,9 +394,11 @@ def load_model(
         from genlab.adapters.lora import add_lora
 
         add_lora(model, exp.lora)
-    load_into(model, path)
-    if lora:
-        apply_loras(model, Path(run_dir), weights, list(lora))
+    state = load_tensors(path)
+    load_into(model, path, state)
+    if lora:  # the fingerprint of these weights, as load_network gives it
+        ours = weights_digest(state)[:16] if weights == "ema" else None
+        apply_loras(model, Path(run_dir), ours, list(lora))
     return exp, model.to(device).eval()
 
 
