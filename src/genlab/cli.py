@@ -374,6 +374,21 @@ def cmd_eval(args) -> int:
         raise ConfigError("eval: give a RUN directory, or --real DATASET --fake FILE.npz")
     if args.real is not None and args.fake is None:
         raise ConfigError("--real: needs --fake FILE.npz (samples to evaluate)")
+    if args.run is not None and args.fake is not None:
+        raise ConfigError(
+            f"--fake: evaluates samples already drawn, with --real DATASET; {args.run} "
+            "would be sampled instead (give one of them)"
+        )
+    if args.fake is not None:  # the samples are drawn: how to draw them cannot apply
+        for flag, value in (
+            ("--lora", args.lora), ("--control", args.control), ("--sampler", args.sampler),
+            ("--steps", args.steps), ("--cfg", args.cfg), ("--class", args.cls),
+        ):  # fmt: skip
+            if value not in (None, []):
+                raise ConfigError(
+                    f"{flag}: says how to sample a RUN; --fake {args.fake} holds samples "
+                    "already drawn (pass it to genlab sample --out FILE.npz instead)"
+                )
     device = pick_device(args.device)
     if args.real is not None:
         name = dataset_config(args.real)().name
@@ -406,6 +421,8 @@ def cmd_eval(args) -> int:
             likelihood_metrics(model, exp, ref_cfg, n, args.bpd_steps, args.seed)
         )
     result = {"run": args.run, "fake": args.fake, "metrics_requested": metrics, **result}
+    if args.lora or args.control is not None:  # what else shaped the samples
+        result = {**result, "lora": list(args.lora), "control": args.control}
     print(f"{len(fake)} samples vs {desc}" + (f"; extractor {ext.fingerprint}" if ext else ""))
     print(table(result))
     if args.json:

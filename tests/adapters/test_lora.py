@@ -229,6 +229,14 @@ def test_an_adapter_missing_or_older_than_the_weights_is_written_again(runs, tmp
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_eval_records_the_adapter_it_sampled_with(runs, tmp_path):
+    out = tmp_path / "e.json"
+    args = ["eval", str(runs / "base"), "--n", "4", "--metrics", "fid", "--json", str(out)]
+    args += ["--extractor", "inception-random", "--lora", f"{runs / 'lora'}:0.5"]
+    assert main(args) == 0
+    assert json.loads(out.read_text())["lora"] == [f"{runs / 'lora'}:0.5"]
+
+
 def test_info_shows_the_adapter(runs, capsys):
     assert main(["info", str(runs / "lora")]) == 0
     out = capsys.readouterr().out

@@ -100,6 +100,9 @@ def test_eval_npz_and_fid_of_real_data_is_near_zero(runs, tmp_path):
         (["--fake", "MISSING"], "no such file"),
         (["--fake", "WRONGSHAPE"], "expects images (N, 1, 8, 8), got (4, 1, 28, 28)"),
         (["--fake", "NOX"], "has no array 'x'"),
+        (["--lora", "runs/x"], "--lora: says how to sample a RUN; --fake"),
+        (["--steps", "4"], "--steps: says how to sample a RUN"),
+        (["--class", "3"], "--class: says how to sample a RUN"),
     ],
 )
 def test_bad_input_is_one_clear_line(runs, tmp_path, capsys, argv, message):
@@ -114,6 +117,14 @@ def test_bad_input_is_one_clear_line(runs, tmp_path, capsys, argv, message):
     assert main(["eval", "--real", "digits", "--extractor", str(cls), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_run_and_fake_samples_together_are_refused(runs, tmp_path, capsys):
+    _, cls, flow = runs
+    np.savez(tmp_path / "x.npz", x=np.zeros((4, 1, 8, 8), np.float32))
+    argv = ["eval", str(flow), "--fake", str(tmp_path / "x.npz"), "--extractor", str(cls)]
+    assert main(argv) == 2
+    assert "--fake: evaluates samples already drawn, with --real DATASET" in capsys.readouterr().err
 
 
 def test_missing_classifier_says_how_to_train_it(tmp_path, capsys, monkeypatch):

@@ -219,7 +219,7 @@ def inpainting(name: str) -> Experiment:
     masked image (boxes, strokes, outpainting bands; everything masked for a quarter of the
     samples, so it still generates from nothing), as Stable Diffusion's inpainting models.
     ``benchmarks/editing.py`` compares it with RePaint on ``rf-NAME``."""
-    exp = digits("rf") if name == "digits" else mnist("rf")
+    exp = {"digits": digits, "mnist": mnist, "shapes": shapes}[name]("rf")
     exp.recipe = f"inpaint-{name}"
     exp.model.inpaint = True
     return exp
@@ -279,6 +279,10 @@ RECIPES = {
     ),
     "inpaint-digits": Recipe(
         partial(inpainting, "digits"), "trained inpainting (mask channels), rectified flow, digits"
+    ),
+    "inpaint-shapes": Recipe(
+        partial(inpainting, "shapes"),
+        "trained inpainting (mask channels), rectified flow, shapes (class = colour)",
     ),
     "inpaint-mnist": Recipe(
         partial(inpainting, "mnist"), "trained inpainting (mask channels), rectified flow, MNIST"
