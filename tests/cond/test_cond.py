@@ -6,6 +6,7 @@ import torch
 
 from genlab.cond import cat_with_null, class_null, drop, null_batch
 from genlab.errors import ConfigError
+from genlab.sampling.configs import DiffusionSamplerConfig
 from genlab.sampling.guidance import cfg
 
 L, D = 5, 3
@@ -76,3 +77,27 @@ def test_dropout_keeps_keys_without_a_null():
     out = drop(cond, 1.0, class_null(10), torch.Generator())
     assert out["class"].tolist() == [10] * 4 and out["mask"] is cond["mask"]
     assert drop(cond, 0.0, class_null(10), torch.Generator()) is cond
+
+
+def test_guidance_rescale_matches_the_conditional_std_and_phi_mixes():
+    """Lin et al. 2024, Eq. 15-16: phi = 1 gives the guided prediction scaled to the
+    conditional's per-sample std; phi = 0.5 the midpoint; phi = 0 plain guidance."""
+    gen = torch.Generator().manual_seed(0)
+    c_out, u_out = torch.randn(3, 2, 4, 4, generator=gen), torch.randn(3, 2, 4, 4, generator=gen)
+
+    def model(x, t, cond):  # conditional rows then null rows
+        return torch.where((cond["class"] < 5).view(-1, 1, 1, 1), c_out.repeat(2, 1, 1, 1),
+                           u_out.repeat(2, 1, 1, 1))  # fmt: skip
+
+    x, t, cond = torch.zeros(3, 2, 4, 4), torch.full((3,), 0.5), {"class": torch.tensor([0, 1, 2])}
+    null = {"class": torch.tensor(5)}
+    g = cfg(model, 3.0, null)(x, t, cond)
+    torch.testing.assert_close(g, c_out + 3.0 * (c_out - u_out))
+    full = cfg(model, 3.0, null, rescale=1.0)(x, t, cond)
+    torch.testing.assert_close(full.std((1, 2, 3)), c_out.std((1, 2, 3)))
+    ratio = c_out.std((1, 2, 3), keepdim=True) / g.std((1, 2, 3), keepdim=True)
+    torch.testing.assert_close(full, g * ratio)
+    half = cfg(model, 3.0, null, rescale=0.5)(x, t, cond)
+    torch.testing.assert_close(half, 0.5 * (full + g))
+    with pytest.raises(ConfigError, match="sampler.guidance_rescale: phi must be in"):
+        DiffusionSamplerConfig(guidance_rescale=1.5)

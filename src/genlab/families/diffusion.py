@@ -122,9 +122,10 @@ def velocity_field(model: nn.Module, exp: Experiment):
 
 def guided_model(model: nn.Module, exp: Experiment, cond: dict, scfg: DiffusionSamplerConfig):
     """The callable the samplers step: ``model`` with classifier-free guidance ``scfg.cfg``
-    (and its interval) when there is a condition to guide."""
+    (its interval and rescale) when there is a condition to guide."""
     if scfg.cfg and cond:
-        return guided(model, scfg.cfg, null_cond(exp), (scfg.guidance_lo, scfg.guidance_hi))
+        interval = (scfg.guidance_lo, scfg.guidance_hi)
+        return guided(model, scfg.cfg, null_cond(exp), interval, scfg.guidance_rescale)
     return model
 
 

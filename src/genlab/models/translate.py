@@ -6,15 +6,15 @@ PatchGAN discriminator.
   stride 2, InstanceNorm] (no activation before the first, no norm on the first nor the
   innermost, 1-pixel one), then as many decoder blocks [ReLU, ConvTranspose 4x4 stride 2,
   InstanceNorm, Dropout 0.5 in the 3 innermost], each followed by a skip concatenation of
-  the encoder block of the same size; the last decoder block ends in tanh (or the
-  straight-through clamp, ``generator.output``). The paper's
+  the encoder block of the same size; the last decoder block ends in tanh (or nothing,
+  ``generator.output=linear``). The paper's
   BatchNorm at batch size 1 is instance normalisation, which genlab uses at every batch
   size (training and sampling then normalise alike). Sides that are not a multiple of
   ``2^depth`` are padded (edge pixels repeated) and the output cropped back.
 - :class:`ResNetGenerator` (Zhu et al. 2017, "Unpaired Image-to-Image Translation using
   Cycle-Consistent Adversarial Networks", App. 7.2, after Johnson et al. 2016):
   c7s1-k, ``depth`` stride-2 3x3 convolutions doubling the width, ``blocks`` residual
-  blocks, as many stride-1/2 transposed convolutions, c7s1-C with tanh (or the clamp); reflection
+  blocks, as many stride-1/2 transposed convolutions, c7s1-C with tanh (or nothing); reflection
   padding, instance norm, ReLU.
 - :class:`PatchDiscriminator` (Pix2Pix App. 6.1.2): C64 [Conv 4x4 stride 2, LeakyReLU 0.2]
   without norm, ``layers - 1`` more stride-2 blocks with InstanceNorm doubling the width,
@@ -55,17 +55,8 @@ def init_weights_(module: nn.Module) -> nn.Module:
     return module
 
 
-class StraightThroughClamp(nn.Module):
-    """``clamp(x, -1, 1)`` in the forward pass, the identity's gradient in the backward
-    pass (the straight-through estimator, Bengio et al. 2013), so that an output pushed
-    past the range can still be pulled back; ``(...)`` to the same shape."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + (x.clamp(-1.0, 1.0) - x).detach()
-
-
 def _output(kind: str) -> nn.Module:
-    return nn.Tanh() if kind == "tanh" else StraightThroughClamp()
+    return nn.Tanh() if kind == "tanh" else nn.Identity()
 
 
 def _norm(kind: str, c: int) -> nn.Module:

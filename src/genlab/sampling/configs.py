@@ -20,7 +20,8 @@ class DiffusionSamplerConfig:
     """How ``genlab sample`` and the training previews draw samples.
 
     ``cfg`` is the guidance weight w: ``(1 + w) f(y) - w f(null)`` (diffusers' scale is
-    ``1 + w``), applied for ``guidance_lo <= t <= guidance_hi``. ``eta`` is DDIM's
+    ``1 + w``), applied for ``guidance_lo <= t <= guidance_hi``; ``guidance_rescale`` is
+    phi of Lin et al. 2024 (``genlab.sampling.guidance``). ``eta`` is DDIM's
     stochasticity; ``churn`` is EDM's ``S_churn`` for ``heun``.
     """
 
@@ -34,6 +35,7 @@ class DiffusionSamplerConfig:
     churn: float = 0.0  # heun
     guidance_lo: float = 0.0
     guidance_hi: float = 1.0
+    guidance_rescale: float = 0.0  # phi in [0, 1]; 0.7 in the paper
 
     def __post_init__(self):
         if self.name not in SAMPLER_INFO:
@@ -58,6 +60,10 @@ class DiffusionSamplerConfig:
             raise ConfigError(
                 "sampler.guidance_lo/guidance_hi: need 0 <= lo <= hi <= 1, got "
                 f"{self.guidance_lo}, {self.guidance_hi}"
+            )
+        if not 0 <= self.guidance_rescale <= 1:
+            raise ConfigError(
+                f"sampler.guidance_rescale: phi must be in [0, 1], got {self.guidance_rescale}"
             )
         # A setting of another sampler or grid would be silently ignored: refuse it.
         for key, (field, used_by) in self.SPECIFIC.items():

@@ -10,6 +10,14 @@ conversion between prediction kinds is affine in the prediction, guiding ``eps``
 ``interval = (t_lo, t_hi)`` applies guidance only while ``t_lo <= t <= t_hi``
 (Kynkaanniemi et al. 2024, "guidance in a limited interval"); elsewhere the conditional
 model alone is evaluated.
+
+``rescale = phi`` in [0, 1] is guidance rescale (Lin et al. 2024, "Common Diffusion Noise
+Schedules and Sample Steps are Flawed", Sec. 3.4, Eq. 15-16): the guided prediction
+``g`` is scaled per sample to the standard deviation of the conditional one ``c``, then
+mixed back, ``phi g std(c) / std(g) + (1 - phi) g``, against the over-exposure a large
+weight causes. The paper applies it to its network's prediction (v); genlab applies it
+to whatever the network predicts (``objective.target``), as diffusers does to its
+``noise_pred``. Unlike plain guidance it is not affine, so it depends on that choice.
 """
 
 from __future__ import annotations
@@ -23,10 +31,15 @@ from genlab.cond import cat_with_null
 
 
 def cfg(
-    model: Callable, w: float, null_cond: dict, interval: tuple[float, float] | None = None
+    model: Callable,
+    w: float,
+    null_cond: dict,
+    interval: tuple[float, float] | None = None,
+    rescale: float = 0.0,
 ) -> Callable:
     """Wrap ``model(x, t, cond)`` with guidance weight ``w``; both terms in one batched
-    forward pass over ``2B`` samples (``x (B, *S)``, ``t (B,)``).
+    forward pass over ``2B`` samples (``x (B, *S)``, ``t (B,)``). ``rescale`` is
+    guidance rescale's ``phi`` (0: none).
 
     ``null_cond`` holds the declared null of each key of ``cond`` (a class id ``()``, or
     token states ``(L, D)`` with their mask ``(L,)``), or per-sample nulls with the batch
@@ -45,6 +58,10 @@ def cfg(
         out = model(torch.cat([x, x]), torch.cat([t, t]), both)
         c, u = out[:b], out[b:]
         g = c + w * (c - u)
+        if rescale:  # per sample, over every other dimension (Lin et al. 2024, Eq. 15-16)
+            dims = tuple(range(1, g.ndim))
+            ratio = c.std(dims, keepdim=True) / g.std(dims, keepdim=True).clamp_min(1e-12)
+            g = rescale * (g * ratio) + (1 - rescale) * g
         if interval is not None:
             g = torch.where(inside.view(-1, *([1] * (x.ndim - 1))), g, c)
         return g
