@@ -166,6 +166,7 @@ def sampling_options(args) -> dict:
         name=args.sampler,
         steps=args.steps,
         cfg=args.cfg,
+        **({"negative_prompt": args.negative_prompt} if args.negative_prompt else {}),
     )
 
 
@@ -177,7 +178,7 @@ def cmd_sample(args) -> int:
     import torch
 
     from genlab.data import DATASETS
-    from genlab.runs import sample_with_cond
+    from genlab.runs import prompt_rows, read_prompts, sample_with_cond
     from genlab.viz import save_image, save_samples
 
     _threads(args)
@@ -188,6 +189,7 @@ def cmd_sample(args) -> int:
             f"--out: unsupported file type {out.suffix or '(none)'!r} for {out}; use one of "
             f"{', '.join(SAMPLE_SUFFIXES)} (any case)"
         )
+    texts = read_prompts(args.prompt, args.prompts)
     x, cond, nrow, exp = sample_with_cond(
         args.run,
         args.n,
@@ -195,15 +197,18 @@ def cmd_sample(args) -> int:
         progress=sys.stderr.isatty(),
         cls=args.cls,
         control=args.control,
+        prompts=texts,
         **sampling_options(args),
     )
-    seeds = [args.seed + i for i in range(args.n)]
+    seeds = [args.seed + i for i in range(args.n)] * (len(texts) if texts else 1)
     if kind == "arrays":
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.stem}.tmp.npz")
         arrays = {"x": x.float().numpy(), "seed": np.array(seeds)}
-        if cond:
+        if "class" in cond:
             arrays["class"] = cond["class"].numpy()
+        if exp.text.encoder:  # each sample's prompt
+            arrays["prompt"] = np.array(prompt_rows(exp, texts, args.n, args.seed, args.run)[0])
         np.savez(tmp, **arrays)
         os.replace(tmp, out)
     elif len(x) == 1 and DATASETS[exp.data.name].modality == "image":
@@ -290,7 +295,15 @@ def _eval_samples_from_run(args, metrics, device):
 
     from genlab.evaluate import heldout_config
     from genlab.families import family_of
-    from genlab.runs import class_cond, control_cond, draw, load_model, sampler_config
+    from genlab.runs import (
+        class_cond,
+        control_cond,
+        draw,
+        load_model,
+        prompt_rows,
+        sampler_config,
+        text_cond,
+    )
 
     exp, model = load_model(
         Path(args.run), args.weights, device, args.accept_changed_deps, args.lora
@@ -303,9 +316,11 @@ def _eval_samples_from_run(args, metrics, device):
     if reference is not None:  # e.g. a CycleGAN's target domain
         ref_cfg, desc = reference(exp, scfg)
     cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls, args.seed)
+    seeds = [args.seed + i for i in range(args.n)]
+    if exp.text.encoder:  # sample i: the caption of held-out image seed + i
+        cond.update(text_cond(exp, prompt_rows(exp, None, args.n, args.seed, args.run)[0]))
     if args.control is not None:  # a ControlNet run: every sample follows this picture
         cond["control"] = control_cond(exp, args.control, args.n, args.run)
-    seeds = [args.seed + i for i in range(args.n)]
     x = draw(model, exp, seeds, cond, scfg, args.batch, progress=sys.stderr.isatty()).float()
     return x, cond.get("class"), ref_cfg, desc, (exp, model)
 
@@ -576,6 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN[:SCALE]",
         help="add a LoRA run's adapter at SCALE (default 1; repeat for several)",
     )
+    sampling.add_argument(
+        "--negative-prompt",
+        help="text runs: guidance steers away from this prompt instead of the empty one",
+    )
     sampling.add_argument("--weights", default="ema", help="ema (default) or model")
     sampling.add_argument("--device", default="auto")
     sampling.add_argument("--batch", type=int, default=500, help="samples per sampling batch")
@@ -591,9 +610,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", parents=[common, sampling], help="draw samples from a trained run")
     s.add_argument("run")
     s.add_argument("overrides", nargs="*", metavar="key=value", help="sampler.* settings")
-    s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument(
+        "--n",
+        type=int,
+        default=64,
+        help="number of samples (default 64; per prompt with --prompts)",
+    )
     s.add_argument(
         "--out", help="output .png (a grid; --n 1: the image at its own size) or .npz (arrays)"
+    )
+    s.add_argument("--prompt", help="text runs: the prompt of every sample")
+    s.add_argument(
+        "--prompts", metavar="FILE", help="text runs: prompts, one a line; --n samples of each"
     )
     s.set_defaults(func=cmd_sample)
 

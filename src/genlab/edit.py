@@ -24,7 +24,7 @@ from genlab.data.folder import open_picture, pixels, read_picture
 from genlab.errors import ConfigError, DataError, GenlabError
 from genlab.families import family_of
 from genlab.families.base import made_from
-from genlab.families.diffusion import control_channels
+from genlab.families.diffusion import control_channels, text_cond
 from genlab.runs import class_cond, control_cond, guidance_asked, load_model, sampler_config
 from genlab.sampling.edit import SIDES, extend_canvas, outpaint
 
@@ -203,7 +203,7 @@ def edit(
         )
     if mask is None and not extend and strength is None:
         raise ConfigError("genlab edit: give --mask (inpaint), --extend (outpaint) or --strength")
-    if prompt is not None:
+    if prompt is not None and not exp.text.encoder:
         raise ConfigError(
             f"--prompt: {run_dir} has no text conditioning (condition keys: "
             f"{', '.join(family.cond_keys(exp)) or 'none'}); use --class for class labels"
@@ -225,7 +225,15 @@ def edit(
     x_in = read_picture(image, shape)[None]
     m = read_mask(mask, shape[1:]) if mask is not None else torch.ones(1, 1, *shape[1:])
     scfg = sampler_config(exp, overrides, **sampler_fields)
-    cond = edit_cond(exp, n, cls, guidance_asked(sampler_fields, list(overrides)))
+    asked = guidance_asked(sampler_fields, list(overrides))
+    if exp.text.encoder:  # a text run: the prompt, or the empty prompt (its null)
+        if prompt is None and asked:
+            raise ConfigError("--cfg: guidance needs a prompt to steer towards; give --prompt")
+        cond = text_cond(exp, [prompt or ""] * n)
+        if prompt is None:
+            scfg = dataclasses.replace(scfg, cfg=0.0)
+    else:
+        cond = edit_cond(exp, n, cls, asked)
     if cls is None and "class" in cond:  # the null class: nothing to guide towards
         scfg = dataclasses.replace(scfg, cfg=0.0)
     if control is not None:  # a ControlNet run: the picture to follow

@@ -203,7 +203,14 @@ def likelihood_metrics(model, exp, ref_cfg, n: int, steps: int = 50, seed: int =
     data = build_dataset(ref_cfg)
     x = data.x[:n].to(next(model.parameters()).device)
     keys = family_of(exp.objective.kind).cond_keys(exp)
+    if exp.text.encoder:  # the images' own captions
+        from genlab.families.diffusion import text_cond
+
+        keys = [k for k in keys if k in data.cond]
+        text = text_cond(exp, list(data.captions[:n]), x.device)
     cond = {k: data.cond[k][:n].to(x.device) for k in keys}
+    if exp.text.encoder:
+        cond.update(text)
     g = torch.Generator().manual_seed(seed)
     logp = pf_ode_log_likelihood(velocity_field(model, exp), x, cond, steps, generator=g)
     dims = x[0].numel()

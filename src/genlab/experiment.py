@@ -123,6 +123,38 @@ class LoRAConfig:
             )
 
 
+TEXT_ENCODERS = ("", "minilm", "words")
+
+
+@dataclass
+class TextConfig:
+    """The text encoder of a text-conditional run (``genlab.cond.prompts``): the data's
+    captions in training, ``--prompt`` at sampling. ``minilm``: the frozen pretrained
+    all-MiniLM-L6-v2 (384-d; ``genlab[text]``), its encodings of every caption the data
+    can hold computed once per run; ``words``: a small transformer over the captions'
+    words, trained with the network. The network reads the token states by
+    cross-attention (``model.text_dim`` = the encoder's width)."""
+
+    encoder: str = ""  # "": no text; "minilm" | "words"
+    max_length: int = 0  # tokens per prompt; 0: minilm 32 WordPiece tokens, words 16 words
+    dim: int = 128  # words: width, blocks and heads of the trainable encoder
+    depth: int = 2
+    heads: int = 4
+
+    def __post_init__(self):
+        if self.encoder not in TEXT_ENCODERS:
+            raise ConfigError(
+                f"text.encoder: {self.encoder!r} is not one of minilm, words ('' for none)"
+            )
+        if self.max_length < 0:
+            raise ConfigError(f"text.max_length: must be >= 0, got {self.max_length}")
+        if self.dim < 1 or self.depth < 1 or self.heads < 1 or self.dim % self.heads:
+            raise ConfigError(
+                f"text.dim/depth/heads: need positive values with heads dividing dim, got "
+                f"{self.dim}/{self.depth}/{self.heads}"
+            )
+
+
 @dataclass
 class Experiment:
     """A complete, resolvable description of one run (what ``config.yaml`` holds)."""
@@ -135,6 +167,7 @@ class Experiment:
     sampler: Any = None  # the objective's task's sampler config
     train: TrainConfig = field(default_factory=TrainConfig)
     lora: LoRAConfig = field(default_factory=LoRAConfig)  # rank 0: no adapters
+    text: TextConfig = field(default_factory=TextConfig)  # encoder "": no text
 
 
 TAGS = {"data": "name", "model": "arch", "objective": "kind"}

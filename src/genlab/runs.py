@@ -34,6 +34,7 @@ from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.experiment import Experiment, experiment_from_dict
 from genlab.experiment import override as _override
 from genlab.families import family_of, kind_types
+from genlab.families.diffusion import heldout_prompts, text_cond
 
 DEPENDENCIES = "dependencies.json"
 
@@ -548,20 +549,79 @@ def sample_with_cond(
     progress: bool = False,
     control: str | Path | None = None,
     lora: list[str] = (),
+    prompts: list[str] | None = None,
     **sampler_fields,
 ):
     """:func:`sample`, also returning the conditioning used, a grid row width and the
     experiment. ``control``: a picture every sample of a ControlNet run follows;
-    ``lora``: adapters to add, ``PATH[:SCALE]`` each (:func:`apply_loras`)."""
+    ``lora``: adapters to add, ``PATH[:SCALE]`` each (:func:`apply_loras`); ``prompts``:
+    a text run's prompts (:func:`prompt_rows`: with several, ``n`` samples of each)."""
     if n < 1:
         raise ConfigError(f"--n: must be at least 1, got {n}")
     exp, model = load_model(Path(run_dir), weights, device, accept_changed, lora)
     scfg = sampler_config(exp, overrides, **sampler_fields)
-    cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls, seed)
+    seeds = [seed + i for i in range(n)]
+    if prompts is not None or exp.text.encoder:
+        texts, seeds, nrow = prompt_rows(exp, prompts, n, seed, run_dir)
+        cond = {**class_cond(getattr(exp.model, "num_classes", 0), len(seeds), cls)[0]}
+        cond.update(text_cond(exp, texts))
+    else:
+        cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls, seed)
     if control is not None:
-        cond["control"] = control_cond(exp, control, n, run_dir)
-    x = draw(model, exp, [seed + i for i in range(n)], cond, scfg, batch, progress)
+        cond["control"] = control_cond(exp, control, len(seeds), run_dir)
+    x = draw(model, exp, seeds, cond, scfg, batch, progress)
     return x, cond, nrow, exp
+
+
+def read_prompts(prompt: str | None, prompts_file: str | Path | None) -> list[str] | None:
+    """``--prompt TEXT`` or ``--prompts FILE`` (one prompt a line, blank lines skipped) as
+    a list; None when neither is given.
+
+    Raises:
+        ConfigError: both given, a missing or unreadable file, or one with no prompt.
+    """
+    if prompt is not None and prompts_file is not None:
+        raise ConfigError("--prompts: give --prompt or --prompts FILE, not both")
+    if prompts_file is None:
+        return None if prompt is None else [prompt]
+    path = Path(prompts_file)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"--prompts: {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--prompts: {path}: not a readable text file ({e})") from None
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise ConfigError(f"--prompts: {path}: holds no prompt (one a line)")
+    return texts
+
+
+def prompt_rows(
+    exp: Experiment, prompts: list[str] | None, n: int, seed: int, run_dir
+) -> tuple[list[str], list[int], int | None]:
+    """The prompt and seed of each sample of a text run, and the grid's row width.
+
+    One prompt: ``n`` samples of it, seeds ``seed .. seed + n - 1``. Several
+    (``--prompts``): ``n`` samples of each with the same seeds, one row per prompt, so a
+    column compares the prompts from one noise. None: sample ``i`` takes the caption of
+    held-out image ``(seed + i) mod N`` (it depends on its seed alone).
+
+    Raises:
+        ConfigError: prompts for a run without text conditioning.
+    """
+    if not exp.text.encoder:
+        raise ConfigError(f"--prompt: {run_dir} has no text conditioning (text.encoder is not set)")
+    seeds = [seed + i for i in range(n)]
+    if prompts is None:
+        return heldout_prompts(exp, seeds), seeds, None
+    if len(prompts) == 1:
+        return prompts * n, seeds, None
+    return (
+        [p for p in prompts for _ in range(n)],
+        [seed + j for _ in prompts for j in range(n)],
+        n,
+    )
 
 
 def sample(

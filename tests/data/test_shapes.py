@@ -105,7 +105,10 @@ def test_labels_attributes_and_every_value(ds):
         "size": ("small", "medium", "large"),
         "position": tuple(S.POSITIONS),
     }
-    assert set(ds.cond) == {"shape", "color", "size", "position", "class"}
+    assert set(ds.cond) == {"shape", "color", "size", "position", "class", "caption"}
+    every = S.all_captions(ALL)  # each image's caption by its index
+    assert len(every) == len(S.SHAPES) * len(S.COLORS) * 3 * 9
+    assert [every[i] for i in ds.cond["caption"].tolist()] == ds.captions
     for attr, names in ds.attributes.items():
         y = ds.cond[attr]
         assert y.dtype == torch.int64

@@ -37,6 +37,11 @@ MEASURED = {
     "lora-shapes": ("dpmpp_2m", 15, 1.0),
     "controlnet-shapes": ("dpmpp_2m", 15, 1.0),
     "controlnet-shapes-position": ("dpmpp_2m", 15, 1.0),
+    "inpaint-shapes": ("dpmpp_2m", 15, 1.0),
+    # text-to-image on shapes: rf-shapes's default too (the CFG weight is measured in
+    # benchmarks/t2i_shapes.py, not changed here)
+    "t2i-shapes": ("dpmpp_2m", 15, 1.0),
+    "t2i-shapes-words": ("dpmpp_2m", 15, 1.0),
 }
 
 

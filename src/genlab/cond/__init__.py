@@ -9,6 +9,8 @@ key            batched shape       null value (declared once, no batch dimension
 ``class``      ``(B,)`` int64      ``()``: the id ``num_classes`` (an extra row)
 ``text``       ``(B, L, D)``       ``(L, D)``: the empty prompt's token states
 ``text_mask``  ``(B, L)`` bool     ``(L,)``: the empty prompt's key mask
+``text_ids``   ``(B, L)`` int64    ``(L,)``: the empty prompt's word ids (a
+                                   trainable encoder, ``genlab.cond.prompts``)
 ``mask``       ``(B, 1, H, W)``    (editing: not dropped)
 ``image``      ``(B, C, H, W)``    (editing / paired translation)
 ``control``    ``(B, C, H, W)``    (ControlNet)
@@ -30,8 +32,8 @@ import torch
 
 from genlab.errors import ConfigError
 
-KEYS = ("class", "text", "text_mask", "mask", "image", "control")
-NULLABLE = ("class", "text", "text_mask")  # the keys guidance and dropout replace
+KEYS = ("class", "text", "text_mask", "text_ids", "mask", "image", "control")
+NULLABLE = ("class", "text", "text_mask", "text_ids")  # the keys guidance and dropout replace
 
 
 def class_null(num_classes: int) -> dict:

