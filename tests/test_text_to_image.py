@@ -156,3 +156,31 @@ def test_text_settings_that_disagree_are_refused(tmp_path):
         override(get_recipe("t2i-shapes"), ["text.encoder=clip"])
     with pytest.raises(ConfigError, match="--prompt: .* has no text conditioning"):
         prompts.prompt_cond(get_recipe("rf-shapes").text, None, ["a"])
+
+
+def test_attribute_accuracy_and_exact_match():
+    from genlab.metrics.scores import attribute_accuracy
+
+    def onehot(pred, k):
+        return torch.nn.functional.one_hot(torch.tensor(pred), k).float()
+
+    logits = {"shape": onehot([0, 1, 2, 0], 5), "color": onehot([3, 3, 1, 1], 6)}
+    labels = {"shape": torch.tensor([0, 1, 0, 0]), "color": torch.tensor([3, 0, 1, 1])}
+    out = attribute_accuracy(logits, labels)
+    # shape right on 0, 1, 3; colour on 0, 2, 3; both on 0 and 3
+    assert out == {"acc_shape": 0.75, "acc_color": 0.75, "exact_match": 0.5}
+
+
+def test_eval_scores_a_text_run_on_its_prompts_attributes(runs, tmp_path, capsys):
+    args = ["eval", str(runs / "words"), "--n", "4", "--metrics", "attributes"]
+    assert main([*args, "--extractor", "inception-random"]) == 2
+    assert "has no 'shape' head; use the shapes classifier" in capsys.readouterr().err
+    from genlab.families.base import heldout_attributes
+    from genlab.families.diffusion import heldout_prompts
+
+    exp, _ = load_model(runs / "words")
+    labels, texts = heldout_attributes(exp, [0, 1, 2]), heldout_prompts(exp, [0, 1, 2])
+    names = build_dataset(exp.data).attributes
+    for i, text in enumerate(texts):  # the labels are what the prompt says
+        assert names["color"][labels["color"][i]] in text
+        assert names["shape"][labels["shape"][i]] in text

@@ -295,6 +295,7 @@ def _eval_samples_from_run(args, metrics, device):
 
     from genlab.evaluate import heldout_config
     from genlab.families import family_of
+    from genlab.families.base import heldout_attributes
     from genlab.runs import (
         class_cond,
         control_cond,
@@ -310,19 +311,21 @@ def _eval_samples_from_run(args, metrics, device):
     )
     ref_cfg, desc = heldout_config(exp.data)
     if metrics == ["bpd"]:
-        return None, None, ref_cfg, desc, (exp, model)
+        return None, None, ref_cfg, desc, (exp, model), {}
     scfg = sampler_config(exp, args.overrides, name=args.sampler, steps=args.steps, cfg=args.cfg)
     reference = family_of(exp.objective.kind).reference
     if reference is not None:  # e.g. a CycleGAN's target domain
         ref_cfg, desc = reference(exp, scfg)
     cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls, args.seed)
     seeds = [args.seed + i for i in range(args.n)]
+    labels = {}
     if exp.text.encoder:  # sample i: the caption of held-out image seed + i
         cond.update(text_cond(exp, prompt_rows(exp, None, args.n, args.seed, args.run)[0]))
+        labels = heldout_attributes(exp, seeds)  # what each prompt asks for
     if args.control is not None:  # a ControlNet run: every sample follows this picture
         cond["control"] = control_cond(exp, args.control, args.n, args.run)
     x = draw(model, exp, seeds, cond, scfg, args.batch, progress=sys.stderr.isatty()).float()
-    return x, cond.get("class"), ref_cfg, desc, (exp, model)
+    return x, cond.get("class"), ref_cfg, desc, (exp, model), labels
 
 
 def _eval_samples_from_file(args):
@@ -423,13 +426,14 @@ def cmd_eval(args) -> int:
         if "bpd" in metrics:
             raise ConfigError("--metrics bpd: needs a RUN (the model), not --fake samples")
         fake, fake_class, ref_cfg, desc = _eval_samples_from_file(args)
+        labels = {}
     else:
-        fake, fake_class, ref_cfg, desc, (exp, model) = _eval_samples_from_run(
+        fake, fake_class, ref_cfg, desc, (exp, model), labels = _eval_samples_from_run(
             args, metrics, device
         )
     if fake is None:  # only bpd: no samples needed
         fake = torch.empty(0)
-    result = evaluate(fake, fake_class, ref_cfg, desc, metrics, ext, args.cache, args.seed)
+    result = evaluate(fake, fake_class, ref_cfg, desc, metrics, ext, args.cache, args.seed, labels)
     if "bpd" in metrics:
         n = min(args.n, args.bpd_n)
         result["metrics"].update(

@@ -50,11 +50,16 @@ def parse_metrics(spec: str | None, modality: str, data: str | None = None) -> l
     return names
 
 
-def _image_metrics(names, fake, fake_class, ref, ext, seed) -> dict:
+def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) -> dict:
     from genlab.metrics.fid import frechet_distance, gaussian_stats
     from genlab.metrics.kid import kid
     from genlab.metrics.prdc import density_coverage, precision_recall
-    from genlab.metrics.scores import class_accuracy, inception_score, intra_class_fid
+    from genlab.metrics.scores import (
+        attribute_accuracy,
+        class_accuracy,
+        inception_score,
+        intra_class_fid,
+    )
 
     out: dict = {}
     need_feats = bool({"fid", "kid", "pr", "dc", "ifid"} & set(names))
@@ -82,6 +87,20 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed) -> dict:
         if fake_class is None:
             raise ConfigError("--metrics acc: the samples have no class labels")
         out["acc"] = class_accuracy(logits, fake_class)
+    if "attributes" in names:
+        if not fake_labels:
+            raise ConfigError(
+                "--metrics attributes: the samples have no prompt attributes (it scores a "
+                "text-to-image run on shapes)"
+            )
+        heads = ext.all_logits(fake)
+        missing = [a for a in fake_labels if a not in heads]
+        if missing:
+            raise ConfigError(
+                f"--metrics attributes: the extractor '{ext.name}' has no '{missing[0]}' head; "
+                "use the shapes classifier (--extractor runs/eval-shapes-classifier)"
+            )
+        out.update(attribute_accuracy(heads, fake_labels))
     if "ifid" in names:
         if fake_class is None or "class" not in ref["labels"]:
             raise ConfigError("--metrics ifid: needs class labels for samples and reference")
@@ -132,8 +151,11 @@ def evaluate(
     extractor=None,
     cache_dir=None,
     seed: int = 0,
+    fake_labels: dict | None = None,
 ) -> dict:
-    """Every requested figure for samples ``fake`` ``(N, ...)`` against ``ref_cfg``.
+    """Every requested figure for samples ``fake`` ``(N, ...)`` against ``ref_cfg``;
+    ``fake_labels`` ``{attribute: (N,)}``: the attributes each sample was asked for (a
+    text run's prompts), for ``attributes``.
 
     Image metrics need ``extractor`` (:class:`genlab.metrics.features.Extractor`); its
     reference features are cached (see ``reference_features``). Returns a JSON-ready
@@ -174,7 +196,9 @@ def evaluate(
         result["extractor"] = {"name": extractor.name, "fingerprint": extractor.fingerprint}
         if ref:
             result["reference"].update(n=len(ref["features"]), cache=ref["path"])
-        result["metrics"] = _image_metrics(metrics, fake, fake_class, ref, extractor, seed)
+        result["metrics"] = _image_metrics(
+            metrics, fake, fake_class, ref, extractor, seed, fake_labels
+        )
     result["seconds"] = time.perf_counter() - tic
     return result
 

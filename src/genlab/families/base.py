@@ -182,6 +182,14 @@ def heldout_captions(exp: Experiment) -> list[str]:
     return list(_heldout(exp).captions or [])
 
 
+def heldout_attributes(exp: Experiment, index: list[int]) -> dict[str, Tensor]:
+    """``{attribute: (n,)}`` labels of held-out images ``index`` (modulo their number), for
+    data with attributes (``shapes``: shape, color, size, position); ``{}`` otherwise."""
+    data = _heldout(exp)
+    rows = torch.tensor(index, dtype=torch.int64) % len(data.x)
+    return {a: data.cond[a][rows] for a in (data.attributes or {}) if a in data.cond}
+
+
 def heldout_images(exp: Experiment, seeds: list[int], key: int, cls: int | None = None) -> Tensor:
     """``(n, *shape)`` held-out images (``genlab.data.heldout_config``: never trained on),
     image ``i`` picked by ``keyed(seeds[i], key)`` among all of them, or among those of

@@ -6,7 +6,8 @@
 - ``fid``: ``frechet_distance``, ``gaussian_stats``, ``fid_from_features``
 - ``kid``: ``kid`` (unbiased MMD^2, cubic kernel, subsets)
 - ``prdc``: ``precision_recall`` (k=3), ``density_coverage`` (k=5)
-- ``scores``: ``inception_score``, ``class_accuracy``, ``intra_class_fid``
+- ``scores``: ``inception_score``, ``class_accuracy``, ``attribute_accuracy``,
+  ``intra_class_fid``
 - ``modes``: the PacGAN / VEEGAN 2-D protocol; ``points``: W1/W2, MMD for point sets
 - ``stacked``: Stacked MNIST mode counting
 - ``likelihood``: ``bits_per_dim``, probability-flow ODE log-likelihood
@@ -33,6 +34,11 @@ METRICS: dict[str, MetricInfo] = {
     "dc": MetricInfo("density and coverage (Naeem 2020, k=5)", "image"),
     "is": MetricInfo("Inception-style score exp(E KL(p(y|x)||p(y))) from the classifier", "image"),
     "acc": MetricInfo("classifier accuracy of class-conditional samples", "image"),
+    "attributes": MetricInfo(
+        "per-attribute accuracy and exact match of text-to-image samples on their prompts' "
+        "attributes (shapes classifier heads)",
+        "image",
+    ),
     "ifid": MetricInfo("intra-class FID: mean over classes of per-class FID", "image"),
     "stacked": MetricInfo("Stacked MNIST: modes of 1000 covered and KL to uniform", "image"),
     "modes": MetricInfo("2-D modes captured, high-quality fraction, reverse KL (PacGAN)", "points"),

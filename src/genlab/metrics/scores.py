@@ -28,6 +28,18 @@ def class_accuracy(logits: Tensor, labels: Tensor) -> float:
     return float((logits.argmax(1).cpu() == labels.cpu()).double().mean())
 
 
+def attribute_accuracy(logits: dict[str, Tensor], labels: dict[str, Tensor]) -> dict[str, float]:
+    """Per-attribute accuracy and exact match of samples drawn for known attributes (a
+    text-to-image prompt's shape, colour, size, position): ``acc_<attribute>`` is the
+    fraction of samples whose classifier head ``logits[a]`` ``(N, K_a)`` reads
+    ``labels[a]`` ``(N,)``; ``exact_match`` the fraction with every attribute right, as
+    GenEval counts a correct image (Ghosh et al. 2023)."""
+    right = {a: logits[a].argmax(1).cpu() == labels[a].cpu() for a in labels}
+    out = {f"acc_{a}": float(r.double().mean()) for a, r in right.items()}
+    out["exact_match"] = float(torch.stack(list(right.values())).all(0).double().mean())
+    return out
+
+
 def intra_class_fid(
     f_real, y_real, f_fake, y_fake, min_per_class: int = 2
 ) -> tuple[float, dict[int, float]]:

@@ -195,16 +195,28 @@ def shapes(family: str = "rf") -> Experiment:
     )
 
 
+# Attribute combinations the text-to-image recipes never see, for the compositional test
+# (benchmarks/t2i_shapes.py): 5 shape x colour pairs (one per shape) and 6 colour x
+# position pairs (one per colour); every shape, colour and position alone is still seen.
+HELDOUT_COMBINATIONS = (
+    "red+circle", "green+square", "blue+triangle", "yellow+diamond", "magenta+cross",
+    "cyan+top left", "red+top right", "green+center", "blue+bottom left",
+    "yellow+bottom right", "magenta+top",
+)  # fmt: skip
+
+
 def text_to_image(encoder: str = "minilm") -> Experiment:
     """Text-to-image on 32x32 ``shapes`` from their captions ("a small red circle at the
     top left"): ``rf-shapes``'s rectified flow and U-Net without classes, reading the
     prompt by cross-attention at its attention levels and the middle, and its pooled
-    states in the time embedding (``model.text_dim``). ``minilm``: the frozen pretrained
+    states in the time embedding (``model.text_dim``). The data leave out the
+    :data:`HELDOUT_COMBINATIONS` (``data.exclude=[]`` trains on all). ``minilm``: the frozen pretrained
     all-MiniLM-L6-v2, every caption encoded once when the run starts; ``words``: a small
     word-level transformer trained with the network. The prompt is dropped to the empty
     prompt 10% of the time, for guidance."""
     exp = shapes("rf")
     exp.recipe = "t2i-shapes" + ("" if encoder == "minilm" else f"-{encoder}")
+    exp.data.exclude = list(HELDOUT_COMBINATIONS)
     exp.text = TextConfig(encoder=encoder)
     exp.model.num_classes = 0
     exp.model.text_dim = 384 if encoder == "minilm" else exp.text.dim
