@@ -184,3 +184,22 @@ def test_eval_scores_a_text_run_on_its_prompts_attributes(runs, tmp_path, capsys
     for i, text in enumerate(texts):  # the labels are what the prompt says
         assert names["color"][labels["color"][i]] in text
         assert names["shape"][labels["shape"][i]] in text
+
+
+@pytest.mark.parametrize("mode", ["cross", "pooled", "joint"])
+def test_a_text_dit_learns_in_each_mode(tmp_path, mode):
+    tiny = [o for o in TINY if not o.startswith("model.")] + [
+        "model.image_size=8", "model.patch=2", "model.hidden=32", "model.depth=2",
+        "model.heads=2", f"model.text_conditioning={mode}", "text.encoder=words",
+        "model.text_dim=128", "train.steps=30",
+    ]  # fmt: skip
+    assert main(["train", "t2i-dit-shapes", *tiny, "--out", str(tmp_path / "r")]) == 0
+    import json
+
+    lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    losses = [json.loads(line)["loss"] for line in lines if '"loss"' in line]
+    assert losses[-1] < 0.8 * losses[0], losses
+    out = tmp_path / "s.npz"
+    args = ["sample", str(tmp_path / "r"), "--n", "2", "--out", str(out), "--cfg", "2"]
+    assert main([*args, "--prompt", "a red circle", "--negative-prompt", "a blue square"]) == 0
+    assert np.isfinite(np.load(out)["x"]).all()

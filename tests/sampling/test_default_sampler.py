@@ -42,6 +42,7 @@ MEASURED = {
     # benchmarks/t2i_shapes.py, not changed here)
     "t2i-shapes": ("dpmpp_2m", 15, 1.0),
     "t2i-shapes-words": ("dpmpp_2m", 15, 1.0),
+    "t2i-dit-shapes": ("dpmpp_2m", 15, 1.0),
 }
 
 

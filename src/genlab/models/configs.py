@@ -142,6 +142,9 @@ UNET_PRESETS = {
 # ---------------------------------------- dit (genlab.models.dit)
 
 
+TEXT_CONDITIONING = ("cross", "pooled", "joint")
+
+
 @dataclass
 class DiTConfig:
     arch: Literal["dit"] = "dit"
@@ -156,8 +159,27 @@ class DiTConfig:
     mlp_ratio: float = 4.0
     num_classes: int = 0
     attention: Literal["full", "factored", "spatial", "temporal"] = "full"  # video: dims=3
+    # Text: the width D of cond["text"] (B, L, D) with cond["text_mask"] (B, L); 0: none.
+    # The prompt's pooled (masked-mean) states always join the adaLN conditioning;
+    # text_conditioning says what else reads the tokens: "cross" (cross-attention after
+    # each self-attention, PixArt-alpha), "pooled" (nothing: adaLN only) or "joint"
+    # (MM-DiT: text tokens as a second stream in one joint attention, SD3).
+    text_dim: int = 0
+    text_conditioning: Literal["cross", "pooled", "joint"] = "cross"
 
     def __post_init__(self):
+        if self.text_dim < 0:
+            raise ConfigError(f"model.text_dim: must be >= 0, got {self.text_dim}")
+        if self.text_conditioning not in TEXT_CONDITIONING:
+            raise ConfigError(
+                f"model.text_conditioning: {self.text_conditioning!r} is not one of "
+                f"{', '.join(TEXT_CONDITIONING)}"
+            )
+        if self.text_dim and self.text_conditioning == "joint" and self.attention != "full":
+            raise ConfigError(
+                "model.text_conditioning: joint attention runs over every token at once; "
+                f"it needs model.attention=full, not {self.attention!r}"
+            )
         if self.attention not in ATTENTION_MODES:
             raise ConfigError(
                 f"model.attention: unknown mode {self.attention!r}; choose from "

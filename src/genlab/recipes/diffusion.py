@@ -205,21 +205,31 @@ HELDOUT_COMBINATIONS = (
 )  # fmt: skip
 
 
-def text_to_image(encoder: str = "minilm") -> Experiment:
+def text_to_image(encoder: str = "minilm", arch: str = "unet") -> Experiment:
     """Text-to-image on 32x32 ``shapes`` from their captions ("a small red circle at the
     top left"): ``rf-shapes``'s rectified flow and U-Net without classes, reading the
     prompt by cross-attention at its attention levels and the middle, and its pooled
-    states in the time embedding (``model.text_dim``). The data leave out the
+    states in the time embedding (``model.text_dim``); ``arch=dit``: a DiT whose
+    ``model.text_conditioning`` is cross-attention (default), pooled adaLN only or MM-DiT
+    joint attention. The data leave out the
     :data:`HELDOUT_COMBINATIONS` (``data.exclude=[]`` trains on all). ``minilm``: the frozen pretrained
     all-MiniLM-L6-v2, every caption encoded once when the run starts; ``words``: a small
     word-level transformer trained with the network. The prompt is dropped to the empty
     prompt 10% of the time, for guidance."""
     exp = shapes("rf")
-    exp.recipe = "t2i-shapes" + ("" if encoder == "minilm" else f"-{encoder}")
+    exp.recipe = "t2i-" + ("dit-" if arch == "dit" else "") + "shapes"
+    exp.recipe += "" if encoder == "minilm" else f"-{encoder}"
     exp.data.exclude = list(HELDOUT_COMBINATIONS)
     exp.text = TextConfig(encoder=encoder)
-    exp.model.num_classes = 0
-    exp.model.text_dim = 384 if encoder == "minilm" else exp.text.dim
+    text_dim = 384 if encoder == "minilm" else exp.text.dim
+    if arch == "dit":  # 4x4 patches: 64 tokens of 32x32; about the U-Net's parameters
+        exp.model = preset(
+            "dit-mnist", image_size=32, in_channels=3, patch=4, hidden=128, depth=6, heads=4,
+            text_dim=text_dim,
+        )  # fmt: skip
+    else:
+        exp.model.num_classes = 0
+        exp.model.text_dim = text_dim
     return exp
 
 
@@ -329,6 +339,10 @@ RECIPES = {
     "t2i-shapes-words": Recipe(
         partial(text_to_image, "words"),
         "text-to-image, trainable word encoder + U-Net cross-attention, shapes",
+    ),
+    "t2i-dit-shapes": Recipe(
+        partial(text_to_image, "minilm", "dit"),
+        "text-to-image, frozen MiniLM + DiT (cross | pooled | joint attention), shapes",
     ),
     "lora-shapes": Recipe(
         lora_shapes, "LoRA (PEFT) on rf-shapes without cyan (train.init_from): learns cyan"

@@ -1,0 +1,179 @@
+"""Text-to-image on shapes: do the prompts' attributes come out, on combinations seen in
+training and on combinations the run never saw?
+
+    python benchmarks/t2i_shapes.py --run runs/t2i-shapes [--run runs/t2i-shapes-words ...]
+        [--classifier runs/eval-shapes-classifier] [--n 300] [--cfgs 0,1,3,6]
+        [--interval 0.3,1] [--rescale 0.7] [--steps 15] [--figure docs/img/t2i_shapes.png]
+        [--jsonl rows.jsonl]
+
+For each run (a text run on ``shapes``, e.g. ``genlab train t2i-shapes``):
+
+- **seen** prompts: the captions of ``--n`` held-out images drawn from the run's own data
+  config with the next seed, so every one is a combination the run trained on (not the
+  same images);
+- **held-out** prompts: ``--n`` captions drawn uniformly among the combinations the run's
+  ``data.exclude`` / ``data.keep`` left out (``t2i-shapes`` leaves out 5 shape x colour
+  and 6 colour x position pairs), when there are any.
+
+Each prompt is sampled once (seed = its row) with the run's sampler at each CFG weight of
+``--cfgs``, then with ``--interval`` (guidance only for ``lo <= t <= hi``) and with
+``--rescale`` (guidance rescale phi) at the run's own weight. The shapes classifier's four
+heads read every sample. Columns: exact match (all four attributes right, GenEval's
+count), the accuracy of each attribute, and FID with the classifier's features against
+held-out images (seen prompts only: biased upwards at small ``--n``; compare within the
+table). The classifier's own exact match on real held-out images is the ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
+import torch
+
+from genlab.data import build_dataset
+from genlab.data.configs import ATTRIBUTES, attribute_values
+from genlab.data.shapes import all_captions, allowed_mask
+from genlab.errors import GenlabError
+from genlab.evaluate import heldout_config
+from genlab.families.diffusion import text_cond
+from genlab.metrics.features import get_extractor, reference_features
+from genlab.metrics.fid import frechet_distance, gaussian_stats
+from genlab.metrics.scores import attribute_accuracy
+from genlab.runs import draw, load_model, sampler_config
+from genlab.viz import save_grid
+
+
+def heldout_combinations(data_cfg, n: int, seed: int = 0) -> tuple[list[str], dict]:
+    """``n`` captions drawn uniformly (with replacement) among the attribute combinations
+    ``data_cfg`` leaves out, and their labels; ``([], {})`` when it leaves none out."""
+    names = attribute_values(data_cfg)
+    sizes = [len(names[a]) for a in ATTRIBUTES]
+    grid = torch.cartesian_prod(*(torch.arange(k) for k in sizes))  # (810, 4), caption order
+    labels = {a: grid[:, i] for i, a in enumerate(ATTRIBUTES)}
+    left_out = (~allowed_mask(data_cfg, labels)).nonzero().squeeze(1)
+    if not len(left_out):
+        return [], {}
+    g = torch.Generator().manual_seed(seed)
+    pick = left_out[torch.randint(len(left_out), (n,), generator=g)]
+    captions = all_captions(data_cfg)
+    return [captions[i] for i in pick.tolist()], {a: v[pick] for a, v in labels.items()}
+
+
+def score(x, labels, ext, ref) -> dict:
+    heads = ext.all_logits(x)
+    out = attribute_accuracy(heads, labels)
+    if ref is not None:
+        out["fid"] = frechet_distance(
+            ref["mu"], ref["sigma"], *gaussian_stats(ext.features(x).numpy())
+        )
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", action="append", default=[], help="a text run on shapes (repeat)")
+    ap.add_argument("--classifier", default="runs/eval-shapes-classifier")
+    ap.add_argument("--n", type=int, default=300, help="prompts per set")
+    ap.add_argument("--cfgs", default="0,1,3,6", help="guidance weights w")
+    ap.add_argument("--interval", default="0.3,1", help="lo,hi of the guidance interval row")
+    ap.add_argument("--rescale", type=float, default=0.7, help="phi of the rescale row")
+    ap.add_argument("--steps", type=int, help="sampler steps (default: the run's)")
+    ap.add_argument("--batch", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--figure", help="prompts x seeds, and one prompt at each CFG weight")
+    ap.add_argument("--jsonl")
+    a = ap.parse_args()
+    if not a.run:
+        print("t2i_shapes: no --run given; it scores trained text runs (see its docstring)")
+        return 0
+    torch.set_num_threads(a.threads)
+    _machine.report()
+    try:
+        return measure(a)
+    except GenlabError as e:
+        print(f"t2i_shapes.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+def measure(a) -> int:
+    ext = get_extractor("shapes", path=a.classifier, device="cpu")
+    cfgs = [float(w) for w in a.cfgs.split(",")]
+    lo, hi = (float(v) for v in a.interval.split(","))
+    rows = []
+    for run in a.run:
+        exp, model = load_model(Path(run))
+        if not exp.text.encoder or exp.data.name != "shapes":
+            raise GenlabError(f"{run}: not a text run on shapes (text.encoder, data.name)")
+        ref_cfg, desc = heldout_config(exp.data)
+        held = build_dataset(dataclasses.replace(ref_cfg, n=max(a.n, 1000)))
+        sets = {"seen": (held.captions[: a.n], {k: held.cond[k][: a.n] for k in ATTRIBUTES})}
+        texts, labels = heldout_combinations(exp.data, a.n)
+        if texts:
+            sets["held-out"] = (texts, labels)
+        ref = reference_features(ref_cfg, ext, None)
+        real = attribute_accuracy(ext.all_logits(held.x[: a.n]), sets["seen"][1])
+        print(f"\n## {exp.recipe} ({run}): text encoder {exp.text.encoder}; {a.n} prompts "
+              f"per set; reference {desc}\n")  # fmt: skip
+        print("| prompts | guidance | exact match | shape | colour | size | position | FID |")
+        print("|---|---|---|---|---|---|---|---|")
+        print(f"| real held-out images (ceiling) | - | {real['exact_match']:.3f} | "
+              + " | ".join(f"{real['acc_' + k]:.3f}" for k in ATTRIBUTES) + " | - |")  # fmt: skip
+        base = sampler_config(exp, steps=a.steps)
+        settings = [(f"w={w:g}", dataclasses.replace(base, cfg=w)) for w in cfgs]
+        w0 = base.cfg or 3.0
+        interval = dataclasses.replace(base, cfg=w0, guidance_lo=lo, guidance_hi=hi)
+        settings.append((f"w={w0:g}, t in [{lo:g}, {hi:g}]", interval))
+        rescaled = dataclasses.replace(base, cfg=w0, guidance_rescale=a.rescale)
+        settings.append((f"w={w0:g}, rescale {a.rescale:g}", rescaled))
+        pictures = {}
+        for which, (texts, labels) in sets.items():
+            cond = text_cond(exp, texts)
+            for name, scfg in settings:
+                x = torch.cat([
+                    draw(model, exp, list(range(lo_, min(lo_ + a.batch, len(texts)))),
+                         {k: v[lo_ : lo_ + a.batch] for k, v in cond.items()}, scfg)
+                    for lo_ in range(0, len(texts), a.batch)
+                ])  # fmt: skip
+                s = score(x, labels, ext, ref if which == "seen" else None)
+                row = {"run": run, "prompts": which, "guidance": name, **s}
+                rows.append(row)
+                fid = f"{s['fid']:.1f}" if "fid" in s else "-"
+                print(f"| {which} | {name} | {s['exact_match']:.3f} | "
+                      + " | ".join(f"{s['acc_' + k]:.3f}" for k in ATTRIBUTES)
+                      + f" | {fid} |", flush=True)  # fmt: skip
+                pictures[(which, name)] = x
+        if a.figure:
+            figure(a, exp, model, base, cfgs, sets, pictures, run)
+    if a.jsonl:
+        with open(a.jsonl, "a") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+    return 0
+
+
+def figure(a, exp, model, base, cfgs, sets, pictures, run) -> None:
+    """Rows: 8 prompts (4 seen, 4 held-out) x 8 seeds at the run's weight; then one prompt
+    at each weight of ``cfgs`` (8 seeds each)."""
+    texts = sets["seen"][0][:4] + (sets["held-out"][0][:4] if "held-out" in sets else [])
+    seeds = list(range(8))
+    grid = [draw(model, exp, seeds, text_cond(exp, [t] * 8), base) for t in texts]
+    one = texts[0]
+    sweep = [draw(model, exp, seeds, text_cond(exp, [one] * 8), dataclasses.replace(base, cfg=w))
+             for w in cfgs]  # fmt: skip
+    out = (
+        Path(a.figure)
+        if len(a.run) == 1
+        else Path(a.figure).with_stem(f"{Path(a.figure).stem}_{Path(run).name}")
+    )
+    save_grid(torch.cat(grid + sweep), out, nrow=8)
+    print(f"wrote {out}: rows = {', '.join(repr(t) for t in texts)} (8 seeds each), then "
+          f"{one!r} at w = {', '.join(f'{w:g}' for w in cfgs)}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
