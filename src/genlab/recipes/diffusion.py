@@ -211,10 +211,10 @@ def text_to_image(encoder: str = "minilm", arch: str = "unet") -> Experiment:
     prompt by cross-attention at its attention levels and the middle, and its pooled
     states in the time embedding (``model.text_dim``); ``arch=dit``: a DiT whose
     ``model.text_conditioning`` is cross-attention (default), pooled adaLN only or MM-DiT
-    joint attention. The data leave out the
-    :data:`HELDOUT_COMBINATIONS` (``data.exclude=[]`` trains on all). ``minilm``: the frozen pretrained
-    all-MiniLM-L6-v2, every caption encoded once when the run starts; ``words``: a small
-    word-level transformer trained with the network. The prompt is dropped to the empty
+    joint attention. The data leave out the :data:`HELDOUT_COMBINATIONS`
+    (``data.exclude=[]`` trains on all). ``minilm``: the frozen pretrained all-MiniLM-L6-v2,
+    every caption encoded once when the run starts; ``words``: a small word-level
+    transformer trained with the network. The prompt is dropped to the empty
     prompt 10% of the time, for guidance."""
     exp = shapes("rf")
     exp.recipe = "t2i-" + ("dit-" if arch == "dit" else "") + "shapes"
