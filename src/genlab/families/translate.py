@@ -194,7 +194,7 @@ def sources_of(exp: Experiment, targets: Tensor, seeds: list[int]) -> Tensor:
 @torch.no_grad()
 def translate(model: nn.Module, exp: Experiment, source: Tensor, direction: str) -> Tensor:
     """``(B, C, H, W)`` translations of ``source`` (Pix2Pix: ``direction`` must be
-    ``"a2b"``), in eval mode (no dropout) whatever mode ``model`` is in, in [-1, 1].
+    ``"a2b"``), in eval mode (no dropout) whatever mode ``model`` is in.
 
     Raises:
         ConfigError: ``b2a`` on a Pix2Pix run, or sources of another shape than the run's.
@@ -211,10 +211,8 @@ def translate(model: nn.Module, exp: Experiment, source: Tensor, direction: str)
     model.eval()  # deterministic: no dropout, batch norm from its running statistics
     try:
         if isinstance(model, CycleGenerators):
-            out = model.translate(source, direction)
-        else:
-            out = model(source)
-        return out.clamp(-1.0, 1.0)  # a linear output (generator.output) can overshoot
+            return model.translate(source, direction)
+        return model(source)
     finally:
         model.train(was)
 

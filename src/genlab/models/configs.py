@@ -606,13 +606,6 @@ class TranslatorGeneratorConfig:
     depth: int = 5  # 2x downsamplings; unet: 5 takes 32 to 1 pixel; resnet: set 2 (paper)
     blocks: int = 6  # resnet: residual blocks at the bottleneck
     dropout: float = 0.5  # unet: in the 3 innermost decoder blocks (Pix2Pix's noise)
-    # the last layer: "tanh" (both papers) or "linear": none in training (the losses see
-    # the raw output), a clamp to [-1, 1] where translations are returned. On images whose
-    # background is exactly -1, tanh's asymptote, the L1 terms drive whole output channels
-    # into saturation, where their gradient vanishes and they never fire again (a CycleGAN
-    # on shapes then paints every object in one colour); a linear output reaches -1 and
-    # the L1 terms hold it there from both sides
-    output: Literal["tanh", "linear"] = "tanh"
 
 
 @dataclass

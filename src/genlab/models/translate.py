@@ -6,15 +6,14 @@ PatchGAN discriminator.
   stride 2, InstanceNorm] (no activation before the first, no norm on the first nor the
   innermost, 1-pixel one), then as many decoder blocks [ReLU, ConvTranspose 4x4 stride 2,
   InstanceNorm, Dropout 0.5 in the 3 innermost], each followed by a skip concatenation of
-  the encoder block of the same size; the last decoder block ends in tanh (or nothing,
-  ``generator.output=linear``). The paper's
+  the encoder block of the same size; the last decoder block ends in tanh. The paper's
   BatchNorm at batch size 1 is instance normalisation, which genlab uses at every batch
   size (training and sampling then normalise alike). Sides that are not a multiple of
   ``2^depth`` are padded (edge pixels repeated) and the output cropped back.
 - :class:`ResNetGenerator` (Zhu et al. 2017, "Unpaired Image-to-Image Translation using
   Cycle-Consistent Adversarial Networks", App. 7.2, after Johnson et al. 2016):
   c7s1-k, ``depth`` stride-2 3x3 convolutions doubling the width, ``blocks`` residual
-  blocks, as many stride-1/2 transposed convolutions, c7s1-C with tanh (or nothing); reflection
+  blocks, as many stride-1/2 transposed convolutions, c7s1-C with tanh; reflection
   padding, instance norm, ReLU.
 - :class:`PatchDiscriminator` (Pix2Pix App. 6.1.2): C64 [Conv 4x4 stride 2, LeakyReLU 0.2]
   without norm, ``layers - 1`` more stride-2 blocks with InstanceNorm doubling the width,
@@ -55,10 +54,6 @@ def init_weights_(module: nn.Module) -> nn.Module:
     return module
 
 
-def _output(kind: str) -> nn.Module:
-    return nn.Tanh() if kind == "tanh" else nn.Identity()
-
-
 def _norm(kind: str, c: int) -> nn.Module:
     if kind == "instance":
         return nn.InstanceNorm2d(c, affine=True)
@@ -85,7 +80,7 @@ class UNetGenerator(nn.Module):
             c_in = width[i] * (1 if i == d - 1 else 2)  # the innermost has no skip
             block = [nn.ReLU(), nn.ConvTranspose2d(c_in, width[i - 1] if i else c, 4, 2, 1)]
             if i == 0:
-                block.append(_output(g.output))
+                block.append(nn.Tanh())
             else:
                 block.append(_norm(cfg.norm, width[i - 1]))
                 if i >= d - DROPOUT_BLOCKS and g.dropout > 0:
@@ -140,7 +135,7 @@ class ResNetGenerator(nn.Module):
         for i in range(g.depth, 0, -1):  # ..., u2k, uk
             up = nn.ConvTranspose2d(width[i], width[i - 1], 3, 2, 1, output_padding=1)
             layers += [up, _norm(n, width[i - 1]), nn.ReLU()]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width[0], c, 7), _output(g.output)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width[0], c, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         init_weights_(self)
 
