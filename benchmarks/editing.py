@@ -24,7 +24,8 @@ and sampler, reading the mask and masked image, no replacement) on the same imag
 the null class. Columns: RMS distance to the guide (faithfulness), FID, precision and
 recall against the held-out images with the classifier's features (realism; at
 ``--sdedit-n`` samples, so biased upwards; compare within the table), and ``label kept``:
-the classifier's agreement with the guide's source label. Strength 0 is the guide itself.
+the classifier's agreement with the guide's source label (on shapes: the run's class
+attribute, read by that head). Strength 0 is the guide itself.
 """
 
 from __future__ import annotations
@@ -150,7 +151,8 @@ def measure() -> int:
     n = len(x)
     print(f"\n## Inpainting: {exp.recipe} ({a.run}), {n} held-out images ({desc}), "
           f"{a.sampler} {a.steps} steps, null class, no guidance\n")  # fmt: skip
-    print("| mask | method | PSNR known | label | diversity | NFE / image | s / image |")
+    label_col = f"label ({head})" if head else "label"
+    print(f"| mask | method | PSNR known | {label_col} | diversity | NFE / image | s / image |")
     print("|---|---|---|---|---|---|---|")
     ceiling = float((predict(x) == y).float().mean())
     for mname, m in masks(*x.shape[-2:]).items():
@@ -182,7 +184,10 @@ def measure() -> int:
             pictures.append(outs[0][:10])
 
     if a.strengths:
-        sdedit_table(a, data, ref_cfg, desc, ext, edit, rows, pictures)
+        # "label kept" reads the run's class attribute (shapes: the head of data.label)
+        class_head = getattr(exp.data, "label", None)
+        class_head = class_head if class_head in ext.heads else None
+        sdedit_table(a, data, ref_cfg, desc, ext, edit, rows, pictures, class_head)
     if a.outpaint_figure:
         outpaint_figure(a, data.x[:10], edit)
     finish(a, rows, pictures)
@@ -212,12 +217,13 @@ def outpaint_figure(a, x, edit) -> None:
           f"two outpaintings ({', '.join(f'{k}={v}' for k, v in grow.items())})")  # fmt: skip
 
 
-def sdedit_table(a, data, ref_cfg, desc, ext, edit, rows, pictures) -> None:
+def sdedit_table(a, data, ref_cfg, desc, ext, edit, rows, pictures, class_head=None) -> None:
     xs, ys = data.x[: a.sdedit_n], data.cond["class"][: a.sdedit_n]
     g = guide(xs)
     print(f"\n## SDEdit: {len(xs)} blocky guides of held-out images, null class, "
           f"{a.sampler} {a.steps}-step grid\n")  # fmt: skip
-    print("| strength | steps run | RMS to guide | FID | precision | recall | label kept |")
+    kept = f"label kept ({class_head})" if class_head else "label kept"
+    print(f"| strength | steps run | RMS to guide | FID | precision | recall | {kept} |")
     print("|---|---|---|---|---|---|---|")
     ones = torch.ones(1, 1, *xs.shape[-2:])
     strengths = [0.0] + [float(s) for s in a.strengths.split(",")]
@@ -226,6 +232,8 @@ def sdedit_table(a, data, ref_cfg, desc, ext, edit, rows, pictures) -> None:
         out = g if s == 0 else edit(g, ones, list(range(len(g))), strength=s)
         rms = float(((out - g) ** 2).mean().sqrt())
         sc = score(out, ys, ref_cfg, desc, ext, None)
+        if class_head:  # the class is one attribute of several: read it with its own head
+            sc["acc"] = float((ext.logits(out, class_head).argmax(1) == ys).float().mean())
         run_steps = math.floor(a.steps * s + 1e-9)
         row = dict(part="sdedit", strength=s, steps_run=run_steps, rms=rms,
                    n=len(xs), **sc)  # fmt: skip
