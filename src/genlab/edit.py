@@ -201,6 +201,11 @@ def edit(
             "a diffusion or flow run on images (or a distilled student of one), or a "
             "Pix2Pix / CycleGAN run"
         )
+    if getattr(exp.objective, "autoencoder", ""):
+        raise ConfigError(
+            f"genlab edit: {run_dir} is a latent diffusion run (objective.autoencoder); "
+            "editing works on pixel-space runs"
+        )
     if mask is None and not extend and strength is None:
         raise ConfigError("genlab edit: give --mask (inpaint), --extend (outpaint) or --strength")
     if prompt is not None and not exp.text.encoder:

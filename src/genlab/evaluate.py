@@ -212,6 +212,11 @@ def check_likelihood_run(exp) -> None:
             f"--metrics bpd: needs a flow/diffusion run, not '{exp.objective.kind}' "
             "(VAEs report their importance-weighted bound)"
         )
+    if getattr(exp.objective, "autoencoder", ""):
+        raise ConfigError(
+            "--metrics bpd: a latent diffusion run's likelihood is of its latents, not of "
+            "the images; use a pixel-space run"
+        )
 
 
 def likelihood_metrics(model, exp, ref_cfg, n: int, steps: int = 50, seed: int = 0) -> dict:

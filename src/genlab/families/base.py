@@ -101,14 +101,18 @@ def no_dependencies(exp: Experiment) -> dict[str, tuple[str, str]]:
 
 
 def prepare(
-    exp: Experiment, build: Callable[[Experiment], nn.Module], resume: bool = False
+    exp: Experiment,
+    build: Callable[[Experiment], nn.Module],
+    resume: bool = False,
+    latent: bool = False,
 ) -> tuple[Dataset, nn.Module]:
     """The training data and a freshly initialised network (initialisation seeded by
     ``exp.seed`` alone), warm-started from ``train.init_from``'s EMA weights when set and
     not ``resume`` (a resumed run loads its own checkpoint); a clear error if they do not
-    fit each other."""
+    fit each other (``latent``: the network reads an autoencoder's latents of the data,
+    which ``build`` checks)."""
     data = build_dataset(exp.data)
-    loop.check_compatible(exp.model, data)
+    loop.check_compatible(exp.model, data, check_shape=not latent)
     if exp.lora.rank and not exp.train.init_from:
         raise ConfigError("lora.rank: LoRA adapts a trained run; name it in train.init_from")
     if exp.lora.rank and getattr(exp.model, "arch", "") == "controlnet":
@@ -269,9 +273,11 @@ def fit_one_objective(
     loss: loop.LossFn,
     cond_keys: tuple[str, ...],
     preview: Callable[[Experiment, Dataset], loop.PreviewFn],
+    latent: bool = False,
 ) -> Path:
-    """Train ``build(exp)`` with ``loss`` in the one-objective loop."""
-    data, model = prepare(exp, build, resume)
+    """Train ``build(exp)`` with ``loss`` in the one-objective loop (``latent``: see
+    :func:`prepare`)."""
+    data, model = prepare(exp, build, resume, latent)
     return loop.fit(
         run_dir,
         exp.train,

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from genlab.checkpoint import load_network
 from genlab.cond import prompts
 from genlab.data.pairs import make_source, to_channels
 from genlab.errors import ConfigError
@@ -29,7 +30,6 @@ from genlab.families.base import (
     heldout_classes,
     heldout_images,
     made_from,
-    no_dependencies,
 )
 from genlab.models import build_model
 from genlab.objectives.denoise import denoising_loss
@@ -55,15 +55,66 @@ def cond_keys(exp: Experiment) -> tuple[str, ...]:
     return class_cond_keys(exp) + prompts.cond_keys(exp.text)
 
 
-def build(exp: Experiment) -> nn.Module:
-    """The network, wrapped in EDM preconditioning when ``objective.precond=edm``, and
-    with its trainable text encoder when ``text.encoder=words``.
+def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
+    """The frozen autoencoder of a latent diffusion run (``objective.autoencoder``, its
+    EMA weights, loaded once per process), or None for a pixel-space run.
 
     Raises:
-        ConfigError: ``model.text_dim`` and ``text.encoder`` disagree, or text on data
-            without captions.
+        ConfigError: not a trained KL autoencoder run with a spatial latent, latents of
+            another shape than the network takes, or images of another size than the data.
+    """
+    where = exp.objective.autoencoder
+    if not where:
+        return None
+    path = Path(where)
+    if not (path / "config.yaml").is_file():
+        raise ConfigError(
+            f"objective.autoencoder: {path} is not a trained run (no config.yaml); train "
+            f"one first, e.g. `genlab train klae-shapes --out {path}`"
+        )
+    import genlab.config as C
+
+    model = C.load_yaml(path / "config.yaml").get("model") or {}  # before building it
+    if model.get("arch") != "vae" or not model.get("spatial"):
+        raise ConfigError(
+            f"objective.autoencoder: {path} is a '{model.get('arch', '?')}' run without a "
+            "spatial latent; latent diffusion needs a KL autoencoder (klae-*)"
+        )
+    found = load_network(path, "ema", device)
+    ae = found.model
+    latent, takes = tuple(ae.latent_shape()), tuple(exp.model.input_shape())
+    if latent != takes:
+        raise ConfigError(
+            f"model: {path}'s latents are {'x'.join(map(str, latent))} but the network takes "
+            f"{'x'.join(map(str, takes))}; set model.in_channels={latent[0]} "
+            f"model.image_size={latent[1]}"
+        )
+    size = getattr(exp.data, "image_size", ae.image_size)
+    if size != ae.image_size:
+        raise ConfigError(
+            f"data.image_size: {size}, but {path} encodes {ae.image_size}-pixel images"
+        )
+    return found.module
+
+
+def build(exp: Experiment) -> nn.Module:
+    """The network, wrapped in EDM preconditioning when ``objective.precond=edm``, and
+    with its trainable text encoder when ``text.encoder=words``; a latent run checks its
+    autoencoder first.
+
+    Raises:
+        ConfigError: ``model.text_dim`` and ``text.encoder`` disagree, text on data
+            without captions, a bad ``objective.autoencoder`` (:func:`load_autoencoder`),
+            or an autoencoder with an inpainting or ControlNet network.
     """
     prompts.check(exp.text, exp.model, exp.data)
+    if exp.objective.autoencoder:
+        if exp.model.arch == "controlnet" or getattr(exp.model, "inpaint", False):
+            raise ConfigError(
+                "objective.autoencoder: latent diffusion works with a plain network; "
+                "inpainting channels and ControlNets read pixel-space images"
+            )
+        load_autoencoder(exp)
     net = build_model(exp.model)
     o = exp.objective
     if o.precond == "edm":
@@ -72,9 +123,28 @@ def build(exp: Experiment) -> nn.Module:
 
 
 def loss(exp: Experiment):
-    """The per-sample denoising loss of ``exp.objective`` (``objectives/denoise.py``); for
-    a trained inpainting network (``model.inpaint``) each sample also gets a random mask
-    and its masked image as condition (``objectives/masks.py``)."""
+    """The per-sample denoising loss of ``exp.objective`` (``objectives/denoise.py``), on
+    the autoencoder's latents of each batch for a latent run (:func:`pixel_loss` for
+    everything else)."""
+    fn = pixel_loss(exp)
+    if not exp.objective.autoencoder:
+        return fn
+
+    def latent_loss(model, batch: dict, generator: torch.Generator):
+        """The same loss on ``encode(x)``: the normalised latents (posterior means, scaled
+        by the autoencoder's stored scale and shift) of the batch's images."""
+        with torch.no_grad():
+            z = load_autoencoder(exp, batch["x"].device).encode(batch["x"])  # (B, *latent)
+        return fn(model, {**batch, "x": z}, generator)
+
+    return latent_loss
+
+
+def pixel_loss(exp: Experiment):
+    """The per-sample denoising loss of ``exp.objective`` on the batch as given; for a
+    text run the captions' encodings are its condition; for a trained inpainting network
+    (``model.inpaint``) each sample also gets a random mask and its masked image as
+    condition (``objectives/masks.py``)."""
     o = exp.objective
     plain = partial(
         denoising_loss,
@@ -219,7 +289,7 @@ def sample(
     if noise is not None:
         x = noise.to(x).reshape(x.shape)
     x = x.to(device) * float(path.sigma(grid[:1]))  # the prior at grid[0]
-    return SAMPLERS[scfg.name](
+    x = SAMPLERS[scfg.name](
         guided_model(model, exp, cond, scfg),
         x,
         grid,
@@ -229,6 +299,8 @@ def sample(
         generators=gens,
         **sampler_options(scfg),
     )
+    ae = load_autoencoder(exp, device)
+    return x if ae is None else ae.decode(x).clamp(-1.0, 1.0)  # latents -> images
 
 
 @torch.no_grad()
@@ -255,7 +327,16 @@ def edit(
 
     A trained inpainting network (``model.inpaint``) is given the mask and the masked
     image as its condition and, by default (``replace=None``), no replacement; other
-    networks get replacement. ``replace`` forces either."""
+    networks get replacement. ``replace`` forces either.
+
+    Raises:
+        ConfigError: a latent diffusion run (its mask would need the latent grid).
+    """
+    if exp.objective.autoencoder:
+        raise ConfigError(
+            f"genlab edit: {exp.recipe or 'this run'} is a latent diffusion run "
+            f"(objective.autoencoder); editing works on pixel-space runs"
+        )
     device = next(model.parameters()).device
     cond = with_control(exp, seeds, cond, device)
     trained = getattr(exp.model, "inpaint", False)
@@ -295,10 +376,12 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
         )
     if exp.text.encoder:
         prompts.check(exp.text, exp.model, exp.data)  # before the caption cache is built
+    load_autoencoder(exp)  # first: the network's initialisation must not depend on it
     return fit_one_objective(
         exp,
         run_dir,
         resume,
+        latent=bool(exp.objective.autoencoder),
         build=build,
         loss=loss(exp),
         cond_keys=class_cond_keys(exp) + (("caption",) if exp.text.encoder else ()),
@@ -342,8 +425,13 @@ FAMILY = Family(
     sample=sample,
     cond_keys=cond_keys,
     null_cond=null_cond,
-    dependencies=no_dependencies,
-    doc="denoising / flow matching on an affine path (rf, ddpm, edm, ...)",
+    dependencies=lambda exp: (
+        {"objective.autoencoder": (exp.objective.autoencoder, "ema")}
+        if exp.objective.autoencoder
+        else {}
+    ),
+    doc="denoising / flow matching on an affine path (rf, ddpm, edm, ...), in pixels or "
+    "in an autoencoder's latents",
     noise_shape=lambda exp: tuple(exp.model.input_shape()),
     edit=edit,
 )

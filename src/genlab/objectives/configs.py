@@ -38,6 +38,9 @@ class DenoiseConfig:
     t_shift: float = 1.0  # SD3 resolution shift (1: none)
     t_steps: int = 0  # > 0: discrete times {1/N, ..., 1} (DDPM: 1000)
     cond_drop: float = 0.1
+    # latent diffusion (Rombach et al. 2022): a trained autoencoder run (klae-shapes, ...)
+    # whose normalised latents encode((x)) the network denoises; samples are decoded
+    autoencoder: str = ""
 
     def __post_init__(self):
         if not 0 <= self.cond_drop <= 1:

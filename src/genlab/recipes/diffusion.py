@@ -233,6 +233,19 @@ def text_to_image(encoder: str = "minilm", arch: str = "unet") -> Experiment:
     return exp
 
 
+def latent_text_to_image() -> Experiment:
+    """``t2i-shapes`` in the latent space of a KL autoencoder (Rombach et al. 2022):
+    ``objective.autoencoder`` names a trained ``klae-shapes`` run (``genlab train
+    klae-shapes --out runs/klae-shapes``), whose stored scale and shift normalise its
+    4x8x8 latents; the U-Net denoises those (16x fewer positions than 3x32x32 pixels) and
+    ``genlab sample`` decodes the result."""
+    exp = text_to_image("minilm")
+    exp.recipe = "t2i-shapes-latent"
+    exp.objective.autoencoder = "runs/klae-shapes"
+    exp.model.in_channels, exp.model.image_size = 4, 8
+    return exp
+
+
 def lora_shapes() -> Experiment:
     """LoRA (Hu et al. 2021, via PEFT) teaching ``rf-shapes`` trained without cyan
     (``genlab train rf-shapes data.exclude=cyan --out runs/rf-shapes-nocyan``) the colour:
@@ -339,6 +352,10 @@ RECIPES = {
     "t2i-shapes-words": Recipe(
         partial(text_to_image, "words"),
         "text-to-image, trainable word encoder + U-Net cross-attention, shapes",
+    ),
+    "t2i-shapes-latent": Recipe(
+        latent_text_to_image,
+        "latent text-to-image: t2i-shapes on a klae-shapes run's 4x8x8 latents",
     ),
     "t2i-dit-shapes": Recipe(
         partial(text_to_image, "minilm", "dit"),

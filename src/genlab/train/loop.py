@@ -309,10 +309,11 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
     return run_dir
 
 
-def check_compatible(model_cfg: Any, data: Dataset) -> None:
-    """The model's input shape and classes must match the data's (clear error if not)."""
+def check_compatible(model_cfg: Any, data: Dataset, check_shape: bool = True) -> None:
+    """The model's input shape (unless ``check_shape`` is False: a model of the data's
+    latents) and classes must match the data's (clear error if not)."""
     shape_fn = getattr(model_cfg, "input_shape", None)
-    if shape_fn is not None and tuple(shape_fn()) != data.shape:
+    if check_shape and shape_fn is not None and tuple(shape_fn()) != data.shape:
         raise ConfigError(
             f"model: expects samples of shape {tuple(shape_fn())} but the data gives {data.shape}"
         )
