@@ -290,6 +290,26 @@ def _eval_extractor(args, data_name: str, device):
     return get_extractor(EXTRACTOR_FOR[data_name], device=device)
 
 
+def _eval_clip(args, device):
+    """The dual encoder ``--clip RUN`` names (default ``runs/clip-shapes``), as a
+    fingerprinted feature network."""
+    from genlab.checkpoint import load_network
+
+    args.clip = args.clip or "runs/clip-shapes"
+    path = Path(args.clip)
+    if not (path / "config.yaml").is_file():
+        raise ConfigError(
+            f"--clip: {path} is not a trained run; train the dual encoder first: "
+            f"`genlab train clip-shapes --out {path}`"
+        )
+    import genlab.config as C
+
+    arch = (C.load_yaml(path / "config.yaml").get("model") or {}).get("arch", "?")
+    if arch != "clip":  # checked before building it
+        raise ConfigError(f"--clip: {path} is a '{arch}' run, not a dual encoder")
+    return load_network(path, "ema", device)
+
+
 def _eval_samples_from_run(args, metrics, device):
     """Sample ``--n`` from the run in batches; sample i uses seed ``--seed + i``."""
 
@@ -311,25 +331,27 @@ def _eval_samples_from_run(args, metrics, device):
     )
     ref_cfg, desc = heldout_config(exp.data)
     if metrics == ["bpd"]:
-        return None, None, ref_cfg, desc, (exp, model), {}
+        return None, None, ref_cfg, desc, (exp, model), {}, None
     scfg = sampler_config(exp, args.overrides, name=args.sampler, steps=args.steps, cfg=args.cfg)
     reference = family_of(exp.objective.kind).reference
     if reference is not None:  # e.g. a CycleGAN's target domain
         ref_cfg, desc = reference(exp, scfg)
     cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls, args.seed)
     seeds = [args.seed + i for i in range(args.n)]
-    labels = {}
+    labels, texts = {}, None
     if exp.text.encoder:  # sample i: the caption of held-out image seed + i
-        cond.update(text_cond(exp, prompt_rows(exp, None, args.n, args.seed, args.run)[0]))
+        texts = prompt_rows(exp, None, args.n, args.seed, args.run)[0]
+        cond.update(text_cond(exp, texts))
         labels = heldout_attributes(exp, seeds)  # what each prompt asks for
     if args.control is not None:  # a ControlNet run: every sample follows this picture
         cond["control"] = control_cond(exp, args.control, args.n, args.run)
     x = draw(model, exp, seeds, cond, scfg, args.batch, progress=sys.stderr.isatty()).float()
-    return x, cond.get("class"), ref_cfg, desc, (exp, model), labels
+    return x, cond.get("class"), ref_cfg, desc, (exp, model), labels, texts
 
 
 def _eval_samples_from_file(args):
-    """Samples from ``--fake FILE.npz`` (``genlab sample --out`` format: x, seed, class)."""
+    """Samples from ``--fake FILE.npz`` (``genlab sample --out`` format: x, seed, class,
+    prompt), with their prompts when the file has them."""
     import numpy as np
     import torch
 
@@ -351,10 +373,12 @@ def _eval_samples_from_file(args):
                 raise ConfigError(f"--fake: {path}: has no array 'x' (found {', '.join(z.files)})")
             x = torch.from_numpy(z["x"].astype(np.float32))
             y = torch.from_numpy(z["class"].astype(np.int64)) if "class" in z.files else None
+            texts = [str(t) for t in z["prompt"]] if "prompt" in z.files else None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ConfigError(f"--fake: {path}: not a readable .npz file ({e})") from None
     if args.n and args.n < len(x):
         x, y = x[: args.n], None if y is None else y[: args.n]
+        texts = None if texts is None else texts[: args.n]
     if len(x) < 2:
         raise ConfigError(f"--fake: {path}: holds {len(x)} sample(s); the metrics need at least 2")
     cls = dataset_config(args.real)
@@ -363,7 +387,7 @@ def _eval_samples_from_file(args):
     if bad:
         raise ConfigError(f"{bad[0].split('=')[0]}: only data.* settings apply with --real")
     ref_cfg = C.revalidate(C.apply_overrides(cls(), data))
-    return x, y, ref_cfg, f"{args.real} as configured"
+    return x, y, ref_cfg, f"{args.real} as configured", texts
 
 
 def cmd_eval(args) -> int:
@@ -418,22 +442,39 @@ def cmd_eval(args) -> int:
     metrics = parse_metrics(args.metrics, modality, name)
     if args.run is not None and "bpd" in metrics:
         check_likelihood_run(stored)
-    image_metrics = [m for m in metrics if m != "bpd"]
+    image_metrics = [m for m in metrics if m not in ("bpd", "clip")]
     ext = None
     if modality != "points" and image_metrics:
         ext = _eval_extractor(args, name, device)
+    clip = _eval_clip(args, device) if "clip" in metrics else None
+    if args.run is not None and clip is not None and not stored.text.encoder:
+        raise ConfigError(
+            f"--metrics clip: scores samples against their prompts; {args.run} has no text "
+            "conditioning"
+        )
     if args.real is not None:
         if "bpd" in metrics:
             raise ConfigError("--metrics bpd: needs a RUN (the model), not --fake samples")
-        fake, fake_class, ref_cfg, desc = _eval_samples_from_file(args)
+        fake, fake_class, ref_cfg, desc, texts = _eval_samples_from_file(args)
         labels = {}
+        if clip is not None and texts is None:
+            raise ConfigError(
+                f"--metrics clip: {args.fake} has no 'prompt' array (genlab sample writes "
+                "one for a text run)"
+            )
     else:
-        fake, fake_class, ref_cfg, desc, (exp, model), labels = _eval_samples_from_run(
+        fake, fake_class, ref_cfg, desc, (exp, model), labels, texts = _eval_samples_from_run(
             args, metrics, device
         )
     if fake is None:  # only bpd: no samples needed
         fake = torch.empty(0)
-    result = evaluate(fake, fake_class, ref_cfg, desc, metrics, ext, args.cache, args.seed, labels)
+    plain = [m for m in metrics if m != "clip"]
+    result = evaluate(fake, fake_class, ref_cfg, desc, plain, ext, args.cache, args.seed, labels)
+    if clip is not None:
+        from genlab.metrics.clip import clip_cosines, clip_scores
+
+        result["metrics"].update(clip_scores(clip_cosines(clip.module, fake, texts)))
+        result["clip"] = {"run": args.clip, "fingerprint": clip.fingerprint}
     if "bpd" in metrics:
         n = min(args.n, args.bpd_n)
         result["metrics"].update(
@@ -663,6 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--real", help="dataset name of the reference (with --fake)")
     s.add_argument("--fake", help=".npz of samples (genlab sample --out x.npz)")
     s.add_argument("--extractor", help="classifier run directory, or mnist|digits|shapes")
+    s.add_argument("--clip", help="--metrics clip: the dual-encoder run (default runs/clip-shapes)")
     s.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth")
     s.add_argument("--cache", help="reference-statistics cache dir (default: extractor's)")
     s.add_argument("--bpd-n", type=int, default=1000, help="held-out samples for bpd")

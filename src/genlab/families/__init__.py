@@ -41,6 +41,7 @@ KINDS: dict[str, Kind] = {
     "ar": Kind("tokens", O.TokenObjective, S.TokenSamplerConfig),
     "var": Kind("tokens", O.VARObjective, S.TokenSamplerConfig),
     "classify": Kind("classifier", O.ClassifyConfig, S.ClassifierEvalConfig),
+    "contrastive": Kind("contrastive", O.ContrastiveConfig, S.ClassifierEvalConfig),
     "reflow": Kind("distill", O.ReflowConfig, S.DiffusionSamplerConfig),
     "progressive": Kind("distill", O.ProgressiveConfig, S.DiffusionSamplerConfig),
     "consistency": Kind("distill", O.ConsistencyConfig, S.DiffusionSamplerConfig),

@@ -39,6 +39,11 @@ METRICS: dict[str, MetricInfo] = {
         "attributes (shapes classifier heads)",
         "image",
     ),
+    "clip": MetricInfo(
+        "CLIP score of a text run's samples against their prompts (a dual-encoder run, "
+        "--clip RUN; torchmetrics' 100 cos and Hessel's 2.5 max(cos, 0))",
+        "image",
+    ),
     "ifid": MetricInfo("intra-class FID: mean over classes of per-class FID", "image"),
     "stacked": MetricInfo("Stacked MNIST: modes of 1000 covered and KL to uniform", "image"),
     "modes": MetricInfo("2-D modes captured, high-quality fraction, reverse KL (PacGAN)", "points"),

@@ -67,6 +67,11 @@ MODELS: dict[str, ModelSpec] = {
         "genlab.models.classifier:Classifier",
         "CNN/MLP image classifier with one or more heads (metric feature network)",
     ),
+    "clip": ModelSpec(
+        K.DualEncoderConfig,
+        "genlab.models.clip:DualEncoder",
+        "CLIP-style dual encoder: image CNN + word transformer, contrastive (CLIP score)",
+    ),
     "gan-mlp": ModelSpec(
         K.GanMLPConfig,
         "genlab.models.gan_mlp:MLPGenerator",

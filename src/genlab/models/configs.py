@@ -417,6 +417,39 @@ class ClassifierConfig:
         return (self.in_channels, self.image_size, self.image_size)
 
 
+@dataclass
+class DualEncoderConfig:
+    """A CLIP-style dual encoder (``genlab.models.clip``): an image CNN and a word-level
+    text transformer mapped into one ``embed_dim`` space."""
+
+    arch: Literal["clip"] = "clip"
+    in_channels: int = 3
+    image_size: int = 32
+    width: int = 32  # image tower: the classifier CNN's width
+    features: int = 256  # image tower's penultimate width
+    vocab: tuple[str, ...] = ()  # the text tower's words (the recipe fills it from captions)
+    text_dim: int = 128
+    text_depth: int = 2
+    text_heads: int = 4
+    max_length: int = 16  # words per caption
+    embed_dim: int = 64  # the joint space
+
+    def __post_init__(self):
+        for k in ("in_channels", "image_size", "width", "features", "text_dim", "text_depth",
+                  "text_heads", "max_length", "embed_dim"):  # fmt: skip
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if self.text_dim % self.text_heads:
+            raise ConfigError(
+                f"model.text_heads: {self.text_heads} does not divide text_dim {self.text_dim}"
+            )
+        if not self.vocab:
+            raise ConfigError("model.vocab: a dual encoder needs its words (from the captions)")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+
 CLASSIFIER_PRESETS = {
     "classifier-mnist": ClassifierConfig(width=16),
     "classifier-digits": ClassifierConfig(image_size=8),

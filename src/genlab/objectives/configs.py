@@ -429,3 +429,17 @@ class ClassifyConfig:
             raise ConfigError(
                 f"objective.label_smoothing: must be in [0, 1), got {self.label_smoothing}"
             )
+
+
+@dataclass
+class ContrastiveConfig:
+    """CLIP's symmetric contrastive loss (Radford et al. 2021, Fig. 3) over a batch of
+    images and their captions; captions repeated within a batch count as positives
+    for each other (soft targets)."""
+
+    kind: Literal["contrastive"] = "contrastive"
+    shift: int = 0  # largest random translation of the images in pixels (0: none)
+
+    def __post_init__(self):
+        if self.shift < 0:
+            raise ConfigError(f"objective.shift: must be >= 0, got {self.shift}")

@@ -219,7 +219,7 @@ def text_to_image(encoder: str = "minilm", arch: str = "unet") -> Experiment:
     exp = shapes("rf")
     exp.recipe = "t2i-" + ("dit-" if arch == "dit" else "") + "shapes"
     exp.recipe += "" if encoder == "minilm" else f"-{encoder}"
-    exp.data.exclude = list(HELDOUT_COMBINATIONS)
+    exp.data.exclude = tuple(HELDOUT_COMBINATIONS)
     exp.text = TextConfig(encoder=encoder)
     text_dim = 384 if encoder == "minilm" else exp.text.dim
     if arch == "dit":  # 4x4 patches: 64 tokens of 32x32; about the U-Net's parameters

@@ -13,7 +13,8 @@ from genlab.data import DATASETS
 from genlab.data.configs import MNIST_ROOT, TRAIN_STOP
 from genlab.experiment import Experiment, TrainConfig
 from genlab.models import preset
-from genlab.objectives.configs import ClassifyConfig
+from genlab.models.configs import DualEncoderConfig
+from genlab.objectives.configs import ClassifyConfig, ContrastiveConfig
 from genlab.recipes.base import Recipe
 from genlab.sampling.configs import ClassifierEvalConfig
 
@@ -70,10 +71,31 @@ def shapes_classifier() -> Experiment:
     )
 
 
+def shapes_clip() -> Experiment:
+    """A CLIP-style dual encoder of ``shapes`` images and captions (every combination;
+    seed 0, other seeds held out), the feature network of ``--metrics clip``: the
+    classifier's CNN and a 2-block word transformer into a 64-d space, CLIP's symmetric
+    contrastive loss."""
+    from genlab.cond.prompts import vocabulary
+
+    data = DATASETS["shapes"].config()
+    exp = Experiment(
+        recipe="clip-shapes",
+        data=data,
+        model=DualEncoderConfig(vocab=vocabulary(data)),
+        objective=ContrastiveConfig(),
+        sampler=ClassifierEvalConfig(),
+        train=_train(1500),
+    )
+    exp.train.lr, exp.train.ema_halflife = 1e-3, 2_000
+    return exp
+
+
 RECIPES = {
     "eval-mnist-classifier": Recipe(mnist_classifier, "MNIST digit classifier for metrics"),
     "eval-digits-classifier": Recipe(digits_classifier, "8x8 digits classifier for metrics"),
     "eval-shapes-classifier": Recipe(
         shapes_classifier, "shapes attribute classifier (shape/colour/size/position)"
     ),
+    "clip-shapes": Recipe(shapes_clip, "CLIP-style dual encoder of shapes images and captions"),
 }
