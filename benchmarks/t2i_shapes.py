@@ -3,8 +3,8 @@ training and on combinations the run never saw?
 
     python benchmarks/t2i_shapes.py --run runs/t2i-shapes [--run runs/t2i-shapes-words ...]
         [--classifier runs/eval-shapes-classifier] [--n 300] [--cfgs 0,1,3,6]
-        [--interval 0.3,1] [--rescale 0.7] [--steps 15] [--figure docs/img/t2i_shapes.png]
-        [--jsonl rows.jsonl]
+        [--interval 0.3,1] [--rescale 0.7] [--steps 15] [--clip runs/clip-shapes]
+        [--figure docs/img/t2i_shapes.png] [--jsonl rows.jsonl]
 
 For each run (a text run on ``shapes``, e.g. ``genlab train t2i-shapes``):
 
@@ -19,9 +19,10 @@ Each prompt is sampled once (seed = its row) with the run's sampler at each CFG 
 ``--cfgs``, then with ``--interval`` (guidance only for ``lo <= t <= hi``) and with
 ``--rescale`` (guidance rescale phi) at the run's own weight. The shapes classifier's four
 heads read every sample. Columns: exact match (all four attributes right, GenEval's
-count), the accuracy of each attribute, and FID with the classifier's features against
+count), the accuracy of each attribute, FID with the classifier's features against
 held-out images (seen prompts only: biased upwards at small ``--n``; compare within the
-table). The classifier's own exact match on real held-out images is the ceiling.
+table) and, with ``--clip``, the CLIP score (torchmetrics' scaling, ``max(100 cos, 0)``)
+of each sample against its prompt. The real held-out images are the ceiling row.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from genlab.data.shapes import all_captions, allowed_mask
 from genlab.errors import GenlabError
 from genlab.evaluate import heldout_config
 from genlab.families.diffusion import text_cond
+from genlab.metrics.clip import clip_cosines, clip_scores
 from genlab.metrics.features import get_extractor, reference_features
 from genlab.metrics.fid import frechet_distance, gaussian_stats
 from genlab.metrics.scores import attribute_accuracy
@@ -64,9 +66,11 @@ def heldout_combinations(data_cfg, n: int, seed: int = 0) -> tuple[list[str], di
     return [captions[i] for i in pick.tolist()], {a: v[pick] for a, v in labels.items()}
 
 
-def score(x, labels, ext, ref) -> dict:
+def score(x, labels, ext, ref, clip=None, texts=None) -> dict:
     heads = ext.all_logits(x)
     out = attribute_accuracy(heads, labels)
+    if clip is not None:
+        out["clip_score"] = clip_scores(clip_cosines(clip, x, texts))["clip_score"]
     if ref is not None:
         out["fid"] = frechet_distance(
             ref["mu"], ref["sigma"], *gaussian_stats(ext.features(x).numpy())
@@ -83,6 +87,7 @@ def main() -> int:
     ap.add_argument("--interval", default="0.3,1", help="lo,hi of the guidance interval row")
     ap.add_argument("--rescale", type=float, default=0.7, help="phi of the rescale row")
     ap.add_argument("--steps", type=int, help="sampler steps (default: the run's)")
+    ap.add_argument("--clip", help="a dual-encoder run (clip-shapes) for the CLIP score")
     ap.add_argument("--batch", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--figure", help="prompts x seeds, and one prompt at each CFG weight")
@@ -102,6 +107,7 @@ def main() -> int:
 
 def measure(a) -> int:
     ext = get_extractor("shapes", path=a.classifier, device="cpu")
+    clip = load_model(Path(a.clip))[1] if a.clip else None
     cfgs = [float(w) for w in a.cfgs.split(",")]
     lo, hi = (float(v) for v in a.interval.split(","))
     rows = []
@@ -116,13 +122,16 @@ def measure(a) -> int:
         if texts:
             sets["held-out"] = (texts, labels)
         ref = reference_features(ref_cfg, ext, None)
-        real = attribute_accuracy(ext.all_logits(held.x[: a.n]), sets["seen"][1])
+        real = score(held.x[: a.n], sets["seen"][1], ext, None, clip, sets["seen"][0])
         print(f"\n## {exp.recipe} ({run}): text encoder {exp.text.encoder}; {a.n} prompts "
               f"per set; reference {desc}\n")  # fmt: skip
-        print("| prompts | guidance | exact match | shape | colour | size | position | FID |")
-        print("|---|---|---|---|---|---|---|---|")
-        print(f"| real held-out images (ceiling) | - | {real['exact_match']:.3f} | "
-              + " | ".join(f"{real['acc_' + k]:.3f}" for k in ATTRIBUTES) + " | - |")  # fmt: skip
+        print("| prompts | guidance | exact match | shape | colour | size | position | FID "
+              "| CLIP score |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|")
+        cs = f"{real['clip_score']:.1f}" if "clip_score" in real else "-"
+        accs = " | ".join(f"{real['acc_' + k]:.3f}" for k in ATTRIBUTES)
+        print(f"| real held-out images (ceiling) | - | {real['exact_match']:.3f} | {accs} "
+              f"| - | {cs} |")  # fmt: skip
         base = sampler_config(exp, steps=a.steps)
         settings = [(f"w={w:g}", dataclasses.replace(base, cfg=w)) for w in cfgs]
         w0 = base.cfg or 3.0
@@ -139,13 +148,14 @@ def measure(a) -> int:
                          {k: v[lo_ : lo_ + a.batch] for k, v in cond.items()}, scfg)
                     for lo_ in range(0, len(texts), a.batch)
                 ])  # fmt: skip
-                s = score(x, labels, ext, ref if which == "seen" else None)
+                s = score(x, labels, ext, ref if which == "seen" else None, clip, texts)
                 row = {"run": run, "prompts": which, "guidance": name, **s}
                 rows.append(row)
                 fid = f"{s['fid']:.1f}" if "fid" in s else "-"
+                cs = f"{s['clip_score']:.1f}" if "clip_score" in s else "-"
                 print(f"| {which} | {name} | {s['exact_match']:.3f} | "
                       + " | ".join(f"{s['acc_' + k]:.3f}" for k in ATTRIBUTES)
-                      + f" | {fid} |", flush=True)  # fmt: skip
+                      + f" | {fid} | {cs} |", flush=True)  # fmt: skip
                 pictures[(which, name)] = x
         if a.figure:
             figure(a, exp, model, base, cfgs, sets, pictures, run)
