@@ -203,3 +203,24 @@ def test_a_text_dit_learns_in_each_mode(tmp_path, mode):
     args = ["sample", str(tmp_path / "r"), "--n", "2", "--out", str(out), "--cfg", "2"]
     assert main([*args, "--prompt", "a red circle", "--negative-prompt", "a blue square"]) == 0
     assert np.isfinite(np.load(out)["x"]).all()
+
+
+def test_the_attributes_baseline_reads_captions_as_four_labels(tmp_path, capsys):
+    from genlab.data.shapes import all_captions
+
+    exp = override(get_recipe("t2i-shapes-attributes"), ["data.image_size=8"])
+    captions = all_captions(exp.data)
+    cond = prompts.prompt_cond(exp.text, exp.data, [captions[0], captions[-1], ""])
+    # ids: each attribute's value plus its offset (5 shapes, 6 colours, 3 sizes, 9 positions)
+    assert cond["text_ids"][0].tolist() == [0, 5, 11, 14]
+    assert cond["text_ids"][1].tolist() == [4, 10, 13, 22]
+    assert cond["text_mask"].tolist() == [[True] * 4, [True] * 4, [False] * 4]  # "" = null
+    with pytest.raises(ConfigError, match="is not a caption of the data; the attributes"):
+        prompts.prompt_cond(exp.text, exp.data, ["a red circle"])
+    tiny = [o for o in TINY if o != "train.steps=40"] + ["train.steps=30"]
+    assert main(["train", "t2i-shapes-attributes", *tiny, "--out", str(tmp_path / "r")]) == 0
+    out = tmp_path / "s.npz"
+    args = ["sample", str(tmp_path / "r"), "--n", "2", "--out", str(out), "--cfg", "1"]
+    assert main([*args, "--prompt", captions[100]]) == 0
+    assert main([*args, "--prompt", "a red circle"]) == 2
+    assert "is not a caption of the data" in capsys.readouterr().err

@@ -123,7 +123,7 @@ class LoRAConfig:
             )
 
 
-TEXT_ENCODERS = ("", "minilm", "words")
+TEXT_ENCODERS = ("", "minilm", "words", "attributes")
 
 
 @dataclass
@@ -132,19 +132,21 @@ class TextConfig:
     captions in training, ``--prompt`` at sampling. ``minilm``: the frozen pretrained
     all-MiniLM-L6-v2 (384-d; ``genlab[text]``), its encodings of every caption the data
     can hold computed once per run; ``words``: a small transformer over the captions'
-    words, trained with the network. The network reads the token states by
-    cross-attention (``model.text_dim`` = the encoder's width)."""
+    words, trained with the network; ``attributes``: the class-label baseline, one learned
+    token per attribute of the caption (prompts must be captions of the data). The network
+    reads the token states by cross-attention (``model.text_dim`` = the encoder's width)."""
 
-    encoder: str = ""  # "": no text; "minilm" | "words"
+    encoder: str = ""  # "": no text; "minilm" | "words" | "attributes"
     max_length: int = 0  # tokens per prompt; 0: minilm 32 WordPiece tokens, words 16 words
-    dim: int = 128  # words: width, blocks and heads of the trainable encoder
+    dim: int = 128  # words / attributes: width (and blocks, heads) of the trained encoder
     depth: int = 2
     heads: int = 4
 
     def __post_init__(self):
         if self.encoder not in TEXT_ENCODERS:
             raise ConfigError(
-                f"text.encoder: {self.encoder!r} is not one of minilm, words ('' for none)"
+                f"text.encoder: {self.encoder!r} is not one of minilm, words, attributes "
+                "('' for none)"
             )
         if self.max_length < 0:
             raise ConfigError(f"text.max_length: must be >= 0, got {self.max_length}")

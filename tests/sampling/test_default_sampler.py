@@ -44,6 +44,7 @@ MEASURED = {
     "t2i-shapes-words": ("dpmpp_2m", 15, 1.0),
     "t2i-dit-shapes": ("dpmpp_2m", 15, 1.0),
     "t2i-shapes-latent": ("dpmpp_2m", 15, 1.0),
+    "t2i-shapes-attributes": ("dpmpp_2m", 15, 1.0),
 }
 
 

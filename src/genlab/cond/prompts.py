@@ -7,9 +7,12 @@ Two layouts of the condition, one per kind of encoder (``genlab.cond`` declares 
   ``text_mask`` ``(B, L)``, computed outside the network. In training every caption the
   data can hold is encoded once when the run starts (:func:`caption_table`; 810 captions
   on ``shapes``), and each batch looks its rows up by the images' ``caption`` index.
-- **trainable** (``text.encoder=words``): ``text_ids`` ``(B, L)`` word ids and
-  ``text_mask``; the network is wrapped in :class:`TextConditioned`, which owns the
-  word-level encoder (``cond/text.py``), trains it with the rest and hands the states on.
+- **trainable** (``text.encoder=words`` or ``attributes``): ``text_ids`` ``(B, L)`` ids
+  and ``text_mask``; the network is wrapped in :class:`TextConditioned`, which owns the
+  encoder, trains it with the rest and hands the states on. ``words``: a word-level
+  transformer (``models/text.py``); ``attributes``: the class-label baseline, one
+  learned token per attribute of the caption (a prompt must be one of the data's
+  captions, which name every attribute).
 
 The null condition for guidance and condition dropout is the empty prompt's encoding
 (Stable Diffusion's convention): two real tokens ([CLS] [SEP]) for MiniLM, no real token
@@ -28,8 +31,10 @@ from torch import Tensor, nn
 from genlab.cond.text import FrozenMiniLM, WordTextEncoder, WordTokenizer
 from genlab.errors import ConfigError
 from genlab.experiment import TextConfig
+from genlab.models.text import AttributeEncoder
 
-DEFAULT_LENGTH = {"minilm": 32, "words": 16}  # tokens (WordPiece incl. [CLS]/[SEP]) / words
+# tokens (WordPiece incl. [CLS]/[SEP]) / words / attributes (shape, colour, size, position)
+DEFAULT_LENGTH = {"minilm": 32, "words": 16, "attributes": 4}
 
 
 def captions_of(data_cfg) -> list[str]:
@@ -64,6 +69,44 @@ def frozen_minilm(length: int) -> FrozenMiniLM:
     return FrozenMiniLM(length)
 
 
+def attribute_sizes(data_cfg) -> list[int]:
+    """How many values each attribute of the data's captions takes (``shapes``: shape,
+    colour, size, position)."""
+    from genlab.data.configs import ATTRIBUTES, attribute_values
+
+    captions_of(data_cfg)  # a clear error for data without captions
+    names = attribute_values(data_cfg)
+    return [len(names[a]) for a in ATTRIBUTES]
+
+
+def attribute_ids(data_cfg, prompts: list[str]) -> tuple[Tensor, Tensor]:
+    """The attributes encoder's ids and mask ``(B, A)`` of ``prompts``: each must be one
+    of the data's captions (the empty prompt: every slot masked).
+
+    Raises:
+        ConfigError: a prompt that is not a caption of the data.
+    """
+    captions = captions_of(data_cfg)
+    where = {c: i for i, c in enumerate(captions)}
+    sizes = attribute_sizes(data_cfg)
+    values = torch.zeros(len(prompts), len(sizes), dtype=torch.int64)
+    mask = torch.zeros(len(prompts), len(sizes), dtype=torch.bool)
+    for i, p in enumerate(prompts):
+        if not p:
+            continue
+        if p not in where:
+            raise ConfigError(
+                f"--prompt: {p!r} is not a caption of the data; the attributes encoder reads "
+                f"captions exactly, e.g. {captions[0]!r}"
+            )
+        index = where[p]  # mixed radix, the last attribute fastest (all_captions' order)
+        for a in range(len(sizes) - 1, -1, -1):
+            values[i, a], index = index % sizes[a], index // sizes[a]
+        mask[i] = True
+    offsets = torch.tensor([sum(sizes[:a]) for a in range(len(sizes))])
+    return values + offsets, mask
+
+
 def vocabulary(data_cfg) -> tuple[str, ...]:
     """The word encoder's vocabulary: the sorted words of :func:`captions_of`."""
     return tuple(WordTokenizer.from_captions(captions_of(data_cfg)).vocab)
@@ -88,6 +131,8 @@ def check(tcfg: TextConfig, model_cfg, data_cfg) -> None:
             f"text.encoder: model '{getattr(model_cfg, 'arch', '?')}' cannot read text "
             "(use the unet)"
         )
+    if tcfg.encoder == "attributes" and tcfg.max_length not in (0, DEFAULT_LENGTH["attributes"]):
+        raise ConfigError("text.max_length: the attributes encoder has one token per attribute")
     if dim != encoder_dim(tcfg):
         raise ConfigError(
             f"model.text_dim: {dim}, but text.encoder {tcfg.encoder} gives "
@@ -104,12 +149,12 @@ def cond_keys(tcfg: TextConfig) -> tuple[str, ...]:
 
 
 class TextConditioned(nn.Module):
-    """``net`` reading prompts through a trainable word encoder: ``cond["text_ids"]``
-    ``(B, L)`` and ``cond["text_mask"]`` become the states ``cond["text"]`` ``(B, L, D)``
-    before ``net(x, t, cond)`` runs. The encoder is ``text_encoder``; ``net`` is the
+    """``net`` reading prompts through a trainable encoder (word-level or attributes):
+    ``cond["text_ids"]`` ``(B, L)`` and ``cond["text_mask"]`` become the states
+    ``cond["text"]`` ``(B, L, D)`` before ``net(x, t, cond)`` runs. The encoder is ``text_encoder``; ``net`` is the
     network as it would be without text (a U-Net, or one in EDM's preconditioning)."""
 
-    def __init__(self, net: nn.Module, encoder: WordTextEncoder):
+    def __init__(self, net: nn.Module, encoder: WordTextEncoder | AttributeEncoder):
         super().__init__()
         self.net = net
         self.text_encoder = encoder
@@ -123,7 +168,9 @@ class TextConditioned(nn.Module):
 
 
 def wrap(net: nn.Module, tcfg: TextConfig, data_cfg) -> nn.Module:
-    """``net`` itself (no text, or a frozen encoder) or wrapped with its word encoder."""
+    """``net`` itself (no text, or a frozen encoder) or wrapped with its trained encoder."""
+    if tcfg.encoder == "attributes":
+        return TextConditioned(net, AttributeEncoder(attribute_sizes(data_cfg), tcfg.dim))
     if tcfg.encoder != "words":
         return net
     encoder = WordTextEncoder(
@@ -139,6 +186,9 @@ def prompt_cond(tcfg: TextConfig, data_cfg, prompts: Sequence[str], batch: int =
     if not tcfg.encoder:
         raise ConfigError("--prompt: this run has no text conditioning (text.encoder is not set)")
     prompts = list(prompts)
+    if tcfg.encoder == "attributes":
+        ids, mask = attribute_ids(data_cfg, prompts)
+        return {"text_ids": ids, "text_mask": mask}
     if tcfg.encoder == "words":
         ids, mask = WordTokenizer(vocabulary(data_cfg)).encode(prompts, max_length(tcfg))
         return {"text_ids": ids, "text_mask": mask}

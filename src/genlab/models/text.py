@@ -154,3 +154,32 @@ class WordTextEncoder(nn.Module):
         ids, mask = self.tokenizer.encode(prompts, self.max_length)
         device = self.positions.device
         return self.encode_ids(ids.to(device), mask.to(device))
+
+
+class AttributeEncoder(nn.Module):
+    """Attributes as labels, read like text (the class-label baseline of text-to-image):
+    one token per attribute (``shape``, ``colour``, ``size``, ``position`` on shapes), its
+    state the learned embedding of the attribute's value plus a learned embedding of the
+    attribute's slot; no attention between them. Pooled = the mean of the real tokens.
+
+    Ids ``(B, A)``: slot ``a`` holds ``offset[a] + value`` (:meth:`ids`); a masked slot
+    (the empty prompt) is ignored.
+    """
+
+    def __init__(self, sizes: Sequence[int], dim: int = 128):
+        super().__init__()
+        if not sizes or min(sizes) < 1:
+            raise ConfigError(f"text: attribute sizes must be positive, got {list(sizes)}")
+        self.sizes, self.dim = tuple(sizes), dim
+        self.offsets = [sum(sizes[:a]) for a in range(len(sizes))]
+        self.values = nn.Embedding(sum(sizes), dim)
+        self.slots = nn.Parameter(torch.randn(len(sizes), dim) * 0.02)
+        self.norm = nn.LayerNorm(dim)
+
+    def ids(self, values: Tensor) -> Tensor:
+        """``(B, A)`` attribute values -> the ids :meth:`encode_ids` reads."""
+        return values + torch.tensor(self.offsets, device=values.device)
+
+    def encode_ids(self, ids: Tensor, mask: Tensor) -> TextEmbedding:
+        x = self.norm(self.values(ids) + self.slots)  # (B, A, D)
+        return TextEmbedding(x, mask, masked_mean(x, mask))

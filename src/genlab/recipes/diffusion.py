@@ -214,14 +214,15 @@ def text_to_image(encoder: str = "minilm", arch: str = "unet") -> Experiment:
     joint attention. The data leave out the :data:`HELDOUT_COMBINATIONS`
     (``data.exclude=[]`` trains on all). ``minilm``: the frozen pretrained all-MiniLM-L6-v2,
     every caption encoded once when the run starts; ``words``: a small word-level
-    transformer trained with the network. The prompt is dropped to the empty
+    transformer trained with the network; ``attributes``: the class-label baseline, each
+    caption's four attributes as four learned tokens. The prompt is dropped to the empty
     prompt 10% of the time, for guidance."""
     exp = shapes("rf")
     exp.recipe = "t2i-" + ("dit-" if arch == "dit" else "") + "shapes"
     exp.recipe += "" if encoder == "minilm" else f"-{encoder}"
     exp.data.exclude = tuple(HELDOUT_COMBINATIONS)
     exp.text = TextConfig(encoder=encoder)
-    text_dim = 384 if encoder == "minilm" else exp.text.dim
+    text_dim = 384 if encoder == "minilm" else exp.text.dim  # words, attributes: 128
     if arch == "dit":  # 4x4 patches: 64 tokens of 32x32; about the U-Net's parameters
         exp.model = preset(
             "dit-mnist", image_size=32, in_channels=3, patch=4, hidden=128, depth=6, heads=4,
@@ -352,6 +353,10 @@ RECIPES = {
     "t2i-shapes-words": Recipe(
         partial(text_to_image, "words"),
         "text-to-image, trainable word encoder + U-Net cross-attention, shapes",
+    ),
+    "t2i-shapes-attributes": Recipe(
+        partial(text_to_image, "attributes"),
+        "class-label baseline for t2i-shapes: the caption's 4 attributes as learned tokens",
     ),
     "t2i-shapes-latent": Recipe(
         latent_text_to_image,
