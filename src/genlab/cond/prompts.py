@@ -151,8 +151,9 @@ def cond_keys(tcfg: TextConfig) -> tuple[str, ...]:
 class TextConditioned(nn.Module):
     """``net`` reading prompts through a trainable encoder (word-level or attributes):
     ``cond["text_ids"]`` ``(B, L)`` and ``cond["text_mask"]`` become the states
-    ``cond["text"]`` ``(B, L, D)`` before ``net(x, t, cond)`` runs. The encoder is ``text_encoder``; ``net`` is the
-    network as it would be without text (a U-Net, or one in EDM's preconditioning)."""
+    ``cond["text"]`` ``(B, L, D)`` before ``net(x, t, cond)`` runs. The encoder is
+    ``text_encoder``; ``net`` is the network as it would be without text (a U-Net, or
+    one in EDM's preconditioning)."""
 
     def __init__(self, net: nn.Module, encoder: WordTextEncoder | AttributeEncoder):
         super().__init__()
