@@ -224,3 +224,11 @@ def test_the_attributes_baseline_reads_captions_as_four_labels(tmp_path, capsys)
     assert main([*args, "--prompt", captions[100]]) == 0
     assert main([*args, "--prompt", "a red circle"]) == 2
     assert "is not a caption of the data" in capsys.readouterr().err
+
+
+def test_the_torch_free_vocabulary_is_the_tokenizers():
+    from genlab.cond.text import WordTokenizer
+    from genlab.data.configs import ShapesConfig, all_captions, caption_words
+
+    cfg = ShapesConfig()
+    assert list(caption_words(cfg)) == WordTokenizer.from_captions(all_captions(cfg)).vocab

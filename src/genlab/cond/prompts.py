@@ -48,7 +48,7 @@ def captions_of(data_cfg) -> list[str]:
             f"text.encoder: data '{getattr(data_cfg, 'name', data_cfg)}' has no captions; "
             "text conditioning trains on shapes"
         )
-    from genlab.data.shapes import all_captions
+    from genlab.data.configs import all_captions
 
     return all_captions(data_cfg)
 
@@ -108,8 +108,12 @@ def attribute_ids(data_cfg, prompts: list[str]) -> tuple[Tensor, Tensor]:
 
 
 def vocabulary(data_cfg) -> tuple[str, ...]:
-    """The word encoder's vocabulary: the sorted words of :func:`captions_of`."""
-    return tuple(WordTokenizer.from_captions(captions_of(data_cfg)).vocab)
+    """The word encoder's vocabulary: the sorted words of :func:`captions_of`
+    (``genlab.data.configs.caption_words``, as ``WordTokenizer.from_captions``)."""
+    from genlab.data.configs import caption_words
+
+    captions_of(data_cfg)  # a clear error for data without captions
+    return caption_words(data_cfg)
 
 
 def check(tcfg: TextConfig, model_cfg, data_cfg) -> None:

@@ -7,6 +7,7 @@ imported by :func:`genlab.data.build_dataset` the first time a dataset is built.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -216,6 +217,42 @@ def attribute_values(cfg: ShapesConfig) -> dict[str, tuple[str, ...]]:
         "size": tuple(SIZES),
         "position": POSITIONS,
     }
+
+
+_PHRASES = {"left": "on the left", "right": "on the right", "center": "in the center"}
+
+
+def position_phrase(position: str) -> str:
+    """``"top left"`` -> ``"at the top left"``, ``"center"`` -> ``"in the center"``."""
+    return _PHRASES.get(position, f"at the {position}")
+
+
+def caption(names: dict[str, tuple[str, ...]], shape: int, color: int, size: int, pos: int) -> str:
+    """``"a small red circle at the top left"`` from attribute ids (:func:`attribute_values`)."""
+    return (
+        f"a {names['size'][size]} {names['color'][color]} {names['shape'][shape]} "
+        f"{position_phrase(POSITIONS[pos])}"
+    )
+
+
+def all_captions(cfg: ShapesConfig) -> list[str]:
+    """Every caption an image of ``cfg`` can have, attribute ids in :data:`ATTRIBUTES`
+    order, the last varying fastest: what a text encoder's cache holds."""
+    names = attribute_values(cfg)
+    k = [len(names[a]) for a in ATTRIBUTES]
+    return [
+        caption(names, h, c, z, q)
+        for h in range(k[0]) for c in range(k[1]) for z in range(k[2]) for q in range(k[3])
+    ]  # fmt: skip
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def caption_words(cfg: ShapesConfig) -> tuple[str, ...]:
+    """The sorted words of :func:`all_captions` (lower-cased runs of letters and
+    digits): a word-level text encoder's vocabulary, without importing torch."""
+    return tuple(sorted({w for c in all_captions(cfg) for w in _WORD.findall(c.lower())}))
 
 
 def parse_combination(cfg: ShapesConfig, entry: str, key: str) -> dict[str, int]:

@@ -36,12 +36,15 @@ from genlab.data.configs import (  # noqa: F401 (SHAPES, SIZES, POSITIONS: publi
     SHAPES,
     SIZES,
     ShapesConfig,
+    all_captions,
     attribute_values,
+    caption,
+    caption_words,
     check_config,
     parse_combination,
+    position_phrase,
 )
 
-_PHRASES = {"left": "on the left", "right": "on the right", "center": "in the center"}
 JITTER = 0.02  # largest shift of the centre, as a fraction of the image size
 SUBPIXEL = 8  # centres are snapped to 1/8 pixel
 
@@ -174,30 +177,6 @@ def render(
     out = torch.zeros(n, size, size)
     out.view(-1)[flat[keep]] = patches[inverse][keep]
     return out
-
-
-def position_phrase(position: str) -> str:
-    """``"top left"`` -> ``"at the top left"``, ``"center"`` -> ``"in the center"``."""
-    return _PHRASES.get(position, f"at the {position}")
-
-
-def caption(names: dict[str, tuple[str, ...]], shape: int, color: int, size: int, pos: int) -> str:
-    """``"a small red circle at the top left"`` from attribute ids (:func:`attribute_values`)."""
-    return (
-        f"a {names['size'][size]} {names['color'][color]} {names['shape'][shape]} "
-        f"{position_phrase(POSITIONS[pos])}"
-    )
-
-
-def all_captions(cfg: ShapesConfig) -> list[str]:
-    """Every caption an image of ``cfg`` can have, attribute ids in :data:`ATTRIBUTES`
-    order, the last varying fastest: what a text encoder's cache holds."""
-    names = attribute_values(cfg)
-    k = [len(names[a]) for a in ATTRIBUTES]
-    return [
-        caption(names, h, c, z, q)
-        for h in range(k[0]) for c in range(k[1]) for z in range(k[2]) for q in range(k[3])
-    ]  # fmt: skip
 
 
 def caption_index(cfg: ShapesConfig, labels: dict[str, Tensor]) -> Tensor:

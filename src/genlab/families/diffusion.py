@@ -63,7 +63,7 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
         ConfigError: not a trained KL autoencoder run with a spatial latent, latents of
             another shape than the network takes, or images of another size than the data.
     """
-    where = exp.objective.autoencoder
+    where = getattr(exp.objective, "autoencoder", "")  # a distilled student has none
     if not where:
         return None
     path = Path(where)
@@ -108,7 +108,7 @@ def build(exp: Experiment) -> nn.Module:
             or an autoencoder with an inpainting or ControlNet network.
     """
     prompts.check(exp.text, exp.model, exp.data)
-    if exp.objective.autoencoder:
+    if getattr(exp.objective, "autoencoder", ""):
         if exp.model.arch == "controlnet" or getattr(exp.model, "inpaint", False):
             raise ConfigError(
                 "objective.autoencoder: latent diffusion works with a plain network; "
@@ -127,7 +127,7 @@ def loss(exp: Experiment):
     the autoencoder's latents of each batch for a latent run (:func:`pixel_loss` for
     everything else)."""
     fn = pixel_loss(exp)
-    if not exp.objective.autoencoder:
+    if not getattr(exp.objective, "autoencoder", ""):
         return fn
 
     def latent_loss(model, batch: dict, generator: torch.Generator):
@@ -332,7 +332,7 @@ def edit(
     Raises:
         ConfigError: a latent diffusion run (its mask would need the latent grid).
     """
-    if exp.objective.autoencoder:
+    if getattr(exp.objective, "autoencoder", ""):
         raise ConfigError(
             f"genlab edit: {exp.recipe or 'this run'} is a latent diffusion run "
             f"(objective.autoencoder); editing works on pixel-space runs"

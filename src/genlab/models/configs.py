@@ -427,7 +427,9 @@ class DualEncoderConfig:
     image_size: int = 32
     width: int = 32  # image tower: the classifier CNN's width
     features: int = 256  # image tower's penultimate width
-    vocab: tuple[str, ...] = ()  # the text tower's words (the recipe fills it from captions)
+    # the text tower's words (the recipe fills them in from the captions; any other word,
+    # and every word when empty, is the one "unknown" id)
+    vocab: tuple[str, ...] = ()
     text_dim: int = 128
     text_depth: int = 2
     text_heads: int = 4
@@ -443,8 +445,6 @@ class DualEncoderConfig:
             raise ConfigError(
                 f"model.text_heads: {self.text_heads} does not divide text_dim {self.text_dim}"
             )
-        if not self.vocab:
-            raise ConfigError("model.vocab: a dual encoder needs its words (from the captions)")
 
     def input_shape(self) -> tuple[int, ...]:
         return (self.in_channels, self.image_size, self.image_size)

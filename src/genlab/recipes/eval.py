@@ -10,7 +10,7 @@ EMA weights.
 from __future__ import annotations
 
 from genlab.data import DATASETS
-from genlab.data.configs import MNIST_ROOT, TRAIN_STOP
+from genlab.data.configs import MNIST_ROOT, TRAIN_STOP, caption_words
 from genlab.experiment import Experiment, TrainConfig
 from genlab.models import preset
 from genlab.models.configs import DualEncoderConfig
@@ -76,13 +76,11 @@ def shapes_clip() -> Experiment:
     seed 0, other seeds held out), the feature network of ``--metrics clip``: the
     classifier's CNN and a 2-block word transformer into a 64-d space, CLIP's symmetric
     contrastive loss."""
-    from genlab.cond.prompts import vocabulary
-
     data = DATASETS["shapes"].config()
     exp = Experiment(
         recipe="clip-shapes",
         data=data,
-        model=DualEncoderConfig(vocab=vocabulary(data)),
+        model=DualEncoderConfig(vocab=caption_words(data)),
         objective=ContrastiveConfig(),
         sampler=ClassifierEvalConfig(),
         train=_train(1500),
