@@ -232,3 +232,16 @@ def test_the_torch_free_vocabulary_is_the_tokenizers():
 
     cfg = ShapesConfig()
     assert list(caption_words(cfg)) == WordTokenizer.from_captions(all_captions(cfg)).vocab
+
+
+def test_load_network_rebuilds_the_trained_text_encoder(runs):
+    """A run whose text encoder trained with it loads as a feature network or a
+    dependency (genlab.checkpoint.load_network) the same as through its family."""
+    from genlab.checkpoint import load_network
+
+    exp, model = load_model(runs / "words")
+    found = load_network(runs / "words", "ema")
+    cond = prompts.prompt_cond(exp.text, exp.data, ["a red circle", ""])
+    x, t = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.rand(2)
+    with torch.no_grad():
+        torch.testing.assert_close(found.module(x, t, cond), model(x, t, cond))

@@ -241,6 +241,24 @@ class Network:
 _NETWORKS: dict[tuple, Network] = {}
 
 
+def _with_text_encoder(
+    net: torch.nn.Module, text: dict, data: dict, cfg_path: Path
+) -> torch.nn.Module:
+    """``net`` wrapped with the trained text encoder its config's ``text`` and ``data``
+    sections describe (``genlab.models.text``)."""
+    import genlab.config as C
+    from genlab.data import dataset_config
+    from genlab.experiment import TextConfig
+    from genlab.models.text import TextConditioned, trained_text_encoder
+
+    try:
+        tcfg = C.from_dict(TextConfig, text, "text")
+        data_cfg = C.from_dict(dataset_config(data.get("name", "")), data, "data")
+        return TextConditioned(net, trained_text_encoder(tcfg, data_cfg))
+    except ConfigError as e:
+        raise CheckpointError(f"{cfg_path}: {e}") from None
+
+
 def load_network(run_dir: str | Path, weights: str = "ema", device="cpu") -> Network:
     """The network of run ``run_dir`` with its ``weights`` ("ema" or "model") loaded.
 
@@ -285,6 +303,9 @@ def load_network(run_dir: str | Path, weights: str = "ema", device="cpu") -> Net
         from genlab.paths import EDMPrecond, build_path
 
         net = EDMPrecond(net, build_path(objective["path"]), objective["sigma_data"])
+    text = raw.get("text") or {}
+    if text.get("encoder") in ("words", "attributes"):  # its text encoder trained with it
+        net = _with_text_encoder(net, text, raw.get("data") or {}, cfg_path)
     lora = raw.get("lora") or {}
     if lora.get("rank"):  # a LoRA run's weights hold its base's and the adapters'
         from genlab.adapters.lora import add_lora

@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import genlab.config as C
 from genlab.errors import ConfigError
@@ -141,6 +141,13 @@ class TextConfig:
     dim: int = 128  # words / attributes: width (and blocks, heads) of the trained encoder
     depth: int = 2
     heads: int = 4
+
+    DEFAULT_LENGTH: ClassVar[dict[str, int]] = {"minilm": 32, "words": 16, "attributes": 4}
+
+    def length(self) -> int:
+        """Tokens per prompt: ``max_length`` or the encoder's default (WordPiece tokens
+        with [CLS] and [SEP] / words / one per attribute)."""
+        return self.max_length or self.DEFAULT_LENGTH.get(self.encoder, 0)
 
     def __post_init__(self):
         if self.encoder not in TEXT_ENCODERS:

@@ -28,13 +28,13 @@ from functools import lru_cache
 import torch
 from torch import Tensor, nn
 
-from genlab.cond.text import FrozenMiniLM, WordTextEncoder, WordTokenizer
+from genlab.cond.text import FrozenMiniLM, WordTokenizer
 from genlab.errors import ConfigError
 from genlab.experiment import TextConfig
-from genlab.models.text import AttributeEncoder
+from genlab.models.text import TextConditioned, trained_text_encoder
 
 # tokens (WordPiece incl. [CLS]/[SEP]) / words / attributes (shape, colour, size, position)
-DEFAULT_LENGTH = {"minilm": 32, "words": 16, "attributes": 4}
+DEFAULT_LENGTH = TextConfig.DEFAULT_LENGTH
 
 
 def captions_of(data_cfg) -> list[str]:
@@ -55,7 +55,7 @@ def captions_of(data_cfg) -> list[str]:
 
 def max_length(tcfg: TextConfig) -> int:
     """Tokens per prompt: ``text.max_length`` or the encoder's default."""
-    return tcfg.max_length or DEFAULT_LENGTH[tcfg.encoder]
+    return tcfg.length()
 
 
 def encoder_dim(tcfg: TextConfig) -> int:
@@ -152,36 +152,11 @@ def cond_keys(tcfg: TextConfig) -> tuple[str, ...]:
     return ("text", "text_mask") if tcfg.encoder == "minilm" else ("text_ids", "text_mask")
 
 
-class TextConditioned(nn.Module):
-    """``net`` reading prompts through a trainable encoder (word-level or attributes):
-    ``cond["text_ids"]`` ``(B, L)`` and ``cond["text_mask"]`` become the states
-    ``cond["text"]`` ``(B, L, D)`` before ``net(x, t, cond)`` runs. The encoder is
-    ``text_encoder``; ``net`` is the network as it would be without text (a U-Net, or
-    one in EDM's preconditioning)."""
-
-    def __init__(self, net: nn.Module, encoder: WordTextEncoder | AttributeEncoder):
-        super().__init__()
-        self.net = net
-        self.text_encoder = encoder
-
-    def forward(self, x: Tensor, t: Tensor, cond: dict) -> Tensor:
-        if "text_ids" in cond:
-            e = self.text_encoder.encode_ids(cond["text_ids"], cond["text_mask"])
-            cond = {k: v for k, v in cond.items() if k != "text_ids"}
-            cond = {**cond, "text": e.states, "text_mask": e.mask}
-        return self.net(x, t, cond)
-
-
 def wrap(net: nn.Module, tcfg: TextConfig, data_cfg) -> nn.Module:
-    """``net`` itself (no text, or a frozen encoder) or wrapped with its trained encoder."""
-    if tcfg.encoder == "attributes":
-        return TextConditioned(net, AttributeEncoder(attribute_sizes(data_cfg), tcfg.dim))
-    if tcfg.encoder != "words":
-        return net
-    encoder = WordTextEncoder(
-        vocabulary(data_cfg), tcfg.dim, tcfg.depth, tcfg.heads, max_length(tcfg)
-    )
-    return TextConditioned(net, encoder)
+    """``net`` itself (no text, or a frozen encoder) or wrapped with its trained encoder
+    (:class:`~genlab.models.text.TextConditioned`)."""
+    encoder = trained_text_encoder(tcfg, data_cfg)
+    return net if encoder is None else TextConditioned(net, encoder)
 
 
 def prompt_cond(tcfg: TextConfig, data_cfg, prompts: Sequence[str], batch: int = 256) -> dict:

@@ -183,3 +183,42 @@ class AttributeEncoder(nn.Module):
     def encode_ids(self, ids: Tensor, mask: Tensor) -> TextEmbedding:
         x = self.norm(self.values(ids) + self.slots)  # (B, A, D)
         return TextEmbedding(x, mask, masked_mean(x, mask))
+
+
+class TextConditioned(nn.Module):
+    """``net`` reading prompts through a trainable encoder (word-level or attributes):
+    ``cond["text_ids"]`` ``(B, L)`` and ``cond["text_mask"]`` become the states
+    ``cond["text"]`` ``(B, L, D)`` before ``net(x, t, cond)`` runs. The encoder is
+    ``text_encoder``; ``net`` is the network as it would be without text (a U-Net, or
+    one in EDM's preconditioning)."""
+
+    def __init__(self, net: nn.Module, encoder: nn.Module):
+        super().__init__()
+        self.net = net
+        self.text_encoder = encoder
+
+    def forward(self, x: Tensor, t: Tensor, cond: dict) -> Tensor:
+        if "text_ids" in cond:
+            e = self.text_encoder.encode_ids(cond["text_ids"], cond["text_mask"])
+            cond = {k: v for k, v in cond.items() if k != "text_ids"}
+            cond = {**cond, "text": e.states, "text_mask": e.mask}
+        return self.net(x, t, cond)
+
+
+def trained_text_encoder(tcfg, data_cfg) -> nn.Module | None:
+    """The encoder a run with ``text.encoder`` words or attributes trains with its network
+    (None for no text or a frozen encoder): built from the run's ``text`` and ``data``
+    sections alone, so a saved run rebuilds it (``genlab.checkpoint.load_network``)."""
+    from genlab.data.configs import ATTRIBUTES, attribute_values, caption_words
+
+    if tcfg.encoder not in ("words", "attributes"):
+        return None
+    if getattr(data_cfg, "name", None) != "shapes":
+        raise ConfigError(
+            f"text.encoder: data '{getattr(data_cfg, 'name', data_cfg)}' has no captions; "
+            "text conditioning trains on shapes"
+        )
+    if tcfg.encoder == "attributes":
+        names = attribute_values(data_cfg)
+        return AttributeEncoder([len(names[a]) for a in ATTRIBUTES], tcfg.dim)
+    return WordTextEncoder(caption_words(data_cfg), tcfg.dim, tcfg.depth, tcfg.heads, tcfg.length())
