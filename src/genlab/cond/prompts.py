@@ -33,9 +33,6 @@ from genlab.errors import ConfigError
 from genlab.experiment import TextConfig
 from genlab.models.text import TextConditioned, trained_text_encoder
 
-# tokens (WordPiece incl. [CLS]/[SEP]) / words / attributes (shape, colour, size, position)
-DEFAULT_LENGTH = TextConfig.DEFAULT_LENGTH
-
 
 def captions_of(data_cfg) -> list[str]:
     """Every caption the data ``data_cfg`` can hold (the vocabulary and the cache).
@@ -51,11 +48,6 @@ def captions_of(data_cfg) -> list[str]:
     from genlab.data.configs import all_captions
 
     return all_captions(data_cfg)
-
-
-def max_length(tcfg: TextConfig) -> int:
-    """Tokens per prompt: ``text.max_length`` or the encoder's default."""
-    return tcfg.length()
 
 
 def encoder_dim(tcfg: TextConfig) -> int:
@@ -135,7 +127,7 @@ def check(tcfg: TextConfig, model_cfg, data_cfg) -> None:
             f"text.encoder: model '{getattr(model_cfg, 'arch', '?')}' cannot read text "
             "(use the unet)"
         )
-    if tcfg.encoder == "attributes" and tcfg.max_length not in (0, DEFAULT_LENGTH["attributes"]):
+    if tcfg.encoder == "attributes" and tcfg.length() != len(attribute_sizes(data_cfg)):
         raise ConfigError("text.max_length: the attributes encoder has one token per attribute")
     if dim != encoder_dim(tcfg):
         raise ConfigError(
@@ -170,9 +162,9 @@ def prompt_cond(tcfg: TextConfig, data_cfg, prompts: Sequence[str], batch: int =
         ids, mask = attribute_ids(data_cfg, prompts)
         return {"text_ids": ids, "text_mask": mask}
     if tcfg.encoder == "words":
-        ids, mask = WordTokenizer(vocabulary(data_cfg)).encode(prompts, max_length(tcfg))
+        ids, mask = WordTokenizer(vocabulary(data_cfg)).encode(prompts, tcfg.length())
         return {"text_ids": ids, "text_mask": mask}
-    encoder = frozen_minilm(max_length(tcfg))
+    encoder = frozen_minilm(tcfg.length())
     parts = [encoder(prompts[lo : lo + batch]) for lo in range(0, len(prompts), batch)]
     return {
         "text": torch.cat([p.states for p in parts]).cpu(),

@@ -130,11 +130,16 @@ def loss(exp: Experiment):
     if not getattr(exp.objective, "autoencoder", ""):
         return fn
 
+    loaded: dict = {}  # device -> the autoencoder, checked and loaded once
+
     def latent_loss(model, batch: dict, generator: torch.Generator):
         """The same loss on ``encode(x)``: the normalised latents (posterior means, scaled
         by the autoencoder's stored scale and shift) of the batch's images."""
+        device = batch["x"].device
+        if device not in loaded:
+            loaded[device] = load_autoencoder(exp, device)
         with torch.no_grad():
-            z = load_autoencoder(exp, batch["x"].device).encode(batch["x"])  # (B, *latent)
+            z = loaded[device].encode(batch["x"])  # (B, *latent)
         return fn(model, {**batch, "x": z}, generator)
 
     return latent_loss

@@ -162,8 +162,8 @@ class AttributeEncoder(nn.Module):
     state the learned embedding of the attribute's value plus a learned embedding of the
     attribute's slot; no attention between them. Pooled = the mean of the real tokens.
 
-    Ids ``(B, A)``: slot ``a`` holds ``offset[a] + value`` (:meth:`ids`); a masked slot
-    (the empty prompt) is ignored.
+    Ids ``(B, A)``: slot ``a`` holds ``offset[a] + value``
+    (``genlab.cond.prompts.attribute_ids``); a masked slot (the empty prompt) is ignored.
     """
 
     def __init__(self, sizes: Sequence[int], dim: int = 128):
@@ -175,10 +175,6 @@ class AttributeEncoder(nn.Module):
         self.values = nn.Embedding(sum(sizes), dim)
         self.slots = nn.Parameter(torch.randn(len(sizes), dim) * 0.02)
         self.norm = nn.LayerNorm(dim)
-
-    def ids(self, values: Tensor) -> Tensor:
-        """``(B, A)`` attribute values -> the ids :meth:`encode_ids` reads."""
-        return values + torch.tensor(self.offsets, device=values.device)
 
     def encode_ids(self, ids: Tensor, mask: Tensor) -> TextEmbedding:
         x = self.norm(self.values(ids) + self.slots)  # (B, A, D)
