@@ -3,12 +3,15 @@
 - mnist: trained on MNIST test images [0, 8000), scored on [8000, 10000);
 - digits: trained on the ``digits`` train split, scored on its test split (20%, seed 0);
 - shapes: trained on ``shapes`` seed 0 (10,000 images), scored per attribute on a fresh
-  draw (seed 1, 2,000 images).
+  draw (seed 1, 2,000 images);
+- fsdd: the spoken-digit classifier, trained on takes 5-49 of the Free Spoken Digit
+  Dataset, scored (digit and speaker heads) on takes 0-4 (300 clips).
 
 Classifiers missing from ``--runs`` (default ``runs/``) are trained first with their
 recipes (``genlab train eval-<name>-classifier``). ``--quick`` scores 500 images each.
 
     python benchmarks/eval_classifiers.py [--quick] [--runs runs] [--mnist-root DIR]
+        [--only mnist,digits,shapes,fsdd]
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def heldout(name: str, mnist_root: str):
         return cfg, "MNIST test [8000, 10000)"
     if name == "digits":
         return DATASETS["digits"].config(split="test"), "digits test split"
+    if name == "fsdd":
+        return DATASETS["fsdd"].config(split="test"), "fsdd takes 0-4"
     return DATASETS["shapes"].config(seed=1, n=2000), "shapes seed 1, n 2000"
 
 
@@ -44,10 +49,11 @@ def main() -> None:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--runs", default="runs")
     p.add_argument("--mnist-root", default=str(SHARED))
+    p.add_argument("--only", default="mnist,digits,shapes,fsdd", help="classifiers to score")
     args = p.parse_args()
     _machine.report()
     rows = []
-    for name in ("mnist", "digits", "shapes"):
+    for name in args.only.split(","):
         ov = [f"data.root={args.mnist_root}"] if name == "mnist" else []
         tic = time.perf_counter()
         run = ensure_classifier(name, Path(args.runs) / f"eval-{name}-classifier", ov)

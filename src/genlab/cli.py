@@ -132,11 +132,15 @@ def cmd_train(args) -> int:
         )
         pics = f"; pictures in {out / 'samples'}" if (out / "samples").is_dir() else ""
         print(f"trained {out} (step {done} of {exp.train.steps}){pics}{more}")
-        if family_of(exp.objective.kind).name != "classifier":
+        if family_of(exp.objective.kind).name not in ("classifier", "contrastive"):
+            from genlab.data import DATASETS
+
+            audio = DATASETS[exp.data.name].modality == "audio"
             print(
-                f"sample again: genlab sample {out} --n 64"
+                f"sample again: genlab sample {out} --n " + ("8" if audio else "64")
                 + (" --class 3" if getattr(exp.model, "num_classes", 0) > 3 else "")
-            )
+                + (f" --out {out / 'samples' / 'sample.wav'}" if audio else "")
+            )  # fmt: skip
     return 0
 
 
@@ -170,7 +174,9 @@ def sampling_options(args) -> dict:
     )
 
 
-SAMPLE_SUFFIXES = {".png": "picture", ".jpg": "picture", ".jpeg": "picture", ".npz": "arrays"}
+SAMPLE_SUFFIXES = {
+    ".png": "picture", ".jpg": "picture", ".jpeg": "picture", ".npz": "arrays", ".wav": "audio",
+}  # fmt: skip
 
 
 def cmd_sample(args) -> int:
@@ -189,6 +195,12 @@ def cmd_sample(args) -> int:
             f"--out: unsupported file type {out.suffix or '(none)'!r} for {out}; use one of "
             f"{', '.join(SAMPLE_SUFFIXES)} (any case)"
         )
+    if kind == "audio":  # checked before any sampling too
+        from genlab.runs import read_experiment
+
+        name = read_experiment(Path(args.run)).data.name
+        if DATASETS[name].modality != "audio":
+            raise ConfigError(f"--out: {out} is a WAV, but {args.run} makes {name} samples")
     texts = read_prompts(args.prompt, args.prompts)
     x, cond, nrow, exp = sample_with_cond(
         args.run,
@@ -211,6 +223,9 @@ def cmd_sample(args) -> int:
             arrays["prompt"] = np.array(prompt_rows(exp, texts, args.n, args.seed, args.run)[0])
         np.savez(tmp, **arrays)
         os.replace(tmp, out)
+    elif kind == "audio":  # one WAV, or a folder of them in class order
+        order = torch.argsort(cond["class"], stable=True) if "class" in cond else slice(None)
+        out = save_samples(x[order], "audio", out, sample_rate=exp.data.sample_rate)
     elif len(x) == 1 and DATASETS[exp.data.name].modality == "image":
         save_image(x[0], out)  # at its own size, pixel for pixel (an input for genlab edit)
     else:  # a picture: one row per class (sample i keeps class i % K whatever --n is)
@@ -662,7 +677,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of samples (default 64; per prompt with --prompts)",
     )
     s.add_argument(
-        "--out", help="output .png (a grid; --n 1: the image at its own size) or .npz (arrays)"
+        "--out",
+        help="output .png (a grid; --n 1: the image at its own size; audio: spectrograms), "
+        ".npz (arrays) or, for audio, .wav (--n 1: that file; else a folder of WAVs)",
     )
     s.add_argument("--prompt", help="text runs: the prompt of every sample")
     s.add_argument(

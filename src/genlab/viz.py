@@ -1,6 +1,8 @@
-"""Pictures of samples: image grids, 2-D scatter plots, animated GIFs; written atomically.
+"""Pictures of samples: image grids, 2-D scatter plots, animated GIFs, spectrograms; and
+WAV files. Everything is written atomically (a temporary file renamed into place).
 
-Images are ``(N, C, H, W)`` in [-1, 1]; points are ``(N, 2)``.
+Images are ``(N, C, H, W)`` in [-1, 1]; points are ``(N, 2)``; waveforms ``(N, 1, L)`` in
+[-1, 1].
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from genlab.errors import DataError
+from genlab.nn.audio import stft
 
 PALETTE = [
     (230, 25, 75),
@@ -144,12 +147,81 @@ def save_gif(frames: Tensor, path: Path, fps: int = 10, scale: int | None = None
     )
 
 
+# Anchors of a perceptually ordered dark-to-bright colour map (black, purple, orange,
+# pale yellow) for spectrograms.
+_HEAT = torch.tensor([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]])
+
+
+def spectrogram_images(
+    x: Tensor, n_fft: int = 256, hop_length: int = 64, top_db: float = 80.0
+) -> Tensor:
+    """Waveforms ``(N, 1, L)`` -> RGB spectrogram pictures ``(N, 3, n_fft // 2 + 1, T)`` in
+    [-1, 1]: the STFT magnitude in dB, the loudest bin of all ``N`` at the top of the
+    colour map and ``top_db`` below it at the bottom, low frequencies at the bottom."""
+    mag = stft(x.detach().float().cpu()[:, 0], n_fft, hop_length).abs()  # (N, F, T)
+    db = 20 * torch.log10(mag.clamp(min=1e-8))
+    level = ((db - db.max() + top_db) / top_db).clamp(0, 1).flip(1)  # (N, F, T), 1 = loud
+    pos = level * (len(_HEAT) - 1)
+    i = pos.floor().long().clamp(max=len(_HEAT) - 2)
+    w = (pos - i)[..., None]
+    rgb = _HEAT[i].float() * (1 - w) + _HEAT[i + 1].float() * w  # (N, F, T, 3) in [0, 255]
+    return (rgb / 127.5 - 1).permute(0, 3, 1, 2)
+
+
+def write_wav(x: Tensor, path: Path, sample_rate: int) -> Path:
+    """Write one waveform ``(1, L)`` or ``(L,)`` in [-1, 1] (clipped) as a 16-bit PCM mono
+    WAV at ``sample_rate`` Hz, atomically.
+
+    Raises:
+        DataError: ``path`` cannot be written; the message names it."""
+    import soundfile as sf
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    data = x.detach().float().cpu().reshape(-1).clamp(-1, 1).numpy()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp, data, sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
+        reason = getattr(e, "strerror", None) or e
+        raise DataError(f"{path}: cannot write the WAV ({reason})") from None
+    return path
+
+
+def save_audio(x: Tensor, path: Path, sample_rate: int) -> Path:
+    """Waveforms ``(N, 1, L)`` as WAV: ``path`` itself for one, else ``path`` without its
+    suffix as a folder of ``000.wav``, ``001.wav``, ...; returns what was written."""
+    path = Path(path)
+    if len(x) == 1:
+        return write_wav(x[0], path, sample_rate)
+    folder = path.with_suffix("")
+    for i, w in enumerate(x):
+        write_wav(w, folder / f"{i:03d}.wav", sample_rate)
+    return folder
+
+
 def save_samples(
-    x: Tensor, modality: str, path: Path, nrow: int | None = None, labels: Tensor | None = None
+    x: Tensor,
+    modality: str,
+    path: Path,
+    nrow: int | None = None,
+    labels: Tensor | None = None,
+    sample_rate: int = 0,
 ) -> Path:
-    """Save samples the way their modality is looked at (grid PNG, scatter PNG)."""
+    """Save samples the way their modality is looked at or listened to: a grid PNG, a
+    scatter PNG; audio as WAV (``path`` ending in ``.wav``, needing ``sample_rate``) or a
+    grid of spectrogram pictures (any other suffix)."""
     if modality == "points":
         return save_scatter(x, path, labels)
     if modality == "image":
         return save_grid(x, path, nrow)
+    if modality == "audio":
+        if Path(path).suffix.lower() == ".wav":
+            if sample_rate < 1:
+                raise ValueError("saving audio as WAV needs its sample_rate")
+            return save_audio(x, path, sample_rate)
+        return save_grid(spectrogram_images(x), path, nrow, scale=1)
     raise ValueError(f"no picture for modality {modality!r} yet")

@@ -112,6 +112,25 @@ DATASETS: dict[str, DatasetSpec] = {
         "image",
         "Stacked MNIST: 3 random MNIST digits as RGB channels, 1,000 modes",
     ),
+    # genlab.data.audio
+    "fsdd": DatasetSpec(
+        K.FSDDConfig,
+        "genlab.data.audio:make_fsdd",
+        "audio",
+        "Free Spoken Digit Dataset: 8 kHz spoken digits, 6 speakers (WAVs), digit/speaker labels",
+    ),
+    "audio-folder": DatasetSpec(
+        K.AudioFolderConfig,
+        "genlab.data.audio:make_audio_folder",
+        "audio",
+        "audio files (WAV, FLAC, OGG) from a folder with one subfolder per class",
+    ),
+    "tones": DatasetSpec(
+        K.TonesConfig,
+        "genlab.data.audio:make_tones",
+        "audio",
+        "synthetic tones and chirps, 5 classes (no files needed)",
+    ),
 }
 
 
@@ -132,6 +151,8 @@ def heldout_config(data_cfg) -> tuple[object, str]:
     if mnist_like and (data_cfg.start, data_cfg.stop) == (0, TRAIN_STOP):
         cfg = dataclasses.replace(data_cfg, start=TRAIN_STOP, stop=-1)
         return cfg, f"{name} test images [{TRAIN_STOP}, 10000) (held out)"
+    if name == "fsdd" and data_cfg.split == "train":
+        return dataclasses.replace(data_cfg, split="test"), "fsdd takes 0-4 (held out)"
     if name == "digits" and data_cfg.split == "train":
         return dataclasses.replace(data_cfg, split="test"), "digits test split (held out)"
     if hasattr(data_cfg, "seed") and hasattr(data_cfg, "n"):  # procedural: a fresh draw

@@ -342,3 +342,62 @@ class StackedMNISTConfig(Checked):
     stop: int = TRAIN_STOP
     n: int = 50_000  # stacked samples to build
     seed: int = 0
+
+
+# ---------------------------------------- audio (genlab.data.audio)
+FSDD_ROOT = "../shared/data/fsdd"  # the Free Spoken Digit Dataset, beside the project
+FSDD_TEST_TAKES = 5  # takes 0-4 of every speaker and digit: the usual test split
+
+
+class AudioChecked(Checked):
+    """Base of the audio configs: ``data.length`` and ``data.sample_rate`` checked too."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.length < 64:
+            raise ConfigError(f"data.length: must be at least 64 samples, got {self.length}")
+        if self.sample_rate < 1000:
+            raise ConfigError(f"data.sample_rate: must be at least 1000 Hz, got {self.sample_rate}")
+
+
+@dataclass
+class FSDDConfig(AudioChecked):
+    """The Free Spoken Digit Dataset: ``{digit}_{speaker}_{take}.wav`` files under
+    ``root`` (or ``root/recordings``), mono 8 kHz. ``split="test"`` is takes 0-4 of every
+    speaker and digit, ``"train"`` the rest (5-49)."""
+
+    name: Literal["fsdd"] = "fsdd"
+    root: str = FSDD_ROOT
+    split: Literal["all", "train", "test"] = "train"
+    label: Literal["digit", "speaker"] = "digit"  # what cond["class"] holds
+    length: int = 8192  # samples per clip (1.02 s at 8 kHz): padded with silence or cropped
+    sample_rate: int = 8000
+    resample: bool = False  # files at another rate: resample them (else an error)
+    speakers: tuple[str, ...] = ()  # only these speakers (every one when empty)
+    normalize: bool = False  # scale each clip so its peak is 0.95
+
+
+@dataclass
+class AudioFolderConfig(AudioChecked):
+    """Audio files (WAV, FLAC, OGG: whatever soundfile reads) in one subfolder per class."""
+
+    name: Literal["audio-folder"] = "audio-folder"
+    root: str = ""
+    length: int = 16384
+    sample_rate: int = 16000
+    resample: bool = True
+    mix_stereo: bool = False  # average a stereo file's channels (else stereo is an error)
+    normalize: bool = False
+    extensions: tuple[str, ...] = (".wav", ".flac", ".ogg")
+
+
+@dataclass
+class TonesConfig(AudioChecked):
+    """Synthetic audio that needs no files: steady tones (low, mid, high) and rising and
+    falling chirps, each with a random pitch offset, amplitude, onset and decay."""
+
+    name: Literal["tones"] = "tones"
+    n: int = 2000
+    length: int = 8192
+    sample_rate: int = 8000
+    seed: int = 0

@@ -22,9 +22,16 @@ from genlab.models import build_model
 
 def random_shift(x: Tensor, shift: int, generator: torch.Generator) -> Tensor:
     """Translate each image ``(B, C, H, W)`` by its own integer offset in
-    ``[-shift, shift]^2``, filling with the background value -1."""
+    ``[-shift, shift]^2``, filling with the background value -1; each waveform
+    ``(B, C, L)`` by an offset in ``[-shift, shift]`` samples, filling with silence."""
     if shift == 0:
         return x
+    if x.ndim == 3:
+        b, _, n = x.shape
+        pad = F.pad(x, (shift, shift))
+        dt = torch.randint(0, 2 * shift + 1, (b, 1, 1), generator=generator).to(x.device)
+        idx = (torch.arange(n, device=x.device) + dt).expand(-1, x.shape[1], -1)  # (B, C, L)
+        return pad.gather(2, idx)
     b, _, h, w = x.shape
     pad = F.pad(x, (shift,) * 4, value=-1.0)
     dy, dx = torch.randint(0, 2 * shift + 1, (2, b, 1), generator=generator).to(x.device)

@@ -2,7 +2,8 @@
 
 ``get_extractor(name, path=None, inception_weights=None)`` returns an :class:`Extractor`:
 
-- ``"mnist"``, ``"digits"``, ``"shapes"``: a domain classifier genlab trained itself. The
+- ``"mnist"``, ``"digits"``, ``"shapes"``, ``"fsdd"`` (spoken digits: waveforms
+  ``(N, 1, L)``, a log-mel CNN): a domain classifier genlab trained itself. The
   artifact is a run directory of ``genlab train eval-<name>-classifier`` (default
   ``runs/eval-<name>-classifier``, relative to the working directory; or ``path``,
   the CLI's ``--extractor RUN``). Its EMA weights are used; its fingerprint is
@@ -34,7 +35,7 @@ from genlab.checkpoint import load_network
 from genlab.errors import CheckpointError, ConfigError
 from genlab.metrics.fid import gaussian_stats
 
-DOMAINS = ("mnist", "digits", "shapes")
+DOMAINS = ("mnist", "digits", "shapes", "fsdd")
 NAMES = (*DOMAINS, "inception", "inception-random")
 DEFAULT_CACHE = Path.home() / ".cache" / "genlab" / "refstats"
 
@@ -46,7 +47,8 @@ class Extractor:
     Attributes:
         name: "mnist", "digits", "shapes", "inception", ...
         fingerprint: architecture + weights hash; identifies cached reference statistics.
-        input_shape: the ``(C, H, W)`` it accepts (None: any image size, resized).
+        input_shape: the ``(C, H, W)`` (audio: ``(1, L)``) it accepts (None: any image
+            size, resized).
         heads: ``{head name: classes}`` of its logits (the first head is the default).
         cache_dir: where reference features for this extractor are cached.
     """
@@ -63,12 +65,14 @@ class Extractor:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def check(self, x: Tensor) -> None:
-        """Raise :class:`ConfigError` if ``x`` is not ``(N, *input_shape)`` images."""
+        """Raise :class:`ConfigError` if ``x`` is not ``(N, *input_shape)`` samples."""
         shape = self.input_shape
-        if x.ndim != 4 or (shape is not None and tuple(x.shape[1:]) != shape):
+        rank = 1 + (len(shape) if shape else 3)
+        if x.ndim != rank or (shape is not None and tuple(x.shape[1:]) != shape):
             want = f"(N, {', '.join(map(str, shape))})" if shape else "(N, C, H, W)"
+            what = "waveforms" if shape and len(shape) == 2 else "images"
             raise ConfigError(
-                f"extractor '{self.name}': expects images {want}, got {tuple(x.shape)}"
+                f"extractor '{self.name}': expects {what} {want}, got {tuple(x.shape)}"
             )
         if self.input_shape is None and x.shape[1] not in (1, 3):
             raise ConfigError(f"extractor '{self.name}': needs 1 or 3 channels, got {x.shape[1]}")

@@ -8,6 +8,12 @@ is the penultimate layer, used for FID/KID/precision-recall like Inception's poo
 
 CNN: ``conv3x3(C->w) -> conv3x3 stride 2 (w->w) -> conv3x3(w->2w) -> conv3x3 stride 2
 (2w->2w) -> flatten -> linear(features) -> heads``, ReLU after every layer but the heads.
+
+``kind="mel"`` reads waveforms ``(B, 1, L)``: their log-mel spectrogram ``(B, 1, n_mels,
+T)`` (HiFi-GAN's, :class:`~genlab.nn.audio.MelSpectrogram`), standardised per clip (zero
+mean, unit variance: loudness does not matter), then the CNN above with a third
+``conv3x3(2w->4w), conv3x3 stride 2 (4w->4w)`` pair, average-pooled to a 4x4 grid of
+frequency x time before the flatten (as the log-mel CNNs of audio classification).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.models.configs import ClassifierConfig
+from genlab.nn.audio import MelSpectrogram
 
 
 class Classifier(nn.Module):
@@ -25,7 +32,20 @@ class Classifier(nn.Module):
         super().__init__()
         self.cfg = cfg
         c, s, w = cfg.in_channels, cfg.image_size, cfg.width
-        if cfg.kind == "cnn":
+        self.mel = None
+        if cfg.kind == "mel":
+            self.mel = MelSpectrogram(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels)
+            self.body = nn.Sequential(
+                nn.Conv2d(1, w, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(w, w, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(2 * w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(4 * w, 4 * w, 3, stride=2, padding=1), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            )  # fmt: skip
+            flat = 4 * w * 16
+        elif cfg.kind == "cnn":
             self.body = nn.Sequential(
                 nn.Conv2d(c, w, 3, padding=1), nn.ReLU(),
                 nn.Conv2d(w, w, 3, stride=2, padding=1), nn.ReLU(),
@@ -42,7 +62,12 @@ class Classifier(nn.Module):
         self.head = nn.Linear(cfg.features, sum(cfg.heads))
 
     def features(self, x: Tensor) -> Tensor:
-        """Penultimate features ``(B, features)`` of images ``(B, C, S, S)``."""
+        """Penultimate features ``(B, features)`` of images ``(B, C, S, S)`` (or of
+        waveforms ``(B, 1, L)`` for ``kind="mel"``)."""
+        if self.mel is not None:
+            m = self.mel(x)  # (B, 1, n_mels, T)
+            mu, sd = m.mean((2, 3), keepdim=True), m.std((2, 3), keepdim=True)
+            x = (m - mu) / (sd + 1e-5)
         return F.relu(self.proj(self.body(x)))
 
     def forward(self, x: Tensor) -> Tensor:

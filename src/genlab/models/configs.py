@@ -393,7 +393,8 @@ VAR_PRESETS = {"var-small": VARConfig()}
 @dataclass
 class ClassifierConfig:
     arch: Literal["classifier"] = "classifier"
-    kind: Literal["cnn", "mlp"] = "cnn"
+    # cnn, mlp: images (B, C, S, S); mel: waveforms (B, 1, length) through a log-mel CNN
+    kind: Literal["cnn", "mlp", "mel"] = "cnn"
     in_channels: int = 1
     image_size: int = 28
     heads: tuple[int, ...] = (10,)  # classes per head
@@ -401,9 +402,16 @@ class ClassifierConfig:
     width: int = 32
     features: int = 128
     dropout: float = 0.0
+    # kind=mel: the waveform and its log-mel spectrogram
+    length: int = 8192  # samples
+    sample_rate: int = 8000
+    n_fft: int = 256
+    hop_length: int = 64
+    n_mels: int = 64
 
     def __post_init__(self):
-        for k in ("in_channels", "image_size", "width", "features"):
+        for k in ("in_channels", "image_size", "width", "features", "length", "sample_rate",
+                  "n_fft", "hop_length", "n_mels"):  # fmt: skip
             if getattr(self, k) < 1:
                 raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
         if len(self.heads) != len(self.head_names) or not self.heads:
@@ -412,8 +420,14 @@ class ClassifierConfig:
             )
         if min(self.heads) < 2:
             raise ConfigError(f"model.heads: every head needs >= 2 classes, got {self.heads}")
+        if self.kind == "mel" and self.in_channels != 1:
+            raise ConfigError(
+                f"model.in_channels: kind=mel reads mono audio, got {self.in_channels}"
+            )
 
     def input_shape(self) -> tuple[int, ...]:
+        if self.kind == "mel":
+            return (1, self.length)
         return (self.in_channels, self.image_size, self.image_size)
 
 
@@ -459,6 +473,9 @@ CLASSIFIER_PRESETS = {
         width=16,
         heads=(5, 6, 3, 9),
         head_names=("shape", "color", "size", "position"),
+    ),
+    "classifier-fsdd": ClassifierConfig(
+        kind="mel", width=16, heads=(10, 6), head_names=("digit", "speaker"), dropout=0.2
     ),
 }
 

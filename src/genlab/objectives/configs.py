@@ -419,7 +419,7 @@ class ClassifyConfig:
     """Cross-entropy over every head, with random-shift augmentation of the inputs."""
 
     kind: Literal["classify"] = "classify"
-    shift: int = 0  # largest random translation in pixels (0: none)
+    shift: int = 0  # largest random translation in pixels (audio: samples; 0: none)
     label_smoothing: float = 0.0
 
     def __post_init__(self):

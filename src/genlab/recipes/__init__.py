@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment, override
 from genlab.families import kind_types
-from genlab.recipes import diffusion, distill, gan, tokens, translate, vae
+from genlab.recipes import audio, diffusion, distill, gan, tokens, translate, vae
 from genlab.recipes import eval as eval_recipes
 from genlab.recipes.base import Recipe
 
 RECIPES: dict[str, Recipe] = {
+    **audio.RECIPES,
     **diffusion.RECIPES,
     **distill.RECIPES,
     **eval_recipes.RECIPES,

@@ -71,6 +71,22 @@ def shapes_classifier() -> Experiment:
     )
 
 
+def fsdd_classifier() -> Experiment:
+    """Spoken-digit classifier of the Free Spoken Digit Dataset (``../shared/data/fsdd``):
+    a log-mel CNN with a digit head and a speaker head, trained on takes 5-49 with random
+    shifts of up to 0.1 s; takes 0-4 are held out (``benchmarks/eval_classifiers.py``)."""
+    exp = Experiment(
+        recipe="eval-fsdd-classifier",
+        data=DATASETS["fsdd"].config(),
+        model=preset("classifier-fsdd"),
+        objective=ClassifyConfig(shift=800),
+        sampler=ClassifierEvalConfig(),
+        train=_train(1500),
+    )
+    exp.train.batch_size, exp.train.threads = 64, 1
+    return exp
+
+
 def shapes_clip() -> Experiment:
     """A CLIP-style dual encoder of ``shapes`` images and captions (every combination;
     seed 0, other seeds held out), the feature network of ``--metrics clip``: the
@@ -94,6 +110,9 @@ RECIPES = {
     "eval-digits-classifier": Recipe(digits_classifier, "8x8 digits classifier for metrics"),
     "eval-shapes-classifier": Recipe(
         shapes_classifier, "shapes attribute classifier (shape/colour/size/position)"
+    ),
+    "eval-fsdd-classifier": Recipe(
+        fsdd_classifier, "spoken-digit classifier (log-mel CNN; digit and speaker heads)"
     ),
     "clip-shapes": Recipe(shapes_clip, "CLIP-style dual encoder of shapes images and captions"),
 }

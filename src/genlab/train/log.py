@@ -90,6 +90,11 @@ class RunLog:
         if self.tb is not None:
             self.tb.add_image(tag, arr, step, dataformats="HWC")
 
+    def audio(self, tag: str, clip, step: int, sample_rate: int) -> None:
+        """A waveform ``(1, L)`` in [-1, 1] to TensorBoard's audio tab."""
+        if self.tb is not None:
+            self.tb.add_audio(tag, clip.detach().float().cpu().clamp(-1, 1), step, sample_rate)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

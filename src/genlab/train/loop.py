@@ -40,7 +40,7 @@ from genlab.train.ema import ema_beta
 from genlab.train.flops import StepFlops
 from genlab.train.log import RunLog
 from genlab.train.schedule import lr_at
-from genlab.viz import image_grid, save_samples, scatter
+from genlab.viz import image_grid, save_audio, save_samples, scatter, spectrogram_images
 
 # loss(model, batch, generator) -> (per-sample loss (B,), logs {name: float or 0-d tensor})
 LossFn = Callable[[nn.Module, dict, torch.Generator], tuple[Tensor, dict]]
@@ -99,14 +99,24 @@ def clip_grads(params: list[nn.Parameter], max_norm: float) -> Tensor:
     return norm
 
 
-def write_preview(x: Tensor, nrow: int, modality: str, run_dir: Path, log: RunLog, step: int):
-    """Save the periodic picture ``samples/step_N.png`` (and to TensorBoard)."""
+def write_preview(
+    x: Tensor, nrow: int, modality: str, run_dir: Path, log: RunLog, step: int, sample_rate=0
+):
+    """Save the periodic picture ``samples/step_N.png`` (and to TensorBoard); audio: its
+    spectrograms, and the first 4 clips as ``samples/step_N/00i.wav`` and TensorBoard
+    audio."""
     path = run_dir / "samples" / f"step_{step:08d}.png"
     save_samples(x, modality, path, nrow)
     if modality == "image":
         log.image("samples", image_grid(x, nrow), step)
     elif modality == "points":
         log.image("samples", scatter(x), step)
+    elif modality == "audio":
+        log.image("spectrograms", image_grid(spectrogram_images(x), nrow), step)
+        if sample_rate:
+            save_audio(x[:4], path.with_suffix(".wav"), sample_rate)
+            for i, clip in enumerate(x[:4]):
+                log.audio(f"samples/{i}", clip, step, sample_rate)
     return path
 
 
@@ -301,7 +311,7 @@ def _fit(run_dir, train, seed, model, loss_fn, data, cond_keys, preview, resume,
             local = sharding.unsharded_copy(ema.module)  # a collective under fsdp
             if d.main:
                 x, nrow = preview(local)
-                write_preview(x, nrow, data.modality, run_dir, log, done)
+                write_preview(x, nrow, data.modality, run_dir, log, done, data.sample_rate)
             distributed.barrier(d)
         if done % train.ckpt_every == 0 or done == end:
             save(done)
