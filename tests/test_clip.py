@@ -122,3 +122,16 @@ def test_eval_clip_on_a_text_run_and_its_errors(runs, tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_a_dual_encoder_at_another_image_size_is_one_error(runs, tmp_path, capsys):
+    t2i16 = tmp_path / "t2i16"
+    tiny = ["train.steps=1", "train.batch_size=4", "train.sample_every=0",
+            "train.tensorboard=false", "data.image_size=16", "data.n=16", "model.image_size=16",
+            "model.channels=8", "model.channel_mult=[1]", "model.attn_levels=[0]"]  # fmt: skip
+    assert main(["train", "t2i-shapes-words", *tiny, "--out", str(t2i16)]) == 0
+    capsys.readouterr()
+    argv = ["eval", str(t2i16), "--n", "2", "--metrics", "clip", "--clip", str(runs / "clip")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"reads 8x8 images; {t2i16} makes 16x16" in err and err.count("\n") == 1, err

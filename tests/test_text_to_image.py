@@ -5,6 +5,7 @@ word encoder trains with the network, and every prompt error is one line and exi
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -245,3 +246,60 @@ def test_load_network_rebuilds_the_trained_text_encoder(runs):
     x, t = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.rand(2)
     with torch.no_grad():
         torch.testing.assert_close(found.module(x, t, cond), model(x, t, cond))
+
+
+def test_edit_and_sample_flags_on_a_text_run(runs, tmp_path, capsys):
+    picture = tmp_path / "one.png"
+    assert main(["sample", str(runs / "words"), "--n", "1", "--out", str(picture)]) == 0
+    edit = ["edit", str(runs / "words"), "--image", str(picture), "--strength", "0.5"]
+    for extra, message in (
+        (["--class", "2"], "is conditioned on text, not classes; give --prompt"),
+        (["--negative-prompt", "red"], "--negative-prompt: steers away from it only with a"),
+    ):
+        capsys.readouterr()
+        assert main([*edit, *extra, "--out", str(tmp_path / "e.png")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    npz = tmp_path / "s.npz"
+    argv = ["sample", str(runs / "words"), "--n", "2", "--prompt", "a small red square at the top"]
+    assert main([*argv, "--negative-prompt", "a blue circle", "--out", str(npz)]) == 0
+    z = np.load(npz)
+    assert str(z["negative_prompt"]) == "a blue circle" and list(z["prompt"]) == [argv[-1]] * 2
+    capsys.readouterr()
+    assert main(["info", str(runs / "words")]) == 0
+    assert "text        encoder words, up to 16 tokens" in capsys.readouterr().out
+
+
+def test_eval_fake_samples_on_their_prompts_attributes(runs, tmp_path, capsys):
+    cls = tmp_path / "cls"
+    tiny = ["train.steps=2", "train.warmup_steps=1", "train.tensorboard=false",
+            "data.image_size=8", "model.image_size=8", "data.n=256"]  # fmt: skip
+    assert main(["train", "eval-shapes-classifier", *tiny, "--out", str(cls)]) == 0
+    npz = tmp_path / "s.npz"
+    prompt = "a small red square at the top"
+    assert (
+        main(["sample", str(runs / "words"), "--n", "3", "--prompt", prompt, "--out", str(npz)])
+        == 0
+    )
+    out = tmp_path / "e.json"
+    real = ["eval", "--real", "shapes", "data.image_size=8", "--metrics", "attributes",
+            "--extractor", str(cls)]  # fmt: skip
+    assert main([*real, "--fake", str(npz), "--json", str(out)]) == 0
+    assert {"acc_shape", "acc_color", "acc_size", "acc_position", "exact_match"} <= set(
+        json.loads(out.read_text())["metrics"]
+    )
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.load(npz)["x"], prompt=np.array(["a big dog"] * 3))
+    capsys.readouterr()
+    assert main([*real, "--fake", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "prompt 'a big dog' is not a caption of shapes" in err and err.count("\n") == 1
+
+
+def test_a_long_prompt_warns_once_counting_distinct_prompts():
+    from genlab.models.text import _warn_truncated
+
+    long = " ".join(["red"] * 20)
+    with pytest.warns(UserWarning) as got:
+        _warn_truncated([long, long, long + " blue", "short"], [20, 20, 21, 1], 16, "enc")
+    assert len(got) == 1 and "(and 1 more)" in str(got[0].message)

@@ -140,8 +140,19 @@ def cmd_train(args) -> int:
                 f"sample again: genlab sample {out} --n " + ("8" if audio else "64")
                 + (" --class 3" if getattr(exp.model, "num_classes", 0) > 3 else "")
                 + (f" --out {out / 'samples' / 'sample.wav'}" if audio else "")
+                + (f' --prompt "{example_prompt(exp)}"' if exp.text.encoder else "")
             )  # fmt: skip
     return 0
+
+
+def example_prompt(exp) -> str:
+    """A prompt a text run can take, for the hints: one of its data's captions."""
+    from genlab.data.configs import ShapesConfig, all_captions
+
+    if isinstance(exp.data, ShapesConfig):
+        captions = all_captions(exp.data)
+        return captions[len(captions) // 3]
+    return "a prompt"
 
 
 # ---------------------------------------------------------------------------- sample
@@ -221,6 +232,8 @@ def cmd_sample(args) -> int:
             arrays["class"] = cond["class"].numpy()
         if exp.text.encoder:  # each sample's prompt
             arrays["prompt"] = np.array(prompt_rows(exp, texts, args.n, args.seed, args.run)[0])
+            if args.negative_prompt:
+                arrays["negative_prompt"] = np.array(args.negative_prompt)
         np.savez(tmp, **arrays)
         os.replace(tmp, out)
     elif kind == "audio":  # one WAV, or a folder of them in class order
@@ -405,6 +418,28 @@ def _eval_samples_from_file(args):
     return x, y, ref_cfg, f"{args.real} as configured", texts
 
 
+def prompt_attributes(path, data_cfg, texts: list[str] | None) -> dict:
+    """``{attribute: (N,)}`` that the prompts of ``--fake`` samples asked for, read back
+    from the captions of ``data_cfg`` (``{}`` for samples without prompts)."""
+    if texts is None:
+        return {}
+    from genlab.cond.prompts import attribute_ids, captions_of
+    from genlab.data.configs import ATTRIBUTES
+
+    captions = set(captions_of(data_cfg))
+    bad = next((t for t in texts if t and t not in captions), None)
+    if bad is not None:
+        bad = bad if len(bad) <= 60 else bad[:60] + "..."
+        raise ConfigError(
+            f"--fake: {path}: prompt {bad!r} is not a caption of {data_cfg.name} as "
+            "configured, so --metrics attributes cannot tell what it asked for"
+        )
+    values, known = attribute_ids(data_cfg, texts)
+    if not known.all():
+        raise ConfigError(f"--fake: {path}: holds samples of the empty prompt; no attributes")
+    return {a: values[:, i] for i, a in enumerate(ATTRIBUTES)}
+
+
 def cmd_eval(args) -> int:
     import torch
 
@@ -462,16 +497,23 @@ def cmd_eval(args) -> int:
     if modality != "points" and image_metrics:
         ext = _eval_extractor(args, name, device)
     clip = _eval_clip(args, device) if "clip" in metrics else None
-    if args.run is not None and clip is not None and not stored.text.encoder:
-        raise ConfigError(
-            f"--metrics clip: scores samples against their prompts; {args.run} has no text "
-            "conditioning"
-        )
+    if args.run is not None and clip is not None:
+        if not stored.text.encoder:
+            raise ConfigError(
+                f"--metrics clip: scores samples against their prompts; {args.run} has no "
+                "text conditioning"
+            )
+        size = getattr(stored.data, "image_size", clip.model.image_size)
+        if size != clip.model.image_size:  # checked before sampling
+            raise ConfigError(
+                f"--clip: {args.clip} reads {clip.model.image_size}x{clip.model.image_size} "
+                f"images; {args.run} makes {size}x{size}"
+            )
     if args.real is not None:
         if "bpd" in metrics:
             raise ConfigError("--metrics bpd: needs a RUN (the model), not --fake samples")
         fake, fake_class, ref_cfg, desc, texts = _eval_samples_from_file(args)
-        labels = {}
+        labels = prompt_attributes(args.fake, ref_cfg, texts) if "attributes" in metrics else {}
         if clip is not None and texts is None:
             raise ConfigError(
                 f"--metrics clip: {args.fake} has no 'prompt' array (genlab sample writes "
@@ -488,6 +530,12 @@ def cmd_eval(args) -> int:
     if clip is not None:
         from genlab.metrics.clip import clip_cosines, clip_scores
 
+        want = tuple(clip.model.input_shape())
+        if tuple(fake.shape[1:]) != want:
+            raise ConfigError(
+                f"--clip: {args.clip} reads images {want}; the samples are "
+                f"{tuple(fake.shape[1:])}"
+            )
         result["metrics"].update(clip_scores(clip_cosines(clip.module, fake, texts)))
         result["clip"] = {"run": args.clip, "fingerprint": clip.fingerprint}
     if "bpd" in metrics:
@@ -553,6 +601,17 @@ def cmd_info(args) -> int:
             "base": json.loads(pin.read_text()) if pin.is_file() else exp.train.init_from,
             "adapter": str(run / "adapter") if (run / "adapter").is_dir() else None,
         }
+    if exp.text.encoder:  # a text run: what reads its prompts
+        conditioning = {  # what reads the token states (a DiT's model.text_conditioning)
+            "cross": "cross-attention, pooled into the time embedding",
+            "pooled": "the pooled vector in adaLN only",
+            "joint": "joint attention over image and text tokens (MM-DiT)",
+        }[getattr(exp.model, "text_conditioning", "cross")]
+        info["text"] = {
+            "encoder": exp.text.encoder,
+            "max_length": exp.text.length(),
+            "conditioning": conditioning,
+        }
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
@@ -571,6 +630,11 @@ def cmd_info(args) -> int:
         )
         print(f"  LoRA        rank {lo['rank']}, alpha {lo['alpha']:g} on {lo['target_modules']} "
               f"layers of {where}; adapter: {lo['adapter'] or 'not written yet'}")  # fmt: skip
+    if "text" in info:
+        t = info["text"]
+        frozen = " (frozen)" if t["encoder"] == "minilm" else ""
+        print(f"  text        encoder {t['encoder']}{frozen}, up to {t['max_length']} tokens, "
+              f"read by {t['conditioning']}")  # fmt: skip
     print(f"  trained     step {info['step']:,} of {info['steps']:,}")
     print(f"  checkpoints {', '.join(map(str, info['checkpoints'])) or 'none yet'}")
     for key, pin in pinned.items():

@@ -232,6 +232,15 @@ def edit(
     scfg = sampler_config(exp, overrides, **sampler_fields)
     asked = guidance_asked(sampler_fields, list(overrides))
     if exp.text.encoder:  # a text run: the prompt, or the empty prompt (its null)
+        if cls is not None:
+            raise ConfigError(
+                f"--class: {run_dir} is conditioned on text, not classes; give --prompt"
+            )
+        if prompt is None and scfg.negative_prompt:
+            raise ConfigError(
+                "--negative-prompt: steers away from it only with a prompt to steer towards; "
+                "give --prompt"
+            )
         if prompt is None and asked:
             raise ConfigError("--cfg: guidance needs a prompt to steer towards; give --prompt")
         cond = text_cond(exp, [prompt or ""] * n)

@@ -88,7 +88,8 @@ def attribute_ids(data_cfg, prompts: list[str]) -> tuple[Tensor, Tensor]:
             continue
         if p not in where:
             raise ConfigError(
-                f"--prompt: {p!r} is not a caption of the data; the attributes encoder reads "
+                f"--prompt: {p if len(p) <= 60 else p[:60] + '...'!r} is not a caption of "
+                "the data; the attributes encoder reads "
                 f"captions exactly, e.g. {captions[0]!r}"
             )
         index = where[p]  # mixed radix, the last attribute fastest (all_captions' order)
@@ -119,13 +120,13 @@ def check(tcfg: TextConfig, model_cfg, data_cfg) -> None:
     if not tcfg.encoder:
         if dim:
             raise ConfigError(
-                f"model.text_dim: {dim}, but text.encoder is not set (minilm or words)"
+                f"model.text_dim: {dim}, but text.encoder is not set (minilm, words or attributes)"
             )
         return
     if dim is None:
         raise ConfigError(
             f"text.encoder: model '{getattr(model_cfg, 'arch', '?')}' cannot read text "
-            "(use the unet)"
+            "(use the unet or the dit)"
         )
     if tcfg.encoder == "attributes" and tcfg.length() != len(attribute_sizes(data_cfg)):
         raise ConfigError("text.max_length: the attributes encoder has one token per attribute")

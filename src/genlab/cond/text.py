@@ -79,7 +79,8 @@ class FrozenMiniLM(nn.Module):
     def tokenize(self, prompts: Sequence[str]) -> dict[str, Tensor]:
         """WordPiece ids and attention mask ``(B, max_length)``; warns on truncation."""
         prompts = _check_prompts(prompts)
-        full = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
+        # verbose=False: our own warning below says what happens to a long prompt
+        full = self.tokenizer(prompts, add_special_tokens=True, verbose=False)["input_ids"]
         _warn_truncated(prompts, [len(i) for i in full], self.max_length, "text encoder minilm")
         return self.tokenizer(
             prompts,

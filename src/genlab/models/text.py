@@ -47,9 +47,9 @@ class TextEmbedding:
 
 
 def _warn_truncated(prompts: Sequence[str], lengths: list[int], limit: int, name: str) -> None:
-    long = [(p, n) for p, n in zip(prompts, lengths) if n > limit]
+    long = dict((p, n) for p, n in zip(prompts, lengths) if n > limit)  # distinct prompts
     if long:
-        p, n = long[0]
+        p, n = next(iter(long.items()))
         p = p if len(p) <= 40 else p[:40] + "..."
         more = f" (and {len(long) - 1} more)" if len(long) > 1 else ""
         warnings.warn(

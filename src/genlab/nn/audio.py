@@ -171,6 +171,14 @@ def griffin_lim(
     return istft(magnitude * angles, length=length, **args)
 
 
+def mel_to_linear(mel: Tensor, filterbank: Tensor) -> Tensor:
+    """A non-negative linear-frequency magnitude ``(..., F, T)`` whose mel projection
+    approximates ``mel`` ``(..., n_mels, T)`` (linear, not log): the least-squares
+    solution through the filterbank's pseudo-inverse, negative values set to 0 (librosa's
+    ``mel_to_stft`` solves the non-negative least squares instead)."""
+    return torch.einsum("fm,...mt->...ft", torch.linalg.pinv(filterbank), mel).clamp(min=0)
+
+
 def spectral_convergence(magnitude: Tensor, x: Tensor, n_fft: int, **kw) -> Tensor:
     """``|| |STFT(x)| - magnitude ||_F / || magnitude ||_F`` per leading index: how far
     waveform ``x`` ``(..., L)`` is from a target magnitude ``(..., F, T)`` (Sturmel &
