@@ -533,8 +533,7 @@ def cmd_eval(args) -> int:
         want = tuple(clip.model.input_shape())
         if tuple(fake.shape[1:]) != want:
             raise ConfigError(
-                f"--clip: {args.clip} reads images {want}; the samples are "
-                f"{tuple(fake.shape[1:])}"
+                f"--clip: {args.clip} reads images {want}; the samples are {tuple(fake.shape[1:])}"
             )
         result["metrics"].update(clip_scores(clip_cosines(clip.module, fake, texts)))
         result["clip"] = {"run": args.clip, "fingerprint": clip.fingerprint}

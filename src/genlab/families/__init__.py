@@ -40,6 +40,7 @@ KINDS: dict[str, Kind] = {
     "vq": Kind("vae", O.VQLossConfig, S.VQSamplerConfig),
     "ar": Kind("tokens", O.TokenObjective, S.TokenSamplerConfig),
     "var": Kind("tokens", O.VARObjective, S.TokenSamplerConfig),
+    "mulaw": Kind("wavenet", O.MuLawConfig, S.TokenSamplerConfig),
     "classify": Kind("classifier", O.ClassifyConfig, S.ClassifierEvalConfig),
     "contrastive": Kind("contrastive", O.ContrastiveConfig, S.ClassifierEvalConfig),
     "reflow": Kind("distill", O.ReflowConfig, S.DiffusionSamplerConfig),

@@ -62,6 +62,11 @@ MODELS: dict[str, ModelSpec] = {
     "var": ModelSpec(
         K.VARConfig, "genlab.models.var:VAR", "VAR next-scale transformer, block-causal mask"
     ),
+    "wavenet": ModelSpec(
+        K.WaveNetConfig,
+        "genlab.models.wavenet:WaveNet",
+        "WaveNet: dilated causal convolutions, gated units, mu-law softmax, cached generation",
+    ),
     "classifier": ModelSpec(
         K.ClassifierConfig,
         "genlab.models.classifier:Classifier",

@@ -387,6 +387,48 @@ class VARConfig:
 VAR_PRESETS = {"var-small": VARConfig()}
 
 
+# ---------------------------------------- wavenet (genlab.models.wavenet)
+
+
+@dataclass
+class WaveNetConfig:
+    """WaveNet (van den Oord et al. 2016) over mu-law codes of a waveform ``(B, 1, L)``:
+    ``stacks`` x ``layers`` gated residual layers with dilations 1, 2, ..., 2^(layers-1)."""
+
+    arch: Literal["wavenet"] = "wavenet"
+    length: int = 8192  # samples a sample is generated with
+    quantization: int = 256  # mu-law levels (mu = quantization - 1)
+    residual_channels: int = 32
+    gate_channels: int = 32
+    skip_channels: int = 64
+    layers: int = 10  # per stack; receptive field stacks * (2^layers - 1) + 1 samples
+    stacks: int = 2
+    num_classes: int = 0  # cond["class"] (e.g. the digit); 0: none
+    num_speakers: int = 0  # cond["speaker"]; 0: none
+    cond_dim: int = 64  # the global condition's embedding width
+
+    def __post_init__(self):
+        for k in ("length", "residual_channels", "gate_channels", "skip_channels", "layers",
+                  "stacks", "cond_dim"):  # fmt: skip
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if self.quantization < 2:
+            raise ConfigError(f"model.quantization: needs >= 2 levels, got {self.quantization}")
+        if self.num_classes < 0 or self.num_speakers < 0:
+            raise ConfigError("model.num_classes, model.num_speakers: must be >= 0")
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (1, self.length)
+
+    def receptive_field(self) -> int:
+        """Samples each prediction sees: the ``stacks * (2^layers - 1)`` of the dilated
+        layers plus the previous sample itself."""
+        return self.stacks * (2**self.layers - 1) + 1
+
+
+WAVENET_PRESETS = {"wavenet-small": WaveNetConfig()}
+
+
 # ---------------------------------------- classifier (genlab.models.classifier)
 
 
@@ -739,6 +781,7 @@ PRESETS: dict[str, object] = {
     **UNET_PRESETS,
     **DIT_PRESETS,
     **CLASSIFIER_PRESETS,
+    **WAVENET_PRESETS,
     **VAE_PRESETS,
     **VQ_PRESETS,
     **GPT_PRESETS,

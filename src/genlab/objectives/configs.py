@@ -443,3 +443,19 @@ class ContrastiveConfig:
     def __post_init__(self):
         if self.shift < 0:
             raise ConfigError(f"objective.shift: must be >= 0, got {self.shift}")
+
+
+@dataclass
+class MuLawConfig:
+    """WaveNet's objective (van den Oord et al. 2016): the cross-entropy of each mu-law
+    code of the waveform given the earlier ones (``genlab.families.wavenet``)."""
+
+    kind: Literal["mulaw"] = "mulaw"
+    crop: int = 2048  # train on a random window of this many samples per batch (0: all)
+    cond_drop: float = 0.0  # condition -> null with this probability (for guidance)
+
+    def __post_init__(self):
+        if self.crop < 0:
+            raise ConfigError(f"objective.crop: must be >= 0 samples, got {self.crop}")
+        if not 0 <= self.cond_drop <= 1:
+            raise ConfigError(f"objective.cond_drop: must be in [0, 1], got {self.cond_drop}")

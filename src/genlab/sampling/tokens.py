@@ -55,15 +55,18 @@ def sample_logits(
     return torch.searchsorted(cdf, u).squeeze(-1).clamp_max(logits.shape[-1] - 1)
 
 
-def _with_null(cond: dict, null_cond: dict, cfg: float) -> tuple[dict, bool]:
-    """Condition for a batch doubled as ``[cond; null]`` when guidance is on."""
+def with_null(cond: dict, null_cond: dict, cfg: float) -> tuple[dict, bool]:
+    """Condition for a batch doubled as ``[cond; null]`` when guidance is on, and
+    whether it was doubled."""
     if not cfg or not cond:
         return cond, False
     doubled = cat_with_null(cond, null_cond)
     return doubled, True
 
 
-def _guide(logits: Tensor, guided: bool, cfg: float) -> Tensor:
+def guide_logits(logits: Tensor, guided: bool, cfg: float) -> Tensor:
+    """``(1 + w) l(cond) - w l(null)`` of doubled logits ``(2B, ...)`` -> ``(B, ...)``;
+    the logits unchanged when not ``guided``."""
     if not guided:
         return logits
     c, u = logits.chunk(2)
@@ -85,7 +88,8 @@ def generate(
     null_cond: dict | None = None,
     use_cache: bool = True,
 ) -> Tensor:
-    """Autoregressive sampling from a causal token model (``genlab.models.gpt``).
+    """Autoregressive sampling from a causal token model (``genlab.models.gpt``; a
+    WaveNet's mu-law codes, ``genlab.models.wavenet``).
 
     Args:
         model: ``model(tokens, cond) -> (B, n, V)`` and, for ``use_cache``,
@@ -96,15 +100,16 @@ def generate(
         prefix: ``(B, n0)`` tokens to continue from (default: none).
         temperature, top_k, top_p: see :func:`sample_logits`.
         cfg: guidance weight ``w`` on logits; needs ``null_cond`` (e.g. the null class).
-        use_cache: keep keys/values (one position per step) instead of re-running the
-            whole prefix every step; both give the same tokens.
+        use_cache: keep keys/values (one position per step; a WaveNet: each layer's
+            queue) instead of re-running the prefix every step (a model with a
+            ``context``: its last ``context`` tokens); both give the same tokens.
     Returns:
         ``(B, length)`` int64 tokens.
     """
     b = len(seeds)
     device = next(model.parameters()).device
     gens = [keyed(s) for s in seeds]
-    cond, guided = _with_null(cond or {}, null_cond or {}, cfg)
+    cond, guided = with_null(cond or {}, null_cond or {}, cfg)
     out = torch.zeros(b, 0, dtype=torch.int64, device=device) if prefix is None else prefix
     rep = 2 if guided else 1
     cache = model.new_cache(rep * b) if use_cache else None
@@ -112,10 +117,11 @@ def generate(
     while out.shape[1] < length:
         if cache is not None:
             logits = model.step(new.repeat(rep, 1), cond, cache)
-        else:
+        else:  # the whole prefix again (a model with a receptive field: its last codes)
             pad = torch.zeros(b, 1, dtype=torch.int64, device=device)
-            logits = model(torch.cat([out, pad], 1).repeat(rep, 1), cond)[:, -1]
-        nxt = sample_logits(_guide(logits, guided, cfg), gens, temperature, top_k, top_p)
+            window = out[:, -model.context :] if hasattr(model, "context") else out
+            logits = model(torch.cat([window, pad], 1).repeat(rep, 1), cond)[:, -1]
+        nxt = sample_logits(guide_logits(logits, guided, cfg), gens, temperature, top_k, top_p)
         new = nxt[:, None]
         out = torch.cat([out, new], 1)
     return out
@@ -139,14 +145,14 @@ def generate_scales(
     scales = model.cfg.scales
     device = next(model.parameters()).device
     gens = [keyed(s) for s in seeds]
-    cond, guided = _with_null(cond or {}, null_cond or {}, cfg)
+    cond, guided = with_null(cond or {}, null_cond or {}, cfg)
     rep = 2 if guided else 1
     tokens = torch.zeros(b, model.cfg.seq_len(), dtype=torch.int64, device=device)
     at = 0
     for s in scales:
         logits = model(tokens.repeat(rep, 1), cond)[:, at : at + s * s]
         tokens[:, at : at + s * s] = sample_logits(
-            _guide(logits, guided, cfg), gens, temperature, top_k, top_p
+            guide_logits(logits, guided, cfg), gens, temperature, top_k, top_p
         )
         at += s * s
     return tokens
