@@ -142,7 +142,7 @@ def main() -> None:
         out = Path(args.examples)
         clips = torch.cat(list(examples.values()))
         for i, name in enumerate(examples):
-            slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+            slug = "_".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
             write_wav(clips[i], out / f"resynthesis_{i}_{slug}.wav", sr)
         save_grid(spectrogram_images(clips), out / "resynthesis.png", nrow=len(clips), scale=2)
         print(f"\nwrote {len(clips)} WAVs and resynthesis.png to {out} (rows: {list(examples)})")

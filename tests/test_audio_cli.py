@@ -87,3 +87,36 @@ def test_tiny_spoken_digit_classifier(tmp_path, capsys):
     assert feats.shape == (7, 16) and logits["speaker"].shape == (7, 6)
     with pytest.raises(Exception, match=r"expects waveforms \(N, 1, 8192\)"):
         ext.features(torch.zeros(2, 1, 100))
+
+
+def test_eval_scores_an_audio_run(tmp_path, capsys):
+    fsdd = SHARED_DATA / "fsdd"
+    if not fsdd.is_dir():
+        pytest.skip(f"FSDD not found at {fsdd}")
+    short = [f"data.root={fsdd}", "data.speakers=[george,lucas]", "data.length=1024",
+             "model.length=1024", "train.warmup_steps=1", "train.tensorboard=false"]  # fmt: skip
+    cls, wn = tmp_path / "cls", tmp_path / "wn"
+    ov = ["model.width=4", "model.features=16", "train.steps=8", "train.batch_size=16"]
+    assert main(["train", "eval-fsdd-classifier", *short, *ov, "--out", str(cls)]) == 0
+    ov = ["model.layers=2", "model.stacks=1", "model.residual_channels=4",
+          "model.gate_channels=4", "model.skip_channels=8", "objective.crop=256",
+          "train.steps=2", "train.batch_size=4"]  # fmt: skip
+    assert main(["train", "wavenet-fsdd", *short, *ov, "--out", str(wn)]) == 0
+    out = tmp_path / "e.json"
+    argv = ["eval", str(wn), "--n", "12", "--extractor", str(cls)]
+    assert main([*argv, "--json", str(out)]) == 0
+    got = json.loads(out.read_text())["metrics"]
+    assert {"fid", "is", "mis", "am", "ndb_over_k", "cells_covered"} <= set(got)
+    assert got["cells_total"] == 10 * 6 and 1 <= got["cells_covered"] <= 12
+    assert got["mis"] >= 1.0 and got["am"] >= 0.0
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, *argv, "--metrics", "modes")
+    assert_user_error(code, err, "'modes' applies to points data, not audio")
+    full = tmp_path / "cls8192"  # a classifier of full-length (8,192-sample) clips
+    ov = [f"data.root={fsdd}", "data.speakers=[george]", "model.width=4", "model.features=16",
+          "train.steps=1", "train.batch_size=8", "train.warmup_steps=1",
+          "train.tensorboard=false"]  # fmt: skip
+    assert main(["train", "eval-fsdd-classifier", *ov, "--out", str(full)]) == 0
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "eval", str(wn), "--n", "4", "--extractor", str(full))
+    assert_user_error(code, err, "reads waveforms (1, 8192)", "makes (1, 1024)")

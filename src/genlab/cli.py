@@ -496,6 +496,13 @@ def cmd_eval(args) -> int:
     ext = None
     if modality != "points" and image_metrics:
         ext = _eval_extractor(args, name, device)
+        if modality == "audio" and args.run is not None and ext.input_shape is not None:
+            made = tuple(stored.model.input_shape())  # checked before sampling
+            if made != tuple(ext.input_shape):
+                raise ConfigError(
+                    f"--extractor: '{ext.name}' reads waveforms {tuple(ext.input_shape)}; "
+                    f"{args.run} makes {made}"
+                )
     clip = _eval_clip(args, device) if "clip" in metrics else None
     if args.run is not None and clip is not None:
         if not stored.text.encoder:

@@ -18,9 +18,13 @@ from genlab.errors import ConfigError
 from genlab.metrics import METRICS
 
 DEFAULT_IMAGE = ("fid", "kid", "pr", "dc")
+DEFAULT_AUDIO = ("fid", "is", "mis", "am", "ndb", "cells")  # DiffWave's SC09 set, and cells
 DEFAULT_POINTS = ("modes", "w", "mmd")
 # dataset name -> the domain classifier whose features judge it (by image size)
-EXTRACTOR_FOR = {"mnist": "mnist", "stacked-mnist": "mnist", "digits": "digits", "shapes": "shapes"}
+EXTRACTOR_FOR = {
+    "mnist": "mnist", "stacked-mnist": "mnist", "digits": "digits", "shapes": "shapes",
+    "fsdd": "fsdd",
+}  # fmt: skip
 
 
 def parse_metrics(spec: str | None, modality: str, data: str | None = None) -> list[str]:
@@ -33,7 +37,7 @@ def parse_metrics(spec: str | None, modality: str, data: str | None = None) -> l
     if not spec:
         if modality == "points":
             return list(DEFAULT_POINTS if data in PROTOCOLS else DEFAULT_POINTS[1:])
-        return list(DEFAULT_IMAGE)
+        return list(DEFAULT_AUDIO if modality == "audio" else DEFAULT_IMAGE)
     names = [m.strip() for m in spec.split(",") if m.strip()]
     for m in names:
         if m not in METRICS:
@@ -41,7 +45,10 @@ def parse_metrics(spec: str | None, modality: str, data: str | None = None) -> l
             hint = f"; did you mean '{near[0]}'?" if near else f"; choose from {', '.join(METRICS)}"
             raise ConfigError(f"--metrics: unknown metric '{m}'{hint}")
         want = METRICS[m].modality
+        if want == "features" and modality in ("image", "audio"):
+            continue
         if want not in ("any", modality):
+            want = "image or audio" if want == "features" else want
             raise ConfigError(f"--metrics: '{m}' applies to {want} data, not {modality}")
     if data is not None and "modes" in names and data not in PROTOCOLS:
         raise ConfigError(f"--metrics modes: defined for {', '.join(PROTOCOLS)}, not '{data}'")
@@ -51,6 +58,7 @@ def parse_metrics(spec: str | None, modality: str, data: str | None = None) -> l
 
 
 def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) -> dict:
+    from genlab.metrics.audio import am_score, cell_coverage, modified_inception_score, ndb
     from genlab.metrics.fid import frechet_distance, gaussian_stats
     from genlab.metrics.kid import kid
     from genlab.metrics.prdc import density_coverage, precision_recall
@@ -62,8 +70,8 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
     )
 
     out: dict = {}
-    need_feats = bool({"fid", "kid", "pr", "dc", "ifid"} & set(names))
-    need_logits = bool({"is", "acc"} & set(names))
+    need_feats = bool({"fid", "kid", "pr", "dc", "ifid", "ndb"} & set(names))
+    need_logits = bool({"is", "acc", "mis", "am"} & set(names))
     ff = logits = None
     if need_feats and need_logits:  # one pass over the samples
         ff, heads = ext.features_and_logits(fake)
@@ -83,6 +91,17 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
         out.update(density_coverage(fr, ff, k=5))
     if "is" in names:
         out["is"], out["is_std"] = inception_score(logits)
+    if "mis" in names:
+        out["mis"] = modified_inception_score(logits)
+    if "am" in names:  # against the classifier's predictions on the reference set
+        ref_heads = ext.heads_of_features(torch.from_numpy(np.asarray(fr, np.float32)))
+        out["am"] = am_score(logits, next(iter(ref_heads.values())))
+    if "ndb" in names:
+        out.update(ndb(fr, ff, k=min(50, len(fr)), seed=seed))
+    if "cells" in names:
+        heads = ext.all_logits(fake)
+        preds = [z.argmax(1) for z in heads.values()]
+        out.update(cell_coverage(*preds, sizes=tuple(ext.heads.values())))
     if "acc" in names:
         if fake_class is None:
             raise ConfigError("--metrics acc: the samples have no class labels")

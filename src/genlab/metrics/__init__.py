@@ -8,6 +8,8 @@
 - ``prdc``: ``precision_recall`` (k=3), ``density_coverage`` (k=5)
 - ``scores``: ``inception_score``, ``class_accuracy``, ``attribute_accuracy``,
   ``intra_class_fid``
+- ``audio``: ``modified_inception_score``, ``am_score``, ``ndb``, ``cell_coverage``,
+  ``mel_cepstral_distortion``, ``multi_resolution_stft``
 - ``modes``: the PacGAN / VEEGAN 2-D protocol; ``points``: W1/W2, MMD for point sets
 - ``stacked``: Stacked MNIST mode counting
 - ``likelihood``: ``bits_per_dim``, probability-flow ODE log-likelihood
@@ -24,16 +26,17 @@ class MetricInfo:
     """What one ``--metrics`` name computes and on which data it applies."""
 
     doc: str
-    modality: str  # "image", "points" or "any"
+    modality: str  # "image", "points", "features" (image or audio: a classifier's) or "any"
 
 
+FEATURES = "features"  # metrics on a classifier's features or logits: images and audio
 METRICS: dict[str, MetricInfo] = {
-    "fid": MetricInfo("Frechet distance of feature Gaussians (float64, scipy sqrtm)", "image"),
-    "kid": MetricInfo("kernel inception distance: unbiased MMD^2, cubic kernel, subsets", "image"),
-    "pr": MetricInfo("precision and recall of k-NN manifolds (Kynkaanniemi 2019, k=3)", "image"),
-    "dc": MetricInfo("density and coverage (Naeem 2020, k=5)", "image"),
-    "is": MetricInfo("Inception-style score exp(E KL(p(y|x)||p(y))) from the classifier", "image"),
-    "acc": MetricInfo("classifier accuracy of class-conditional samples", "image"),
+    "fid": MetricInfo("Frechet distance of feature Gaussians (float64, scipy sqrtm)", FEATURES),
+    "kid": MetricInfo("kernel inception distance: unbiased MMD^2, cubic kernel, subsets", FEATURES),
+    "pr": MetricInfo("precision and recall of k-NN manifolds (Kynkaanniemi 2019, k=3)", FEATURES),
+    "dc": MetricInfo("density and coverage (Naeem 2020, k=5)", FEATURES),
+    "is": MetricInfo("Inception-style score exp(E KL(p(y|x)||p(y))) from the classifier", FEATURES),
+    "acc": MetricInfo("classifier accuracy of class-conditional samples", FEATURES),
     "attributes": MetricInfo(
         "per-attribute accuracy and exact match of text-to-image samples on their prompts' "
         "attributes (shapes classifier heads)",
@@ -44,7 +47,18 @@ METRICS: dict[str, MetricInfo] = {
         "--clip RUN; torchmetrics' 100 cos and Hessel's 2.5 max(cos, 0))",
         "image",
     ),
-    "ifid": MetricInfo("intra-class FID: mean over classes of per-class FID", "image"),
+    "ifid": MetricInfo("intra-class FID: mean over classes of per-class FID", FEATURES),
+    "mis": MetricInfo(
+        "modified Inception score exp(E_ij KL(p(y|x_i)||p(y|x_j))) (Gurumurthy 2017)", FEATURES
+    ),
+    "am": MetricInfo("AM score: KL of class marginals + mean entropy (Zhou 2018)", FEATURES),
+    "ndb": MetricInfo(
+        "NDB/K: k-means bins (K=50) that differ by a z-test (Richardson 2018)", FEATURES
+    ),
+    "cells": MetricInfo(
+        "label cells covered: every combination of the classifier's heads (digit x speaker)",
+        FEATURES,
+    ),
     "stacked": MetricInfo("Stacked MNIST: modes of 1000 covered and KL to uniform", "image"),
     "modes": MetricInfo("2-D modes captured, high-quality fraction, reverse KL (PacGAN)", "points"),
     "w": MetricInfo("exact W1 and W2 distances to held-out points (assignment)", "points"),

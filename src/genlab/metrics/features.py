@@ -103,6 +103,11 @@ class Extractor:
         d = sum(self.heads.values())
         return both[:, :-d], self._split(both[:, -d:])
 
+    @torch.no_grad()
+    def heads_of_features(self, f: Tensor) -> dict[str, Tensor]:
+        """``{head: (N, K)}`` logits of features ``(N, D)`` (e.g. cached reference ones)."""
+        return self._split(self.head_fn(f.to(self.device, torch.float32)).float().cpu())
+
     def _logits(self, b: Tensor) -> Tensor:
         return self.head_fn(self.feature_fn(b))
 
