@@ -2,7 +2,8 @@
 spoken-digit classifier (``genlab train eval-fsdd-classifier``; log-mel CNN).
 
     python benchmarks/audio.py [--classifier runs/eval-fsdd-classifier] [--fsdd DIR]
-        [--griffin-lim-iters 32] [--threads 2] [--examples docs/audio]
+        [--griffin-lim-iters 32] [--vocoder runs/hifigan-fsdd] [--threads 2]
+        [--examples docs/audio]
 
 Two tables, both on the held-out takes 0-4 (300 clips; the classifier trained on 5-49):
 
@@ -15,7 +16,9 @@ Two tables, both on the held-out takes 0-4 (300 clips; the classifier trained on
    mel-cepstral distortion (dB), the multi-resolution STFT distance and the speed in
    seconds of audio per second. Rows: Griffin-Lim (fast, momentum 0.99) from the full
    STFT magnitude and from the 64-band mel spectrogram a vocoder gets (pseudo-inverse of
-   the filterbank), and 8-bit mu-law (what WaveNet's softmax can express).
+   the filterbank), 8-bit mu-law (what WaveNet's softmax can express) and, with
+   ``--vocoder RUN``, a trained HiFi-GAN (``genlab train hifigan-fsdd``) from the same
+   mel spectrogram.
 
 ``--examples DIR`` writes the first clip of each row as a WAV and one spectrogram
 picture of them all, for docs/audio.md.
@@ -70,7 +73,7 @@ def quality(ext, x, labels, train_feats, train_logits) -> dict:
     }
 
 
-def resyntheses(x: torch.Tensor, iters: int, sr: int) -> dict:
+def resyntheses(x: torch.Tensor, iters: int, sr: int, vocoder: str | None = None) -> dict:
     """``{row: (waveforms, seconds taken)}`` for every lossy round trip."""
     out = {}
     length = x.shape[-1]
@@ -90,6 +93,18 @@ def resyntheses(x: torch.Tensor, iters: int, sr: int) -> dict:
     tic = time.perf_counter()
     y = mu_law_decode(mu_law_encode(x))
     out["8-bit mu-law"] = (y, time.perf_counter() - tic)
+
+    if vocoder:
+        from genlab.families.vocoder import mel_of
+        from genlab.runs import load_model
+
+        exp, g = load_model(vocoder)
+        with torch.no_grad():
+            tic = time.perf_counter()
+            y = torch.cat([g(mel_of(exp, b)) for b in x.split(50)])
+            out[f"HiFi-GAN {vocoder}, {exp.model.n_mels}-band mel"] = (
+                y, time.perf_counter() - tic
+            )  # fmt: skip
     return out
 
 
@@ -98,6 +113,7 @@ def main() -> None:
     p.add_argument("--classifier", default="runs/eval-fsdd-classifier")
     p.add_argument("--fsdd", default=DATASETS["fsdd"].config().root)
     p.add_argument("--griffin-lim-iters", type=int, default=32)
+    p.add_argument("--vocoder", help="a trained hifigan-fsdd run to resynthesise with")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--examples", help="a folder for one WAV per row and a spectrogram grid")
     args = p.parse_args()
@@ -129,7 +145,7 @@ def main() -> None:
     print(f"| the originals | {real['acc_digit']:.3f} (1.000) | {real['acc_speaker']:.3f} | "
           "0 | 0 | - |")  # fmt: skip
     examples = {"original": test.x[:1]}
-    for name, (y, took) in resyntheses(test.x, args.griffin_lim_iters, sr).items():
+    for name, (y, took) in resyntheses(test.x, args.griffin_lim_iters, sr, args.vocoder).items():
         q = quality(ext, y, labels, train_feats, train_logits)
         mcd = float(mel_cepstral_distortion(y, test.x, sr).mean())
         mr = float(multi_resolution_stft(y, test.x)["mrstft"].mean())

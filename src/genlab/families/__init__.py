@@ -41,6 +41,7 @@ KINDS: dict[str, Kind] = {
     "ar": Kind("tokens", O.TokenObjective, S.TokenSamplerConfig),
     "var": Kind("tokens", O.VARObjective, S.TokenSamplerConfig),
     "mulaw": Kind("wavenet", O.MuLawConfig, S.TokenSamplerConfig),
+    "hifigan": Kind("vocoder", O.HiFiGANObjective, S.VocoderSamplerConfig),
     "classify": Kind("classifier", O.ClassifyConfig, S.ClassifierEvalConfig),
     "contrastive": Kind("contrastive", O.ContrastiveConfig, S.ClassifierEvalConfig),
     "reflow": Kind("distill", O.ReflowConfig, S.DiffusionSamplerConfig),

@@ -67,6 +67,11 @@ MODELS: dict[str, ModelSpec] = {
         "genlab.models.wavenet:WaveNet",
         "WaveNet: dilated causal convolutions, gated units, mu-law softmax, cached generation",
     ),
+    "hifigan": ModelSpec(
+        K.HiFiGANConfig,
+        "genlab.models.hifigan:HiFiGAN",
+        "HiFi-GAN vocoder: mel -> waveform (transposed convs + MRF), MPD + MSD discriminators",
+    ),
     "classifier": ModelSpec(
         K.ClassifierConfig,
         "genlab.models.classifier:Classifier",

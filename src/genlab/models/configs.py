@@ -8,6 +8,7 @@ ready config.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -429,6 +430,51 @@ class WaveNetConfig:
 WAVENET_PRESETS = {"wavenet-small": WaveNetConfig()}
 
 
+# ---------------------------------------- hifigan (genlab.models.hifigan)
+
+
+@dataclass
+class HiFiGANConfig:
+    """A HiFi-GAN vocoder (Kong et al. 2020): log-mel spectrogram ``(B, 1, n_mels, T)``
+    -> waveform ``(B, 1, T * hop_length)``, with its multi-period and multi-scale
+    discriminators. The mel settings are the ones it is trained to invert."""
+
+    arch: Literal["hifigan"] = "hifigan"
+    length: int = 8192  # samples of a full clip (what sampling resynthesises)
+    sample_rate: int = 8000
+    n_fft: int = 256
+    hop_length: int = 64
+    n_mels: int = 64
+    channels: int = 128  # after the input convolution; halved at every upsampling
+    upsample_rates: tuple[int, ...] = (4, 4, 4)  # their product is hop_length
+    resblock_kernels: tuple[int, ...] = (3, 7, 11)  # the multi-receptive-field fusion
+    resblock_dilations: tuple[int, ...] = (1, 3, 5)
+    periods: tuple[int, ...] = (2, 3, 5, 7, 11)  # multi-period discriminator
+    scales: int = 3  # multi-scale discriminator: raw, /2, /4
+    d_channels: int = 32  # the discriminators' first width (HiFi-GAN: 32 MPD, 128 MSD)
+
+    def __post_init__(self):
+        for k in ("length", "sample_rate", "n_fft", "hop_length", "n_mels", "channels",
+                  "scales", "d_channels"):  # fmt: skip
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if math.prod(self.upsample_rates) != self.hop_length:
+            raise ConfigError(
+                f"model.upsample_rates: {self.upsample_rates} multiply to "
+                f"{math.prod(self.upsample_rates)}, not hop_length {self.hop_length}"
+            )
+        if self.channels % 2 ** len(self.upsample_rates):
+            raise ConfigError(
+                f"model.channels: {self.channels} is not divisible by 2^{len(self.upsample_rates)}"
+            )
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (1, self.length)
+
+
+HIFIGAN_PRESETS = {"hifigan-small": HiFiGANConfig()}
+
+
 # ---------------------------------------- classifier (genlab.models.classifier)
 
 
@@ -782,6 +828,7 @@ PRESETS: dict[str, object] = {
     **DIT_PRESETS,
     **CLASSIFIER_PRESETS,
     **WAVENET_PRESETS,
+    **HIFIGAN_PRESETS,
     **VAE_PRESETS,
     **VQ_PRESETS,
     **GPT_PRESETS,

@@ -459,3 +459,29 @@ class MuLawConfig:
             raise ConfigError(f"objective.crop: must be >= 0 samples, got {self.crop}")
         if not 0 <= self.cond_drop <= 1:
             raise ConfigError(f"objective.cond_drop: must be in [0, 1], got {self.cond_drop}")
+
+
+@dataclass
+class HiFiGANObjective:
+    """HiFi-GAN's game (Kong et al. 2020, Eq. 1-6): least-squares GAN losses summed over
+    every sub-discriminator, plus ``fm_weight`` x feature matching and ``mel_weight`` x
+    the L1 distance of log-mel spectrograms (the paper: 2 and 45), on random
+    ``segment``-sample windows of the clips (``genlab.families.vocoder``)."""
+
+    kind: Literal["hifigan"] = "hifigan"
+    segment: int = 2048  # samples per training window (a multiple of the hop)
+    mel_weight: float = 45.0
+    fm_weight: float = 2.0
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    betas: tuple[float, float] = (0.8, 0.99)
+    n_critic: int = 1
+
+    def __post_init__(self):
+        if self.segment < 64:
+            raise ConfigError(f"objective.segment: must be at least 64 samples, got {self.segment}")
+        for k in ("mel_weight", "fm_weight"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"objective.{k}: must be >= 0, got {getattr(self, k)}")
+        if self.g_lr <= 0 or self.d_lr <= 0 or self.n_critic < 1:
+            raise ConfigError("objective: g_lr and d_lr must be > 0 and n_critic >= 1")

@@ -121,6 +121,15 @@ class TranslateSamplerConfig:
 
 
 @dataclass
+class VocoderSamplerConfig:
+    """A vocoder run "samples" by resynthesising held-out clips from their mel
+    spectrograms (``genlab.families.vocoder``)."""
+
+    # return the held-out originals instead of their resynthesis (for comparison)
+    originals: bool = False
+
+
+@dataclass
 class VAESamplerConfig:
     temperature: float = 1.0  # std of the prior draw z ~ N(0, temperature^2 I)
 

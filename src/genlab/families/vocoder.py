@@ -1,0 +1,162 @@
+"""The vocoder family: HiFi-GAN (objective ``hifigan``), a GAN from log-mel spectrograms
+back to waveforms, trained in the two-player loop (``genlab.train.gan_loop``). Its
+networks are in ``genlab.models.hifigan``, its losses in ``genlab.objectives.vocoder``.
+
+Training: each batch of clips ``(B, 1, L)`` is cut to one random window of
+``objective.segment`` samples (the same offset for the batch, a multiple of the hop);
+its log-mel spectrogram (the model's mel settings) is G's input, and G's output is
+compared with the window: D's LSGAN loss, G's LSGAN + feature matching + mel L1.
+
+Sampling resynthesises: ``cond["mel"]`` ``(n, 1, n_mels, T)`` when given (e.g. by a
+mel-spectrogram generator), else the mels of held-out clips picked by seed
+(``genlab.data.heldout_config``); ``sampler.originals=true`` returns those clips.
+:func:`mel_of` is the analysis the vocoder inverts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from genlab.data import DATASETS
+from genlab.errors import ConfigError
+from genlab.experiment import Experiment
+from genlab.families.base import Family, heldout_images, no_dependencies, prepare
+from genlab.families.gan import adam
+from genlab.models.hifigan import HiFiGAN, HiFiGANDiscriminator
+from genlab.nn.audio import MelSpectrogram
+from genlab.objectives import vocoder as V
+from genlab.train import gan_loop
+
+PREVIEW = 4  # clips in a preview (originals, then resyntheses)
+_PICK_KEY = 0xF0C0
+
+
+def _check(exp: Experiment) -> None:
+    if exp.model.arch != "hifigan":
+        raise ConfigError(f"model.arch: {exp.model.arch!r}; hifigan runs need 'hifigan'")
+    if DATASETS[exp.data.name].modality != "audio":
+        raise ConfigError(f"data.name: {exp.data.name!r} is not audio; a vocoder makes waveforms")
+    m, d = exp.model, exp.data
+    if (m.sample_rate, m.length) != (d.sample_rate, d.length):
+        raise ConfigError(
+            f"model.sample_rate/length: {m.sample_rate} Hz, {m.length} samples, but the data "
+            f"are {d.sample_rate} Hz, {d.length} samples"
+        )
+    if exp.objective.segment % m.hop_length or exp.objective.segment > d.length:
+        raise ConfigError(
+            f"objective.segment: {exp.objective.segment} must be a multiple of the hop "
+            f"({m.hop_length}) and at most data.length ({d.length})"
+        )
+
+
+def mel_analysis(exp: Experiment) -> MelSpectrogram:
+    m = exp.model
+    return MelSpectrogram(m.sample_rate, m.n_fft, m.hop_length, m.n_mels)
+
+
+def mel_of(exp: Experiment, x: Tensor) -> Tensor:
+    """The log-mel spectrogram ``(B, 1, n_mels, L / hop)`` a vocoder run inverts, of
+    waveforms ``(B, 1, L)`` (the last frame, centred past the end, is dropped so that G's
+    output has exactly ``L`` samples)."""
+    return mel_analysis(exp).to(x.device)(x)[..., : x.shape[-1] // exp.model.hop_length]
+
+
+def build(exp: Experiment) -> nn.Module:
+    _check(exp)
+    return HiFiGAN(exp.model)
+
+
+def losses(exp: Experiment):
+    """The two players' ``(g, d, batch, gen, step, k) -> (loss (), logs)``."""
+    o, hop = exp.objective, exp.model.hop_length
+    mel = mel_analysis(exp)
+
+    def window(batch: dict, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        x = batch["x"]
+        starts = (x.shape[-1] - o.segment) // hop + 1
+        at = int(torch.randint(starts, (), generator=gen)) * hop
+        y = x[..., at : at + o.segment]  # (B, 1, segment)
+        return y, mel.to(y.device)(y)[..., : o.segment // hop]
+
+    def d_loss(g, d, batch, gen, step, k):
+        y, s = window(batch, gen)
+        with torch.no_grad():
+            fake = g(s)
+        (real_logits, _), (fake_logits, _) = d(y), d(fake)
+        loss = V.discriminator_loss(real_logits, fake_logits).mean()
+        return loss, {"d_loss": loss.detach()}
+
+    def g_loss(g, d, batch, gen, step, k):
+        y, s = window(batch, gen)
+        fake = g(s)
+        real_logits, real_feats = d(y)
+        fake_logits, fake_feats = d(fake)
+        adv = V.generator_adv_loss(fake_logits)
+        fm = V.feature_matching_loss(real_feats, fake_feats)
+        l1 = V.mel_l1(s, mel.to(y.device)(fake)[..., : o.segment // hop])
+        logs = {
+            "g_adv": adv.mean().detach(),
+            "fm": fm.mean().detach(),
+            "mel_l1": l1.mean().detach(),
+        }
+        return (adv + o.fm_weight * fm + o.mel_weight * l1).mean(), logs
+
+    return g_loss, d_loss
+
+
+@torch.no_grad()
+def sample(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg) -> Tensor:
+    """Waveforms ``(n, 1, L)``: G of ``cond["mel"]``, or of held-out clips' mels."""
+    device = next(model.parameters()).device
+    s = cond.get("mel")
+    if s is None:
+        x = heldout_images(exp, seeds, _PICK_KEY).to(device)
+        if scfg.originals:
+            return x
+        s = mel_of(exp, x)
+    return model(s.to(device))
+
+
+def preview(exp: Experiment):
+    def show(model: nn.Module) -> tuple[Tensor, int]:
+        device = next(model.parameters()).device
+        seeds = list(range(PREVIEW))
+        x = heldout_images(exp, seeds, _PICK_KEY).to(device)
+        return torch.cat([x, model(mel_of(exp, x))]).cpu(), PREVIEW
+
+    return show
+
+
+def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
+    _check(exp)
+    o, train = exp.objective, exp.train
+    data, g = prepare(exp, build, resume)
+    d = HiFiGANDiscriminator(exp.model)
+    g_loss, d_loss = losses(exp)
+    return gan_loop.fit(
+        run_dir,
+        train,
+        exp.seed,
+        gan_loop.Player(g, adam(exp, o.g_lr), o.g_lr, g_loss, train.grad_clip),
+        gan_loop.Player(d, adam(exp, o.d_lr), o.d_lr, d_loss, train.grad_clip),
+        data,
+        n_critic=o.n_critic,
+        cond_keys=(),
+        preview=preview(exp),
+        resume=resume,
+    )
+
+
+FAMILY = Family(
+    name="vocoder",
+    build=build,
+    fit=fit,
+    sample=sample,
+    cond_keys=lambda exp: (),
+    null_cond=lambda exp: {},
+    dependencies=no_dependencies,
+    doc="GAN vocoder (HiFi-GAN): log-mel spectrogram -> waveform",
+)
