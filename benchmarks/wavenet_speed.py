@@ -6,7 +6,7 @@ on them).
         [--threads 1]
 
 Without the cache each new sample runs the network over the last receptive field of
-codes (2,048 for ``wavenet-small``): O(L x receptive field). With it, each layer keeps
+codes (2,047 for ``wavenet-small``): O(L x receptive field). With it, each layer keeps
 its last ``dilation`` inputs and a sample costs one kernel-2 convolution per layer: O(L).
 Both draw the same codes from the same seeds (checked here, and in
 tests/models/test_wavenet.py). Reported: seconds (median of ``--repeats``), audio

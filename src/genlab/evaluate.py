@@ -123,7 +123,11 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
     if "ifid" in names:
         if fake_class is None or "class" not in ref["labels"]:
             raise ConfigError("--metrics ifid: needs class labels for samples and reference")
-        out["ifid"], per = intra_class_fid(fr, ref["labels"]["class"], ff, fake_class.numpy())
+        try:
+            out["ifid"], per = intra_class_fid(fr, ref["labels"]["class"], ff, fake_class.numpy())
+        except ValueError as e:
+            raise ConfigError(f"--metrics ifid: {str(e).removeprefix('intra_class_fid: ')}; "
+                              "draw more samples (--n)") from None  # fmt: skip
         out["ifid_per_class"] = per
     if "stacked" in names:
         from genlab.metrics.stacked import stacked_mnist_stats

@@ -210,3 +210,35 @@ def test_chirp_phase_is_continuous():
     on = x.abs() > 0
     d = x[on].diff().abs().max()
     assert float(d) < 2 * math.pi * 1600 / 8000 * 0.9 + 1e-3
+
+
+def test_float_wavs_must_be_finite_and_in_range(tmp_path):
+    loud = write(tmp_path / "loud.wav", 3 * sine(440, 800, 8000), subtype="FLOAT")
+    with pytest.raises(DataError, match=r"loud.wav: has samples outside \[-1, 1\] \(peak 1.5\)"):
+        read_audio(loud, 8000)
+    bad = sine(440, 800, 8000)
+    bad[10] = np.nan
+    nan = write(tmp_path / "nan.wav", bad, subtype="FLOAT")
+    with pytest.raises(DataError, match="nan.wav: holds NaN or infinite samples"):
+        read_audio(nan, 8000)
+
+
+def test_audio_folder_empty_class_and_broken_link(tmp_path):
+    write(tmp_path / "a" / "one.wav", sine(300, 500, 16000), sr=16000)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="empty: a class folder with no audio files"):
+        build_dataset(DATASETS["audio-folder"].config(root=str(tmp_path)))
+    (tmp_path / "empty").rmdir()
+    (tmp_path / "a" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    with pytest.raises(DataError, match="gone.wav: not a readable file"):
+        build_dataset(DATASETS["audio-folder"].config(root=str(tmp_path)))
+
+
+def test_fsdd_reads_upper_case_suffixes_and_lists_trained_speakers(tmp_path):
+    from genlab.data.audio import speaker_ids
+
+    root = fake_fsdd(tmp_path / "fsdd", speakers=("bob", "amy", "cy"), takes=6, n=200)
+    (root / "recordings" / "3_cy_5.wav").rename(root / "recordings" / "3_cy_5.WAV")
+    ds = build_dataset(DATASETS["fsdd"].config(root=str(root), length=256))
+    assert len(ds) == 3 * 10  # take 5 of every speaker and digit, the .WAV one too
+    assert speaker_ids(DATASETS["fsdd"].config(root=str(root), speakers=("cy", "amy"))) == [0, 2]

@@ -23,17 +23,30 @@ def one_hot_logits(labels, k, sharp=50.0):
 
 def test_modified_is_closed_forms():
     k = 4
-    # confident and balanced: KL between different one-hots is ~sharp, so mIS grows;
-    # identical predictions give exactly 1
     assert modified_inception_score(one_hot_logits([2] * 8, k)) == pytest.approx(1.0)
-    # two sharp classes with probabilities (1 - e, e/3...): every pair differing adds KL
-    z = torch.tensor([[0.0, math.log(3.0)], [math.log(3.0), 0.0]])  # p = (1/4, 3/4), (3/4, 1/4)
-    kl = 0.25 * math.log(1 / 3) + 0.75 * math.log(3)  # KL(p1 || p2) = KL(p2 || p1)
-    assert modified_inception_score(z) == pytest.approx(math.exp(kl / 2))  # half the pairs
-    # a collapsed class lowers mIS but not IS
+    # two samples, p = (1/4, 3/4) and (3/4, 1/4): both ordered pairs have the same KL
+    z = torch.tensor([[0.0, math.log(3.0)], [math.log(3.0), 0.0]])
+    kl = 0.25 * math.log(1 / 3) + 0.75 * math.log(3)
+    assert modified_inception_score(z) == pytest.approx(math.exp(kl))
     balanced = one_hot_logits(list(range(k)) * 25, k, sharp=8.0)
     assert inception_score(balanced, splits=1)[0] == pytest.approx(k, rel=0.01)
-    assert modified_inception_score(balanced) > 0.5 * k
+
+
+def test_modified_is_within_class_falls_when_a_class_collapses():
+    g = torch.Generator().manual_seed(0)
+    k, per = 10, 30
+    labels = torch.arange(k).repeat_interleave(per)
+    diverse = one_hot_logits(labels, k, sharp=6.0) + torch.randn(k * per, k, generator=g)
+    collapsed = diverse.clone()
+    for c in range(k):  # every sample of a class gets the class's first sample's logits
+        rows = (labels == c).nonzero().squeeze(1)
+        collapsed[rows] = diverse[rows[0]]
+    within = modified_inception_score(collapsed, within_class=True)
+    assert within == pytest.approx(1.0)
+    assert modified_inception_score(diverse, within_class=True) > 1.05
+    # the IS cannot tell: both are confident and balanced
+    a, b = inception_score(diverse, 1)[0], inception_score(collapsed, 1)[0]
+    assert abs(a - b) < 0.5
 
 
 def test_am_score_closed_forms():

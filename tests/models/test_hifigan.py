@@ -60,7 +60,7 @@ TINY = [
     "model.channels=16", "model.d_channels=4", "model.resblock_kernels=[3]",
     "model.resblock_dilations=[1,3]", "model.periods=[2,3]", "model.scales=2",
     "objective.segment=512", "train.steps=40", "train.batch_size=8", "train.log_every=5",
-    "train.sample_every=0", "train.ckpt_every=40", "train.tensorboard=false",
+    "train.sample_every=40", "train.ckpt_every=40", "train.tensorboard=false",
     "objective.g_lr=2e-3", "objective.d_lr=2e-3",
 ]  # fmt: skip
 
@@ -71,6 +71,8 @@ def test_a_tiny_vocoder_learns_and_resynthesises(tmp_path, capsys):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").open()]
     mel = [r["mel_l1"] for r in rows if "mel_l1" in r]
     assert sum(mel[-2:]) / 2 < 0.8 * sum(mel[:2]) / 2, mel  # 3.4 -> 2.3 in 40 steps
+    preview = run / "samples" / "step_00000040"  # resyntheses as WAVs, beside the picture
+    assert sorted(p.name for p in preview.iterdir()) == [f"{i:03d}.wav" for i in range(4)]
     capsys.readouterr()
     out = tmp_path / "r.wav"
     assert main(["sample", str(run), "--n", "2", "--out", str(out)]) == 0
@@ -79,3 +81,13 @@ def test_a_tiny_vocoder_learns_and_resynthesises(tmp_path, capsys):
     orig = tmp_path / "o.wav"
     assert main(["sample", str(run), "--n", "1", "--out", str(orig), "originals=true"]) == 0
     assert sf.info(orig).frames == 1024
+
+
+def test_any_valid_setting_builds_and_keeps_the_length():
+    cfg = HiFiGANConfig(**{**SMALL, "upsample_rates": (3, 4, 4), "hop_length": 48, "d_channels": 6})
+    y = HiFiGAN(cfg)(torch.randn(1, 64, 10)).detach()
+    assert y.shape == (1, 1, 480)  # odd rates too: exactly hop x frames
+    logits, _ = HiFiGANDiscriminator(cfg)(y)
+    assert len(logits) == 4
+    with pytest.raises(ConfigError, match="model.resblock_kernels: .* must be odd"):
+        HiFiGANConfig(resblock_kernels=(4,))

@@ -120,3 +120,13 @@ def test_a_wavenet_must_fit_its_data():
         build(override(get_recipe("wavenet-fsdd"), ["model.length=4096"]))
     with pytest.raises(ConfigError, match="'shapes' is not audio"):
         build(override(get_recipe("wavenet-fsdd"), ["data.name=shapes"]))
+
+
+def test_cached_steps_in_double_precision():
+    m = net().double()
+    codes = torch.randint(16, (2, 12), generator=torch.Generator().manual_seed(3))
+    cache, new, steps = m.new_cache(2), codes[:, :0], []
+    for t in range(12):
+        steps.append(m.step(new, COND, cache))
+        new = codes[:, t : t + 1]
+    assert torch.allclose(torch.stack(steps, 1), m(codes, COND), atol=1e-10)

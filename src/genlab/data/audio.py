@@ -7,7 +7,8 @@ end, longer ones keep their first ``length`` samples. Files are read with soundf
 file at another sample rate is resampled with ``scipy.signal.resample_poly`` when
 ``data.resample`` allows it. A file that cannot be used is one :class:`DataError` line
 naming it: not an audio file, a WAV shorter than its header says (truncated), stereo
-where mono is expected, another sample rate without ``data.resample``, or no samples.
+where mono is expected, another sample rate without ``data.resample``, no samples, or
+(a float WAV) samples that are not finite or outside [-1, 1].
 
 ``fsdd`` (Jackson et al., github.com/Jakobovski/free-spoken-digit-dataset): 6 speakers
 x 10 digits x 50 takes at 8 kHz, named ``{digit}_{speaker}_{take}.wav``. ``cond`` holds
@@ -31,7 +32,7 @@ from genlab.data.base import Dataset
 from genlab.data.configs import FSDD_TEST_TAKES, AudioFolderConfig, FSDDConfig, TonesConfig
 from genlab.errors import ConfigError, DataError
 
-_FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+_FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$", re.IGNORECASE)
 
 
 def _wav_shortfall(path: Path) -> str | None:
@@ -88,6 +89,11 @@ def read_audio(
     if len(data) == 0:
         raise DataError(f"{path}: holds no samples")
     x = data[:, 0]
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: holds NaN or infinite samples")
+    peak = float(np.abs(x).max())
+    if peak > 1.0:  # only a float WAV can: integer PCM is read as [-1, 1)
+        raise DataError(f"{path}: has samples outside [-1, 1] (peak {peak:.3g}); scale it first")
     if rate != sample_rate:
         if not resample:
             raise DataError(
@@ -136,8 +142,8 @@ def fsdd_files(root: str | Path) -> list[tuple[Path, int, str, int]]:
             "folder of {digit}_{speaker}_{take}.wav files)"
         )
     out = []
-    for p in sorted(folder.glob("*.wav")):
-        if p.name.startswith("."):
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.suffix.lower() != ".wav":
             continue
         m = _FSDD_NAME.match(p.name)
         if not m:
@@ -146,6 +152,14 @@ def fsdd_files(root: str | Path) -> list[tuple[Path, int, str, int]]:
     if not out:
         raise DataError(f"{folder}: holds no .wav recordings")
     return sorted(out, key=lambda r: (r[2], r[1], r[3]))
+
+
+def speaker_ids(cfg: FSDDConfig) -> list[int]:
+    """The ids of the speakers ``cfg`` keeps (``data.speakers``, or all), among every
+    speaker of its folder: what a run trained on ``cfg`` has seen. Lists the folder
+    only (reads no audio)."""
+    speakers = sorted({s for _, _, s, _ in fsdd_files(cfg.root)})
+    return [i for i, s in enumerate(speakers) if not cfg.speakers or s in cfg.speakers]
 
 
 def make_fsdd(cfg: FSDDConfig) -> Dataset:
@@ -197,13 +211,20 @@ def make_audio_folder(cfg: AudioFolderConfig) -> Dataset:
         raise DataError(f"{root}: no class subfolders (put each class's files in root/NAME/)")
     clips, labels = [], []
     for k, name in enumerate(classes):
+        found = 0
         for p in sorted((root / name).rglob("*")):
             hidden = any(part.startswith(".") for part in p.relative_to(root).parts)
-            if p.is_file() and not hidden and p.suffix.lower() in exts:
-                clips.append(read_audio(p, cfg.sample_rate, cfg.resample, cfg.mix_stereo))
-                labels.append(k)
-    if not clips:
-        raise DataError(f"{root}: no audio files ({', '.join(sorted(exts))}) in its subfolders")
+            if hidden or p.suffix.lower() not in exts or p.is_dir():
+                continue
+            if not p.is_file():
+                raise DataError(f"{p}: not a readable file (a broken link?)")
+            clips.append(read_audio(p, cfg.sample_rate, cfg.resample, cfg.mix_stereo))
+            labels.append(k)
+            found += 1
+        if not found:
+            raise DataError(
+                f"{root / name}: a class folder with no audio files ({', '.join(sorted(exts))})"
+            )
     return Dataset(
         _stack(clips, cfg.length, cfg.normalize),
         {"class": torch.tensor(labels)},

@@ -125,7 +125,8 @@ def preview(exp: Experiment):
         device = next(model.parameters()).device
         seeds = list(range(PREVIEW))
         x = heldout_images(exp, seeds, _PICK_KEY).to(device)
-        return torch.cat([x, model(mel_of(exp, x))]).cpu(), PREVIEW
+        # resyntheses first (the WAVs a preview writes), the originals below them
+        return torch.cat([model(mel_of(exp, x)), x]).cpu(), PREVIEW
 
     return show
 

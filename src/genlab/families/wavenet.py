@@ -10,8 +10,8 @@ Sampling draws ``model.length`` codes one at a time with the token sampler
 (``genlab.sampling.tokens.generate``: temperature, top-k, top-p, guidance on logits);
 ``sampler.use_cache`` (default) keeps each layer's queue, O(L), instead of running the
 network on the last receptive field of codes at every step. Codes are decoded back to
-``(n, 1, L)`` in [-1, 1]. A sample whose speaker is not given gets speaker
-``seed % num_speakers``, so a batch visits them all.
+``(n, 1, L)`` in [-1, 1]. A sample whose speaker is not given gets the
+``seed % S``-th of the S speakers the run trained on, so a batch visits them all.
 """
 
 from __future__ import annotations
@@ -83,6 +83,18 @@ def loss(exp: Experiment):
     return mulaw_loss
 
 
+def trained_speakers(exp: Experiment) -> list[int]:
+    """The speaker ids the run's data holds (``fsdd`` with ``data.speakers``: only those),
+    else all ``model.num_speakers``."""
+    if exp.data.name == "fsdd":
+        from genlab.data.audio import speaker_ids
+
+        ids = [i for i in speaker_ids(exp.data) if i < exp.model.num_speakers]
+        if ids:
+            return ids
+    return list(range(exp.model.num_speakers))
+
+
 @torch.no_grad()
 def sample(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg) -> Tensor:
     """``(n, 1, model.length)`` waveforms in [-1, 1], one per seed."""
@@ -91,7 +103,8 @@ def sample(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg
     device = next(model.parameters()).device
     cond = dict(cond)
     if m.num_speakers and "speaker" not in cond:
-        cond["speaker"] = torch.tensor([s % m.num_speakers for s in seeds], device=device)
+        ids = trained_speakers(exp)
+        cond["speaker"] = torch.tensor([ids[s % len(ids)] for s in seeds], device=device)
     codes = generate(
         model, m.length, seeds, cond,
         temperature=scfg.temperature, top_k=scfg.top_k, top_p=scfg.top_p, cfg=scfg.cfg,

@@ -463,6 +463,10 @@ class HiFiGANConfig:
                 f"model.upsample_rates: {self.upsample_rates} multiply to "
                 f"{math.prod(self.upsample_rates)}, not hop_length {self.hop_length}"
             )
+        if any(k % 2 == 0 for k in self.resblock_kernels):
+            raise ConfigError(
+                f"model.resblock_kernels: {self.resblock_kernels}; each must be odd (same padding)"
+            )
         if self.channels % 2 ** len(self.upsample_rates):
             raise ConfigError(
                 f"model.channels: {self.channels} is not divisible by 2^{len(self.upsample_rates)}"

@@ -20,6 +20,8 @@ the paper specifies; ``genlab.objectives.vocoder``).
 
 from __future__ import annotations
 
+import math
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -61,7 +63,9 @@ class HiFiGAN(nn.Module):
         self.ups, self.mrfs = nn.ModuleList(), nn.ModuleList()
         for i, r in enumerate(cfg.upsample_rates):
             c_in, c_out = c // 2**i, c // 2 ** (i + 1)
-            self.ups.append(nn.ConvTranspose1d(c_in, c_out, 2 * r, stride=r, padding=r // 2))
+            # kernel 2r, stride r: exactly r T samples for even and odd r
+            pad = (r + 1) // 2
+            self.ups.append(nn.ConvTranspose1d(c_in, c_out, 2 * r, r, pad, output_padding=r % 2))
             self.mrfs.append(
                 nn.ModuleList(
                     ResBlock(c_out, k, cfg.resblock_dilations) for k in cfg.resblock_kernels
@@ -116,8 +120,9 @@ class ScaleDiscriminator(nn.Module):
             (1, c, 15, 1, 1), (c, 2 * c, 41, 2, 4), (2 * c, 4 * c, 41, 2, 16),
             (4 * c, 8 * c, 41, 4, 16), (8 * c, 8 * c, 5, 1, 1),
         ]  # fmt: skip
-        self.convs = nn.ModuleList(
-            nn.Conv1d(a, b, k, s, padding=k // 2, groups=min(g, a)) for a, b, k, s, g in spec
+        self.convs = nn.ModuleList(  # groups that divide both widths, for any c
+            nn.Conv1d(a, b, k, s, padding=k // 2, groups=math.gcd(g, a, b))
+            for a, b, k, s, g in spec
         )
         self.post = nn.Conv1d(8 * c, 1, 3, padding=1)
 

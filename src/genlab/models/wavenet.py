@@ -86,8 +86,9 @@ class WaveNet(nn.Module):
     def new_cache(self, b: int) -> dict:
         """Empty queues for :meth:`step`: each layer's last ``dilation`` inputs (zeros,
         the causal padding) and the step counter."""
-        c, device = self.cfg.residual_channels, self.embed.weight.device
-        return {"t": 0, "queues": [torch.zeros(b, c, d, device=device) for d in self.dilations]}
+        c, w = self.cfg.residual_channels, self.embed.weight
+        queues = [torch.zeros(b, c, d, device=w.device, dtype=w.dtype) for d in self.dilations]
+        return {"t": 0, "queues": queues}
 
     def step(self, new: Tensor, cond: dict | None, cache: dict) -> Tensor:
         """Logits ``(B, Q)`` of the next code given the newest one ``new`` ``(B, 1)``

@@ -320,7 +320,7 @@ def _fit(run_dir, train, seed, g, d, data, n_critic, cond_keys, preview, monitor
             (train.sample_every and done % train.sample_every == 0) or done == train.steps
         ):
             x, nrow = preview(ema.module)
-            write_preview(x, nrow, data.modality, run_dir, log, done)
+            write_preview(x, nrow, data.modality, run_dir, log, done, data.sample_rate)
         if done % train.ckpt_every == 0 or done == end:
             save(done)
     log.close()
