@@ -624,7 +624,9 @@ def cmd_info(args) -> int:
     print(
         f"{run}: recipe {info['recipe']} ({info['family']} family, objective {info['objective']})"
     )
-    print(f"  data        {info['data']}")
+    rate, length = getattr(exp.data, "sample_rate", 0), getattr(exp.data, "length", 0)
+    audio = f" ({length:,} samples at {rate:,} Hz, {length / rate:.2f} s)" if rate else ""
+    print(f"  data        {info['data']}{audio}")
     count = "unknown" if n_params is None else f"{n_params:,}"
     print(f"  model       {info['model']}, {count} parameters")
     if "lora" in info:

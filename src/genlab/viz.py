@@ -179,6 +179,9 @@ def write_wav(x: Tensor, path: Path, sample_rate: int) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     data = x.detach().float().cpu().reshape(-1).clamp(-1, 1).numpy()
+    blocked = next((p for p in path.parents if p.is_file()), None)
+    if blocked is not None:
+        raise DataError(f"{path}: cannot write the WAV ({blocked} is a file, not a folder)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(tmp, data, sample_rate, subtype="PCM_16", format="WAV")

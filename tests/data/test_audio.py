@@ -45,7 +45,7 @@ def test_wav_round_trip(tmp_path):
 
 def test_write_wav_unwritable_path_names_it(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(DataError, match="file/a.wav: cannot write the WAV"):
+    with pytest.raises(DataError, match=r"file/a.wav: cannot write the WAV \(.*file is a file"):
         write_wav(torch.zeros(10), tmp_path / "file" / "a.wav", 8000)
 
 
