@@ -22,7 +22,7 @@ LAYERS = [
     ("families", {"families"}),
     ("runs", {"runs"}),
     ("recipes", {"recipes"}),
-    ("top", {"cli", "app", "edit", "evaluate", "figures", "__main__", "__init__"}),
+    ("top", {"cli", "cli_eval", "app", "edit", "evaluate", "figures", "__main__", "__init__"}),
 ]
 
 

@@ -10,9 +10,9 @@ import argparse
 import json
 import os
 import sys
-import zipfile
 from pathlib import Path
 
+from genlab.cli_eval import set_threads_from
 from genlab.errors import ConfigError, GenlabError
 
 LISTABLE = ("recipes", "datasets", "models", "samplers", "metrics")
@@ -158,14 +158,6 @@ def example_prompt(exp) -> str:
 # ---------------------------------------------------------------------------- sample
 
 
-def _threads(args) -> None:
-    if args.batch < 1:
-        raise ConfigError(f"--batch: must be at least 1, got {args.batch}")
-    from genlab.cpu import set_threads
-
-    set_threads(args.threads)
-
-
 def sampling_options(args) -> dict:
     """The keywords of the shared sampling flags, for ``runs.sample_with_cond`` and
     ``edit.edit``."""
@@ -198,7 +190,7 @@ def cmd_sample(args) -> int:
     from genlab.runs import prompt_rows, read_prompts, sample_with_cond
     from genlab.viz import save_image, save_samples
 
-    _threads(args)
+    set_threads_from(args)
     out = Path(args.out or Path(args.run) / "samples" / f"sample_seed{args.seed}.png")
     kind = SAMPLE_SUFFIXES.get(out.suffix.lower())  # checked before any sampling
     if kind is None:
@@ -257,7 +249,7 @@ def cmd_edit(args) -> int:
     from genlab.edit import edit, parse_extend
     from genlab.viz import save_grid, save_image
 
-    _threads(args)
+    set_threads_from(args)
     out = Path(args.out)
     if out.suffix.lower() in (".jpg", ".jpeg"):
         raise ConfigError(f"--out: {out}: JPEG is lossy and would change the kept pixels; use .png")
@@ -299,269 +291,10 @@ def cmd_edit(args) -> int:
 # ------------------------------------------------------------------------------ eval
 
 
-def _eval_extractor(args, data_name: str, device):
-    """The extractor ``--extractor`` / ``--inception-weights`` name, or the data's own."""
-    from genlab.evaluate import EXTRACTOR_FOR
-    from genlab.metrics.features import NAMES, get_extractor
-
-    if args.inception_weights:
-        return get_extractor("inception", inception_weights=args.inception_weights, device=device)
-    if args.extractor in NAMES:
-        return get_extractor(args.extractor, device=device)
-    if args.extractor:
-        return get_extractor("", path=args.extractor, device=device)
-    if data_name not in EXTRACTOR_FOR:
-        raise ConfigError(
-            f"--extractor: no built-in feature network for '{data_name}'; pass --extractor RUN "
-            "(a classifier run) or --inception-weights PATH"
-        )
-    return get_extractor(EXTRACTOR_FOR[data_name], device=device)
-
-
-def _eval_clip(args, device):
-    """The dual encoder ``--clip RUN`` names (default ``runs/clip-shapes``), as a
-    fingerprinted feature network."""
-    from genlab.checkpoint import load_network
-
-    args.clip = args.clip or "runs/clip-shapes"
-    path = Path(args.clip)
-    if not (path / "config.yaml").is_file():
-        raise ConfigError(
-            f"--clip: {path} is not a trained run; train the dual encoder first: "
-            f"`genlab train clip-shapes --out {path}`"
-        )
-    import genlab.config as C
-
-    arch = (C.load_yaml(path / "config.yaml").get("model") or {}).get("arch", "?")
-    if arch != "clip":  # checked before building it
-        raise ConfigError(f"--clip: {path} is a '{arch}' run, not a dual encoder")
-    return load_network(path, "ema", device)
-
-
-def _eval_samples_from_run(args, metrics, device):
-    """Sample ``--n`` from the run in batches; sample i uses seed ``--seed + i``."""
-
-    from genlab.evaluate import heldout_config
-    from genlab.families import family_of
-    from genlab.families.base import heldout_attributes
-    from genlab.runs import (
-        class_cond,
-        control_cond,
-        draw,
-        load_model,
-        prompt_rows,
-        sampler_config,
-        text_cond,
-    )
-
-    exp, model = load_model(
-        Path(args.run), args.weights, device, args.accept_changed_deps, args.lora
-    )
-    ref_cfg, desc = heldout_config(exp.data)
-    if metrics == ["bpd"]:
-        return None, None, ref_cfg, desc, (exp, model), {}, None
-    scfg = sampler_config(exp, args.overrides, name=args.sampler, steps=args.steps, cfg=args.cfg)
-    reference = family_of(exp.objective.kind).reference
-    if reference is not None:  # e.g. a CycleGAN's target domain
-        ref_cfg, desc = reference(exp, scfg)
-    cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls, args.seed)
-    seeds = [args.seed + i for i in range(args.n)]
-    labels, texts = {}, None
-    if exp.text.encoder:  # sample i: the caption of held-out image seed + i
-        texts = prompt_rows(exp, None, args.n, args.seed, args.run)[0]
-        cond.update(text_cond(exp, texts))
-        labels = heldout_attributes(exp, seeds)  # what each prompt asks for
-    if args.control is not None:  # a ControlNet run: every sample follows this picture
-        cond["control"] = control_cond(exp, args.control, args.n, args.run)
-    x = draw(model, exp, seeds, cond, scfg, args.batch, progress=sys.stderr.isatty()).float()
-    return x, cond.get("class"), ref_cfg, desc, (exp, model), labels, texts
-
-
-def _eval_samples_from_file(args):
-    """Samples from ``--fake FILE.npz`` (``genlab sample --out`` format: x, seed, class,
-    prompt), with their prompts when the file has them."""
-    import numpy as np
-    import torch
-
-    import genlab.config as C
-    from genlab.data import dataset_config
-
-    path = Path(args.fake)
-    if not path.is_file():
-        raise ConfigError(f"--fake: {path}: no such file")
-    with open(path, "rb") as fh:
-        if fh.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
-            raise ConfigError(
-                f"--fake: {path}: not an .npz archive (write one with "
-                "`genlab sample RUN --n N --out FILE.npz`)"
-            )
-    try:
-        with np.load(path) as z:
-            if "x" not in z.files:
-                raise ConfigError(f"--fake: {path}: has no array 'x' (found {', '.join(z.files)})")
-            x = torch.from_numpy(z["x"].astype(np.float32))
-            y = torch.from_numpy(z["class"].astype(np.int64)) if "class" in z.files else None
-            texts = [str(t) for t in z["prompt"]] if "prompt" in z.files else None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ConfigError(f"--fake: {path}: not a readable .npz file ({e})") from None
-    if args.n and args.n < len(x):
-        x, y = x[: args.n], None if y is None else y[: args.n]
-        texts = None if texts is None else texts[: args.n]
-    if len(x) < 2:
-        raise ConfigError(f"--fake: {path}: holds {len(x)} sample(s); the metrics need at least 2")
-    cls = dataset_config(args.real)
-    data = [o.removeprefix("data.") for o in args.overrides if o.startswith("data.")]
-    bad = [o for o in args.overrides if not o.startswith("data.")]
-    if bad:
-        raise ConfigError(f"{bad[0].split('=')[0]}: only data.* settings apply with --real")
-    ref_cfg = C.revalidate(C.apply_overrides(cls(), data))
-    return x, y, ref_cfg, f"{args.real} as configured", texts
-
-
-def prompt_attributes(path, data_cfg, texts: list[str] | None) -> dict:
-    """``{attribute: (N,)}`` that the prompts of ``--fake`` samples asked for, read back
-    from the captions of ``data_cfg`` (``{}`` for samples without prompts)."""
-    if texts is None:
-        return {}
-    from genlab.cond.prompts import attribute_ids, captions_of
-    from genlab.data.configs import ATTRIBUTES
-
-    captions = set(captions_of(data_cfg))
-    bad = next((t for t in texts if t and t not in captions), None)
-    if bad is not None:
-        bad = bad if len(bad) <= 60 else bad[:60] + "..."
-        raise ConfigError(
-            f"--fake: {path}: prompt {bad!r} is not a caption of {data_cfg.name} as "
-            "configured, so --metrics attributes cannot tell what it asked for"
-        )
-    values, known = attribute_ids(data_cfg, texts)
-    if not known.all():
-        raise ConfigError(f"--fake: {path}: holds samples of the empty prompt; no attributes")
-    return {a: values[:, i] for i, a in enumerate(ATTRIBUTES)}
-
-
 def cmd_eval(args) -> int:
-    import torch
+    from genlab.cli_eval import cmd_eval as run  # the command's steps live there
 
-    import genlab.config as C
-    from genlab.data import DATASETS, dataset_config
-    from genlab.evaluate import (
-        check_likelihood_run,
-        evaluate,
-        likelihood_metrics,
-        parse_metrics,
-        table,
-    )
-    from genlab.runs import load_experiment
-    from genlab.train.distributed import pick_device
-
-    _threads(args)
-    if args.n < 2:
-        raise ConfigError(
-            f"--n: the metrics compare two sets of samples and need at least 2, got {args.n}"
-        )
-    if args.run is not None and "=" in args.run and not Path(args.run).exists():
-        args.overrides, args.run = [args.run, *args.overrides], None  # a key=value, not a RUN
-    if (args.run is None) == (args.real is None):
-        raise ConfigError("eval: give a RUN directory, or --real DATASET --fake FILE.npz")
-    if args.real is not None and args.fake is None:
-        raise ConfigError("--real: needs --fake FILE.npz (samples to evaluate)")
-    if args.run is not None and args.fake is not None:
-        raise ConfigError(
-            f"--fake: evaluates samples already drawn, with --real DATASET; {args.run} "
-            "would be sampled instead (give one of them)"
-        )
-    if args.fake is not None:  # the samples are drawn: how to draw them cannot apply
-        for flag, value in (
-            ("--lora", args.lora), ("--control", args.control), ("--sampler", args.sampler),
-            ("--steps", args.steps), ("--cfg", args.cfg), ("--class", args.cls),
-        ):  # fmt: skip
-            if value not in (None, []):
-                raise ConfigError(
-                    f"{flag}: says how to sample a RUN; --fake {args.fake} holds samples "
-                    "already drawn (pass it to genlab sample --out FILE.npz instead)"
-                )
-    device = pick_device(args.device)
-    if args.real is not None:
-        name = dataset_config(args.real)().name
-    else:
-        stored = load_experiment(Path(args.run), args.accept_changed_deps)
-        name = stored.data.name
-    modality = DATASETS[name].modality
-    # Everything that can be checked is checked before sampling: names, data, extractor.
-    metrics = parse_metrics(args.metrics, modality, name)
-    if args.run is not None and "bpd" in metrics:
-        check_likelihood_run(stored)
-    image_metrics = [m for m in metrics if m not in ("bpd", "clip")]
-    ext = None
-    if modality != "points" and image_metrics:
-        ext = _eval_extractor(args, name, device)
-        if modality == "audio" and args.run is not None and ext.input_shape is not None:
-            made = tuple(stored.model.input_shape())  # checked before sampling
-            if made != tuple(ext.input_shape):
-                raise ConfigError(
-                    f"--extractor: '{ext.name}' reads waveforms {tuple(ext.input_shape)}; "
-                    f"{args.run} makes {made}"
-                )
-    clip = _eval_clip(args, device) if "clip" in metrics else None
-    if args.run is not None and clip is not None:
-        if not stored.text.encoder:
-            raise ConfigError(
-                f"--metrics clip: scores samples against their prompts; {args.run} has no "
-                "text conditioning"
-            )
-        size = getattr(stored.data, "image_size", clip.model.image_size)
-        if size != clip.model.image_size:  # checked before sampling
-            raise ConfigError(
-                f"--clip: {args.clip} reads {clip.model.image_size}x{clip.model.image_size} "
-                f"images; {args.run} makes {size}x{size}"
-            )
-    if args.real is not None:
-        if "bpd" in metrics:
-            raise ConfigError("--metrics bpd: needs a RUN (the model), not --fake samples")
-        fake, fake_class, ref_cfg, desc, texts = _eval_samples_from_file(args)
-        labels = prompt_attributes(args.fake, ref_cfg, texts) if "attributes" in metrics else {}
-        if clip is not None and texts is None:
-            raise ConfigError(
-                f"--metrics clip: {args.fake} has no 'prompt' array (genlab sample writes "
-                "one for a text run)"
-            )
-    else:
-        fake, fake_class, ref_cfg, desc, (exp, model), labels, texts = _eval_samples_from_run(
-            args, metrics, device
-        )
-    if fake is None:  # only bpd: no samples needed
-        fake = torch.empty(0)
-    plain = [m for m in metrics if m != "clip"]
-    result = evaluate(fake, fake_class, ref_cfg, desc, plain, ext, args.cache, args.seed, labels)
-    if clip is not None:
-        from genlab.metrics.clip import clip_cosines, clip_scores
-
-        want = tuple(clip.model.input_shape())
-        if tuple(fake.shape[1:]) != want:
-            raise ConfigError(
-                f"--clip: {args.clip} reads images {want}; the samples are {tuple(fake.shape[1:])}"
-            )
-        result["metrics"].update(clip_scores(clip_cosines(clip.module, fake, texts)))
-        result["clip"] = {"run": args.clip, "fingerprint": clip.fingerprint}
-    if "bpd" in metrics:
-        n = min(args.n, args.bpd_n)
-        result["metrics"].update(
-            likelihood_metrics(model, exp, ref_cfg, n, args.bpd_steps, args.seed)
-        )
-    result = {"run": args.run, "fake": args.fake, "metrics_requested": metrics, **result}
-    if args.lora or args.control is not None:  # what else shaped the samples
-        result = {**result, "lora": list(args.lora), "control": args.control}
-    print(f"{len(fake)} samples vs {desc}" + (f"; extractor {ext.fingerprint}" if ext else ""))
-    print(table(result))
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(C.to_dict(result), indent=1, default=float) + "\n")
-        os.replace(tmp, out)
-        print(f"wrote {out}")
-    return 0
+    return run(args)
 
 
 # ------------------------------------------------------------------------------ info

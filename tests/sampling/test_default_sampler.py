@@ -45,6 +45,8 @@ MEASURED = {
     "t2i-dit-shapes": ("dpmpp_2m", 15, 1.0),
     "t2i-shapes-latent": ("dpmpp_2m", 15, 1.0),
     "t2i-shapes-attributes": ("dpmpp_2m", 15, 1.0),
+    # the waveform flow on tones: not measured (the CLI tests' audio run; 20 steps)
+    "rf-tones": ("dpmpp_2m", 20, 1.0),
 }
 
 
