@@ -71,15 +71,17 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
 
     out: dict = {}
     need_feats = bool({"fid", "kid", "pr", "dc", "ifid", "ndb"} & set(names))
-    need_logits = bool({"is", "acc", "mis", "am"} & set(names))
-    ff = logits = None
+    need_logits = bool({"is", "acc", "mis", "am", "cells"} & set(names))
+    ff = logits = heads = None
     if need_feats and need_logits:  # one pass over the samples
         ff, heads = ext.features_and_logits(fake)
-        ff, logits = ff.numpy(), next(iter(heads.values()))
+        ff = ff.numpy()
     elif need_feats:
         ff = ext.features(fake).numpy()
     elif need_logits:
-        logits = ext.logits(fake)
+        heads = ext.all_logits(fake)
+    if heads is not None:
+        logits = next(iter(heads.values()))  # the first head's
     fr = ref["features"]
     if "fid" in names:
         out["fid"] = frechet_distance(ref["mu"], ref["sigma"], *gaussian_stats(ff))
@@ -98,8 +100,7 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
         out["am"] = am_score(logits, next(iter(ref_heads.values())))
     if "ndb" in names:
         out.update(ndb(fr, ff, k=min(50, len(fr)), seed=seed))
-    if "cells" in names:
-        heads = ext.all_logits(fake)
+    if "cells" in names:  # every head's prediction, from the pass above
         preds = [z.argmax(1) for z in heads.values()]
         out.update(cell_coverage(*preds, sizes=tuple(ext.heads.values())))
     if "acc" in names:

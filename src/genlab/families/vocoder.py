@@ -57,11 +57,12 @@ def mel_analysis(exp: Experiment) -> MelSpectrogram:
     return MelSpectrogram(m.sample_rate, m.n_fft, m.hop_length, m.n_mels)
 
 
-def mel_of(exp: Experiment, x: Tensor) -> Tensor:
+def mel_of(exp: Experiment, x: Tensor, mel: MelSpectrogram | None = None) -> Tensor:
     """The log-mel spectrogram ``(B, 1, n_mels, L / hop)`` a vocoder run inverts, of
     waveforms ``(B, 1, L)`` (the last frame, centred past the end, is dropped so that G's
-    output has exactly ``L`` samples)."""
-    return mel_analysis(exp).to(x.device)(x)[..., : x.shape[-1] // exp.model.hop_length]
+    output has exactly ``L`` samples); ``mel``: an analysis already built for ``exp``."""
+    mel = mel_analysis(exp) if mel is None else mel
+    return mel.to(x.device)(x)[..., : x.shape[-1] // exp.model.hop_length]
 
 
 def build(exp: Experiment) -> nn.Module:
@@ -79,7 +80,7 @@ def losses(exp: Experiment):
         starts = (x.shape[-1] - o.segment) // hop + 1
         at = int(torch.randint(starts, (), generator=gen)) * hop
         y = x[..., at : at + o.segment]  # (B, 1, segment)
-        return y, mel.to(y.device)(y)[..., : o.segment // hop]
+        return y, mel_of(exp, y, mel)
 
     def d_loss(g, d, batch, gen, step, k):
         y, s = window(batch, gen)
@@ -96,7 +97,7 @@ def losses(exp: Experiment):
         fake_logits, fake_feats = d(fake)
         adv = V.generator_adv_loss(fake_logits)
         fm = V.feature_matching_loss(real_feats, fake_feats)
-        l1 = V.mel_l1(s, mel.to(y.device)(fake)[..., : o.segment // hop])
+        l1 = V.mel_l1(s, mel_of(exp, fake, mel))
         logs = {
             "g_adv": adv.mean().detach(),
             "fm": fm.mean().detach(),
