@@ -2,8 +2,8 @@
 spoken-digit classifier (``genlab train eval-fsdd-classifier``; log-mel CNN).
 
     python benchmarks/audio.py [--classifier runs/eval-fsdd-classifier] [--fsdd DIR]
-        [--griffin-lim-iters 32] [--vocoder runs/hifigan-fsdd] [--threads 2]
-        [--examples docs/audio]
+        [--griffin-lim-iters 32] [--vocoder runs/hifigan-fsdd] [--codec runs/codec-fsdd]
+        [--threads 2] [--examples docs/audio]
 
 Two tables, both on the held-out takes 0-4 (300 clips; the classifier trained on 5-49):
 
@@ -18,7 +18,8 @@ Two tables, both on the held-out takes 0-4 (300 clips; the classifier trained on
    STFT magnitude and from the 64-band mel spectrogram a vocoder gets (pseudo-inverse of
    the filterbank), 8-bit mu-law (what WaveNet's softmax can express) and, with
    ``--vocoder RUN``, a trained HiFi-GAN (``genlab train hifigan-fsdd``) from the same
-   mel spectrogram.
+   mel spectrogram, and with ``--codec RUN`` a trained neural codec (``genlab train
+   codec-fsdd``) through its first 1, 2, ... K codebooks, each at its bitrate.
 
 ``--examples DIR`` writes the first clip of each row as a WAV and one spectrogram
 picture of them all, for docs/audio.md.
@@ -73,7 +74,9 @@ def quality(ext, x, labels, train_feats, train_logits) -> dict:
     }
 
 
-def resyntheses(x: torch.Tensor, iters: int, sr: int, vocoder: str | None = None) -> dict:
+def resyntheses(
+    x: torch.Tensor, iters: int, sr: int, vocoder: str | None = None, codec: str | None = None
+) -> dict:
     """``{row: (waveforms, seconds taken)}`` for every lossy round trip."""
     out = {}
     length = x.shape[-1]
@@ -105,6 +108,18 @@ def resyntheses(x: torch.Tensor, iters: int, sr: int, vocoder: str | None = None
             out[f"HiFi-GAN {vocoder}, {exp.model.n_mels}-band mel"] = (
                 y, time.perf_counter() - tic
             )  # fmt: skip
+    if codec:
+        from genlab.families.codec import resynthesize
+        from genlab.runs import load_model
+
+        exp, g = load_model(codec)
+        for k in range(1, exp.model.codebooks + 1):
+            with torch.no_grad():
+                tic = time.perf_counter()
+                y = torch.cat([resynthesize(g, b, k) for b in x.split(50)])
+                kbps = exp.model.bitrate(k) / 1000
+                name = f"codec {codec}, {k} codebook{'s' * (k > 1)}, {kbps:g} kbit/s"
+                out[name] = (y, time.perf_counter() - tic)
     return out
 
 
@@ -114,6 +129,7 @@ def main() -> None:
     p.add_argument("--fsdd", default=DATASETS["fsdd"].config().root)
     p.add_argument("--griffin-lim-iters", type=int, default=32)
     p.add_argument("--vocoder", help="a trained hifigan-fsdd run to resynthesise with")
+    p.add_argument("--codec", help="a trained codec-fsdd run to resynthesise with")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--examples", help="a folder for one WAV per row and a spectrogram grid")
     args = p.parse_args()
@@ -145,7 +161,9 @@ def main() -> None:
     print(f"| the originals | {real['acc_digit']:.3f} (1.000) | {real['acc_speaker']:.3f} | "
           "0 | 0 | - |")  # fmt: skip
     examples = {"original": test.x[:1]}
-    for name, (y, took) in resyntheses(test.x, args.griffin_lim_iters, sr, args.vocoder).items():
+    for name, (y, took) in resyntheses(
+        test.x, args.griffin_lim_iters, sr, args.vocoder, args.codec
+    ).items():
         q = quality(ext, y, labels, train_feats, train_logits)
         mcd = float(mel_cepstral_distortion(y, test.x, sr).mean())
         mr = float(multi_resolution_stft(y, test.x)["mrstft"].mean())

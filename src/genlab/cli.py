@@ -362,6 +362,12 @@ def cmd_info(args) -> int:
     print(f"  data        {info['data']}{audio}")
     count = "unknown" if n_params is None else f"{n_params:,}"
     print(f"  model       {info['model']}, {count} parameters")
+    if exp.model.arch == "codec":
+        rates = ", ".join(
+            f"{exp.model.bitrate(k) / 1000:g}" for k in range(1, exp.model.codebooks + 1)
+        )
+        print(f"  codec       {exp.model.codebooks} codebooks of {exp.model.codebook_size} codes "
+              f"at {exp.model.frames() / length * rate:g} frames/s: {rates} kbit/s")  # fmt: skip
     if "lora" in info:
         lo, base = info["lora"], info["lora"]["base"]
         where = (

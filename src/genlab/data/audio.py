@@ -14,7 +14,7 @@ where mono is expected, another sample rate without ``data.resample``, no sample
 x 10 digits x 50 takes at 8 kHz, named ``{digit}_{speaker}_{take}.wav``. ``cond`` holds
 ``digit`` and ``speaker`` (speaker ids in sorted name order over the whole folder, so
 every split and ``data.speakers`` subset agrees with a classifier trained on all) and
-``class`` (the one ``data.label`` names).
+``class`` (the one ``data.label`` names; ``digit_speaker``: ``10 * speaker + digit``).
 """
 
 from __future__ import annotations
@@ -183,12 +183,16 @@ def make_fsdd(cfg: FSDDConfig) -> Dataset:
     speaker = torch.tensor([speakers.index(s) for _, _, s, _ in files])
     digits = tuple(str(d) for d in range(10))
     names = {"digit": digits, "speaker": speakers}
+    pairs = tuple(f"{d} by {s}" for s in speakers for d in digits)  # class 10 * s + d
+    classes = {"digit": (digit, digits), "speaker": (speaker, speakers),
+               "digit_speaker": (10 * speaker + digit, pairs)}  # fmt: skip
+    label, class_names = classes[cfg.label]
     return Dataset(
         _stack(clips, cfg.length, cfg.normalize),
-        {"class": digit if cfg.label == "digit" else speaker, "digit": digit, "speaker": speaker},
+        {"class": label, "digit": digit, "speaker": speaker},
         modality="audio",
-        num_classes=len(names[cfg.label]),
-        class_names=names[cfg.label],
+        num_classes=len(class_names),
+        class_names=class_names,
         attributes=names,
         sample_rate=cfg.sample_rate,
     )

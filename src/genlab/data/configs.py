@@ -369,7 +369,9 @@ class FSDDConfig(AudioChecked):
     name: Literal["fsdd"] = "fsdd"
     root: str = FSDD_ROOT
     split: Literal["all", "train", "test"] = "train"
-    label: Literal["digit", "speaker"] = "digit"  # what cond["class"] holds
+    # what cond["class"] holds; "digit_speaker": 10 * speaker + digit (60 classes, so a
+    # class-conditional network is conditioned on both)
+    label: Literal["digit", "speaker", "digit_speaker"] = "digit"
     length: int = 8192  # samples per clip (1.02 s at 8 kHz): padded with silence or cropped
     sample_rate: int = 8000
     resample: bool = False  # files at another rate: resample them (else an error)

@@ -42,6 +42,8 @@ KINDS: dict[str, Kind] = {
     "var": Kind("tokens", O.VARObjective, S.TokenSamplerConfig),
     "mulaw": Kind("wavenet", O.MuLawConfig, S.TokenSamplerConfig),
     "hifigan": Kind("vocoder", O.HiFiGANObjective, S.VocoderSamplerConfig),
+    "codec": Kind("codec", O.CodecObjective, S.CodecSamplerConfig),
+    "codec_lm": Kind("codec_lm", O.CodecLMObjective, S.TokenSamplerConfig),
     "classify": Kind("classifier", O.ClassifyConfig, S.ClassifierEvalConfig),
     "contrastive": Kind("contrastive", O.ContrastiveConfig, S.ClassifierEvalConfig),
     "reflow": Kind("distill", O.ReflowConfig, S.DiffusionSamplerConfig),

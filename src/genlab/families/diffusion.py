@@ -55,9 +55,14 @@ def cond_keys(exp: Experiment) -> tuple[str, ...]:
     return class_cond_keys(exp) + prompts.cond_keys(exp.text)
 
 
+_MEL: dict = {}  # the MelAutoencoder of each loaded vocoder
+
+
 def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
     """The frozen autoencoder of a latent diffusion run (``objective.autoencoder``, its
-    EMA weights, loaded once per process), or None for a pixel-space run.
+    EMA weights, loaded once per process), or None for a pixel-space run. A vocoder run
+    (``hifigan``) is the autoencoder of mel-spectrogram diffusion: the normalised log-mel
+    in, its waveform out (``genlab.families.vocoder.MelAutoencoder``).
 
     Raises:
         ConfigError: not a trained KL autoencoder run with a spatial latent, latents of
@@ -75,10 +80,12 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
     import genlab.config as C
 
     model = C.load_yaml(path / "config.yaml").get("model") or {}  # before building it
-    if model.get("arch") != "vae" or not model.get("spatial"):
+    vocoder = model.get("arch") == "hifigan"
+    if not vocoder and (model.get("arch") != "vae" or not model.get("spatial")):
         raise ConfigError(
             f"objective.autoencoder: {path} is a '{model.get('arch', '?')}' run without a "
-            "spatial latent; latent diffusion needs a KL autoencoder (klae-*)"
+            "spatial latent; latent diffusion needs a KL autoencoder (klae-*) or, on "
+            "mel spectrograms, a vocoder (hifigan-*)"
         )
     found = load_network(path, "ema", device)
     ae = found.model
@@ -89,6 +96,19 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
             f"{'x'.join(map(str, takes))}; set model.in_channels={latent[0]} "
             f"model.image_size={latent[1]}"
         )
+    if vocoder:
+        have = (getattr(exp.data, "sample_rate", None), getattr(exp.data, "length", None))
+        if have != (ae.sample_rate, ae.length):
+            raise ConfigError(
+                f"data: {path} vocodes {ae.length}-sample clips at {ae.sample_rate} Hz; "
+                f"the data are {have[1]} samples at {have[0]} Hz"
+            )
+        from genlab.families.vocoder import MelAutoencoder
+
+        key = ("mel", id(found.module))  # one wrapper per loaded vocoder
+        if key not in _MEL:
+            _MEL[key] = MelAutoencoder(ae, found.module).eval().to(device)
+        return _MEL[key]
     size = getattr(exp.data, "image_size", ae.image_size)
     if size != ae.image_size:
         raise ConfigError(
@@ -280,11 +300,12 @@ def sample(
     cond: dict,
     scfg: DiffusionSamplerConfig,
     noise: Tensor | None = None,
+    decode: bool = True,
 ) -> Tensor:
     """``(n, *shape)`` samples; sample ``i`` uses only the generator ``keyed(seeds[i])``
     (its initial noise first, then any per-step noise). ``noise`` ``(n, *shape)``, unit
     variance, replaces the initial draws (which are still taken, so per-step noise is
-    unchanged)."""
+    unchanged). A latent run's samples are decoded unless ``decode`` is False."""
     device = next(model.parameters()).device
     cond = with_control(exp, seeds, cond, device)
     path = build_path(exp.objective.path)
@@ -304,7 +325,7 @@ def sample(
         generators=gens,
         **sampler_options(scfg),
     )
-    ae = load_autoencoder(exp, device)
+    ae = load_autoencoder(exp, device) if decode else None
     return x if ae is None else ae.decode(x).clamp(-1.0, 1.0)  # latents -> images
 
 

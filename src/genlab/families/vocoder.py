@@ -26,7 +26,7 @@ from genlab.experiment import Experiment
 from genlab.families.base import Family, heldout_images, no_dependencies, prepare
 from genlab.families.gan import adam
 from genlab.models.hifigan import HiFiGAN, HiFiGANDiscriminator
-from genlab.nn.audio import MelSpectrogram
+from genlab.nn.audio import MelSpectrogram, griffin_lim, mel_to_linear
 from genlab.objectives import vocoder as V
 from genlab.train import gan_loop
 
@@ -68,6 +68,39 @@ def mel_of(exp: Experiment, x: Tensor, mel: MelSpectrogram | None = None) -> Ten
 def build(exp: Experiment) -> nn.Module:
     _check(exp)
     return HiFiGAN(exp.model)
+
+
+class MelAutoencoder(nn.Module):
+    """A vocoder run as the fixed "autoencoder" of mel-spectrogram diffusion (the
+    latent-diffusion path of ``genlab.families.diffusion``): ``encode(x (B, 1, L))`` is
+    the normalised log-mel ``(log-mel - model.mel_shift) * model.mel_scale`` ``(B, 1,
+    n_mels, L / hop)``, ``decode(z)`` the vocoder's waveform of the unnormalised mel
+    ``(B, 1, L)``, and ``griffin_lim(z)`` the Griffin-Lim baseline's (fast, momentum
+    0.99, from the filterbank's pseudo-inverse)."""
+
+    def __init__(self, cfg, generator: nn.Module):
+        super().__init__()
+        self.cfg, self.generator = cfg, generator
+        self.mel = MelSpectrogram(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels)
+
+    def encode(self, x: Tensor) -> Tensor:
+        mel = self.mel.to(x.device)(x)[..., : x.shape[-1] // self.cfg.hop_length]
+        return (mel - self.cfg.mel_shift) * self.cfg.mel_scale
+
+    def log_mel(self, z: Tensor) -> Tensor:
+        return z / self.cfg.mel_scale + self.cfg.mel_shift
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.generator(self.log_mel(z))
+
+    def griffin_lim(self, z: Tensor, n_iter: int = 32, seed: int = 0) -> Tensor:
+        c = self.cfg
+        fb = self.mel.filterbank.to(z.device)
+        lin = mel_to_linear(self.log_mel(z)[:, 0].exp(), fb)  # (B, F, T)
+        lin = torch.cat([lin, lin[..., -1:]], -1)  # the frame centred past the end
+        gen = torch.Generator().manual_seed(seed)
+        y = griffin_lim(lin, c.n_fft, c.hop_length, n_iter=n_iter, length=c.length, generator=gen)
+        return y[:, None]
 
 
 def losses(exp: Experiment):

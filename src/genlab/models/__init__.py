@@ -72,6 +72,16 @@ MODELS: dict[str, ModelSpec] = {
         "genlab.models.hifigan:HiFiGAN",
         "HiFi-GAN vocoder: mel -> waveform (transposed convs + MRF), MPD + MSD discriminators",
     ),
+    "codec": ModelSpec(
+        K.CodecConfig,
+        "genlab.models.codec:Codec",
+        "neural audio codec: conv encoder/decoder, residual VQ, MS-STFT discriminator",
+    ),
+    "codec_lm": ModelSpec(
+        K.CodecLMConfig,
+        "genlab.models.codec_lm:CodecLM",
+        "transformer over codec tokens: MusicGen delay pattern or coarse-to-fine (VALL-E)",
+    ),
     "classifier": ModelSpec(
         K.ClassifierConfig,
         "genlab.models.classifier:Classifier",

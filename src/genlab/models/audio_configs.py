@@ -1,5 +1,6 @@
-"""The audio networks' config dataclasses (WaveNet, HiFi-GAN), importable without torch;
-``genlab.models.configs`` re-exports them with every other config."""
+"""The audio networks' config dataclasses (WaveNet, HiFi-GAN, codec, codec LM),
+importable without torch; ``genlab.models.configs`` re-exports them with every other
+config."""
 
 from __future__ import annotations
 
@@ -73,6 +74,11 @@ class HiFiGANConfig:
     periods: tuple[int, ...] = (2, 3, 5, 7, 11)  # multi-period discriminator
     scales: int = 3  # multi-scale discriminator: raw, /2, /4
     d_channels: int = 32  # the discriminators' first width (HiFi-GAN: 32 MPD, 128 MSD)
+    # As the autoencoder of mel-spectrogram diffusion (genlab.families.vocoder.
+    # MelAutoencoder): latent = (log-mel - mel_shift) * mel_scale. The defaults map the
+    # floor ln(1e-5) = -11.5 to -1 and the loudest FSDD training frame (+0.3) to +1.
+    mel_shift: float = -5.6
+    mel_scale: float = 0.17
 
     def __post_init__(self):
         for k in ("length", "sample_rate", "n_fft", "hop_length", "n_mels", "channels",
@@ -96,5 +102,129 @@ class HiFiGANConfig:
     def input_shape(self) -> tuple[int, ...]:
         return (1, self.length)
 
+    def latent_shape(self) -> tuple[int, ...]:
+        """The mel spectrogram of a clip: ``(1, n_mels, length / hop_length)``."""
+        return (1, self.n_mels, self.length // self.hop_length)
+
 
 HIFIGAN_PRESETS = {"hifigan-small": HiFiGANConfig()}
+
+
+# ---------------------------------------- codec (genlab.models.codec)
+
+
+@dataclass
+class CodecConfig:
+    """A SoundStream / EnCodec-style neural audio codec (Zeghidour et al. 2021; Défossez et
+    al. 2022): a convolutional encoder from the waveform ``(B, 1, L)`` to ``L / hop``
+    frames of ``code_dim``, residual VQ with ``codebooks`` codebooks of
+    ``codebook_size`` codes, the mirror decoder, and the multi-scale STFT discriminator.
+    ``hop = prod(strides)``; tokens per second ``sample_rate / hop * codebooks``."""
+
+    arch: Literal["codec"] = "codec"
+    length: int = 8192  # samples of a full clip
+    sample_rate: int = 8000
+    channels: int = 16  # the first width; doubled at every downsampling
+    strides: tuple[int, ...] = (2, 4, 8)  # encoder downsampling (decoder: reversed)
+    code_dim: int = 64
+    codebooks: int = 4  # residual VQ depth
+    codebook_size: int = 256
+    ema_decay: float = 0.99
+    restart_threshold: float = 0.05
+    quantizer_dropout: float = 0.5  # share of training clips quantized with 1..K codebooks
+    stft_sizes: tuple[int, ...] = (128, 256, 512)  # the MS-STFT discriminator's windows
+    d_channels: int = 16
+
+    def __post_init__(self):
+        for k in ("length", "sample_rate", "channels", "code_dim", "codebooks",
+                  "codebook_size", "d_channels"):  # fmt: skip
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if not self.strides or any(s < 1 for s in self.strides):
+            raise ConfigError(f"model.strides: need one or more strides >= 1, got {self.strides}")
+        if self.length % self.hop_length():
+            raise ConfigError(
+                f"model.length: {self.length} samples is not a multiple of the hop "
+                f"{self.hop_length()} (the product of model.strides {self.strides})"
+            )
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"model.ema_decay: must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.quantizer_dropout <= 1:
+            raise ConfigError(
+                f"model.quantizer_dropout: a probability in [0, 1], got {self.quantizer_dropout}"
+            )
+        if not self.stft_sizes or any(n < 16 for n in self.stft_sizes):
+            raise ConfigError(
+                f"model.stft_sizes: windows of 16 samples or more, got {self.stft_sizes}"
+            )
+
+    def hop_length(self) -> int:
+        return math.prod(self.strides)
+
+    def frames(self) -> int:
+        """Latent frames of a full clip: ``length / hop``."""
+        return self.length // self.hop_length()
+
+    def bitrate(self, codebooks: int | None = None) -> float:
+        """Bits per second with the first ``codebooks`` codebooks (default all):
+        ``sample_rate / hop * codebooks * log2(codebook_size)``."""
+        k = self.codebooks if codebooks is None else codebooks
+        return self.sample_rate / self.hop_length() * k * math.log2(self.codebook_size)
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (1, self.length)
+
+
+CODEC_PRESETS = {"codec-small": CodecConfig()}
+
+
+# ---------------------------------------- codec language model (genlab.models.codec_lm)
+
+
+@dataclass
+class CodecLMConfig:
+    """A transformer over a codec's ``(K, T)`` tokens, conditioned on a class and a speaker.
+
+    ``pattern``:
+    - ``delay`` (MusicGen; Copet et al. 2023): one causal transformer over the delay
+      pattern, codebook ``k`` shifted right by ``k`` frames; each step sums the ``K``
+      codebooks' embeddings and predicts all ``K`` with ``K`` heads: ``T + K - 1`` steps.
+    - ``coarse_fine`` (AudioLM / VALL-E; Borsos et al. 2023, Wang et al. 2023): a causal
+      transformer generates codebook 0 frame by frame; a second, bidirectional one
+      generates codebook ``k >= 1`` for every frame at once from codebooks ``< k``.
+    """
+
+    arch: Literal["codec_lm"] = "codec_lm"
+    pattern: Literal["delay", "coarse_fine"] = "delay"
+    vocab_size: int = 256  # the codec's codebook_size
+    codebooks: int = 4  # K
+    frames: int = 128  # T
+    n_layer: int = 4  # per transformer
+    n_head: int = 4
+    n_embd: int = 128
+    num_classes: int = 0  # cond["class"]; 0: none
+    num_speakers: int = 0  # cond["speaker"]; 0: none
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        for k in ("vocab_size", "codebooks", "frames", "n_layer", "n_head", "n_embd"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        if self.pattern not in ("delay", "coarse_fine"):
+            raise ConfigError(f"model.pattern: 'delay' or 'coarse_fine', got {self.pattern!r}")
+        if self.pattern == "coarse_fine" and self.codebooks < 2:
+            raise ConfigError("model.codebooks: coarse_fine needs 2 or more codebooks")
+        if self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2:
+            raise ConfigError(
+                f"model.n_head: head width n_embd/n_head = {self.n_embd}/{self.n_head} "
+                "must be an even integer"
+            )
+        if self.num_classes < 0 or self.num_speakers < 0:
+            raise ConfigError("model.num_classes, model.num_speakers: must be >= 0")
+
+    def steps(self) -> int:
+        """Positions of the causal transformer: ``T + K - 1`` (delay) or ``T``."""
+        return self.frames + (self.codebooks - 1 if self.pattern == "delay" else 0)
+
+
+CODEC_LM_PRESETS = {"codec-lm-small": CodecLMConfig()}

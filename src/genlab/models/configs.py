@@ -13,8 +13,12 @@ from typing import Literal
 
 from genlab.errors import ConfigError
 from genlab.models.audio_configs import (  # noqa: F401 (re-exported: every config is here)
+    CODEC_LM_PRESETS,
+    CODEC_PRESETS,
     HIFIGAN_PRESETS,
     WAVENET_PRESETS,
+    CodecConfig,
+    CodecLMConfig,
     HiFiGANConfig,
     WaveNetConfig,
 )
@@ -63,6 +67,9 @@ class UNetConfig:
     out_channels: int = 0  # 0: same as in_channels
     image_size: int = 28
     dims: Literal[1, 2, 3] = 2
+    # 2-D only: the width (last axis) when it differs from image_size, e.g. a mel
+    # spectrogram's (n_mels, frames) = (image_size, frames); 0: square
+    frames: int = 0
     channels: int = 64
     channel_mult: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 2
@@ -85,6 +92,10 @@ class UNetConfig:
     def __post_init__(self):
         if self.text_dim < 0:
             raise ConfigError(f"model.text_dim: must be >= 0, got {self.text_dim}")
+        if self.frames < 0 or (self.frames and self.dims != 2):
+            raise ConfigError(
+                f"model.frames: {self.frames}; a non-square width needs model.dims=2 and >= 1"
+            )
         if self.channels < 1 or self.num_res_blocks < 1 or not self.channel_mult:
             raise ConfigError("model: channels, num_res_blocks and channel_mult must be positive")
         bad = [lv for lv in self.attn_levels if not 0 <= lv < len(self.channel_mult)]
@@ -100,6 +111,8 @@ class UNetConfig:
                 )
 
     def input_shape(self) -> tuple[int, ...]:
+        if self.frames:
+            return (self.in_channels, self.image_size, self.frames)
         return (self.in_channels, *([self.image_size] * self.dims))
 
 
@@ -747,6 +760,8 @@ PRESETS: dict[str, object] = {
     **CLASSIFIER_PRESETS,
     **WAVENET_PRESETS,
     **HIFIGAN_PRESETS,
+    **CODEC_PRESETS,
+    **CODEC_LM_PRESETS,
     **VAE_PRESETS,
     **VQ_PRESETS,
     **GPT_PRESETS,

@@ -485,3 +485,57 @@ class HiFiGANObjective:
                 raise ConfigError(f"objective.{k}: must be >= 0, got {getattr(self, k)}")
         if self.g_lr <= 0 or self.d_lr <= 0 or self.n_critic < 1:
             raise ConfigError("objective: g_lr and d_lr must be > 0 and n_critic >= 1")
+
+
+@dataclass
+class CodecObjective:
+    """The codec's game (EnCodec, Défossez et al. 2022, Sec. 3.4), weights as there:
+    ``time_weight`` x L1 on the waveform, ``mel_weight`` x the multi-scale log-mel L1
+    (windows ``mel_sizes``, hop a quarter, as DAC; Kumar et al. 2023), ``adv_weight`` x
+    hinge GAN and ``fm_weight`` x relative feature matching against the MS-STFT
+    discriminator, ``commit_weight`` x the commitment loss, on random ``segment``-sample
+    windows (``genlab.families.codec``). The adversarial terms join at ``adv_start``."""
+
+    kind: Literal["codec"] = "codec"
+    segment: int = 4096  # samples per training window (a multiple of the hop)
+    time_weight: float = 0.1
+    mel_weight: float = 1.0
+    mel_sizes: tuple[int, ...] = (64, 128, 256, 512)
+    adv_weight: float = 3.0
+    fm_weight: float = 3.0
+    commit_weight: float = 1.0
+    adv_start: int = 0  # optimizer steps before the adversarial and feature terms join
+    g_lr: float = 3e-4
+    d_lr: float = 3e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    n_critic: int = 1
+
+    def __post_init__(self):
+        if self.segment < 64:
+            raise ConfigError(f"objective.segment: must be at least 64 samples, got {self.segment}")
+        for k in ("time_weight", "mel_weight", "adv_weight", "fm_weight", "commit_weight",
+                  "adv_start"):  # fmt: skip
+            if getattr(self, k) < 0:
+                raise ConfigError(f"objective.{k}: must be >= 0, got {getattr(self, k)}")
+        if not self.mel_sizes or any(n < 16 for n in self.mel_sizes):
+            raise ConfigError(
+                f"objective.mel_sizes: windows of 16 samples or more, got {self.mel_sizes}"
+            )
+        if self.g_lr <= 0 or self.d_lr <= 0 or self.n_critic < 1:
+            raise ConfigError("objective: g_lr and d_lr must be > 0 and n_critic >= 1")
+
+
+@dataclass
+class CodecLMObjective:
+    """Cross-entropy of a trained codec run's tokens under a codec language model
+    (``genlab.families.codec_lm``); class and speaker are dropped to their nulls with
+    probability ``cond_drop`` (for guidance). ``coarse_fine`` adds the fine
+    transformer's loss at one random level per clip (VALL-E's training)."""
+
+    kind: Literal["codec_lm"] = "codec_lm"
+    codec: str = "runs/codec-fsdd"  # a trained codec run directory
+    cond_drop: float = 0.1
+
+    def __post_init__(self):
+        if not 0 <= self.cond_drop <= 1:
+            raise ConfigError(f"objective.cond_drop: must be in [0, 1], got {self.cond_drop}")

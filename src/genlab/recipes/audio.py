@@ -12,9 +12,16 @@ from __future__ import annotations
 from genlab.data import DATASETS
 from genlab.experiment import Experiment, TrainConfig
 from genlab.models import preset
-from genlab.objectives.configs import DenoiseConfig, HiFiGANObjective, MuLawConfig
+from genlab.objectives.configs import (
+    CodecLMObjective,
+    CodecObjective,
+    DenoiseConfig,
+    HiFiGANObjective,
+    MuLawConfig,
+)
 from genlab.recipes.base import Recipe
 from genlab.sampling.configs import (
+    CodecSamplerConfig,
     DiffusionSamplerConfig,
     TokenSamplerConfig,
     VocoderSamplerConfig,
@@ -44,6 +51,38 @@ def tones_flow() -> Experiment:
             ema_halflife=10_000,
             log_every=50,
             sample_every=500,
+            num_samples=10,
+            ckpt_every=500,
+            threads=1,
+        ),  # fmt: skip
+    )
+
+
+def mel_flow_fsdd() -> Experiment:
+    """Rectified flow on the spoken digits' log-mel spectrograms ``(1, 64, 128)`` (64
+    bands x 128 frames of 8 ms: the vocoder's mels, normalised to [-1, 1]), with a
+    non-square U-Net conditioned on digit and speaker (``data.label=digit_speaker``: 60
+    classes) and CFG; ``runs/hifigan-fsdd`` turns the mels into waveforms (latent
+    diffusion with the vocoder as the decoder)."""
+    data = DATASETS["fsdd"].config(label="digit_speaker")
+    model = preset(
+        "unet-small", image_size=64, frames=128, in_channels=1, channels=16,
+        channel_mult=(1, 2, 2, 4), attn_levels=(3,), num_classes=60,
+    )  # fmt: skip
+    return Experiment(
+        recipe="rf-mel-fsdd",
+        data=data,
+        model=model,
+        objective=DenoiseConfig(autoencoder="runs/hifigan-fsdd", cond_drop=0.1),
+        sampler=DiffusionSamplerConfig(name="dpmpp_2m", steps=20, cfg=1.0),
+        train=TrainConfig(
+            steps=2000,
+            batch_size=32,
+            lr=5e-4,
+            warmup_steps=100,
+            ema_halflife=1_000,
+            log_every=50,
+            sample_every=1000,
             num_samples=10,
             ckpt_every=500,
             threads=1,
@@ -106,12 +145,80 @@ def hifigan_fsdd() -> Experiment:
     )
 
 
+def codec_fsdd() -> Experiment:
+    """A SoundStream/EnCodec-style codec for the spoken digits: strides 2 x 4 x 8 (125
+    frames per second at 8 kHz), 4 residual codebooks of 256 codes (1-4 kbit/s with
+    quantizer dropout), the MS-STFT discriminator joining after 1,000 steps; 0.256 s
+    training windows."""
+    data = DATASETS["fsdd"].config()
+    return Experiment(
+        recipe="codec-fsdd",
+        data=data,
+        model=preset("codec-small", length=data.length, sample_rate=data.sample_rate),
+        objective=CodecObjective(segment=2048, adv_start=1000),
+        sampler=CodecSamplerConfig(),
+        train=TrainConfig(
+            steps=3000,
+            batch_size=16,
+            lr=3e-4,
+            warmup_steps=0,
+            min_lr_ratio=1.0,
+            ema_halflife=500,
+            log_every=50,
+            sample_every=500,
+            num_samples=4,
+            ckpt_every=500,
+            threads=1,
+        ),  # fmt: skip
+    )
+
+
+def codec_lm_fsdd(pattern: str = "delay") -> Experiment:
+    """A transformer over ``runs/codec-fsdd``'s tokens (4 codebooks x 128 frames per
+    1.02 s clip), conditioned on digit and speaker: the MusicGen delay pattern (131
+    steps of 4 tokens) or coarse-to-fine (128 coarse steps, then 3 parallel fine passes)."""
+    data = DATASETS["fsdd"].config()
+    model = preset("codec-lm-small", pattern=pattern, frames=128, num_classes=10, num_speakers=6)
+    return Experiment(
+        recipe="codec-lm-fsdd" if pattern == "delay" else "codec-lm-cf-fsdd",
+        data=data,
+        model=model,
+        objective=CodecLMObjective(codec="runs/codec-fsdd", cond_drop=0.1),
+        sampler=TokenSamplerConfig(),
+        train=TrainConfig(
+            steps=3000,
+            batch_size=32,
+            lr=1e-3,
+            warmup_steps=100,
+            ema_halflife=1_000,
+            log_every=50,
+            sample_every=1000,
+            num_samples=10,
+            ckpt_every=500,
+            threads=1,
+        ),  # fmt: skip
+    )
+
+
 RECIPES = {
+    "codec-lm-fsdd": Recipe(
+        codec_lm_fsdd, "codec language model, MusicGen delay pattern, digit + speaker"
+    ),
+    "codec-lm-cf-fsdd": Recipe(
+        lambda: codec_lm_fsdd("coarse_fine"),
+        "codec language model, coarse-to-fine (AudioLM/VALL-E), digit + speaker",
+    ),
+    "codec-fsdd": Recipe(
+        codec_fsdd, "neural audio codec (residual VQ, MS-STFT discriminator) for spoken digits"
+    ),
     "hifigan-fsdd": Recipe(
         hifigan_fsdd, "HiFi-GAN vocoder (MPD + MSD, mel L1 + feature matching) for spoken digits"
     ),
     "wavenet-fsdd": Recipe(
         wavenet_fsdd, "WaveNet on spoken digits: mu-law softmax, digit + speaker, cached sampling"
+    ),
+    "rf-mel-fsdd": Recipe(
+        mel_flow_fsdd, "rectified flow on log-mel spectrograms (non-square U-Net) + vocoder"
     ),
     "rf-tones": Recipe(tones_flow, "rectified flow on waveforms, 1-D U-Net, synthetic tones"),
 }

@@ -130,6 +130,20 @@ class VocoderSamplerConfig:
 
 
 @dataclass
+class CodecSamplerConfig:
+    """A codec run "samples" by encoding and decoding held-out clips
+    (``genlab.families.codec``) with its first ``codebooks`` codebooks (0: all; fewer
+    codebooks, lower bitrate)."""
+
+    codebooks: int = 0
+    originals: bool = False  # return the held-out originals instead (for comparison)
+
+    def __post_init__(self):
+        if self.codebooks < 0:
+            raise ConfigError(f"sampler.codebooks: must be >= 0 (0: all), got {self.codebooks}")
+
+
+@dataclass
 class VAESamplerConfig:
     temperature: float = 1.0  # std of the prior draw z ~ N(0, temperature^2 I)
 

@@ -156,3 +156,105 @@ def generate_scales(
         )
         at += s * s
     return tokens
+
+
+# ------------------------------------------------------ codec tokens (K codebooks)
+
+
+def delay_pattern(codes: Tensor, empty: int) -> Tensor:
+    """MusicGen's delay interleaving (Copet et al. 2023, Sec. 2.2): ``codes (B, K, T)`` ->
+    ``(B, K, T + K - 1)`` with codebook ``k`` shifted right by ``k`` steps; the cells
+    before and after it hold ``empty``. Step ``s`` then holds codebook ``k`` of frame
+    ``s - k``, so a frame's finer codes are predicted after its coarser ones."""
+    b, k, t = codes.shape
+    seq = codes.new_full((b, k, t + k - 1), empty)
+    for i in range(k):
+        seq[:, i, i : i + t] = codes[:, i]
+    return seq
+
+
+def undelay(seq: Tensor) -> Tensor:
+    """Inverse of :func:`delay_pattern`: ``(B, K, S)`` -> ``(B, K, S - K + 1)``."""
+    k = seq.shape[1]
+    t = seq.shape[2] - k + 1
+    return torch.stack([seq[:, i, i : i + t] for i in range(k)], 1)
+
+
+def delay_valid(k: int, frames: int, step: int) -> Tensor:
+    """``(K,)`` bool: which codebooks hold a real code at delay step ``step``."""
+    i = torch.arange(k)
+    return (step - i >= 0) & (step - i < frames)
+
+
+@torch.no_grad()
+def generate_delayed(
+    model,
+    frames: int,
+    seeds: list[int],
+    cond: dict | None = None,
+    *,
+    empty: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    cfg: float = 0.0,
+    null_cond: dict | None = None,
+    use_cache: bool = True,
+) -> Tensor:
+    """Sample ``frames`` frames of ``K`` codebooks from a delay-pattern model
+    (``genlab.models.codec_lm``: ``model(seq (B, K, S), cond) -> (B, S, K, V)`` and
+    ``new_cache`` / ``step``): ``T + K - 1`` steps, each drawing the ``K`` tokens of one
+    step at once; cells outside the pattern are set to ``empty``, never drawn. Guidance,
+    filters and per-seed generators as :func:`generate`. Returns codes ``(B, K, T)``."""
+    b = len(seeds)
+    device = next(model.parameters()).device
+    gens = [keyed(s) for s in seeds]
+    cond, guided = with_null(cond or {}, null_cond or {}, cfg)
+    rep = 2 if guided else 1
+    k = model.streams
+    seq = torch.zeros(b, k, 0, dtype=torch.int64, device=device)
+    cache = model.new_cache(rep * b) if use_cache else None
+    new = seq
+    for s in range(frames + k - 1):
+        if cache is not None:
+            logits = model.step(new.repeat(rep, 1, 1), cond, cache)  # (rep B, K, V)
+        else:
+            pad = torch.zeros(b, k, 1, dtype=torch.int64, device=device)
+            logits = model(torch.cat([seq, pad], 2).repeat(rep, 1, 1), cond)[:, -1]
+        nxt = sample_logits(guide_logits(logits, guided, cfg), gens, temperature, top_k, top_p)
+        nxt = torch.where(delay_valid(k, frames, s).to(device), nxt, torch.full_like(nxt, empty))
+        new = nxt[..., None]
+        seq = torch.cat([seq, new], 2)
+    return undelay(seq)
+
+
+@torch.no_grad()
+def generate_fine(
+    fine,
+    coarse: Tensor,
+    levels: int,
+    seeds: list[int],
+    cond: dict | None = None,
+    *,
+    key: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    cfg: float = 0.0,
+    null_cond: dict | None = None,
+) -> Tensor:
+    """The fine stage of coarse-to-fine generation (VALL-E's non-autoregressive passes):
+    from ``coarse (B, T)`` (codebook 0), draw codebook ``k = 1 .. levels - 1`` for every
+    frame at once with ``fine(codes (B, k, T), level (B,), cond) -> (B, T, V)``. Sample
+    ``i`` draws from ``keyed(seeds[i], key)``. Returns ``(B, levels, T)``."""
+    b = len(seeds)
+    gens = [keyed(s, key) for s in seeds]
+    cond, guided = with_null(cond or {}, null_cond or {}, cfg)
+    rep = 2 if guided else 1
+    codes = coarse[:, None]
+    for k in range(1, levels):
+        level = torch.full((rep * b,), k, dtype=torch.int64, device=coarse.device)
+        logits = fine(codes.repeat(rep, 1, 1), level, cond)
+        nxt = sample_logits(guide_logits(logits, guided, cfg), gens, temperature, top_k, top_p)
+        codes = torch.cat([codes, nxt[:, None]], 1)
+    return codes

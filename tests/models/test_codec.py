@@ -1,0 +1,108 @@
+"""The neural codec (genlab.models.codec) and its losses (genlab.objectives.codec):
+shapes for any strides, residual VQ sums, quantizer dropout, token round trips, the
+bitrate, the discriminator, and the losses' closed forms."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genlab.errors import ConfigError
+from genlab.models.codec import Codec, MSSTFTDiscriminator
+from genlab.models.configs import CodecConfig
+from genlab.objectives import codec as C
+
+TINY = dict(length=1024, channels=4, code_dim=8, codebooks=3, codebook_size=16, d_channels=4)
+
+
+@pytest.mark.parametrize("strides", [(2, 4), (3, 5), (4,)])
+def test_shapes_for_even_and_odd_strides(strides):
+    hop = 1
+    for s in strides:
+        hop *= s
+    cfg = CodecConfig(**{**TINY, "length": 64 * hop}, strides=strides)
+    torch.manual_seed(0)
+    m = Codec(cfg)
+    x = torch.rand(2, 1, cfg.length) * 2 - 1
+    y, stats = m(x)
+    assert y.shape == x.shape and stats["commit"].shape == (2,)
+    tokens = m.encode(x)
+    assert tokens.shape == (2, 3, 64) and tokens.dtype == torch.int64
+    assert m.decode(tokens[:, :1]).shape == x.shape
+
+
+def test_bitrate_closed_form():
+    cfg = CodecConfig()  # 8 kHz, hop 64, 4 codebooks of 256 codes
+    assert cfg.hop_length() == 64 and cfg.frames() == 128
+    assert cfg.bitrate() == 8000 / 64 * 4 * 8 == 4000
+    assert cfg.bitrate(1) == 1000
+
+
+def test_residual_vq_sums_codes_and_dropout_keeps_the_first_n():
+    torch.manual_seed(0)
+    m = Codec(CodecConfig(**TINY)).eval()
+    z = torch.randn(2, 8, 10)
+    z_q, tokens = m.quantize(z)
+    parts = sum(m.books[k].lookup(tokens[:, k]) for k in range(3)).transpose(1, 2)
+    torch.testing.assert_close(z_q, parts)
+    # each codebook quantizes what the previous ones left: the error does not grow
+    errs = [(z - sum(m.books[j].lookup(tokens[:, j]) for j in range(k + 1)).transpose(1, 2))
+            .pow(2).sum() for k in range(3)]  # fmt: skip
+    assert errs[0] >= errs[1] >= errs[2]
+    z_n, tok_n = m.quantize(z, torch.tensor([1, 3]))
+    torch.testing.assert_close(z_n[0], m.books[0].lookup(tokens[0, 0]).T)
+    torch.testing.assert_close(z_n[1], z_q[1])
+    # decode(tokens) is the decoder of the quantized latent
+    torch.testing.assert_close(m.decode(tokens), m.decoder(z_q))
+
+
+def test_codebooks_learn_only_when_asked():
+    torch.manual_seed(0)
+    m = Codec(CodecConfig(**TINY)).train()
+    x = torch.rand(2, 1, 1024) * 2 - 1
+    before = m.books[0].codes.clone()
+    m(x, update=False)
+    torch.testing.assert_close(m.books[0].codes, before)
+    m(x)
+    assert not torch.equal(m.books[0].codes, before)
+
+
+def test_decode_rejects_bad_tokens():
+    m = Codec(CodecConfig(**TINY))
+    with pytest.raises(ValueError, match="1..3"):
+        m.decode(torch.zeros(1, 4, 8, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"\[0, 16\)"):
+        m.decode(torch.full((1, 2, 8), 16))
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="model.length"):
+        CodecConfig(length=1000, strides=(2, 4, 8))
+    with pytest.raises(ConfigError, match="model.quantizer_dropout"):
+        CodecConfig(quantizer_dropout=1.5)
+    with pytest.raises(ConfigError, match="model.strides"):
+        CodecConfig(strides=())
+
+
+def test_ms_stft_discriminator_outputs():
+    d = MSSTFTDiscriminator(CodecConfig(**TINY, stft_sizes=(64, 128)))
+    logits, feats = d(torch.randn(2, 1, 1024))
+    assert len(logits) == 2 and len(feats) == 2 and all(len(f) == 5 for f in feats)
+    # (B, 1, frames, bins): frames 1 + L / hop, bins halved by three strided layers
+    assert logits[0].shape == (2, 1, 1 + 1024 // 16, 5)
+
+
+def test_losses_closed_forms():
+    x = torch.rand(3, 1, 1024) * 2 - 1
+    mel = C.MultiScaleMelLoss(8000, (64, 256))
+    assert torch.equal(mel(x, x), torch.zeros(3))
+    assert (mel(x, 0.5 * x) > 0).all()
+    torch.testing.assert_close(C.time_l1(x, x + 0.25), torch.full((3,), 0.25))
+    r, f = [torch.full((3, 1, 4, 4), 2.0)], [torch.full((3, 1, 4, 4), -0.5)]
+    # hinge: relu(1 - 2) + relu(1 - 0.5) for D, relu(1 + 0.5) for G
+    torch.testing.assert_close(C.discriminator_hinge(r, f), torch.full((3,), 0.5))
+    torch.testing.assert_close(C.generator_hinge(f), torch.full((3,), 1.5))
+    feats = [[torch.full((3, 2, 5), 4.0), torch.full((3, 2, 5), -2.0)]]
+    assert torch.equal(C.relative_feature_matching(feats, feats), torch.zeros(3))
+    zeros = [[torch.zeros(3, 2, 5), torch.zeros(3, 2, 5)]]
+    torch.testing.assert_close(C.relative_feature_matching(feats, zeros), torch.ones(3))
