@@ -16,6 +16,9 @@ For each run (any family whose samples are ``fsdd`` waveforms and that takes ``c
 - **unconditional**: the same number of clips with the null digit and speaker (the
   guidance nulls the runs trained with ``cond_drop``): IS, mIS, AM, FID, NDB, cells.
 
+A mel-spectrogram run (``rf-mel-fsdd``: one class per digit x speaker) decodes with its
+vocoder; ``RUN@griffin-lim`` adds the same mels decoded by Griffin-Lim.
+
 The real row scores the 300 held-out clips (takes 0-4) the same way. The targets of
 issue 20 are ratios to it: unconditional IS >= 0.63x (DiffWave on SC09), conditional
 digit accuracy >= 0.92x.
@@ -40,15 +43,31 @@ from genlab.viz import save_grid, spectrogram_images, write_wav
 BATCH = 50
 
 
-def draw(run: str, cond: dict, seeds: list[int]) -> tuple[torch.Tensor, float]:
-    """Samples ``(n, 1, L)`` of ``run`` for ``cond`` (per-sample tensors), and seconds."""
+def run_cond(exp, digit: torch.Tensor, speaker: torch.Tensor) -> dict:
+    """The condition asking for ``digit`` by ``speaker`` in the run's own keys: ``class``
+    and ``speaker``, or one class ``10 * speaker + digit`` (``data.label=digit_speaker``)."""
+    if getattr(exp.data, "label", "digit") == "digit_speaker":
+        return {"class": 10 * speaker + digit}
+    return {"class": digit, "speaker": speaker}
+
+
+def draw(run: str, cond: dict, seeds: list[int], griffin_lim: bool = False):
+    """Samples ``(n, 1, L)`` of ``run`` for ``cond`` (per-sample tensors), and seconds.
+    ``griffin_lim``: a mel-spectrogram run's mels decoded by Griffin-Lim instead of its
+    vocoder."""
     exp, model = load_model(run)
     fam = family_of(exp.objective.kind)
     out, tic = [], time.perf_counter()
     for at in range(0, len(seeds), BATCH):
         part = {k: v[at : at + BATCH] for k, v in cond.items()}
         with torch.no_grad():
-            out.append(fam.sample(model, exp, seeds[at : at + BATCH], part, exp.sampler).cpu())
+            if griffin_lim:
+                from genlab.families.diffusion import load_autoencoder
+
+                z = fam.sample(model, exp, seeds[at : at + BATCH], part, exp.sampler, decode=False)
+                out.append(load_autoencoder(exp).griffin_lim(z).cpu())
+            else:
+                out.append(fam.sample(model, exp, seeds[at : at + BATCH], part, exp.sampler).cpu())
     return torch.cat(out).clamp(-1, 1), time.perf_counter() - tic
 
 
@@ -95,23 +114,25 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     print(row(f"real, takes 0-4 ({len(test)})", real, real, "-"))
     examples = {}
-    for run in args.runs:
+    for spec in args.runs:
+        run, _, how = spec.partition("@")  # RUN@griffin-lim: a mel run's Griffin-Lim row
+        gl = how == "griffin-lim"
         exp, _ = load_model(run)
         nulls = family_of(exp.objective.kind).null_cond(exp)
         seconds = len(seeds) * exp.data.length / sr
-        x, took = draw(run, {"class": digit, "speaker": speaker}, seeds)
+        x, took = draw(run, run_cond(exp, digit, speaker), seeds, gl)
         q = quality(ext, x, {"digit": digit, "speaker": speaker}, train_feats, train_logits)
-        print(row(f"{run}, digit + speaker", q, real, f"{seconds / took:.2f}"), flush=True)
+        print(row(f"{spec}, digit + speaker", q, real, f"{seconds / took:.2f}"), flush=True)
         null = {k: v.expand(len(seeds)).clone() for k, v in nulls.items()}
-        u, took = draw(run, null, seeds)
+        u, took = draw(run, null, seeds, gl)
         q = quality(ext, u, {"digit": digit, "speaker": speaker}, train_feats, train_logits)
         del q["acc_digit"], q["acc_speaker"]
-        print(row(f"{run}, unconditional", q, real, f"{seconds / took:.2f}"), flush=True)
-        examples[run] = x[[digit.tolist().index(d) for d in range(10)]]
+        print(row(f"{spec}, unconditional", q, real, f"{seconds / took:.2f}"), flush=True)
+        examples[spec] = x[[digit.tolist().index(d) for d in range(10)]]
     if args.examples:
         out = Path(args.examples)
         for run, clips in examples.items():
-            name = Path(run).name
+            name = Path(run).name.replace("@", "_")
             for d, clip in enumerate(clips):
                 write_wav(clip, out / f"{name}_digit{d}.wav", sr)
             save_grid(spectrogram_images(clips), out / f"{name}.png", nrow=10, scale=2)

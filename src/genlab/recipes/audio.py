@@ -186,7 +186,7 @@ def codec_lm_fsdd(pattern: str = "delay") -> Experiment:
         objective=CodecLMObjective(codec="runs/codec-fsdd", cond_drop=0.1),
         sampler=TokenSamplerConfig(),
         train=TrainConfig(
-            steps=3000,
+            steps=2000,
             batch_size=32,
             lr=1e-3,
             warmup_steps=100,
