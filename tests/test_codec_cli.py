@@ -91,6 +91,27 @@ def test_codec_lm_trains_and_samples(codec_run, pattern, tmp_path, capsys):
         capsys, "sample", run, "--n", "2", "--class", "3", "--out", tmp_path / "s.wav"
     )
     assert code == 0 and len(list((tmp_path / "s").glob("*.wav"))) == 2
+    code, _, err = run_cli(capsys, "sample", run, "--speaker", "1", "--out", tmp_path / "t.wav")
+    assert_user_error(code, err, "--speaker", "not conditioned on a speaker")
+
+
+def test_bad_codec_settings_are_one_error(tmp_path, capsys):
+    big = [o if not o.startswith("objective.mel_sizes") else "objective.mel_sizes=[64,1024]"
+           for o in TINY_CODEC]  # fmt: skip
+    code, _, err = run_cli(capsys, "train", "codec-fsdd", *big, "--out", tmp_path / "a")
+    assert_user_error(code, err, "objective.mel_sizes", "1024-sample", "segment=512")
+    code, _, err = run_cli(capsys, "train", "codec-fsdd", *TINY_CODEC, "model.ema_decay=0",
+                           "--out", tmp_path / "b")  # fmt: skip
+    assert_user_error(code, err, "model.ema_decay")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_speakers_on_data_without_them_are_one_error(codec_run, tmp_path, capsys):
+    over = [o if o != "model.num_speakers=0" else "model.num_speakers=2"
+            for o in lm_overrides(codec_run, "delay")]  # fmt: skip
+    code, _, err = run_cli(capsys, "train", "codec-lm-fsdd", *over, "--out", tmp_path / "a")
+    assert_user_error(code, err, "model.num_speakers", "'tones'")
+    assert not (tmp_path / "a").exists()
 
 
 def test_missing_or_mismatched_codec_is_one_error(codec_run, tmp_path, capsys):
@@ -102,3 +123,21 @@ def test_missing_or_mismatched_codec_is_one_error(codec_run, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "codec-lm-fsdd", *bad, "--out", tmp_path / "b")
     assert_user_error(code, err, "objective.codec", "(32, 3, 128)", "(32, 3, 64)")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_speaker_by_id_or_fsdd_name(tmp_path):
+    from data.test_audio import fake_fsdd
+
+    from genlab.errors import ConfigError
+    from genlab.recipes import get_recipe
+    from genlab.runs import override, speaker_cond
+
+    root = fake_fsdd(tmp_path / "fsdd")  # speakers amy (0) and bob (1)
+    exp = override(get_recipe("codec-lm-fsdd"), [f"data.root={root}"])
+    assert speaker_cond(exp, 2, "bob")["speaker"].tolist() == [1, 1]
+    assert speaker_cond(exp, 1, "0")["speaker"].tolist() == [0]
+    assert speaker_cond(exp, 1, None) == {}
+    with pytest.raises(ConfigError, match="the speakers are amy, bob"):
+        speaker_cond(exp, 1, "zed")
+    with pytest.raises(ConfigError, match="0..5"):
+        speaker_cond(exp, 1, "6")

@@ -213,6 +213,7 @@ def cmd_sample(args) -> int:
         cls=args.cls,
         control=args.control,
         prompts=texts,
+        speaker=args.speaker,
         **sampling_options(args),
     )
     seeds = [args.seed + i for i in range(args.n)] * (len(texts) if texts else 1)
@@ -481,6 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", parents=[common, sampling], help="draw samples from a trained run")
     s.add_argument("run")
     s.add_argument("overrides", nargs="*", metavar="key=value", help="sampler.* settings")
+    s.add_argument(
+        "--speaker",
+        help="audio runs with speakers: the voice, an id or an FSDD name (e.g. jackson)",
+    )
     s.add_argument(
         "--n",
         type=int,

@@ -96,7 +96,7 @@ def pin_dependencies(exp: Experiment, run_dir: Path) -> None:
         if not (dep / f"{weights}.safetensors").is_file():
             raise ConfigError(
                 f"{key}: {dep} is not a trained run (no {weights}.safetensors); train it "
-                f"first: `genlab train RECIPE --out {dep}`"
+                f"first: `genlab train <recipe> --out {dep}` (`genlab list recipes`)"
             )
         pins[key] = {
             "path": os.path.relpath(dep.resolve(), Path(run_dir).resolve()),
@@ -550,15 +550,23 @@ def sample_with_cond(
     control: str | Path | None = None,
     lora: list[str] = (),
     prompts: list[str] | None = None,
+    speaker: str | None = None,
     **sampler_fields,
 ):
     """:func:`sample`, also returning the conditioning used, a grid row width and the
     experiment. ``control``: a picture every sample of a ControlNet run follows;
     ``lora``: adapters to add, ``PATH[:SCALE]`` each (:func:`apply_loras`); ``prompts``:
-    a text run's prompts (:func:`prompt_rows`: with several, ``n`` samples of each)."""
+    a text run's prompts (:func:`prompt_rows`: with several, ``n`` samples of each);
+    ``speaker``: the voice of an audio run (:func:`speaker_cond`)."""
     if n < 1:
         raise ConfigError(f"--n: must be at least 1, got {n}")
     exp, model = load_model(Path(run_dir), weights, device, accept_changed, lora)
+    if speaker is not None and getattr(exp.data, "label", "") == "digit_speaker":
+        if cls is None or not 0 <= cls < 10:  # one class per digit x speaker
+            raise ConfigError("--speaker: this run's classes are digit x speaker; give the "
+                              "digit with --class 0..9")  # fmt: skip
+        who = speaker_cond(exp, 1, speaker, exp.model.num_classes // 10)["speaker"].item()
+        cls, speaker = 10 * who + cls, None
     scfg = sampler_config(exp, overrides, **sampler_fields)
     seeds = [seed + i for i in range(n)]
     if prompts is not None or exp.text.encoder:
@@ -569,8 +577,38 @@ def sample_with_cond(
         cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls, seed)
     if control is not None:
         cond["control"] = control_cond(exp, control, len(seeds), run_dir)
+    cond.update(speaker_cond(exp, len(seeds), speaker))
     x = draw(model, exp, seeds, cond, scfg, batch, progress)
     return x, cond, nrow, exp
+
+
+def speaker_cond(exp: Experiment, n: int, speaker: str | None, k: int | None = None) -> dict:
+    """``{"speaker": (n,)}`` for ``--speaker`` (an id, or an FSDD speaker's name), ``{}``
+    for None; ``k``: the number of speakers (default the run's ``model.num_speakers``).
+
+    Raises:
+        ConfigError: the run takes no speaker, an unknown name or an id out of range.
+    """
+    if speaker is None:
+        return {}
+    k = getattr(exp.model, "num_speakers", 0) if k is None else k
+    if not k:
+        raise ConfigError("--speaker: this run is not conditioned on a speaker")
+    names: list[str] = []
+    if exp.data.name == "fsdd":
+        from genlab.data.audio import speaker_names
+
+        names = speaker_names(exp.data)
+    if speaker.isdigit():
+        i = int(speaker)
+    elif speaker in names:
+        i = names.index(speaker)
+    else:
+        known = f"; the speakers are {', '.join(names)}" if names else ""
+        raise ConfigError(f"--speaker: {speaker!r} is not a speaker id{known}")
+    if not 0 <= i < k:
+        raise ConfigError(f"--speaker: {i} is out of range; the run has speakers 0..{k - 1}")
+    return {"speaker": torch.full((n,), i, dtype=torch.int64)}
 
 
 def read_prompts(prompt: str | None, prompts_file: str | Path | None) -> list[str] | None:

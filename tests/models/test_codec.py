@@ -56,6 +56,17 @@ def test_residual_vq_sums_codes_and_dropout_keeps_the_first_n():
     torch.testing.assert_close(m.decode(tokens), m.decoder(z_q))
 
 
+def test_usage_counts_only_the_clips_that_used_a_codebook():
+    torch.manual_seed(0)
+    m = Codec(CodecConfig(**TINY)).eval()
+    x = torch.rand(2, 1, 1024) * 2 - 1
+    _, stats = m(x, torch.tensor([1, 1]))
+    assert "usage0" in stats and "usage1" not in stats and "usage2" not in stats
+    _, full = m(x[:1])
+    _, half = m(x, torch.tensor([3, 1]))  # clip 1's dropped codebooks are not counted
+    torch.testing.assert_close(half["perplexity2"], full["perplexity2"])
+
+
 def test_codebooks_learn_only_when_asked():
     torch.manual_seed(0)
     m = Codec(CodecConfig(**TINY)).train()
@@ -82,6 +93,10 @@ def test_config_errors():
         CodecConfig(quantizer_dropout=1.5)
     with pytest.raises(ConfigError, match="model.strides"):
         CodecConfig(strides=())
+    with pytest.raises(ConfigError, match="model.strides"):
+        CodecConfig(strides=(2, 1, 4))
+    with pytest.raises(ConfigError, match="model.ema_decay.*EMA"):
+        CodecConfig(ema_decay=0)
 
 
 def test_ms_stft_discriminator_outputs():

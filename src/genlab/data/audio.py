@@ -154,6 +154,11 @@ def fsdd_files(root: str | Path) -> list[tuple[Path, int, str, int]]:
     return sorted(out, key=lambda r: (r[2], r[1], r[3]))
 
 
+def speaker_names(cfg: FSDDConfig) -> list[str]:
+    """Every FSDD speaker under ``cfg.root``, in id order (sorted names; reads no audio)."""
+    return sorted({s for _, _, s, _ in fsdd_files(cfg.root)})
+
+
 def speaker_ids(cfg: FSDDConfig) -> list[int]:
     """The ids of the speakers ``cfg`` keeps (``data.speakers``, or all), among every
     speaker of its folder: what a run trained on ``cfg`` has seen. Lists the folder

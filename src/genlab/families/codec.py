@@ -53,6 +53,13 @@ def check(exp: Experiment) -> None:
             f"objective.segment: {seg} must be a multiple of the hop ({m.hop_length()}) and "
             f"at most data.length ({d.length})"
         )
+    for key, sizes in (("objective.mel_sizes", exp.objective.mel_sizes),
+                       ("model.stft_sizes", m.stft_sizes)):  # fmt: skip
+        if max(sizes) > seg:
+            raise ConfigError(
+                f"{key}: a {max(sizes)}-sample window is longer than the training windows "
+                f"(objective.segment={seg})"
+            )
 
 
 def build(exp: Experiment) -> nn.Module:

@@ -55,6 +55,11 @@ def load_codec(exp: Experiment, device="cpu") -> nn.Module:
     c, m = found.model, exp.model
     if c.arch != "codec":
         raise ConfigError(f"objective.codec: {path} is a '{c.arch}' run, not a codec")
+    if exp.data.length % c.hop_length():
+        raise ConfigError(
+            f"data.length: {exp.data.length} samples is not a whole number of {path}'s "
+            f"{c.hop_length()}-sample frames"
+        )
     want = (c.codebook_size, c.codebooks, exp.data.length // c.hop_length())
     have = (m.vocab_size, m.codebooks, m.frames)
     if want != have:
@@ -74,6 +79,11 @@ def build(exp: Experiment) -> nn.Module:
     """The codec LM; checks the codec run first (training and sampling need it)."""
     if exp.model.arch != "codec_lm":
         raise ConfigError(f"model.arch: {exp.model.arch!r}; codec_lm runs need 'codec_lm'")
+    if exp.model.num_speakers and exp.data.name != "fsdd":
+        raise ConfigError(
+            f"model.num_speakers: {exp.model.num_speakers}, but {exp.data.name!r} data has no "
+            "speakers (set model.num_speakers=0)"
+        )
     load_codec(exp)
     return build_model(exp.model)
 
@@ -105,7 +115,11 @@ def loss(exp: Experiment):
         coarse = _ce(coarse_logits, codes[:, 0]).mean(1)  # (B,)
         target = codes[torch.arange(len(x), device=x.device), level]  # (B, T)
         fine = _ce(fine_logits, target).mean(1)
-        logs = {"nll_coarse": coarse.mean().detach(), "nll_fine": fine.mean().detach()}
+        # per frame: 1 coarse token + K - 1 fine ones (fine: one random level's mean)
+        per_token = (coarse + (m.codebooks - 1) * fine) / m.codebooks
+        logs = {"nll_coarse": coarse.mean().detach(), "nll_fine": fine.mean().detach(),
+                "nll_per_token": per_token.mean().detach(),
+                "bits_per_second": _bps(per_token.mean().detach(), exp)}  # fmt: skip
         return coarse + fine, logs
 
     return codec_lm_loss

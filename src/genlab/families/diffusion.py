@@ -95,6 +95,7 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
             f"model: {path}'s latents are {'x'.join(map(str, latent))} but the network takes "
             f"{'x'.join(map(str, takes))}; set model.in_channels={latent[0]} "
             f"model.image_size={latent[1]}"
+            + (f" model.frames={latent[2]}" if len(latent) == 3 and latent[1] != latent[2] else "")
         )
     if vocoder:
         have = (getattr(exp.data, "sample_rate", None), getattr(exp.data, "length", None))

@@ -55,6 +55,11 @@ def build(exp: Experiment) -> nn.Module:
         raise ConfigError(f"model.arch: {exp.model.arch!r}; mulaw runs need 'wavenet'")
     if DATASETS[exp.data.name].modality != "audio":
         raise ConfigError(f"data.name: {exp.data.name!r} is not audio; WaveNet models waveforms")
+    if exp.model.num_speakers and exp.data.name != "fsdd":
+        raise ConfigError(
+            f"model.num_speakers: {exp.model.num_speakers}, but {exp.data.name!r} data has no "
+            "speakers (set model.num_speakers=0)"
+        )
     if exp.data.length != exp.model.length:
         raise ConfigError(
             f"model.length: {exp.model.length} samples, but the data's clips are "

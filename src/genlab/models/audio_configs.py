@@ -140,15 +140,18 @@ class CodecConfig:
                   "codebook_size", "d_channels"):  # fmt: skip
             if getattr(self, k) < 1:
                 raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
-        if not self.strides or any(s < 1 for s in self.strides):
-            raise ConfigError(f"model.strides: need one or more strides >= 1, got {self.strides}")
+        if not self.strides or any(s < 2 for s in self.strides):
+            raise ConfigError(f"model.strides: need one or more strides >= 2, got {self.strides}")
         if self.length % self.hop_length():
             raise ConfigError(
                 f"model.length: {self.length} samples is not a multiple of the hop "
                 f"{self.hop_length()} (the product of model.strides {self.strides})"
             )
-        if not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"model.ema_decay: must be in [0, 1), got {self.ema_decay}")
+        if not 0 < self.ema_decay < 1:  # the codec has no codebook loss: EMA only
+            raise ConfigError(
+                f"model.ema_decay: the codec's codebooks learn by EMA; must be in (0, 1), "
+                f"got {self.ema_decay}"
+            )
         if not 0 <= self.quantizer_dropout <= 1:
             raise ConfigError(
                 f"model.quantizer_dropout: a probability in [0, 1], got {self.quantizer_dropout}"

@@ -15,7 +15,7 @@ left; EMA codebooks with dead-code restarts (``genlab.models.vq.Codebook``). Wit
 
 **Discriminator** (EnCodec Sec. 3.3): the multi-scale STFT discriminator. For each window
 ``n`` of ``stft_sizes``: the complex STFT (hop ``n / 4``) as two real channels
-``(B, 2, T, F)``; 2-D convolutions of kernel (9, 3) (time, frequency), dilated 1, 2, 4 in
+``(B, 2, T, F)``; 2-D convolutions of kernel (3, 9) (time, frequency), dilated 1, 2, 4 in
 time and strided 2 in frequency, LeakyReLU(0.2); a (3, 3) convolution to one logit map.
 Each sub-discriminator returns its logits and every layer's features.
 
@@ -86,8 +86,9 @@ class Codec(nn.Module):
         self, z: Tensor, n: Tensor | None = None, update: bool = True
     ) -> tuple[Tensor, Tensor]:
         """Residual VQ of ``z (B, D, T)`` -> ``(z_q (B, D, T), tokens (B, K, T))``.
-        ``n (B,)``: codebooks each clip keeps (the rest add nothing; default all). In
-        training mode with ``update``, a codebook's EMA learns from the clips using it."""
+        ``n (B,)``: codebooks each clip keeps (the rest add nothing and their tokens are
+        0; default all). In training mode with ``update``, a codebook's EMA learns from
+        the clips using it."""
         b, d, t = z.shape
         r = z.transpose(1, 2).reshape(-1, d)  # (B*T, D)
         z_q, toks = torch.zeros_like(r), []
@@ -121,10 +122,12 @@ class Codec(nn.Module):
         commit = (z - z_q.detach()).pow(2).flatten(1).mean(1)
         x_hat = self.decoder(z + (z_q - z).detach())  # straight-through estimator
         stats = {"commit": commit}
-        for k in range(len(self.books)):
-            stats[f"usage{k}"], stats[f"perplexity{k}"] = usage_stats(
-                tokens[:, k], self.cfg.codebook_size
-            )
+        for k in range(len(self.books)):  # over the clips that used codebook k
+            used = tokens[:, k] if n is None else tokens[n > k, k]
+            if len(used):
+                stats[f"usage{k}"], stats[f"perplexity{k}"] = usage_stats(
+                    used, self.cfg.codebook_size
+                )
         return x_hat, stats
 
     def encode(self, x: Tensor) -> Tensor:
@@ -152,12 +155,10 @@ class STFTDiscriminator(nn.Module):
     def __init__(self, n_fft: int, c: int):
         super().__init__()
         self.n_fft = n_fft
-        k, p = (9, 3), (4, 1)
+        k, p = (3, 9), (1, 4)  # (time, frequency), as EnCodec
         self.convs = nn.ModuleList([nn.Conv2d(2, c, k, padding=p)])
         for d in (1, 2, 4):
-            self.convs.append(
-                nn.Conv2d(c, c, k, stride=(1, 2), dilation=(d, 1), padding=(4 * d, 1))
-            )
+            self.convs.append(nn.Conv2d(c, c, k, stride=(1, 2), dilation=(d, 1), padding=(d, 4)))
         self.convs.append(nn.Conv2d(c, c, 3, padding=1))
         self.out = nn.Conv2d(c, 1, 3, padding=1)
 
