@@ -59,6 +59,17 @@ from genlab.viz import save_grid, spectrogram_images, write_wav
 N_FFT, HOP, N_MELS = 256, 64, 64  # 32 ms windows, 8 ms hops, 64 bands at 8 kHz
 
 
+def judge(classifier: str, fsdd: str):
+    """The classifier, the train and test takes, and the training takes' features and
+    logits (what every generated or resynthesised set is scored against)."""
+    ext = get_extractor("fsdd", path=classifier)
+    print(f"classifier {classifier}: {ext.fingerprint}")
+    train = build_dataset(DATASETS["fsdd"].config(root=fsdd, split="train"))
+    test = build_dataset(DATASETS["fsdd"].config(root=fsdd, split="test"))
+    train_feats, train_logits = ext.features_and_logits(train.x)
+    return ext, test, train_feats, train_logits
+
+
 def quality(ext, x, labels, train_feats, train_logits) -> dict:
     feats, logits = ext.features_and_logits(x)
     digit, speaker = logits["digit"].argmax(1), logits["speaker"].argmax(1)
@@ -136,12 +147,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     _machine.report()
 
-    ext = get_extractor("fsdd", path=args.classifier)
-    print(f"classifier {args.classifier}: {ext.fingerprint}")
-    train = build_dataset(DATASETS["fsdd"].config(root=args.fsdd, split="train"))
-    test = build_dataset(DATASETS["fsdd"].config(root=args.fsdd, split="test"))
+    ext, test, train_feats, train_logits = judge(args.classifier, args.fsdd)
     sr = test.sample_rate
-    train_feats, train_logits = ext.features_and_logits(train.x)
     labels = {k: test.cond[k] for k in ("digit", "speaker")}
 
     print(f"\n## Real held-out audio ({len(test)} clips, takes 0-4) as samples")

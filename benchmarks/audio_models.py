@@ -32,11 +32,10 @@ from pathlib import Path
 
 import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
-from audio import quality
+from audio import judge, quality
 
-from genlab.data import DATASETS, build_dataset
+from genlab.data import DATASETS
 from genlab.families import family_of
-from genlab.metrics.features import get_extractor
 from genlab.runs import load_model
 from genlab.viz import save_grid, spectrogram_images, write_wav
 
@@ -95,12 +94,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     _machine.report()
 
-    ext = get_extractor("fsdd", path=args.classifier)
-    print(f"classifier {args.classifier}: {ext.fingerprint}")
-    train = build_dataset(DATASETS["fsdd"].config(root=args.fsdd, split="train"))
-    test = build_dataset(DATASETS["fsdd"].config(root=args.fsdd, split="test"))
+    ext, test, train_feats, train_logits = judge(args.classifier, args.fsdd)
     sr = test.sample_rate
-    train_feats, train_logits = ext.features_and_logits(train.x)
     real = quality(ext, test.x, {k: test.cond[k] for k in ("digit", "speaker")},
                    train_feats, train_logits)  # fmt: skip
 

@@ -203,6 +203,27 @@ def adam(exp: Experiment, lr: float):
     return make
 
 
+def fit_game(exp: Experiment, run_dir: Path, resume: bool, data, g: nn.Module, d: nn.Module,
+             losses, preview, cond_keys: tuple[str, ...] = ()) -> Path:  # fmt: skip
+    """Train ``g`` against ``d`` in the two-player loop with the objective's learning
+    rates, betas and ``n_critic`` (Adam, :func:`adam`); ``losses``: ``(g_loss, d_loss)``
+    as ``genlab.train.gan_loop.Player`` takes them."""
+    o, train = exp.objective, exp.train
+    g_loss, d_loss = losses
+    return gan_loop.fit(
+        run_dir,
+        train,
+        exp.seed,
+        gan_loop.Player(g, adam(exp, o.g_lr), o.g_lr, g_loss, train.grad_clip),
+        gan_loop.Player(d, adam(exp, o.d_lr), o.d_lr, d_loss, train.grad_clip),
+        data,
+        n_critic=o.n_critic,
+        cond_keys=cond_keys,
+        preview=preview,
+        resume=resume,
+    )
+
+
 def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     """Train the game in the two-player loop (live mode counts on the 2-D protocols)."""
     o, train = exp.objective, exp.train

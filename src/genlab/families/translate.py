@@ -35,10 +35,9 @@ from genlab.data.pairs import make_source
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
 from genlab.families.base import Family, heldout_images, made_from, no_dependencies, prepare
-from genlab.families.gan import adam
+from genlab.families.gan import fit_game
 from genlab.models.translate import CycleGenerators, PatchDiscriminator, build_generator
 from genlab.objectives import translate as T
-from genlab.train import gan_loop
 
 PREVIEW = 8  # preview columns
 _PICK_KEY, _SOURCE_KEY = 0x5E1EC7, 0x50C3  # which held-out image, its source
@@ -291,19 +290,8 @@ def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     else:
         g_loss, d_loss = pix2pix_losses(exp)
     d = build_discriminator(exp)
-    train = exp.train
-    return gan_loop.fit(
-        run_dir,
-        train,
-        exp.seed,
-        gan_loop.Player(g, adam(exp, o.g_lr), o.g_lr, g_loss, train.grad_clip),
-        gan_loop.Player(d, adam(exp, o.d_lr), o.d_lr, d_loss, train.grad_clip),
-        data,
-        n_critic=o.n_critic,
-        cond_keys=("class",) if o.kind == "cyclegan" else (),
-        preview=preview(exp),
-        resume=resume,
-    )
+    keys = ("class",) if o.kind == "cyclegan" else ()
+    return fit_game(exp, run_dir, resume, data, g, d, (g_loss, d_loss), preview(exp), keys)
 
 
 def cond_keys(exp: Experiment) -> tuple[str, ...]:

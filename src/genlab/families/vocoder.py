@@ -24,11 +24,10 @@ from genlab.data import DATASETS
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
 from genlab.families.base import Family, heldout_images, no_dependencies, prepare
-from genlab.families.gan import adam
+from genlab.families.gan import fit_game
 from genlab.models.hifigan import HiFiGAN, HiFiGANDiscriminator
 from genlab.nn.audio import MelSpectrogram, griffin_lim, mel_to_linear
 from genlab.objectives import vocoder as V
-from genlab.train import gan_loop
 
 PREVIEW = 4  # clips in a preview (originals, then resyntheses)
 _PICK_KEY = 0xF0C0
@@ -167,22 +166,9 @@ def preview(exp: Experiment):
 
 def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     _check(exp)
-    o, train = exp.objective, exp.train
     data, g = prepare(exp, build, resume)
     d = HiFiGANDiscriminator(exp.model)
-    g_loss, d_loss = losses(exp)
-    return gan_loop.fit(
-        run_dir,
-        train,
-        exp.seed,
-        gan_loop.Player(g, adam(exp, o.g_lr), o.g_lr, g_loss, train.grad_clip),
-        gan_loop.Player(d, adam(exp, o.d_lr), o.d_lr, d_loss, train.grad_clip),
-        data,
-        n_critic=o.n_critic,
-        cond_keys=(),
-        preview=preview(exp),
-        resume=resume,
-    )
+    return fit_game(exp, run_dir, resume, data, g, d, losses(exp), preview(exp))
 
 
 FAMILY = Family(
