@@ -29,6 +29,7 @@ TINY_CODEC = _no_steps(tiny_overrides(
         "data.name": "tones", "data.n": 64, "data.length": LENGTH, "model.length": LENGTH,
         "model.channels": 4, "model.strides": "[2,4]", "model.code_dim": 16,
         "model.codebooks": 3, "model.codebook_size": 32, "model.d_channels": 4,
+        "model.decoder_channels": 16, "model.n_fft": 64,
         "model.stft_sizes": "[64,128]", "objective.segment": 512, "objective.adv_start": 45,
         "objective.mel_sizes": "[64,128]", "train.batch_size": 16, "train.lr": "3e-3",
     },

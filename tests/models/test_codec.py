@@ -15,12 +15,14 @@ from genlab.objectives import codec as C
 TINY = dict(length=1024, channels=4, code_dim=8, codebooks=3, codebook_size=16, d_channels=4)
 
 
+@pytest.mark.parametrize("decoder", ["istft", "transposed"])
 @pytest.mark.parametrize("strides", [(2, 4), (3, 5), (4,)])
-def test_shapes_for_even_and_odd_strides(strides):
+def test_shapes_for_even_and_odd_strides(strides, decoder):
     hop = 1
     for s in strides:
         hop *= s
-    cfg = CodecConfig(**{**TINY, "length": 64 * hop}, strides=strides)
+    cfg = CodecConfig(**{**TINY, "length": 64 * hop}, strides=strides, decoder=decoder,
+                      n_fft=4 * hop, decoder_channels=8)  # fmt: skip
     torch.manual_seed(0)
     m = Codec(cfg)
     x = torch.rand(2, 1, cfg.length) * 2 - 1
@@ -97,6 +99,10 @@ def test_config_errors():
         CodecConfig(strides=(2, 1, 4))
     with pytest.raises(ConfigError, match="model.ema_decay.*EMA"):
         CodecConfig(ema_decay=0)
+    with pytest.raises(ConfigError, match="model.n_fft"):
+        CodecConfig(strides=(2, 4, 8), n_fft=96)
+    with pytest.raises(ConfigError, match="model.decoder"):
+        CodecConfig(decoder="wavenet")
 
 
 def test_ms_stft_discriminator_outputs():

@@ -132,6 +132,12 @@ class CodecConfig:
     ema_decay: float = 0.99
     restart_threshold: float = 0.05
     quantizer_dropout: float = 0.5  # share of training clips quantized with 1..K codebooks
+    # "istft": residual units at the frame rate and a Vocos head (log-magnitude and phase
+    # of an n_fft-point STFT at the codec's hop, inverted); "transposed": the mirror of
+    # the encoder with transposed convolutions (SoundStream / EnCodec)
+    decoder: Literal["istft", "transposed"] = "istft"
+    decoder_channels: int = 128  # the istft decoder's width
+    n_fft: int = 256  # the istft decoder's STFT size (a multiple of the hop, >= 2 hops)
     stft_sizes: tuple[int, ...] = (128, 256, 512)  # the MS-STFT discriminator's windows
     d_channels: int = 16
 
@@ -152,6 +158,15 @@ class CodecConfig:
                 f"model.ema_decay: the codec's codebooks learn by EMA; must be in (0, 1), "
                 f"got {self.ema_decay}"
             )
+        if self.decoder == "istft" and (
+            self.n_fft % self.hop_length() or self.n_fft < 2 * self.hop_length()
+        ):
+            raise ConfigError(
+                f"model.n_fft: {self.n_fft} must be a multiple of the hop "
+                f"{self.hop_length()} and at least two hops"
+            )
+        if self.decoder not in ("istft", "transposed"):
+            raise ConfigError(f"model.decoder: 'istft' or 'transposed', got {self.decoder!r}")
         if not 0 <= self.quantizer_dropout <= 1:
             raise ConfigError(
                 f"model.quantizer_dropout: a probability in [0, 1], got {self.quantizer_dropout}"

@@ -11,7 +11,14 @@ left; EMA codebooks with dead-code restarts (``genlab.models.vq.Codebook``). Wit
 *quantizer dropout* a share of the training clips is quantized with only their first
 ``n ~ U{1..K}`` codebooks, so that one model serves every bitrate.
 
-**Decoder**: the mirror image, with transposed convolutions, and tanh.
+**Decoder**, ``model.decoder``:
+- ``istft`` (default): residual units at the frame rate (``decoder_channels`` wide) and
+  the Vocos head (Siuzdak 2023): a 1x1 convolution to the log-magnitude (exp, at most
+  100) and phase of an ``n_fft``-point STFT with the codec's hop, inverted (centred
+  frames, one more than the latent's: its last frame repeats). All of its work runs at
+  125 frames per second instead of 8,000 samples, so it trains far faster on a CPU;
+- ``transposed``: the mirror of the encoder with transposed convolutions, and tanh
+  (SoundStream / EnCodec).
 
 **Discriminator** (EnCodec Sec. 3.3): the multi-scale STFT discriminator. For each window
 ``n`` of ``stft_sizes``: the complex STFT (hop ``n / 4``) as two real channels
@@ -31,7 +38,7 @@ from torch import Tensor, nn
 
 from genlab.models.configs import CodecConfig
 from genlab.models.vq import Codebook, usage_stats
-from genlab.nn.audio import stft
+from genlab.nn.audio import istft, stft
 
 
 class ResidualUnit(nn.Module):
@@ -48,6 +55,25 @@ class ResidualUnit(nn.Module):
 
 def _units(c: int) -> list[nn.Module]:
     return [ResidualUnit(c, d) for d in (1, 3, 9)]
+
+
+class ISTFTDecoder(nn.Module):
+    """Latent frames ``(B, D, T)`` -> waveforms ``(B, 1, T * hop)``: residual units at the
+    frame rate, then the Vocos head (log-magnitude and phase, inverse STFT)."""
+
+    def __init__(self, cfg: CodecConfig):
+        super().__init__()
+        c, self.n_fft, self.hop = cfg.decoder_channels, cfg.n_fft, cfg.hop_length()
+        self.body = nn.Sequential(nn.Conv1d(cfg.code_dim, c, 7, padding=3), *_units(c),
+                                  *_units(c), nn.ELU())  # fmt: skip
+        self.head = nn.Conv1d(c, 2 * (cfg.n_fft // 2 + 1), 1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        z = torch.cat([z, z[..., -1:]], -1)  # T + 1 centred frames cover T * hop samples
+        log_mag, phase = self.head(self.body(z)).float().chunk(2, 1)  # (B, F, T + 1) each
+        spec = torch.polar(log_mag.exp().clamp(max=100.0), phase)
+        length = (z.shape[-1] - 1) * self.hop
+        return istft(spec, self.n_fft, self.hop, length=length)[:, None].clamp(-1, 1)
 
 
 class Codec(nn.Module):
@@ -68,15 +94,18 @@ class Codec(nn.Module):
             c *= 2
         enc += [nn.ELU(), nn.Conv1d(c, cfg.code_dim, 3, padding=1)]
         self.encoder = nn.Sequential(*enc)
-        dec: list[nn.Module] = [nn.Conv1d(cfg.code_dim, c, 7, padding=3)]
-        for s in reversed(cfg.strides):
-            # out = (T - 1) s - 2p + 2s + op = T s  with p = ceil(s / 2), op = s mod 2
-            up = nn.ConvTranspose1d(c, c // 2, 2 * s, stride=s, padding=(s + 1) // 2,
-                                    output_padding=s % 2)  # fmt: skip
-            dec += [nn.ELU(), up, *_units(c // 2)]
-            c //= 2
-        dec += [nn.ELU(), nn.Conv1d(c, 1, 7, padding=3), nn.Tanh()]
-        self.decoder = nn.Sequential(*dec)
+        if cfg.decoder == "istft":
+            self.decoder = ISTFTDecoder(cfg)
+        else:
+            dec: list[nn.Module] = [nn.Conv1d(cfg.code_dim, c, 7, padding=3)]
+            for s in reversed(cfg.strides):
+                # out = (T - 1) s - 2p + 2s + op = T s  with p = ceil(s / 2), op = s mod 2
+                up = nn.ConvTranspose1d(c, c // 2, 2 * s, stride=s, padding=(s + 1) // 2,
+                                        output_padding=s % 2)  # fmt: skip
+                dec += [nn.ELU(), up, *_units(c // 2)]
+                c //= 2
+            dec += [nn.ELU(), nn.Conv1d(c, 1, 7, padding=3), nn.Tanh()]
+            self.decoder = nn.Sequential(*dec)
         self.books = nn.ModuleList(
             Codebook(cfg.codebook_size, cfg.code_dim, cfg.ema_decay, cfg.restart_threshold)
             for _ in range(cfg.codebooks)

@@ -148,8 +148,8 @@ def hifigan_fsdd() -> Experiment:
 def codec_fsdd() -> Experiment:
     """A SoundStream/EnCodec-style codec for the spoken digits: strides 2 x 4 x 8 (125
     frames per second at 8 kHz), 4 residual codebooks of 256 codes (1-4 kbit/s with
-    quantizer dropout), the MS-STFT discriminator joining after 1,000 steps; 0.256 s
-    training windows."""
+    quantizer dropout), a Vocos (iSTFT) decoder, the MS-STFT discriminator joining after
+    1,000 steps; 0.256 s training windows."""
     data = DATASETS["fsdd"].config()
     return Experiment(
         recipe="codec-fsdd",
@@ -158,7 +158,7 @@ def codec_fsdd() -> Experiment:
         objective=CodecObjective(segment=2048, adv_start=1000),
         sampler=CodecSamplerConfig(),
         train=TrainConfig(
-            steps=3000,
+            steps=2000,
             batch_size=16,
             lr=3e-4,
             warmup_steps=0,
