@@ -16,8 +16,8 @@ For each run (any family whose samples are ``fsdd`` waveforms and that takes ``c
 - **unconditional**: the same number of clips with the null digit and speaker (the
   guidance nulls the runs trained with ``cond_drop``): IS, mIS, AM, FID, NDB, cells.
 
-A mel-spectrogram run (``rf-mel-fsdd``: one class per digit x speaker) decodes with its
-vocoder; ``RUN@griffin-lim`` adds the same mels decoded by Griffin-Lim.
+A mel-spectrogram run (``rf-mel-fsdd``: one class per digit x speaker) draws its mels
+once and gives two rows: decoded by its vocoder and by Griffin-Lim.
 
 The real row scores the 300 held-out clips (takes 0-4) the same way. The targets of
 issue 20 are ratios to it: unconditional IS >= 0.63x (DiffWave on SC09), conditional
@@ -36,6 +36,7 @@ from audio import judge, quality
 
 from genlab.data import DATASETS
 from genlab.families import family_of
+from genlab.families.diffusion import load_autoencoder
 from genlab.runs import load_model
 from genlab.viz import save_grid, spectrogram_images, write_wav
 
@@ -50,24 +51,30 @@ def run_cond(exp, digit: torch.Tensor, speaker: torch.Tensor) -> dict:
     return {"class": digit, "speaker": speaker}
 
 
-def draw(run: str, cond: dict, seeds: list[int], griffin_lim: bool = False):
-    """Samples ``(n, 1, L)`` of ``run`` for ``cond`` (per-sample tensors), and seconds.
-    ``griffin_lim``: a mel-spectrogram run's mels decoded by Griffin-Lim instead of its
-    vocoder."""
+def draw(run: str, cond: dict, seeds: list[int]) -> dict:
+    """``{decoder: (samples (n, 1, L), seconds)}`` of ``run`` for ``cond`` (per-sample
+    tensors). A mel-spectrogram run draws its mels once and decodes them twice: with its
+    vocoder and with Griffin-Lim (each time: the drawing plus that decoding)."""
     exp, model = load_model(run)
     fam = family_of(exp.objective.kind)
-    out, tic = [], time.perf_counter()
+    ae = load_autoencoder(exp) if exp.objective.kind == "denoise" else None
+    mel = ae is not None and hasattr(ae, "griffin_lim")
+    parts, took = {}, {}
     for at in range(0, len(seeds), BATCH):
         part = {k: v[at : at + BATCH] for k, v in cond.items()}
+        tic = time.perf_counter()
         with torch.no_grad():
-            if griffin_lim:
-                from genlab.families.diffusion import load_autoencoder
-
-                z = fam.sample(model, exp, seeds[at : at + BATCH], part, exp.sampler, decode=False)
-                out.append(load_autoencoder(exp).griffin_lim(z).cpu())
-            else:
-                out.append(fam.sample(model, exp, seeds[at : at + BATCH], part, exp.sampler).cpu())
-    return torch.cat(out).clamp(-1, 1), time.perf_counter() - tic
+            x = fam.sample(model, exp, seeds[at : at + BATCH], part, exp.sampler, **(
+                {"decode": False} if mel else {}))  # fmt: skip
+        drawn = time.perf_counter() - tic
+        decoders = {"vocoder": ae.decode, "Griffin-Lim": ae.griffin_lim} if mel else {"": None}
+        for name, decode in decoders.items():
+            tic = time.perf_counter()
+            with torch.no_grad():
+                y = x if decode is None else decode(x)
+            parts.setdefault(name, []).append(y.cpu().clamp(-1, 1))
+            took[name] = took.get(name, 0.0) + drawn + time.perf_counter() - tic
+    return {name: (torch.cat(ys), took[name]) for name, ys in parts.items()}
 
 
 def row(name: str, q: dict, real: dict, speed: str) -> str:
@@ -109,25 +116,26 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     print(row(f"real, takes 0-4 ({len(test)})", real, real, "-"))
     examples = {}
-    for spec in args.runs:
-        run, _, how = spec.partition("@")  # RUN@griffin-lim: a mel run's Griffin-Lim row
-        gl = how == "griffin-lim"
+    for run in args.runs:
         exp, _ = load_model(run)
         nulls = family_of(exp.objective.kind).null_cond(exp)
         seconds = len(seeds) * exp.data.length / sr
-        x, took = draw(run, run_cond(exp, digit, speaker), seeds, gl)
-        q = quality(ext, x, {"digit": digit, "speaker": speaker}, train_feats, train_logits)
-        print(row(f"{spec}, digit + speaker", q, real, f"{seconds / took:.2f}"), flush=True)
+        asked = {"digit": digit, "speaker": speaker}
         null = {k: v.expand(len(seeds)).clone() for k, v in nulls.items()}
-        u, took = draw(run, null, seeds, gl)
-        q = quality(ext, u, {"digit": digit, "speaker": speaker}, train_feats, train_logits)
-        del q["acc_digit"], q["acc_speaker"]
-        print(row(f"{spec}, unconditional", q, real, f"{seconds / took:.2f}"), flush=True)
-        examples[spec] = x[[digit.tolist().index(d) for d in range(10)]]
+        for how, cond in (("digit + speaker", run_cond(exp, digit, speaker)),
+                          ("unconditional", null)):  # fmt: skip
+            for decoder, (x, took) in draw(run, cond, seeds).items():
+                name = f"{run}{f' ({decoder})' if decoder else ''}"
+                q = quality(ext, x, asked, train_feats, train_logits)
+                if how == "unconditional":  # nothing was asked
+                    del q["acc_digit"], q["acc_speaker"]
+                else:
+                    examples[name] = x[[digit.tolist().index(d) for d in range(10)]]
+                print(row(f"{name}, {how}", q, real, f"{seconds / took:.2f}"), flush=True)
     if args.examples:
         out = Path(args.examples)
         for run, clips in examples.items():
-            name = Path(run).name.replace("@", "_")
+            name = "_".join("".join(c if c.isalnum() else " " for c in Path(run).name).split())
             for d, clip in enumerate(clips):
                 write_wav(clip, out / f"{name}_digit{d}.wav", sr)
             save_grid(spectrogram_images(clips), out / f"{name}.png", nrow=10, scale=2)

@@ -5,6 +5,7 @@ WAVs and decodes with Griffin-Lim; a mismatched vocoder is one error line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 from data.test_audio import fake_fsdd
-from test_cli import assert_user_error, run_cli
+from test_cli import TINY, assert_user_error, run_cli
 
 from genlab.cli import main
 from genlab.data import DATASETS, build_dataset
@@ -100,7 +101,23 @@ def test_tiny_mel_flow_learns_and_samples_audio(vocoder, tmp_path, capsys):
     exp, model = load_model(run)
     z = sample(model, exp, [0, 1], {"class": torch.tensor([1, 2])}, exp.sampler, decode=False)
     assert z.shape == (2, 1, 16, 32)
-    assert load_autoencoder(exp).griffin_lim(z).shape == (2, 1, 2048)
+    gl = load_autoencoder(exp).griffin_lim(z)
+    assert gl.shape == (2, 1, 2048)
+    scfg = dataclasses.replace(exp.sampler, decoder="griffin-lim")
+    torch.testing.assert_close(sample(model, exp, [0, 1], {"class": torch.tensor([1, 2])}, scfg),
+                               gl.clamp(-1, 1))  # fmt: skip
+    code, _, _ = run_cli(capsys, "sample", run, "--n", "1", "--out", tmp_path / "g.wav",
+                         "sampler.decoder=griffin-lim")  # fmt: skip
+    assert code == 0 and (tmp_path / "g.wav").read_bytes() != (tmp_path / "a.wav").read_bytes()
+
+
+def test_griffin_lim_decoder_needs_a_vocoder_run(tmp_path, capsys):
+    run = tmp_path / "moons"
+    assert main(["train", "rf-moons", *TINY, "--out", str(run)]) == 0
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "sample", run, "--n", "2", "--out", tmp_path / "a.png",
+                           "sampler.decoder=griffin-lim")  # fmt: skip
+    assert_user_error(code, err, "sampler.decoder", "not a vocoder")
 
 
 def test_vocoder_of_other_clips_is_one_error(vocoder, tmp_path, capsys):

@@ -47,6 +47,8 @@ MEASURED = {
     "t2i-shapes-attributes": ("dpmpp_2m", 15, 1.0),
     # the waveform flow on tones: not measured (the CLI tests' audio run; 20 steps)
     "rf-tones": ("dpmpp_2m", 20, 1.0),
+    # the mel-spectrogram flow: its 20-step default is the one measured (docs/audio.md)
+    "rf-mel-fsdd": ("dpmpp_2m", 20, 1.0),
 }
 
 

@@ -327,6 +327,13 @@ def sample(
         **sampler_options(scfg),
     )
     ae = load_autoencoder(exp, device) if decode else None
+    if decode and getattr(scfg, "decoder", "autoencoder") == "griffin-lim":
+        if not hasattr(ae, "griffin_lim"):
+            raise ConfigError(
+                "sampler.decoder: griffin-lim decodes mel spectrograms; this run's "
+                "objective.autoencoder is not a vocoder"
+            )
+        return ae.griffin_lim(x).clamp(-1.0, 1.0)
     return x if ae is None else ae.decode(x).clamp(-1.0, 1.0)  # latents -> images
 
 

@@ -1,10 +1,16 @@
 """Audio recipes (``genlab.data.audio``): waveforms ``(B, 1, L)`` in [-1, 1].
 
-``wavenet-fsdd`` models the spoken digits sample by sample (``genlab.families.wavenet``).
+On the spoken digits (``fsdd``): ``wavenet-fsdd`` models them sample by sample
+(``genlab.families.wavenet``); ``hifigan-fsdd`` is a vocoder from their log-mels
+(``genlab.families.vocoder``); ``codec-fsdd`` a neural codec to residual-VQ tokens
+(``genlab.families.codec``), and ``codec-lm-fsdd`` / ``codec-lm-cf-fsdd`` transformers
+over those tokens (delay pattern / coarse-to-fine; ``genlab.families.codec_lm``);
+``rf-mel-fsdd`` flows on log-mel spectrograms that a vocoder run turns into audio.
 ``rf-tones`` is the smallest generative audio run: rectified flow straight on the
 waveform with a 1-D U-Net, class-conditional on the synthetic ``tones`` (no files
-needed); ``genlab sample RUN --out x.wav`` writes what it draws. The spoken-digit
-classifier that scores audio samples is ``eval-fsdd-classifier`` (genlab.recipes.eval).
+needed). ``genlab sample RUN --out x.wav`` writes what any of them draws. The
+spoken-digit classifier that scores audio samples is ``eval-fsdd-classifier``
+(genlab.recipes.eval).
 """
 
 from __future__ import annotations
@@ -62,8 +68,10 @@ def mel_flow_fsdd() -> Experiment:
     """Rectified flow on the spoken digits' log-mel spectrograms ``(1, 64, 128)`` (64
     bands x 128 frames of 8 ms: the vocoder's mels, normalised to [-1, 1]), with a
     non-square U-Net conditioned on digit and speaker (``data.label=digit_speaker``: 60
-    classes) and CFG; ``runs/hifigan-fsdd`` turns the mels into waveforms (latent
-    diffusion with the vocoder as the decoder)."""
+    classes) and CFG. ``runs/hifigan-fsdd`` is the latent-diffusion "autoencoder" (its
+    mel analysis); samples are decoded by Griffin-Lim (``sampler.decoder=griffin-lim``,
+    measured far more intelligible than the vocoder trained so far), or by the vocoder
+    with ``sampler.decoder=autoencoder``."""
     data = DATASETS["fsdd"].config(label="digit_speaker")
     model = preset(
         "unet-small", image_size=64, frames=128, in_channels=1, channels=16,
@@ -74,7 +82,7 @@ def mel_flow_fsdd() -> Experiment:
         data=data,
         model=model,
         objective=DenoiseConfig(autoencoder="runs/hifigan-fsdd", cond_drop=0.1),
-        sampler=DiffusionSamplerConfig(name="dpmpp_2m", steps=20, cfg=1.0),
+        sampler=DiffusionSamplerConfig(name="dpmpp_2m", steps=20, cfg=1.0, decoder="griffin-lim"),
         train=TrainConfig(
             steps=2000,
             batch_size=32,

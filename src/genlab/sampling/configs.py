@@ -37,8 +37,15 @@ class DiffusionSamplerConfig:
     guidance_hi: float = 1.0
     guidance_rescale: float = 0.0  # phi in [0, 1]; 0.7 in the paper
     negative_prompt: str = ""  # text runs: replaces the empty prompt as guidance's null
+    # latent runs: "autoencoder" decodes with objective.autoencoder's decoder (a mel run:
+    # its vocoder); "griffin-lim": a mel run's mels by Griffin-Lim instead
+    decoder: str = "autoencoder"
 
     def __post_init__(self):
+        if self.decoder not in ("autoencoder", "griffin-lim"):
+            raise ConfigError(
+                f"sampler.decoder: 'autoencoder' or 'griffin-lim', got {self.decoder!r}"
+            )
         if self.name not in SAMPLER_INFO:
             raise ConfigError(
                 f"sampler.name: unknown sampler {self.name!r}; choose from "
