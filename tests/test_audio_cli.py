@@ -120,3 +120,16 @@ def test_eval_scores_an_audio_run(tmp_path, capsys):
     capsys.readouterr()
     code, _, err = run_cli(capsys, "eval", str(wn), "--n", "4", "--extractor", str(full))
     assert_user_error(code, err, "reads waveforms (1, 8192)", "makes (1, 1024)")
+    # a codec LM (its network takes tokens, not waveforms) is scored on its clips too
+    codec, lm = tmp_path / "codec", tmp_path / "lm"
+    ov = ["model.channels=4", "model.strides=[2,4]", "model.code_dim=8", "model.codebooks=2",
+          "model.codebook_size=16", "model.d_channels=4", "model.decoder_channels=8",
+          "model.n_fft=32", "model.stft_sizes=[64]", "objective.mel_sizes=[64]",
+          "objective.segment=256", "train.steps=2", "train.batch_size=4"]  # fmt: skip
+    assert main(["train", "codec-fsdd", *short, *ov, "--out", str(codec)]) == 0
+    ov = [f"objective.codec={codec}", "model.vocab_size=16", "model.codebooks=2",
+          "model.frames=128", "model.n_layer=1", "model.n_embd=16", "train.steps=2",
+          "train.batch_size=4"]  # fmt: skip
+    short_lm = [o for o in short if not o.startswith("model.length")]
+    assert main(["train", "codec-lm-fsdd", *short_lm, *ov, "--out", str(lm)]) == 0
+    assert main(["eval", str(lm), "--n", "6", "--extractor", str(cls)]) == 0

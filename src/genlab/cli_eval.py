@@ -221,7 +221,7 @@ def cmd_eval(args) -> int:
     if modality != "points" and image_metrics:
         ext = _eval_extractor(args, name, device)
         if modality == "audio" and args.run is not None and ext.input_shape is not None:
-            made = tuple(stored.model.input_shape())  # checked before sampling
+            made = (1, stored.data.length)  # audio samples are clips; checked before sampling
             if made != tuple(ext.input_shape):
                 raise ConfigError(
                     f"--extractor: '{ext.name}' reads waveforms {tuple(ext.input_shape)}; "
