@@ -59,6 +59,11 @@ from genlab.viz import save_grid, spectrogram_images, write_wav
 N_FFT, HOP, N_MELS = 256, 64, 64  # 32 ms windows, 8 ms hops, 64 bands at 8 kHz
 
 
+def slug(name: str) -> str:
+    """``name`` as a file name: runs of anything but letters and digits become ``_``."""
+    return "_".join("".join(c if c.isalnum() else " " for c in name).split())
+
+
 def judge(classifier: str, fsdd: str):
     """The classifier, the train and test takes, and the training takes' features and
     logits (what every generated or resynthesised set is scored against)."""
@@ -183,8 +188,7 @@ def main() -> None:
         out = Path(args.examples)
         clips = torch.cat(list(examples.values()))
         for i, name in enumerate(examples):
-            slug = "_".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
-            write_wav(clips[i], out / f"resynthesis_{i}_{slug}.wav", sr)
+            write_wav(clips[i], out / f"resynthesis_{i}_{slug(name.lower())}.wav", sr)
         save_grid(spectrogram_images(clips), out / "resynthesis.png", nrow=len(clips), scale=2)
         print(f"\nwrote {len(clips)} WAVs and resynthesis.png to {out} (rows: {list(examples)})")
 

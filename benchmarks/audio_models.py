@@ -32,9 +32,10 @@ from pathlib import Path
 
 import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
-from audio import judge, quality
+from audio import judge, quality, slug
 
 from genlab.data import DATASETS
+from genlab.data.audio import digit_speaker_class
 from genlab.families import family_of
 from genlab.families.diffusion import load_autoencoder
 from genlab.runs import load_model
@@ -47,15 +48,15 @@ def run_cond(exp, digit: torch.Tensor, speaker: torch.Tensor) -> dict:
     """The condition asking for ``digit`` by ``speaker`` in the run's own keys: ``class``
     and ``speaker``, or one class ``10 * speaker + digit`` (``data.label=digit_speaker``)."""
     if getattr(exp.data, "label", "digit") == "digit_speaker":
-        return {"class": 10 * speaker + digit}
+        return {"class": digit_speaker_class(digit, speaker)}
     return {"class": digit, "speaker": speaker}
 
 
-def draw(run: str, cond: dict, seeds: list[int]) -> dict:
-    """``{decoder: (samples (n, 1, L), seconds)}`` of ``run`` for ``cond`` (per-sample
-    tensors). A mel-spectrogram run draws its mels once and decodes them twice: with its
-    vocoder and with Griffin-Lim (each time: the drawing plus that decoding)."""
-    exp, model = load_model(run)
+def draw(exp, model, cond: dict, seeds: list[int]) -> dict:
+    """``{decoder: (samples (n, 1, L), seconds)}`` of a loaded run for ``cond``
+    (per-sample tensors). A mel-spectrogram run draws its mels once and decodes them
+    twice: with its vocoder and with Griffin-Lim (each time: the drawing plus that
+    decoding)."""
     fam = family_of(exp.objective.kind)
     ae = load_autoencoder(exp) if exp.objective.kind == "denoise" else None
     mel = ae is not None and hasattr(ae, "griffin_lim")
@@ -116,17 +117,17 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     print(row(f"real, takes 0-4 ({len(test)})", real, real, "-"))
     examples = {}
+    labels = {"digit": digit, "speaker": speaker}
     for run in args.runs:
-        exp, _ = load_model(run)
+        exp, model = load_model(run)
         nulls = family_of(exp.objective.kind).null_cond(exp)
         seconds = len(seeds) * exp.data.length / sr
-        asked = {"digit": digit, "speaker": speaker}
         null = {k: v.expand(len(seeds)).clone() for k, v in nulls.items()}
         for how, cond in (("digit + speaker", run_cond(exp, digit, speaker)),
                           ("unconditional", null)):  # fmt: skip
-            for decoder, (x, took) in draw(run, cond, seeds).items():
+            for decoder, (x, took) in draw(exp, model, cond, seeds).items():
                 name = f"{run}{f' ({decoder})' if decoder else ''}"
-                q = quality(ext, x, asked, train_feats, train_logits)
+                q = quality(ext, x, labels, train_feats, train_logits)
                 if how == "unconditional":  # nothing was asked
                     del q["acc_digit"], q["acc_speaker"]
                 else:
@@ -135,7 +136,7 @@ def main() -> None:
     if args.examples:
         out = Path(args.examples)
         for run, clips in examples.items():
-            name = "_".join("".join(c if c.isalnum() else " " for c in Path(run).name).split())
+            name = slug(Path(run).name)
             for d, clip in enumerate(clips):
                 write_wav(clip, out / f"{name}_digit{d}.wav", sr)
             save_grid(spectrogram_images(clips), out / f"{name}.png", nrow=10, scale=2)

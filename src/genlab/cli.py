@@ -368,7 +368,8 @@ def cmd_info(args) -> int:
             f"{exp.model.bitrate(k) / 1000:g}" for k in range(1, exp.model.codebooks + 1)
         )
         print(f"  codec       {exp.model.codebooks} codebooks of {exp.model.codebook_size} codes "
-              f"at {exp.model.frames() / length * rate:g} frames/s: {rates} kbit/s")  # fmt: skip
+              f"at {exp.model.sample_rate / exp.model.hop_length():g} frames/s: {rates} "
+              "kbit/s")  # fmt: skip
     if "lora" in info:
         lo, base = info["lora"], info["lora"]["base"]
         where = (

@@ -565,8 +565,10 @@ def sample_with_cond(
         if cls is None or not 0 <= cls < 10:  # one class per digit x speaker
             raise ConfigError("--speaker: this run's classes are digit x speaker; give the "
                               "digit with --class 0..9")  # fmt: skip
+        from genlab.data.audio import digit_speaker_class
+
         who = speaker_cond(exp, 1, speaker, exp.model.num_classes // 10)["speaker"].item()
-        cls, speaker = 10 * who + cls, None
+        cls, speaker = digit_speaker_class(cls, who), None
     scfg = sampler_config(exp, overrides, **sampler_fields)
     seeds = [seed + i for i in range(n)]
     if prompts is not None or exp.text.encoder:

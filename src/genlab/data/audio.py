@@ -163,8 +163,13 @@ def speaker_ids(cfg: FSDDConfig) -> list[int]:
     """The ids of the speakers ``cfg`` keeps (``data.speakers``, or all), among every
     speaker of its folder: what a run trained on ``cfg`` has seen. Lists the folder
     only (reads no audio)."""
-    speakers = sorted({s for _, _, s, _ in fsdd_files(cfg.root)})
-    return [i for i, s in enumerate(speakers) if not cfg.speakers or s in cfg.speakers]
+    return [i for i, s in enumerate(speaker_names(cfg)) if not cfg.speakers or s in cfg.speakers]
+
+
+def digit_speaker_class(digit, speaker):
+    """The class of ``digit`` said by ``speaker`` under ``data.label=digit_speaker``:
+    ``10 * speaker + digit`` (ints or tensors)."""
+    return 10 * speaker + digit
 
 
 def make_fsdd(cfg: FSDDConfig) -> Dataset:
@@ -190,7 +195,7 @@ def make_fsdd(cfg: FSDDConfig) -> Dataset:
     names = {"digit": digits, "speaker": speakers}
     pairs = tuple(f"{d} by {s}" for s in speakers for d in digits)  # class 10 * s + d
     classes = {"digit": (digit, digits), "speaker": (speaker, speakers),
-               "digit_speaker": (10 * speaker + digit, pairs)}  # fmt: skip
+               "digit_speaker": (digit_speaker_class(digit, speaker), pairs)}  # fmt: skip
     label, class_names = classes[cfg.label]
     return Dataset(
         _stack(clips, cfg.length, cfg.normalize),

@@ -30,7 +30,7 @@ from genlab.cond import drop
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
 from genlab.families.base import Family, class_preview, fit_one_objective
-from genlab.families.wavenet import cond_keys, null_cond, trained_speakers
+from genlab.families.wavenet import check_speakers, cond_keys, null_cond, with_speakers
 from genlab.models import build_model
 from genlab.objectives.vae import unwrap
 from genlab.sampling.tokens import delay_pattern, generate, generate_delayed, generate_fine
@@ -79,11 +79,7 @@ def build(exp: Experiment) -> nn.Module:
     """The codec LM; checks the codec run first (training and sampling need it)."""
     if exp.model.arch != "codec_lm":
         raise ConfigError(f"model.arch: {exp.model.arch!r}; codec_lm runs need 'codec_lm'")
-    if exp.model.num_speakers and exp.data.name != "fsdd":
-        raise ConfigError(
-            f"model.num_speakers: {exp.model.num_speakers}, but {exp.data.name!r} data has no "
-            "speakers (set model.num_speakers=0)"
-        )
+    check_speakers(exp)
     load_codec(exp)
     return build_model(exp.model)
 
@@ -137,10 +133,7 @@ def sample(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg
     """``(n, 1, L)`` waveforms: codes drawn per seed, decoded by the codec."""
     model, m = unwrap(model), exp.model
     device = next(model.parameters()).device
-    cond = dict(cond)
-    if m.num_speakers and "speaker" not in cond:
-        ids = trained_speakers(exp)
-        cond["speaker"] = torch.tensor([ids[s % len(ids)] for s in seeds], device=device)
+    cond = with_speakers(exp, seeds, cond, device)
     kw = dict(temperature=scfg.temperature, top_k=scfg.top_k, top_p=scfg.top_p, cfg=scfg.cfg,
               null_cond=null_cond(exp))  # fmt: skip
     if m.pattern == "delay":

@@ -52,16 +52,23 @@ def _check(exp: Experiment) -> None:
 
 
 def mel_analysis(exp: Experiment) -> MelSpectrogram:
-    m = exp.model
+    return _analysis(exp.model)
+
+
+def _analysis(m) -> MelSpectrogram:
     return MelSpectrogram(m.sample_rate, m.n_fft, m.hop_length, m.n_mels)
+
+
+def _frames(mel: MelSpectrogram, x: Tensor, hop: int) -> Tensor:
+    """``mel(x)`` without the last frame (centred past the end): ``L / hop`` frames."""
+    return mel.to(x.device)(x)[..., : x.shape[-1] // hop]
 
 
 def mel_of(exp: Experiment, x: Tensor, mel: MelSpectrogram | None = None) -> Tensor:
     """The log-mel spectrogram ``(B, 1, n_mels, L / hop)`` a vocoder run inverts, of
     waveforms ``(B, 1, L)`` (the last frame, centred past the end, is dropped so that G's
     output has exactly ``L`` samples); ``mel``: an analysis already built for ``exp``."""
-    mel = mel_analysis(exp) if mel is None else mel
-    return mel.to(x.device)(x)[..., : x.shape[-1] // exp.model.hop_length]
+    return _frames(mel_analysis(exp) if mel is None else mel, x, exp.model.hop_length)
 
 
 def build(exp: Experiment) -> nn.Module:
@@ -80,10 +87,10 @@ class MelAutoencoder(nn.Module):
     def __init__(self, cfg, generator: nn.Module):
         super().__init__()
         self.cfg, self.generator = cfg, generator
-        self.mel = MelSpectrogram(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels)
+        self.mel = _analysis(cfg)
 
     def encode(self, x: Tensor) -> Tensor:
-        mel = self.mel.to(x.device)(x)[..., : x.shape[-1] // self.cfg.hop_length]
+        mel = _frames(self.mel, x, self.cfg.hop_length)  # what the vocoder inverts
         return (mel - self.cfg.mel_shift) * self.cfg.mel_scale
 
     def log_mel(self, z: Tensor) -> Tensor:

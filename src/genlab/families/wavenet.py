@@ -55,11 +55,7 @@ def build(exp: Experiment) -> nn.Module:
         raise ConfigError(f"model.arch: {exp.model.arch!r}; mulaw runs need 'wavenet'")
     if DATASETS[exp.data.name].modality != "audio":
         raise ConfigError(f"data.name: {exp.data.name!r} is not audio; WaveNet models waveforms")
-    if exp.model.num_speakers and exp.data.name != "fsdd":
-        raise ConfigError(
-            f"model.num_speakers: {exp.model.num_speakers}, but {exp.data.name!r} data has no "
-            "speakers (set model.num_speakers=0)"
-        )
+    check_speakers(exp)
     if exp.data.length != exp.model.length:
         raise ConfigError(
             f"model.length: {exp.model.length} samples, but the data's clips are "
@@ -88,6 +84,25 @@ def loss(exp: Experiment):
     return mulaw_loss
 
 
+def check_speakers(exp: Experiment) -> None:
+    """A network with ``model.num_speakers`` needs data that has speakers (``fsdd``)."""
+    if exp.model.num_speakers and exp.data.name != "fsdd":
+        raise ConfigError(
+            f"model.num_speakers: {exp.model.num_speakers}, but {exp.data.name!r} data has no "
+            "speakers (set model.num_speakers=0)"
+        )
+
+
+def with_speakers(exp: Experiment, seeds: list[int], cond: dict, device) -> dict:
+    """``cond`` with ``"speaker"`` for a speaker-conditional run that was given none:
+    sample ``i`` gets the ``seeds[i] % S``-th of the S speakers the run trained on."""
+    cond = dict(cond)
+    if exp.model.num_speakers and "speaker" not in cond:
+        ids = trained_speakers(exp)
+        cond["speaker"] = torch.tensor([ids[s % len(ids)] for s in seeds], device=device)
+    return cond
+
+
 def trained_speakers(exp: Experiment) -> list[int]:
     """The speaker ids the run's data holds (``fsdd`` with ``data.speakers``: only those),
     else all ``model.num_speakers``."""
@@ -106,10 +121,7 @@ def sample(model: nn.Module, exp: Experiment, seeds: list[int], cond: dict, scfg
     model = unwrap(model)
     m = exp.model
     device = next(model.parameters()).device
-    cond = dict(cond)
-    if m.num_speakers and "speaker" not in cond:
-        ids = trained_speakers(exp)
-        cond["speaker"] = torch.tensor([ids[s % len(ids)] for s in seeds], device=device)
+    cond = with_speakers(exp, seeds, cond, device)
     codes = generate(
         model, m.length, seeds, cond,
         temperature=scfg.temperature, top_k=scfg.top_k, top_p=scfg.top_p, cfg=scfg.cfg,

@@ -13,8 +13,8 @@ step ``s`` with ``K`` heads; ``T + K - 1`` steps make ``T`` frames.
 **coarse_fine** (AudioLM's coarse/fine stages, Borsos et al. 2023, with VALL-E's
 non-autoregressive fine stage, Wang et al. 2023): ``coarse`` is a causal transformer
 over codebook 0 (``forward(codes0 (B, T), cond) -> (B, T, V)``, ``step`` with a
-cache); ``fine_logits(codes (B, k, T), cond) -> (B, T, V)`` predicts codebook ``k``
-for every frame at once from the sum of codebooks ``< k``, a level embedding and the
+cache); ``fine(codes (B, K', T), level (B,), cond) -> (B, T, V)`` predicts codebook
+``level`` for every frame at once from the sum of codebooks ``< k``, a level embedding and the
 condition token, with full attention.
 """
 
@@ -27,8 +27,6 @@ from genlab.models.configs import CodecLMConfig
 from genlab.models.gpt import Block, _init
 from genlab.nn.attention import KVCache, rope_tables
 from genlab.nn.embed import check_cond
-
-COND_KEYS = ("class", "speaker")
 
 
 class CondToken(nn.Module):
