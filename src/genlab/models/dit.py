@@ -25,9 +25,40 @@ the tokens:
   stream with its own adaLN-Zero modulation, QKV, output projection and MLP, and one
   attention over the concatenated image and text tokens (padding keys masked).
 
-For video (``dims=3``, input ``(B, C, T, H, W)``) ``attention`` selects full 3-D attention
-or the cheaper factored space-time form (:func:`genlab.nn.attention.attend_space_time`);
-the weights are the same in every mode, so it may be changed after training.
+**Video** (``dims=3``, input ``(B, C, T, H, W)``). With ``frames = T`` set, patches are
+``temporal_patch x patch x patch`` (:func:`genlab.nn.patch.patchify` with one size per
+axis), giving ``T' = T / temporal_patch`` frames of ``S' = (H / patch)^2`` tokens,
+frame-major. The position embedding is factored: a spatial ``pos (1, S', D)`` (the shape
+of an image DiT's) plus a temporal ``pos_time (1, T', D)``, broadcast to every token; a
+clip of fewer than ``T`` frames reads the first rows of ``pos_time``. (``frames = 0`` is the
+older cubic video, ``T = H = W``, one patch size and one ``pos (1, N, D)``.) ``attention``
+picks how tokens meet, with ``a = Attn`` one multi-head self-attention:
+
+- ``full``: one attention over all ``T' S'`` tokens (the 3-D attention of video DiTs;
+  cost ``O(T'^2 S'^2)``).
+- ``spatial`` / ``temporal``: one attention within each frame / across frames at each
+  position (no other mixing: ablations, not generators).
+- ``factored``: one layer whose attention is spatial then temporal with the same
+  ``q, k`` (:func:`genlab.nn.attention.attend_space_time`); ``full``, ``spatial``,
+  ``temporal`` and ``factored`` share every weight, so the mode may be changed after
+  training, and with ``T' = 1`` ``factored`` equals ``full``.
+- ``divided``: two attention sublayers per block, each with its own adaLN-Zero
+  modulation, LayerNorm, QKV and output projection: ``h += g1 a_spatial(...)`` then
+  ``h += g_t a_temporal(...)`` (parameters ``norm_t``, ``attn_t``; ``ada`` gives 9 vectors)
+  and the MLP. This is the "divided space-time attention" of Bertasius et al. 2021
+  ("Is space-time attention all you need", TimeSformer), who put the temporal sublayer
+  first; here spatial comes first, as in the factorised space-time attention of Ho et al.
+  2022 (Video Diffusion Models).
+- ``temporal_layers``: every block is an image DiT block attending within each frame,
+  followed by an inserted temporal-only layer ``h + a_temporal(LN(h))`` (parameters
+  ``temporal.i.norm`` with affine LayerNorm, ``temporal.i.attn.qkv``,
+  ``temporal.i.attn.proj``; no timestep modulation) whose output projection starts at
+  zero and ``pos_time`` at zero, so the network starts as the per-frame image model: the
+  pseudo-3-D attention of Singer et al. 2022 (Make-A-Video) and the motion modules of
+  Guo et al. 2023 (AnimateDiff). Every other parameter name and shape is an image DiT's
+  (with ``temporal_patch = 1``), so image weights load with ``strict=False``.
+
+:func:`genlab.nn.attention.attention_flops` gives each mode's attention cost.
 """
 
 from __future__ import annotations
@@ -38,7 +69,14 @@ import torch
 from torch import Tensor, nn
 
 from genlab.models.configs import DiTConfig
-from genlab.nn.attention import MultiHeadAttention, attend, merge_heads, split_heads, split_qkv
+from genlab.nn.attention import (
+    TWO_LAYER_MODES,
+    MultiHeadAttention,
+    attend,
+    merge_heads,
+    split_heads,
+    split_qkv,
+)
 from genlab.nn.blocks import zero_
 from genlab.nn.embed import (
     LabelEmbedding,
@@ -77,25 +115,56 @@ class TokenCrossAttention(nn.Module):
 class DiTBlock(nn.Module):
     """Transformer block with adaLN-Zero conditioning on ``c (B, D)``; ``frames`` is the
     number of frames of the tokens for a space-time attention ``mode``; with
-    ``context_dim``, a cross-attention to the text between attention and MLP."""
+    ``context_dim``, a cross-attention to the text between attention and MLP.
+
+    ``mode="divided"``: a spatial ``attn`` then a temporal ``attn_t`` sublayer, the latter
+    modulated by ``ada``'s last three vectors; ``"temporal_layers"``: ``attn`` is spatial
+    (the model inserts the temporal layers). Other modes: ``attn``'s space-time mode."""
 
     def __init__(
         self, dim: int, heads: int, mlp_ratio: float, mode: str = "full", context_dim: int = 0
     ):
         super().__init__()
+        self.divided = mode == "divided"
         self.norm1 = _ln(dim)
-        self.attn = MultiHeadAttention(dim, heads, mode=mode)
+        self.attn = MultiHeadAttention(
+            dim, heads, mode="spatial" if mode in TWO_LAYER_MODES else mode
+        )
+        if self.divided:
+            self.norm_t = _ln(dim)
+            self.attn_t = MultiHeadAttention(dim, heads, mode="temporal")
         self.cross = TokenCrossAttention(dim, context_dim, heads) if context_dim else None
         self.norm2 = _ln(dim)
         self.mlp = Mlp(dim, mlp_ratio)
-        self.ada = zero_(nn.Linear(dim, 6 * dim))
+        self.ada = zero_(nn.Linear(dim, (9 if self.divided else 6) * dim))
 
     def forward(self, h: Tensor, c: Tensor, frames: int = 1, text=None) -> Tensor:
-        sh1, sc1, g1, sh2, sc2, g2 = self.ada(nn.functional.silu(c)).chunk(6, dim=1)
+        mods = self.ada(nn.functional.silu(c)).chunk(9 if self.divided else 6, dim=1)
+        sh1, sc1, g1, sh2, sc2, g2 = mods[:6]  # each (B, D)
         h = h + g1[:, None] * self.attn(modulate(self.norm1(h), sh1, sc1), frames=frames)
+        if self.divided:  # across frames, at each position
+            sht, sct, gt = mods[6:]
+            h = h + gt[:, None] * self.attn_t(modulate(self.norm_t(h), sht, sct), frames=frames)
         if self.cross is not None:
             h = self.cross(h, *text)
         return h + g2[:, None] * self.mlp(modulate(self.norm2(h), sh2, sc2))
+
+
+class TemporalLayer(nn.Module):
+    """An inserted temporal-only layer over frame-major tokens ``(B, T S, D)``: ``h +
+    attn(LN(h))``, attention across the ``T`` frames at each position, its output
+    projection ``attn.proj`` zero at initialisation (the DiT zeroes it again after its
+    init), so it starts as the identity (Make-A-Video's temporal attention; AnimateDiff's motion
+    module)."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = MultiHeadAttention(dim, heads, mode="temporal")
+        zero_(self.attn.proj)
+
+    def forward(self, h: Tensor, frames: int) -> Tensor:
+        return h + self.attn(self.norm(h), frames=frames)
 
 
 class Stream(nn.Module):
@@ -143,11 +212,17 @@ class DiT(nn.Module):
     def __init__(self, cfg: DiTConfig):
         super().__init__()
         self.cfg = cfg
-        p, d, dim = cfg.patch, cfg.dims, cfg.hidden
+        dim, self.patch = cfg.hidden, cfg.patch_size()  # patch: one size per axis
         self.c_out = cfg.out_channels or cfg.in_channels
-        n_tokens = (cfg.image_size // p) ** d
-        self.embed = nn.Linear(cfg.in_channels * p**d, dim)
-        self.pos = nn.Parameter(torch.randn(1, n_tokens, dim) * 0.02)
+        grid = [n // q for n, q in zip(cfg.input_shape()[1:], self.patch)]  # tokens per axis
+        self.embed = nn.Linear(cfg.in_channels * math.prod(self.patch), dim)
+        if cfg.frames:  # video: spatial + temporal position embeddings
+            self.pos = nn.Parameter(torch.randn(1, math.prod(grid[1:]), dim) * 0.02)  # (1, S, D)
+            std = 0.0 if cfg.attention == "temporal_layers" else 0.02  # start per-frame
+            self.pos_time = nn.Parameter(torch.randn(1, grid[0], dim) * std)  # (1, T, D)
+        else:
+            self.pos = nn.Parameter(torch.randn(1, math.prod(grid), dim) * 0.02)  # (1, N, D)
+            self.pos_time = None
         self.time = TimeEmbedding(dim)
         self.label = LabelEmbedding(cfg.num_classes, dim) if cfg.num_classes else None
         td, mode = cfg.text_dim, cfg.text_conditioning
@@ -163,9 +238,14 @@ class DiT(nn.Module):
                 DiTBlock(dim, cfg.heads, cfg.mlp_ratio, cfg.attention, cross)
                 for _ in range(cfg.depth)
             )
+        self.temporal = (  # after each block: the inserted temporal layers
+            nn.ModuleList(TemporalLayer(dim, cfg.heads) for _ in range(cfg.depth))
+            if cfg.attention == "temporal_layers"
+            else None
+        )
         self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.ada = zero_(nn.Linear(dim, 2 * dim))
-        self.out = zero_(nn.Linear(dim, self.c_out * p**d))
+        self.out = zero_(nn.Linear(dim, self.c_out * math.prod(self.patch)))
         self._init()
 
     def _init(self) -> None:
@@ -175,6 +255,21 @@ class DiT(nn.Module):
                 nn.init.zeros_(m.bias)
         w = self.embed.weight  # like a conv kernel: fan-in init
         nn.init.uniform_(w, -1 / math.sqrt(w.shape[1]), 1 / math.sqrt(w.shape[1]))
+        for layer in self.temporal or ():  # inserted temporal layers start as the identity
+            zero_(layer.attn.proj)
+
+    def _pos(self, size: tuple[int, ...]) -> Tensor:
+        """The position embedding ``(1, N, D)`` of an input of spatial ``size``; video:
+        ``pos`` + ``pos_time``, frame-major. Raises ValueError for more frames than
+        ``cfg.frames``."""
+        if self.pos_time is None:
+            return self.pos
+        t = size[0] // self.patch[0]
+        if t > self.pos_time.shape[1]:
+            raise ValueError(
+                f"a clip of {size[0]} frames; this network has at most {self.cfg.frames}"
+            )
+        return (self.pos[:, None] + self.pos_time[:, :t, None]).flatten(1, 2)  # (1, T S, D)
 
     def cond_keys(self) -> tuple[str, ...]:
         """The condition keys this network reads."""
@@ -195,15 +290,17 @@ class DiT(nn.Module):
                 raise KeyError("a text-conditional network takes cond 'text' and 'text_mask'")
             text = (cond["text"], cond["text_mask"])  # (B, L, D_text), (B, L)
             c = c + self.text_pool(masked_mean(*text))
-        h = self.embed(patchify(x, self.cfg.patch)) + self.pos  # (B, N, D)
-        frames = size[0] // self.cfg.patch if self.cfg.dims == 3 else 1  # frame-major tokens
+        h = self.embed(patchify(x, self.patch)) + self._pos(size)  # (B, N, D)
+        frames = size[0] // self.patch[0] if self.cfg.dims == 3 else 1  # frame-major tokens
         if self.text_in is not None:  # MM-DiT: the text as a second stream
             e = self.text_in(text[0])  # (B, L, D)
             for blk in self.blocks:
                 h, e = blk(h, e, c, text[1])
         else:
-            for blk in self.blocks:
+            for i, blk in enumerate(self.blocks):
                 h = blk(h, c, frames, text)
+                if self.temporal is not None:
+                    h = self.temporal[i](h, frames)  # (B, N, D), across frames
         shift, scale = self.ada(nn.functional.silu(c)).chunk(2, dim=1)
-        h = self.out(modulate(self.norm(h), shift, scale))  # (B, N, C_out p^d)
-        return unpatchify(h, self.cfg.patch, self.c_out, size)
+        h = self.out(modulate(self.norm(h), shift, scale))  # (B, N, C_out prod(patch))
+        return unpatchify(h, self.patch, self.c_out, size)

@@ -6,6 +6,18 @@ needs. ``forward(x_t (B, C, *S), t (B,), cond) -> (B, C_out, *S)``. Any spatial 
 works: upsampling resizes to the matching skip connection. With ``inpaint=True`` the
 network also reads ``cond["mask"]`` and the masked ``cond["image"]`` (a trained
 inpainting model).
+
+**Video** (``dims=3``, ``(B, C, T, H, W)``; ``frames`` sets ``T`` when it differs from
+``image_size``): ``video="3d"`` uses 3x3x3 convolutions, attention over all ``T H W``
+positions and halves every axis per level. ``video="factored"`` is the (2+1)-D U-Net of
+Ho et al. 2022 (Video Diffusion Models: space-only convolutions, spatial then temporal
+attention) with the temporal convolutions of Singer et al. 2022 (Make-A-Video, pseudo-3-D
+layers initialised to the identity): each ResBlock's convolutions are ``1x3x3`` per frame
+followed by a zero-initialised ``3x1x1`` temporal residual, each attention level (and the
+middle) is a :class:`~genlab.nn.blocks.SpaceTimeAttention`, the group norms normalise each
+frame (temporal attention: each pixel's time series) alone, and down/upsampling is in
+height and width only, so any ``T`` (16, 20, ...) works. Only the temporal layers mix
+frames: at initialisation it is a per-frame image U-Net. See :mod:`genlab.nn.blocks`.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from genlab.nn.blocks import (
     CrossAttention,
     Downsample,
     ResBlock,
+    SpaceTimeAttention,
     Upsample,
     conv,
     norm,
@@ -52,21 +65,23 @@ class UNet(nn.Module):
         d, ch, emb_dim = cfg.dims, cfg.channels, 4 * cfg.channels
         self.time = TimeEmbedding(emb_dim)
         self.label = LabelEmbedding(cfg.num_classes, emb_dim) if cfg.num_classes else None
-        self.inp = conv(d, cfg.in_channels, ch)
+        f = cfg.video == "factored"  # (2+1)-D video: per-frame layers + temporal layers
+        self.inp = conv(d, cfg.in_channels, ch, factored=f)
         # inpainting: mask (1) and masked image (C) channels, zero at initialisation
-        self.inp_mask = zero_(conv(d, 1 + cfg.in_channels, ch)) if cfg.inpaint else None
+        self.inp_mask = zero_(conv(d, 1 + cfg.in_channels, ch, factored=f)) if cfg.inpaint else None
 
         def res(c_in, c_out):
-            return ResBlock(d, c_in, c_out, emb_dim, cfg.dropout)
+            return ResBlock(d, c_in, c_out, emb_dim, cfg.dropout, factored=f)
 
-        def attn(level, c):
-            return Attention(c, cfg.heads) if level in cfg.attn_levels else nn.Identity()
+        def self_attn(c):
+            return SpaceTimeAttention(c, cfg.heads) if f else Attention(c, cfg.heads)
 
         def block(level, c_in, c_out) -> nn.ModuleList:
             """[res, self-attention] (+ cross-attention to the text at attention levels)."""
-            parts = [res(c_in, c_out), attn(level, c_out)]
-            if cfg.text_dim and level in cfg.attn_levels:
-                parts.append(CrossAttention(c_out, cfg.text_dim, cfg.heads))
+            at = level in cfg.attn_levels
+            parts = [res(c_in, c_out), self_attn(c_out) if at else nn.Identity()]
+            if cfg.text_dim and at:
+                parts.append(CrossAttention(c_out, cfg.text_dim, cfg.heads, per_frame=f))
             return nn.ModuleList(parts)
 
         # text: the prompt's pooled (masked mean) states join the time embedding
@@ -79,11 +94,11 @@ class UNet(nn.Module):
                 c = ch * mult
                 skips.append(c)
             if level < len(cfg.channel_mult) - 1:
-                self.down.append(Downsample(d, c))
+                self.down.append(Downsample(d, c, factored=f))
                 skips.append(c)
-        self.mid = nn.ModuleList([res(c, c), Attention(c, cfg.heads), res(c, c)])
+        self.mid = nn.ModuleList([res(c, c), self_attn(c), res(c, c)])
         if cfg.text_dim:
-            self.mid.append(CrossAttention(c, cfg.text_dim, cfg.heads))
+            self.mid.append(CrossAttention(c, cfg.text_dim, cfg.heads, per_frame=f))
         # the widths encode() returns: each skip, then the middle block (for a ControlNet)
         self.skip_channels, self.mid_channels = tuple(skips), c
         # Decoder: each block consumes one skip; the last block of a level upsamples.
@@ -93,12 +108,13 @@ class UNet(nn.Module):
                 self.up.append(block(level, c + skips.pop(), ch * mult))
                 c = ch * mult
             if level > 0 and cfg.upsample == "conv_resize":
-                self.up.append(ConvUpsample(d, c, ch * cfg.channel_mult[level - 1]))
+                self.up.append(ConvUpsample(d, c, ch * cfg.channel_mult[level - 1], factored=f))
                 c = ch * cfg.channel_mult[level - 1]
             elif level > 0:
-                self.up.append(Upsample(d, c))
+                self.up.append(Upsample(d, c, factored=f))
+        c_out = cfg.out_channels or cfg.in_channels
         self.out = nn.Sequential(
-            norm(c), nn.SiLU(), zero_(conv(d, c, cfg.out_channels or cfg.in_channels))
+            norm(c, per="frame" if f else None), nn.SiLU(), zero_(conv(d, c, c_out, factored=f))
         )
 
     def forward(self, x: Tensor, t: Tensor, cond: dict | None = None) -> Tensor:

@@ -9,7 +9,8 @@ This file is the one attention implementation of genlab (Vaswani et al. 2017,
   an optional key mask ``(B, L)``, a boolean attention mask, causal masking and attention
   dropout, all on ``torch.nn.functional.scaled_dot_product_attention``.
 - :func:`attend_space_time` runs it over video tokens in one of the :data:`MODES`
-  (``"full" | "factored" | "spatial" | "temporal"``).
+  (``"full" | "factored" | "spatial" | "temporal"``); :func:`attention_flops` counts the
+  multiply-adds of each (and of the DiT's two-layer :data:`TWO_LAYER_MODES`).
 - :class:`MultiHeadAttention` is the module: input/output projections ``qkv``/``proj``
   (self-attention) or ``q``/``kv``/``proj`` (cross-attention to a context), a RoPE hook
   (:func:`rope_tables`, :func:`apply_rope`; Su et al. 2021) and a :class:`KVCache` for
@@ -185,7 +186,8 @@ def attend_space_time(
       space-time attention of Ho et al. 2022 (Video Diffusion Models) and the "divided"
       attention of Bertasius et al. 2021 (TimeSformer), here within one layer so that
       every mode shares the same weights; with ``T = 1`` it equals ``"full"``.
-      (For their two-layer form, stack a ``"spatial"`` and a ``"temporal"`` layer.)
+      (Their two-layer form, a ``"spatial"`` then a ``"temporal"`` layer each with its own
+      weights, is the DiT's ``attention="divided"``; see :data:`TWO_LAYER_MODES`.)
 
     Returns ``(B, H, T*S, d)``. Raises ValueError for an unknown mode or a token count
     that ``frames`` does not divide.
@@ -213,6 +215,36 @@ def attend_space_time(
         if mode == "spatial":
             return v
     return untemporal(attend(temporal(q), temporal(k), temporal(v), dropout=dropout))
+
+
+# The two-layer video forms of genlab.models.dit: a spatial layer, then a temporal layer.
+TWO_LAYER_MODES = ("divided", "temporal_layers")
+
+
+def attention_flops(mode: str, frames: int, tokens_per_frame: int, dim: int) -> int:
+    """Multiply-adds of one layer's attention matrix products ``Q K^T`` and ``A V``.
+
+    With ``T = frames``, ``S = tokens_per_frame``, ``D = dim`` (all heads together: ``H``
+    heads of width ``D / H``), each pair of a query and a key it may see costs ``D``
+    multiply-adds in ``Q K^T`` and ``D`` in ``A V``, so the count is ``2 D x pairs``:
+
+    - ``"full"``: ``2 D (T S)^2``;
+    - ``"spatial"``: ``2 D T S^2``; ``"temporal"``: ``2 D S T^2``;
+    - ``"factored"`` (one layer) and the two-layer ``"divided"`` and ``"temporal_layers"``
+      (:data:`TWO_LAYER_MODES`): spatial plus temporal, ``2 D (T S^2 + S T^2)``.
+
+    The projections (``4 D^2`` per token in every mode but the two-layer ones, twice that
+    there), softmax and MLP are not counted. Raises ValueError for an unknown mode.
+    """
+    t, s = frames, tokens_per_frame
+    pairs = {"full": (t * s) ** 2, "spatial": t * s * s, "temporal": s * t * t}
+    if mode in ("factored", *TWO_LAYER_MODES):
+        return 2 * dim * (pairs["spatial"] + pairs["temporal"])
+    if mode not in pairs:
+        raise ValueError(
+            f"attention mode {mode!r}: choose from {', '.join(MODES + TWO_LAYER_MODES)}"
+        )
+    return 2 * dim * pairs[mode]
 
 
 # --------------------------------------------------------------------------- module
