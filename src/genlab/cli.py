@@ -214,6 +214,8 @@ def cmd_sample(args) -> int:
         control=args.control,
         prompts=texts,
         speaker=args.speaker,
+        frames=args.frames,
+        context=args.context,
         **sampling_options(args),
     )
     seeds = [args.seed + i for i in range(args.n)] * (len(texts) if texts else 1)
@@ -486,6 +488,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--speaker",
         help="audio runs with speakers: the voice, an id or an FSDD name (e.g. jackson)",
+    )
+    s.add_argument(
+        "--frames",
+        type=int,
+        default=0,
+        help="video runs: roll each clip out to this many frames, window by window",
+    )
+    s.add_argument(
+        "--context",
+        type=int,
+        default=0,
+        help="with --frames: known frames per window (default objective.context_frames, "
+        "else half the window)",
     )
     s.add_argument(
         "--n",

@@ -62,11 +62,14 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
     """The frozen autoencoder of a latent diffusion run (``objective.autoencoder``, its
     EMA weights, loaded once per process), or None for a pixel-space run. A vocoder run
     (``hifigan``) is the autoencoder of mel-spectrogram diffusion: the normalised log-mel
-    in, its waveform out (``genlab.families.vocoder.MelAutoencoder``).
+    in, its waveform out (``genlab.families.vocoder.MelAutoencoder``). A KL video
+    autoencoder run (``video_vae``, ``model.quantizer=kl``) encodes clips ``(C, T, H, W)``
+    to latents ``(C', T', h', w')`` (a ``dims=3`` network with ``model.frames=T'``).
 
     Raises:
         ConfigError: not a trained KL autoencoder run with a spatial latent, latents of
-            another shape than the network takes, or images of another size than the data.
+            another shape than the network takes, or images (clips) of another size
+            (number of frames) than the data.
     """
     where = getattr(exp.objective, "autoencoder", "")  # a distilled student has none
     if not where:
@@ -80,22 +83,30 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
     import genlab.config as C
 
     model = C.load_yaml(path / "config.yaml").get("model") or {}  # before building it
-    vocoder = model.get("arch") == "hifigan"
-    if not vocoder and (model.get("arch") != "vae" or not model.get("spatial")):
+    vocoder, video = model.get("arch") == "hifigan", model.get("arch") == "video_vae"
+    if video and model.get("quantizer", "kl") != "kl":
+        raise ConfigError(
+            f"objective.autoencoder: {path} is a VQ video autoencoder (model.quantizer="
+            f"{model.get('quantizer')}); latent diffusion needs its KL latent (quantizer=kl)"
+        )
+    if not (vocoder or video) and (model.get("arch") != "vae" or not model.get("spatial")):
         raise ConfigError(
             f"objective.autoencoder: {path} is a '{model.get('arch', '?')}' run without a "
-            "spatial latent; latent diffusion needs a KL autoencoder (klae-*) or, on "
-            "mel spectrograms, a vocoder (hifigan-*)"
+            "spatial latent; latent diffusion needs a KL autoencoder (klae-*, "
+            "video-klae-*) or, on mel spectrograms, a vocoder (hifigan-*)"
         )
     found = load_network(path, "ema", device)
     ae = found.model
     latent, takes = tuple(ae.latent_shape()), tuple(exp.model.input_shape())
     if latent != takes:
+        hint = f"model.in_channels={latent[0]} model.image_size={latent[-1 if video else 1]}"
+        if video:  # (C', T', h', w')
+            hint += f" model.dims=3 model.frames={latent[1]}"
+        elif len(latent) == 3 and latent[1] != latent[2]:  # a mel's (C', n_mels, frames)
+            hint += f" model.frames={latent[2]}"
         raise ConfigError(
             f"model: {path}'s latents are {'x'.join(map(str, latent))} but the network takes "
-            f"{'x'.join(map(str, takes))}; set model.in_channels={latent[0]} "
-            f"model.image_size={latent[1]}"
-            + (f" model.frames={latent[2]}" if len(latent) == 3 and latent[1] != latent[2] else "")
+            f"{'x'.join(map(str, takes))}; set {hint}"
         )
     if vocoder:
         have = (getattr(exp.data, "sample_rate", None), getattr(exp.data, "length", None))
@@ -115,6 +126,9 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
         raise ConfigError(
             f"data.image_size: {size}, but {path} encodes {ae.image_size}-pixel images"
         )
+    frames = getattr(exp.data, "frames", None) if video else None
+    if frames is not None and frames != ae.frames:
+        raise ConfigError(f"data.frames: {frames}, but {path} encodes {ae.frames}-frame clips")
     return found.module
 
 
@@ -214,7 +228,8 @@ def pixel_loss(exp: Experiment):
     def inpaint_loss(model, batch: dict, generator: torch.Generator):
         """The same loss with a random mask and masked image in each sample's condition
         (``genlab.objectives.masks``)."""
-        return plain(model, with_inpaint_cond(batch, generator), generator)
+        cond_batch = with_inpaint_cond(batch, generator, context=o.context_frames)
+        return plain(model, cond_batch, generator)
 
     return inpaint_loss
 

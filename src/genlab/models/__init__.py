@@ -56,6 +56,11 @@ MODELS: dict[str, ModelSpec] = {
     "vqvae": ModelSpec(
         K.VQConfig, "genlab.models.vq:VQVAE", "VQ-VAE: EMA codebook, residual / multi-scale VQ"
     ),
+    "video_vae": ModelSpec(
+        K.VideoVAEConfig,
+        "genlab.models.video_vae:VideoAutoencoder",
+        "video autoencoder: causal 3-D convolutions, KL or VQ latent, 4x time and space",
+    ),
     "gpt": ModelSpec(
         K.GPTConfig, "genlab.models.gpt:GPT", "causal transformer over tokens, RoPE, KV cache"
     ),
@@ -85,7 +90,8 @@ MODELS: dict[str, ModelSpec] = {
     "classifier": ModelSpec(
         K.ClassifierConfig,
         "genlab.models.classifier:Classifier",
-        "CNN/MLP image classifier with one or more heads (metric feature network)",
+        "classifier of images (CNN/MLP), audio (log-mel CNN) or video (3-D CNN) with one or "
+        "more heads (metric feature network)",
     ),
     "clip": ModelSpec(
         K.DualEncoderConfig,

@@ -40,10 +40,20 @@ from genlab.models.gan_configs import (  # noqa: F401 (re-exported: every config
     patch_grid,
     receptive_field,
 )
+from genlab.models.video_configs import (  # noqa: F401 (re-exported: every config is here)
+    VIDEO_VAE_PRESETS,
+    VideoVAEConfig,
+)
 
 # The self-attention modes of genlab.nn.attention.MODES, named here without importing torch
-# (tests/models/test_configs.py checks they agree).
+# (tests/test_registries.py checks they agree).
 ATTENTION_MODES = ("full", "factored", "spatial", "temporal")
+# The DiT's video layouts: those modes in every block's one attention layer, or two layers
+# per block (genlab.nn.attention.TWO_LAYER_MODES): "divided" = a spatial then a temporal
+# attention sublayer inside each block; "temporal_layers" = image blocks (spatial) each
+# followed by an inserted, zero-initialised temporal attention layer.
+DIT_ATTENTION = (*ATTENTION_MODES, "divided", "temporal_layers")
+DiTAttention = Literal["full", "factored", "spatial", "temporal", "divided", "temporal_layers"]
 
 # ---------------------------------------- mlp (genlab.models.mlp)
 
@@ -85,9 +95,15 @@ class UNetConfig:
     out_channels: int = 0  # 0: same as in_channels
     image_size: int = 28
     dims: Literal[1, 2, 3] = 2
-    # 2-D only: the width (last axis) when it differs from image_size, e.g. a mel
-    # spectrogram's (n_mels, frames) = (image_size, frames); 0: square
+    # The length of the time axis when it differs from image_size; 0: every axis image_size.
+    # dims=2: a mel spectrogram's (n_mels, frames) = (image_size, frames), input (C, F, L);
+    # dims=3: a video's frames T, input (C, T, image_size, image_size).
     frames: int = 0
+    # dims=3 only: "3d" = 3x3x3 convolutions, attention over all positions, every axis
+    # downsampled; "factored" = (2+1)-D: 1x3x3 convolutions each followed by a 3x1x1
+    # temporal one, spatial then temporal attention, space-only down/upsampling and
+    # per-frame group norms (Ho et al. 2022, VDM; Singer et al. 2022, Make-A-Video).
+    video: Literal["3d", "factored"] = "3d"
     channels: int = 64
     channel_mult: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 2
@@ -110,9 +126,13 @@ class UNetConfig:
     def __post_init__(self):
         if self.text_dim < 0:
             raise ConfigError(f"model.text_dim: must be >= 0, got {self.text_dim}")
-        if self.frames < 0 or (self.frames and self.dims != 2):
+        if self.frames < 0 or (self.frames and self.dims == 1):
             raise ConfigError(
-                f"model.frames: {self.frames}; a non-square width needs model.dims=2 and >= 1"
+                f"model.frames: {self.frames}; a time axis needs model.dims=2 or 3 and >= 1"
+            )
+        if self.video not in ("3d", "factored") or (self.video != "3d" and self.dims != 3):
+            raise ConfigError(
+                f"model.video: {self.video!r}; choose 3d or factored (video: model.dims=3)"
             )
         if self.channels < 1 or self.num_res_blocks < 1 or not self.channel_mult:
             raise ConfigError("model: channels, num_res_blocks and channel_mult must be positive")
@@ -129,6 +149,10 @@ class UNetConfig:
                 )
 
     def input_shape(self) -> tuple[int, ...]:
+        """``(C, S, frames)`` for a spectrogram, ``(C, frames, S, S)`` for a video, else
+        ``(C, S, ...)`` with ``dims`` sides ``S = image_size``."""
+        if self.frames and self.dims == 3:
+            return (self.in_channels, self.frames, self.image_size, self.image_size)
         if self.frames:
             return (self.in_channels, self.image_size, self.frames)
         return (self.in_channels, *([self.image_size] * self.dims))
@@ -195,7 +219,17 @@ class DiTConfig:
     heads: int = 6
     mlp_ratio: float = 4.0
     num_classes: int = 0
-    attention: Literal["full", "factored", "spatial", "temporal"] = "full"  # video: dims=3
+    # Video (dims=3, input (C, T, S, S)): the number of frames T, patched temporal_patch at a
+    # time (spatial and temporal position embeddings added: parameters pos, pos_time);
+    # frames=0: the older cubic video (C, S, S, S), patch on every axis, one pos embedding.
+    frames: int = 0
+    temporal_patch: int = 1
+    # Video self-attention (genlab.models.dit docstring): "full" (3-D, every token),
+    # "factored" (one layer: spatial then temporal with the same q, k), "spatial" (within
+    # each frame), "temporal" (across frames at each position), "divided" (a spatial then a
+    # temporal sublayer in each block, TimeSformer), "temporal_layers" (image DiT blocks,
+    # each followed by a zero-initialised temporal layer, Make-A-Video / AnimateDiff).
+    attention: DiTAttention = "full"
     # Text: the width D of cond["text"] (B, L, D) with cond["text_mask"] (B, L); 0: none.
     # The prompt's pooled (masked-mean) states always join the adaLN conditioning;
     # text_conditioning says what else reads the tokens: "cross" (cross-attention after
@@ -217,16 +251,17 @@ class DiTConfig:
                 "model.text_conditioning: joint attention runs over every token at once; "
                 f"it needs model.attention=full, not {self.attention!r}"
             )
-        if self.attention not in ATTENTION_MODES:
+        if self.attention not in DIT_ATTENTION:
             raise ConfigError(
                 f"model.attention: unknown mode {self.attention!r}; choose from "
-                f"{', '.join(ATTENTION_MODES)}"
+                f"{', '.join(DIT_ATTENTION)}"
             )
         if self.attention != "full" and self.dims != 3:
             raise ConfigError(
                 f"model.attention: {self.attention!r} is for video (dims=3), got dims={self.dims}"
             )
-        for k in ("patch", "hidden", "depth", "heads", "image_size", "in_channels"):
+        for k in ("patch", "hidden", "depth", "heads", "image_size", "in_channels",
+                  "temporal_patch"):  # fmt: skip
             if getattr(self, k) < 1:
                 raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
         if self.image_size % self.patch:
@@ -235,8 +270,37 @@ class DiTConfig:
             )
         if self.hidden % self.heads:
             raise ConfigError(f"model.heads: {self.heads} does not divide hidden {self.hidden}")
+        self._check_video()
+
+    def _check_video(self) -> None:
+        if self.frames < 0 or (self.frames and self.dims != 3):
+            raise ConfigError(
+                f"model.frames: {self.frames}; the frames of a video need model.dims=3 and >= 1"
+            )
+        if self.temporal_patch != 1 and not self.frames:
+            raise ConfigError(
+                "model.temporal_patch: needs model.frames (a cubic video, frames=0, is "
+                "patched model.patch on every axis)"
+            )
+        if self.frames % self.temporal_patch:
+            raise ConfigError(
+                f"model.temporal_patch: {self.temporal_patch} does not divide frames {self.frames}"
+            )
+        if self.attention == "temporal_layers" and not self.frames:
+            raise ConfigError(
+                "model.frames: attention=temporal_layers needs the number of frames (>= 1)"
+            )
+
+    def patch_size(self) -> tuple[int, ...]:
+        """The patch along each axis: ``(temporal_patch, patch, patch)`` for video with
+        ``frames``, else ``patch`` on each of the ``dims`` axes."""
+        if self.frames:
+            return (self.temporal_patch, self.patch, self.patch)
+        return (self.patch,) * self.dims
 
     def input_shape(self) -> tuple[int, ...]:
+        if self.frames:
+            return (self.in_channels, self.frames, self.image_size, self.image_size)
         return (self.in_channels, *([self.image_size] * self.dims))
 
 
@@ -430,12 +494,18 @@ VAR_PRESETS = {"var-small": VARConfig()}
 @dataclass
 class ClassifierConfig:
     arch: Literal["classifier"] = "classifier"
-    # cnn, mlp: images (B, C, S, S); mel: waveforms (B, 1, length) through a log-mel CNN
-    kind: Literal["cnn", "mlp", "mel"] = "cnn"
+    # cnn, mlp: images (B, C, S, S); mel: waveforms (B, 1, length) through a log-mel CNN;
+    # video: clips (B, C, frames, S, S) through a 3-D CNN (genlab.models.classifier)
+    kind: Literal["cnn", "mlp", "mel", "video"] = "cnn"
     in_channels: int = 1
     image_size: int = 28
     heads: tuple[int, ...] = (10,)  # classes per head
     head_names: tuple[str, ...] = ("class",)  # the batch's cond key each head predicts
+    # heads whose label is a set of classes (cond (N, slots) int64, e.g. the digits in a
+    # Moving MNIST clip): independent sigmoid logits, trained by binary cross-entropy on
+    # the multi-hot target; every other head is one softmax, trained by cross-entropy
+    multi_label: tuple[str, ...] = ()
+    frames: int = 16  # kind=video: frames per clip
     width: int = 32
     features: int = 128
     dropout: float = 0.0
@@ -448,9 +518,15 @@ class ClassifierConfig:
 
     def __post_init__(self):
         for k in ("in_channels", "image_size", "width", "features", "length", "sample_rate",
-                  "n_fft", "hop_length", "n_mels"):  # fmt: skip
+                  "n_fft", "hop_length", "n_mels", "frames"):  # fmt: skip
             if getattr(self, k) < 1:
                 raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
+        unknown = [h for h in self.multi_label if h not in self.head_names]
+        if unknown:
+            raise ConfigError(
+                f"model.multi_label: {unknown[0]!r} is not a head; the heads are "
+                f"{', '.join(self.head_names)}"
+            )
         if len(self.heads) != len(self.head_names) or not self.heads:
             raise ConfigError(
                 f"model.heads: {len(self.heads)} heads but {len(self.head_names)} head_names"
@@ -465,6 +541,8 @@ class ClassifierConfig:
     def input_shape(self) -> tuple[int, ...]:
         if self.kind == "mel":
             return (1, self.length)
+        if self.kind == "video":
+            return (self.in_channels, self.frames, self.image_size, self.image_size)
         return (self.in_channels, self.image_size, self.image_size)
 
 
@@ -514,6 +592,16 @@ CLASSIFIER_PRESETS = {
     "classifier-fsdd": ClassifierConfig(
         kind="mel", width=16, heads=(10, 6), head_names=("digit", "speaker"), dropout=0.2
     ),
+    # Moving MNIST clips: which digits appear and which ways they start moving (sets)
+    "classifier-moving-mnist": ClassifierConfig(
+        kind="video",
+        image_size=64,
+        frames=20,
+        width=16,
+        heads=(10, 8),
+        head_names=("digits", "directions"),
+        multi_label=("digits", "directions"),
+    ),
 }
 
 
@@ -533,4 +621,5 @@ PRESETS: dict[str, object] = {
     **GAN_MLP_PRESETS,
     **DCGAN_PRESETS,
     **STYLEGAN_PRESETS,
+    **VIDEO_VAE_PRESETS,
 }

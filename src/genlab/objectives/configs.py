@@ -41,8 +41,15 @@ class DenoiseConfig:
     # latent diffusion (Rombach et al. 2022): a trained autoencoder run (klae-shapes, ...)
     # whose normalised latents encode((x)) the network denoises; samples are decoded
     autoencoder: str = ""
+    # video inpainting networks (model.inpaint on (B, C, T, H, W) data): how many leading
+    # frames the training masks keep known (frame prediction); 0: a random number per clip
+    context_frames: int = 0
 
     def __post_init__(self):
+        if self.context_frames < 0:
+            raise ConfigError(
+                f"objective.context_frames: must be >= 0, got {self.context_frames}"
+            )
         if not 0 <= self.cond_drop <= 1:
             raise ConfigError(f"objective.cond_drop: must be in [0, 1], got {self.cond_drop}")
         if self.precond == "edm" and self.target != "x0":
@@ -110,6 +117,9 @@ class VQLossConfig:
     kind: Literal["vq"] = "vq"
     commitment: float = 0.25  # beta of van den Oord et al. 2017
     recon: Literal["mse", "l1"] = "mse"
+    disc_weight: float = 0.0  # weight of the patch discriminator's hinge G loss (0: none)
+    disc_start: int = 0  # optimizer step at which the adversarial term switches on
+    disc_channels: int = 32
 
     def __post_init__(self):
         if self.commitment < 0:

@@ -4,8 +4,15 @@ masked, so the model stays a plain generator) and LaMa's mask families (Suvorov 
 2022: wide strokes and boxes; here also outpainting bands).
 
 Masks are ``(B, 1, H, W)`` float32, 1 = to generate, 0 = known (the white-is-repaint
-convention of ``genlab.sampling.edit``). Every draw comes from the loss's ``generator``,
-so masks are deterministic per step and resume exactly.
+convention of ``genlab.sampling.edit``). For video ``(B, C, T, H, W)`` the masks are
+``(B, 1, T, H, W)`` and hide every frame after the first ``k`` (:func:`frame_masks`): a
+network trained on them predicts the future from a clean past, which is frame prediction
+and, window by window, autoregressive rollout (``genlab.sampling.video``; the
+"context frames given clean" variant of Ho et al. 2022, Video Diffusion Models, Sec. 3.1,
+here with the context in the mask channels, as Voleti et al. 2022, MCVD).
+
+Every draw comes from the loss's ``generator``, so masks are deterministic per step and
+resume exactly.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import math
 
 import torch
 from torch import Tensor
+
+from genlab.sampling.video import future_mask
 
 MASK_KINDS = ("box", "strokes", "band")
 
@@ -85,12 +94,38 @@ def random_masks(n: int, h: int, w: int, generator: torch.Generator, full_p: flo
     return torch.stack(out)[:, None]
 
 
-def with_inpaint_cond(batch: dict, generator: torch.Generator, full_p: float = 0.25) -> dict:
-    """``batch`` with ``cond["mask"]`` ``(B, 1, H, W)`` drawn by :func:`random_masks` and
-    ``cond["image"]`` ``(B, C, H, W)``, the image with the masked pixels set to 0 (mid
-    grey; Stable Diffusion's masked image)."""
+def frame_masks(
+    n: int, frames: int, h: int, w: int, generator: torch.Generator, full_p: float = 0.25,
+    context: int = 0,
+) -> Tensor:  # fmt: skip
+    """``(n, 1, frames, h, w)`` video masks: with probability ``full_p`` everything (plain
+    generation), else the first ``k`` frames known and the rest to generate, with
+    ``k = context`` when it is positive and ``k`` uniform in ``[1, frames - 1]`` when 0."""
+    out = []
+    for _ in range(n):
+        if _u(generator) < full_p:
+            k = 0
+        elif context:
+            k = context
+        else:
+            k = 1 + int(_u(generator) * (frames - 1))
+        out.append(future_mask(frames, k, h, w)[0])
+    return torch.stack(out)
+
+
+def with_inpaint_cond(
+    batch: dict, generator: torch.Generator, full_p: float = 0.25, context: int = 0
+) -> dict:
+    """``batch`` with ``cond["mask"]`` ``(B, 1, *S)`` and ``cond["image"]`` ``(B, C, *S)``,
+    the sample with the masked pixels set to 0 (mid grey; Stable Diffusion's masked
+    image). Images get :func:`random_masks`; video ``(B, C, T, H, W)`` gets
+    :func:`frame_masks` with ``context`` known frames (0: a random number)."""
     x = batch["x"]
-    m = random_masks(len(x), x.shape[-2], x.shape[-1], generator, full_p).to(x)
+    if x.ndim == 5:
+        t, h, w = x.shape[2:]
+        m = frame_masks(len(x), t, h, w, generator, full_p, context).to(x)
+    else:
+        m = random_masks(len(x), x.shape[-2], x.shape[-1], generator, full_p).to(x)
     cond = {**batch.get("cond", {}), "mask": m, "image": x * (1 - m)}
     return {**batch, "cond": cond}
 
@@ -99,6 +134,8 @@ __all__ = [
     "MASK_KINDS",
     "band_mask",
     "box_mask",
+    "frame_masks",
+    "future_mask",
     "random_masks",
     "stroke_mask",
     "with_inpaint_cond",

@@ -159,16 +159,17 @@ def iwae_bound(
     return (run - math.log(k)).float()
 
 
-def vq_loss(
-    model: nn.Module, batch: dict, generator, *, commitment: float, recon: str
-) -> tuple[Tensor, dict]:
-    """Per-sample VQ-VAE loss ``(B,)``: reconstruction (mean over pixels) + codebook term
-    + commitment * commitment term; logs each term, codebook usage and perplexity.
+def vq_terms(
+    model: nn.Module, x: Tensor, *, commitment: float, recon: str
+) -> tuple[Tensor, dict, Tensor]:
+    """One VQ-VAE pass: the per-sample loss ``(B,)`` (reconstruction, mean over pixels, +
+    codebook term + commitment * commitment term), its logs (each term, codebook usage,
+    perplexity, PSNR) and the reconstruction ``x_hat`` (the decoder's output, with the
+    straight-through gradient).
 
     The model returns ``(x_hat, stats)`` where ``stats`` holds per-sample ``commit`` and
     ``codebook`` terms and the batch's ``usage`` / ``perplexity``.
     """
-    x = batch["x"]
     x_hat, stats = model(x)
     err = (x_hat - x).abs() if recon == "l1" else (x_hat - x).pow(2)
     rec = err.flatten(1).mean(1)
@@ -181,4 +182,12 @@ def vq_loss(
         "perplexity": stats["perplexity"],
         "psnr": (10 * torch.log10(4.0 / mse.clamp_min(1e-10))).mean(),  # peak-to-peak 2
     }
+    return loss, logs, x_hat
+
+
+def vq_loss(
+    model: nn.Module, batch: dict, generator, *, commitment: float, recon: str
+) -> tuple[Tensor, dict]:
+    """Per-sample VQ-VAE loss ``(B,)`` and its logs (:func:`vq_terms`)."""
+    loss, logs, _ = vq_terms(model, batch["x"], commitment=commitment, recon=recon)
     return loss, logs
