@@ -1,8 +1,9 @@
-"""Pictures of samples: image grids, 2-D scatter plots, animated GIFs, spectrograms; and
-WAV files. Everything is written atomically (a temporary file renamed into place).
+"""Pictures of samples: image grids, 2-D scatter plots, animated GIFs, spectrograms; WAV
+files; video as GIF or MP4. Everything is written atomically (a temporary file renamed
+into place).
 
 Images are ``(N, C, H, W)`` in [-1, 1]; points are ``(N, 2)``; waveforms ``(N, 1, L)`` in
-[-1, 1].
+[-1, 1]; video clips ``(N, C, T, H, W)`` in [-1, 1] (one clip: ``(C, T, H, W)``).
 """
 
 from __future__ import annotations
@@ -44,13 +45,14 @@ def to_uint8(x: Tensor) -> np.ndarray:
     return x.movedim(-3, -1).numpy()
 
 
-def image_grid(x: Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
-    """Tile ``(N, C, H, W)`` images into one uint8 ``(H', W', C)`` array, ``nrow`` per row."""
+def image_grid(x: Tensor, nrow: int | None = None, pad: int = 1, fill: int = 0) -> np.ndarray:
+    """Tile ``(N, C, H, W)`` images into one uint8 ``(H', W', C)`` array, ``nrow`` per row,
+    ``pad`` pixels of grey level ``fill`` (0-255) between them."""
     n, c, h, w = x.shape
     nrow = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / nrow)
     imgs = to_uint8(x)
-    grid = np.zeros((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), np.uint8)
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), fill, np.uint8)
     for i in range(n):
         r, k = divmod(i, nrow)
         grid[
@@ -138,13 +140,142 @@ def save_scatter(points: Tensor, path: Path, labels: Tensor | None = None, **kw)
     return _atomic_save(Image.fromarray(scatter(points, labels, **kw)), path)
 
 
-def save_gif(frames: Tensor, path: Path, fps: int = 10, scale: int | None = None) -> Path:
+def save_gif(frames: Tensor, path: Path, fps: float = 10, scale: int | None = None) -> Path:
     """Save ``(T, C, H, W)`` frames in [-1, 1] as a looping animated GIF."""
     scale = auto_scale(frames.shape[-2]) if scale is None else scale
-    imgs = [_to_image(f, scale) for f in to_uint8(frames)]
-    return _atomic_save(
-        imgs[0], path, save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0
-    )
+    return write_animation(to_uint8(frames), path, fps, scale)
+
+
+DEFAULT_FPS = 8  # frames per second of sample videos whose data names none
+MP4_CRF = 18  # H.264 constant rate factor: 0 lossless, 18 visually lossless, 51 worst
+
+
+def gif_delay_ms(fps: float) -> int:
+    """The per-frame delay a GIF stores for ``fps``: whole 1/100 s, at least 1/50 s (the
+    shortest delay browsers honour), so the file plays at ``100 / round(100 / fps)`` fps."""
+    return 10 * max(2, round(100 / fps))
+
+
+def _write_gif(frames: np.ndarray, path: Path, fps: float, scale: int) -> Path:
+    """``(T, H, W, C)`` uint8 frames as a looping GIF. Grey frames are stored exactly; RGB
+    frames go through Pillow's per-frame palette of 256 colours (exact when a frame has at
+    most 256). Pillow merges identical consecutive frames into one longer frame;
+    :func:`genlab.data.video_io.read_video` repeats it back."""
+    imgs = [_to_image(f, scale) for f in frames]
+    kw = {"save_all": True, "append_images": imgs[1:], "loop": 0}
+    return _atomic_save(imgs[0], path, duration=gif_delay_ms(fps), **kw)
+
+
+def _even(frames: np.ndarray) -> np.ndarray:
+    """``(T, H, W, C)`` frames padded to even ``H`` and ``W`` by repeating the last row or
+    column: H.264 in yuv420p (half-resolution colour) needs even sizes."""
+    _, h, w, _ = frames.shape
+    return np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def _write_mp4(frames: np.ndarray, path: Path, fps: float, scale: int) -> Path:
+    """``(T, H, W, C)`` uint8 frames as an H.264 MP4 (yuv420p, CRF :data:`MP4_CRF`, the
+    ffmpeg of ``imageio-ffmpeg``) that browsers and players open. An odd height or width
+    (after ``scale``) is padded by one repeated row or column, so the file is then one
+    pixel larger than the frames; nothing is resized otherwise."""
+    import imageio_ffmpeg
+
+    path = Path(path)
+    if scale > 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    if frames.shape[-1] == 1:
+        frames = frames.repeat(3, axis=-1)
+    frames = _even(frames)
+    _, h, w, _ = frames.shape
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    blocked = next((p for p in path.parents if p.is_file()), None)
+    if blocked is not None:
+        raise DataError(f"{path}: cannot write the video ({blocked} is a file, not a folder)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = imageio_ffmpeg.write_frames(
+            str(tmp),
+            (w, h),
+            fps=fps,
+            codec="libx264",
+            pix_fmt_out="yuv420p",
+            quality=None,
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+            output_params=["-crf", str(MP4_CRF), "-movflags", "+faststart", "-f", "mp4"],
+        )
+        try:
+            writer.send(None)
+            for f in frames:
+                writer.send(np.ascontiguousarray(f))
+        finally:
+            writer.close()  # waits for ffmpeg to finish the file (or stops it)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
+        lines = str(e).strip().splitlines()
+        reason = getattr(e, "strerror", None) or (lines[-1] if lines else type(e).__name__)
+        raise DataError(f"{path}: cannot write the video ({reason})") from None
+    return path
+
+
+def write_animation(frames: np.ndarray, path: Path, fps: float, scale: int = 1) -> Path:
+    """Write ``(T, H, W, C)`` uint8 frames (C = 1 or 3) as a GIF or MP4 by ``path``'s
+    suffix (any case), each pixel ``scale`` x ``scale``, atomically.
+
+    Raises:
+        DataError: another suffix, or ``path`` cannot be written (names it)."""
+    kind = Path(path).suffix.lower()
+    if kind not in (".gif", ".mp4"):
+        raise DataError(f"{path}: a video is written as .gif or .mp4, not {kind or '(none)'!r}")
+    write = _write_gif if kind == ".gif" else _write_mp4
+    return write(frames, Path(path), fps, scale)
+
+
+def save_video(frames: Tensor, path: Path, fps: float = DEFAULT_FPS, scale: int = 1) -> Path:
+    """Save one clip ``(C, T, H, W)`` in [-1, 1] as ``path`` (``.gif`` or ``.mp4``) at
+    ``fps`` frames per second, each pixel ``scale`` x ``scale``: the layout
+    :func:`genlab.data.video_io.read_video` returns. MP4 is H.264 in yuv420p, which needs
+    even sizes: an odd height or width gains one repeated row or column. GIF stores whole
+    1/100 s delays (:func:`gif_delay_ms`). Raises :class:`DataError` as
+    :func:`write_animation`."""
+    return write_animation(to_uint8(frames.movedim(0, 1)), path, fps, scale)
+
+
+VIDEO_FILL = 128  # grey between clips and frames, so black backgrounds stay apart
+
+
+def video_grid(x: Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
+    """Clips ``(N, C, T, H, W)`` -> uint8 frames ``(T, H', W', C)``: frame ``t`` is the
+    :func:`image_grid` of every clip's frame ``t`` (grey between clips)."""
+    frames = [image_grid(x[:, :, t], nrow, pad, VIDEO_FILL) for t in range(x.shape[2])]
+    return np.stack(frames)
+
+
+def frame_strip(x: Tensor, pad: int = 1) -> np.ndarray:
+    """Clips ``(N, C, T, H, W)`` -> one uint8 picture ``(H', W', C)``: a row per clip, a
+    column per frame (grey between them)."""
+    n, c, t, h, w = x.shape
+    return image_grid(x.movedim(2, 1).reshape(n * t, c, h, w), t, pad, VIDEO_FILL)
+
+
+def save_video_samples(
+    x: Tensor, path: Path, nrow: int | None = None, fps: float = DEFAULT_FPS
+) -> Path:
+    """Save clips ``(N, C, T, H, W)``: ``path`` ending in ``.gif`` or ``.mp4`` is one
+    animation of grids (:func:`video_grid`); any other suffix (``.png``) is the frame strip
+    (:func:`frame_strip`) with the GIF and MP4 beside it (same name, those suffixes).
+    Upscaled so a frame is at least 64 pixels tall. Returns ``path``."""
+    path = Path(path)
+    scale = auto_scale(x.shape[-2])
+    if path.suffix.lower() in (".gif", ".mp4"):
+        return write_animation(video_grid(x, nrow), path, fps, scale)
+    _atomic_save(_to_image(frame_strip(x), scale), path)
+    grid = video_grid(x, nrow)
+    for suffix in (".gif", ".mp4"):
+        write_animation(grid, path.with_suffix(suffix), fps, scale)
+    return path
 
 
 # Anchors of a perceptually ordered dark-to-bright colour map (black, purple, orange,
@@ -216,7 +347,11 @@ def save_samples(
 ) -> Path:
     """Save samples the way their modality is looked at or listened to: a grid PNG, a
     scatter PNG; audio as WAV (``path`` ending in ``.wav``, needing ``sample_rate``) or a
-    grid of spectrogram pictures (any other suffix)."""
+    grid of spectrogram pictures (any other suffix); video as :func:`save_video_samples`
+    does at ``sample_rate`` frames per second (:data:`DEFAULT_FPS` when 0): ``x.png`` is the
+    frame strip plus ``x.gif`` and ``x.mp4`` of grids."""
+    if modality == "video":
+        return save_video_samples(x, path, nrow, sample_rate or DEFAULT_FPS)
     if modality == "points":
         return save_scatter(x, path, labels)
     if modality == "image":

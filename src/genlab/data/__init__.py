@@ -131,6 +131,25 @@ DATASETS: dict[str, DatasetSpec] = {
         "audio",
         "synthetic tones and chirps, 5 classes (no files needed)",
     ),
+    # genlab.data.video
+    "moving-mnist": DatasetSpec(
+        K.MovingMNISTConfig,
+        "genlab.data.video:make_moving_mnist",
+        "video",
+        "Moving MNIST: 2 MNIST digits bouncing in 64x64 for 20 frames, digit/direction labels",
+    ),
+    "moving-shapes": DatasetSpec(
+        K.MovingShapesConfig,
+        "genlab.data.video:make_moving_shapes",
+        "video",
+        "one coloured shape crossing the frame in 4 directions, with captions (no files needed)",
+    ),
+    "video-folder": DatasetSpec(
+        K.VideoFolderConfig,
+        "genlab.data.video:make_video_folder",
+        "video",
+        "video files (MP4, GIF) from a folder with one subfolder per class",
+    ),
 }
 
 
@@ -153,6 +172,9 @@ def heldout_config(data_cfg) -> tuple[object, str]:
         return cfg, f"{name} test images [{TRAIN_STOP}, 10000) (held out)"
     if name == "fsdd" and data_cfg.split == "train":
         return dataclasses.replace(data_cfg, split="test"), "fsdd takes 0-4 (held out)"
+    if name == "moving-mnist" and data_cfg.split == "train":
+        cfg = dataclasses.replace(data_cfg, split="test")
+        return cfg, f"moving-mnist from MNIST test images [{TRAIN_STOP}, 10000) (held out)"
     if name == "digits" and data_cfg.split == "train":
         return dataclasses.replace(data_cfg, split="test"), "digits test split (held out)"
     if hasattr(data_cfg, "seed") and hasattr(data_cfg, "n"):  # procedural: a fresh draw

@@ -174,8 +174,9 @@ class ShapesConfig(Checked):
         check_config(self)
 
 
-def check_config(cfg: ShapesConfig) -> None:
-    """Raise :class:`ConfigError` naming the key if ``cfg`` holds a bad value."""
+def check_drawing(cfg) -> None:
+    """Raise :class:`ConfigError` naming the key if ``cfg`` (``shapes`` or
+    ``moving-shapes``) has a bad ``n``, ``image_size``, ``shapes`` or ``colors``."""
     if cfg.n < 1:
         raise ConfigError(f"data.n: must be at least 1, got {cfg.n}")
     if cfg.image_size < 8:
@@ -191,6 +192,11 @@ def check_config(cfg: ShapesConfig) -> None:
                 )
         if len(set(given)) != len(given):
             raise ConfigError(f"data.{key}: lists a {what} twice: {', '.join(given)}")
+
+
+def check_config(cfg: ShapesConfig) -> None:
+    """Raise :class:`ConfigError` naming the key if ``cfg`` holds a bad value."""
+    check_drawing(cfg)
     if cfg.label not in ATTRIBUTES:
         raise ConfigError(f"data.label: {cfg.label!r} is not one of {', '.join(ATTRIBUTES)}")
     for key in ("exclude", "keep"):
@@ -403,3 +409,131 @@ class TonesConfig(AudioChecked):
     length: int = 8192
     sample_rate: int = 8000
     seed: int = 0
+
+
+# ---------------------------------------- video (genlab.data.video)
+MOTIONS = ("left to right", "right to left", "top to bottom", "bottom to top")
+MOVING_ATTRIBUTES = ("shape", "color", "size", "direction")
+
+
+class VideoChecked(Checked):
+    """Base of the video configs: ``data.frames`` and ``data.fps`` checked too."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.frames < 1:
+            raise ConfigError(f"data.frames: must be at least 1, got {self.frames}")
+        if getattr(self, "fps", 1) < 1:
+            raise ConfigError(f"data.fps: must be at least 1, got {self.fps}")
+
+
+@dataclass
+class MovingMNISTConfig(VideoChecked):
+    """Moving MNIST (Srivastava et al. 2015): ``digits`` MNIST digits bouncing in a square
+    canvas. ``split="train"`` draws digits from the MNIST test images ``[0, TRAIN_STOP)``,
+    ``"test"`` from ``[TRAIN_STOP, 10000)`` (genlab's MNIST convention)."""
+
+    name: Literal["moving-mnist"] = "moving-mnist"
+    root: str = MNIST_ROOT
+    split: Literal["train", "test"] = "train"
+    n: int = 10_000  # clips (float32: 3.3 GB at the defaults)
+    frames: int = 20
+    image_size: int = 64  # canvas side in pixels
+    digit_size: int = 28  # digits are resized to this (28: as stored)
+    digits: int = 2
+    # distance per frame as a fraction of the free range image_size - digit_size (0.1 is
+    # 3.6 px at 64/28, the step length of the original protocol)
+    speed: float = 0.1
+    # what cond["class"] holds: nothing, or the digits read as a number (10**digits classes)
+    label: Literal["none", "digits"] = "none"
+    fps: int = 8  # frames per second when shown (GIF/MP4)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.digits <= 8:
+            raise ConfigError(f"data.digits: must be 1 to 8, got {self.digits}")
+        if not 1 <= self.digit_size <= self.image_size:
+            raise ConfigError(
+                f"data.digit_size: must be 1 to data.image_size={self.image_size}, "
+                f"got {self.digit_size}"
+            )
+        if self.speed < 0:
+            raise ConfigError(f"data.speed: must be >= 0, got {self.speed}")
+        if self.label == "digits" and self.digits > 3:
+            raise ConfigError(
+                f"data.label: 'digits' makes 10**digits classes; use at most 3 digits, "
+                f"got {self.digits}"
+            )
+
+
+@dataclass
+class MovingShapesConfig(VideoChecked):
+    """One coloured shape (as in ``shapes``) crossing the frame at constant speed in one of
+    :data:`MOTIONS`, with captions like "a small red circle moves left to right"."""
+
+    name: Literal["moving-shapes"] = "moving-shapes"
+    n: int = 5_000
+    image_size: int = 32
+    frames: int = 16
+    shapes: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "cross")
+    colors: tuple[str, ...] = ("red", "green", "blue", "yellow", "magenta", "cyan")
+    label: Literal["shape", "color", "size", "direction"] = "direction"
+    fps: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_drawing(self)  # n, image_size, shapes, colors: the rules of shapes
+        if self.label not in MOVING_ATTRIBUTES:
+            raise ConfigError(
+                f"data.label: {self.label!r} is not one of {', '.join(MOVING_ATTRIBUTES)}"
+            )
+
+
+def moving_attribute_values(cfg: MovingShapesConfig) -> dict[str, tuple[str, ...]]:
+    """The values each attribute of ``moving-shapes`` takes, in label order."""
+    return {
+        "shape": tuple(cfg.shapes),
+        "color": tuple(cfg.colors),
+        "size": tuple(SIZES),
+        "direction": MOTIONS,
+    }
+
+
+def moving_caption(names: dict[str, tuple[str, ...]], shape: int, color: int, size: int,
+                   direction: int) -> str:  # fmt: skip
+    """``"a small red circle moves left to right"`` from attribute ids."""
+    return (
+        f"a {names['size'][size]} {names['color'][color]} {names['shape'][shape]} "
+        f"moves {names['direction'][direction]}"
+    )
+
+
+def all_moving_captions(cfg: MovingShapesConfig) -> list[str]:
+    """Every caption of ``cfg``, ids in :data:`MOVING_ATTRIBUTES` order, the last varying
+    fastest (``cond["caption"]`` indexes this list)."""
+    names = moving_attribute_values(cfg)
+    k = [len(names[a]) for a in MOVING_ATTRIBUTES]
+    return [
+        moving_caption(names, h, c, z, d)
+        for h in range(k[0]) for c in range(k[1]) for z in range(k[2]) for d in range(k[3])
+    ]  # fmt: skip
+
+
+def moving_caption_words(cfg: MovingShapesConfig) -> tuple[str, ...]:
+    """The sorted words of :func:`all_moving_captions` (a word encoder's vocabulary)."""
+    return tuple(sorted({w for c in all_moving_captions(cfg) for w in _WORD.findall(c.lower())}))
+
+
+@dataclass
+class VideoFolderConfig(VideoChecked):
+    """Video files (MP4, GIF) in one subfolder per class; each clip is its first
+    ``frames`` frames (a shorter file is an error), resized and center-cropped."""
+
+    name: Literal["video-folder"] = "video-folder"
+    root: str = ""
+    image_size: int = 32
+    frames: int = 16
+    channels: Literal[1, 3] = 3
+    extensions: tuple[str, ...] = (".mp4", ".gif")
