@@ -179,6 +179,7 @@ def sampling_options(args) -> dict:
 
 SAMPLE_SUFFIXES = {
     ".png": "picture", ".jpg": "picture", ".jpeg": "picture", ".npz": "arrays", ".wav": "audio",
+    ".gif": "video", ".mp4": "video",
 }  # fmt: skip
 
 
@@ -198,12 +199,13 @@ def cmd_sample(args) -> int:
             f"--out: unsupported file type {out.suffix or '(none)'!r} for {out}; use one of "
             f"{', '.join(SAMPLE_SUFFIXES)} (any case)"
         )
-    if kind == "audio":  # checked before any sampling too
+    if kind in ("audio", "video"):  # checked before any sampling too
         from genlab.runs import read_experiment
 
         name = read_experiment(Path(args.run)).data.name
-        if DATASETS[name].modality != "audio":
-            raise ConfigError(f"--out: {out} is a WAV, but {args.run} makes {name} samples")
+        if DATASETS[name].modality != kind:
+            what = "a WAV" if kind == "audio" else "an animation"
+            raise ConfigError(f"--out: {out} is {what}, but {args.run} makes {name} samples")
     texts = read_prompts(args.prompt, args.prompts)
     x, cond, nrow, exp = sample_with_cond(
         args.run,
@@ -240,7 +242,8 @@ def cmd_sample(args) -> int:
         labels = cond.get("class")
         order = torch.argsort(labels, stable=True) if labels is not None else torch.arange(len(x))
         labels = labels[order] if labels is not None else None
-        save_samples(x[order], DATASETS[exp.data.name].modality, out, nrow, labels)
+        fps = getattr(exp.data, "fps", 0)  # video: the data's frame rate
+        save_samples(x[order], DATASETS[exp.data.name].modality, out, nrow, labels, fps)
     print(f"wrote {len(x)} samples to {out}")
     return 0
 

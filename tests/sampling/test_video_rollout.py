@@ -32,7 +32,7 @@ def test_predict_frames_returns_only_the_future_from_one_window():
     ctx = torch.randn(2, 1, 3, 4, 4)
     out = predict_frames(recording_fill(calls), ctx, window=8, k=7)
     assert out.shape == (2, 1, 5, 4, 4) and bool((out == 7).all())
-    (k, window, mask), = calls
+    ((k, window, mask),) = calls
     assert torch.equal(window[:, :, :3], ctx) and bool((window[:, :, 3:] == 0).all())
     assert mask[0, 0, :, 0, 0].tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
     with pytest.raises(ValueError, match="nothing to predict"):
@@ -84,3 +84,27 @@ def test_video_batches_get_frame_masks_and_masked_clips():
     assert m.shape == (4, 1, 6, 3, 3)
     assert torch.equal(out["cond"]["image"][:, :, :2], x[:, :, :2])
     assert bool((out["cond"]["image"][:, :, 2:] == 0).all())
+
+
+def test_an_inpainting_video_dit_reads_the_mask_only_once_trained():
+    from genlab.models import build_model
+    from genlab.models.configs import DiTConfig
+
+    torch.manual_seed(0)
+    cfg = DiTConfig(dims=3, frames=4, image_size=8, patch=4, temporal_patch=2, hidden=32,
+                    depth=1, heads=2, attention="divided", inpaint=True)  # fmt: skip
+    net = build_model(cfg)
+    assert net.cond_keys() == ("mask", "image")
+    for p in net.parameters():  # past the zero initialisation
+        p.data.add_(0.05 * torch.randn_like(p))
+    x, t = torch.randn(2, 1, 4, 8, 8), torch.rand(2)
+    mask = future_mask(4, 2, 8, 8).expand(2, -1, -1, -1, -1)
+    known = net(x, t, {"mask": mask, "image": x * (1 - mask)})
+    other = net(x, t, {"mask": mask, "image": torch.randn_like(x) * (1 - mask)})
+    assert not torch.allclose(known, other)
+    fresh = build_model(cfg)  # at initialisation the mask channels are unread
+    for name, p in fresh.named_parameters():
+        if not name.startswith("embed_mask"):
+            p.data.add_(0.05 * torch.randn_like(p))
+    plain = fresh(x, t, {"mask": torch.ones_like(x), "image": torch.zeros_like(x)})
+    assert torch.allclose(plain, fresh(x, t, {"mask": mask, "image": x * (1 - mask)}))

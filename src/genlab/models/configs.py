@@ -237,6 +237,10 @@ class DiTConfig:
     # (MM-DiT: text tokens as a second stream in one joint attention, SD3).
     text_dim: int = 0
     text_conditioning: Literal["cross", "pooled", "joint"] = "cross"
+    # Also read cond["mask"] (B, 1, *S) and cond["image"] (B, C, *S), the masked input,
+    # through a zero-initialised second patch embedding (as the U-Net's inpaint): a trained
+    # inpainting model; on video, frame prediction (genlab.objectives.masks.frame_masks).
+    inpaint: bool = False
 
     def __post_init__(self):
         if self.text_dim < 0:

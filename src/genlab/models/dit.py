@@ -11,6 +11,11 @@ learned position embedding; each block is
 with the modulation ``Linear`` initialised to zero ("adaLN-Zero": every block starts as
 the identity). The final layer is adaLN + a zero-initialised linear map back to patches.
 
+**Inpainting** (``inpaint``): ``cond["mask"]`` ``(B, 1, *S)`` (1 = generate) and
+``cond["image"]`` ``(B, C, *S)`` (the known part) are patched and embedded by a second,
+zero-initialised linear map added to the tokens, as the U-Net's inpainting input; with
+the frame masks of ``genlab.objectives.masks`` this is a video predictor.
+
 **Text** (``text_dim > 0``; ``cond["text"]`` ``(B, L, text_dim)`` token states and
 ``cond["text_mask"]`` ``(B, L)``): the prompt's masked-mean states, projected, join ``c``
 in every mode (as SD3 adds its pooled text). ``text_conditioning`` says what else reads
@@ -69,6 +74,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.models.configs import DiTConfig
+from genlab.models.unet import inpaint_input
 from genlab.nn.attention import (
     TWO_LAYER_MODES,
     MultiHeadAttention,
@@ -216,6 +222,9 @@ class DiT(nn.Module):
         self.c_out = cfg.out_channels or cfg.in_channels
         grid = [n // q for n, q in zip(cfg.input_shape()[1:], self.patch)]  # tokens per axis
         self.embed = nn.Linear(cfg.in_channels * math.prod(self.patch), dim)
+        # inpainting: the mask (1) and masked input (C) channels' own patch embedding
+        c_mask = (1 + cfg.in_channels) * math.prod(self.patch)
+        self.embed_mask = nn.Linear(c_mask, dim) if cfg.inpaint else None
         if cfg.frames:  # video: spatial + temporal position embeddings
             self.pos = nn.Parameter(torch.randn(1, math.prod(grid[1:]), dim) * 0.02)  # (1, S, D)
             std = 0.0 if cfg.attention == "temporal_layers" else 0.02  # start per-frame
@@ -257,6 +266,8 @@ class DiT(nn.Module):
         nn.init.uniform_(w, -1 / math.sqrt(w.shape[1]), 1 / math.sqrt(w.shape[1]))
         for layer in self.temporal or ():  # inserted temporal layers start as the identity
             zero_(layer.attn.proj)
+        if self.embed_mask is not None:  # the mask channels start unread
+            zero_(self.embed_mask)
 
     def _pos(self, size: tuple[int, ...]) -> Tensor:
         """The position embedding ``(1, N, D)`` of an input of spatial ``size``; video:
@@ -273,8 +284,10 @@ class DiT(nn.Module):
 
     def cond_keys(self) -> tuple[str, ...]:
         """The condition keys this network reads."""
-        return (("class",) if self.label else ()) + (
-            ("text", "text_mask") if self.text_pool is not None else ()
+        return (
+            (("class",) if self.label else ())
+            + (("mask", "image") if self.embed_mask is not None else ())
+            + (("text", "text_mask") if self.text_pool is not None else ())
         )
 
     def forward(self, x: Tensor, t: Tensor, cond: dict | None = None) -> Tensor:
@@ -291,6 +304,8 @@ class DiT(nn.Module):
             text = (cond["text"], cond["text_mask"])  # (B, L, D_text), (B, L)
             c = c + self.text_pool(masked_mean(*text))
         h = self.embed(patchify(x, self.patch)) + self._pos(size)  # (B, N, D)
+        if self.embed_mask is not None:  # (B, 1 + C, *S) mask and masked input
+            h = h + self.embed_mask(patchify(inpaint_input(x, cond), self.patch))
         frames = size[0] // self.patch[0] if self.cfg.dims == 3 else 1  # frame-major tokens
         if self.text_in is not None:  # MM-DiT: the text as a second stream
             e = self.text_in(text[0])  # (B, L, D)

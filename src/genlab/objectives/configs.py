@@ -47,9 +47,7 @@ class DenoiseConfig:
 
     def __post_init__(self):
         if self.context_frames < 0:
-            raise ConfigError(
-                f"objective.context_frames: must be >= 0, got {self.context_frames}"
-            )
+            raise ConfigError(f"objective.context_frames: must be >= 0, got {self.context_frames}")
         if not 0 <= self.cond_drop <= 1:
             raise ConfigError(f"objective.cond_drop: must be in [0, 1], got {self.cond_drop}")
         if self.precond == "edm" and self.target != "x0":

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment, override
 from genlab.families import kind_types
-from genlab.recipes import audio, diffusion, distill, gan, tokens, translate, vae
+from genlab.recipes import audio, diffusion, distill, gan, tokens, translate, vae, video
 from genlab.recipes import eval as eval_recipes
 from genlab.recipes.base import Recipe
 
@@ -22,6 +22,7 @@ RECIPES: dict[str, Recipe] = {
     **vae.RECIPES,
     **tokens.RECIPES,
     **translate.RECIPES,
+    **video.RECIPES,
 }
 
 

@@ -1,0 +1,114 @@
+"""Video recipes (``genlab.data.video``): clips ``(B, C, T, H, W)`` in [-1, 1].
+
+On Moving MNIST (``moving-mnist``: 2 digits bouncing on 64x64, 20 frames; training clips
+from MNIST test images [0, 8000), held-out clips from [8000, 10000)):
+
+- ``dit-moving-mnist``: rectified flow with the video DiT on space-time patches (8x8
+  pixels x 2 frames: 640 tokens), divided attention (a spatial then a temporal sublayer
+  in each block, TimeSformer); ``dit-full-moving-mnist`` and
+  ``dit-temporal-moving-mnist`` are the same network with full 3-D attention and with an
+  image DiT plus inserted temporal layers, for the attention comparison
+  (``benchmarks/video.py``). Every one is also a trained video inpainting network
+  (``model.inpaint``, ``genlab.objectives.masks.frame_masks``): a quarter of the training
+  clips are generated from nothing, the rest continue a clean past of 1-19 frames, so
+  one network samples clips (``genlab sample RUN --out x.gif``), predicts frames (10 in,
+  10 out) and rolls out clips of any length (``genlab sample RUN --frames 60``).
+- ``video-klae-moving-mnist``: the causal 3-D convolutional KL autoencoder (4x in time
+  and space: 4x5x16x16 latents) against the 3-D patch discriminator, and
+  ``dit-latent-moving-mnist``, the DiT on its latents (latent video diffusion).
+
+The feature network of the video metrics is ``eval-moving-mnist-classifier``
+(genlab.recipes.eval).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from genlab.data import DATASETS
+from genlab.experiment import Experiment, TrainConfig
+from genlab.models import preset
+from genlab.models.configs import DiTConfig
+from genlab.objectives.configs import DenoiseConfig, KLAEConfig
+from genlab.recipes.base import Recipe
+from genlab.sampling.configs import DiffusionSamplerConfig, VAESamplerConfig
+
+# Moving MNIST clips held in memory: 5,000 x 20 x 64 x 64 float32 = 1.6 GB
+CLIPS = 5_000
+
+
+def _train(steps: int, batch: int, lr: float, **kw) -> TrainConfig:
+    return TrainConfig(
+        steps=steps, batch_size=batch, lr=lr, warmup_steps=100, ema_halflife=2_000,
+        log_every=25, sample_every=500, num_samples=4, ckpt_every=250, threads=1, **kw,
+    )  # fmt: skip
+
+
+def dit_moving_mnist(attention: str = "divided") -> Experiment:
+    """Rectified flow (velocity target, logit-normal times) with a video DiT on Moving
+    MNIST, ``attention`` one of the DiT's video modes; a video inpainting network
+    (random clean past: frame prediction and rollout). Hidden 192, depth 6, 6 heads."""
+    model = DiTConfig(
+        dims=3, in_channels=1, frames=20, image_size=64, patch=8, temporal_patch=2,
+        hidden=192, depth=6, heads=6, attention=attention, inpaint=True,
+    )  # fmt: skip
+    return Experiment(
+        data=DATASETS["moving-mnist"].config(n=CLIPS),
+        model=model,
+        objective=DenoiseConfig(t_density="logit_normal", cond_drop=0.0),
+        sampler=DiffusionSamplerConfig(name="dpmpp_2m", steps=20),
+        train=_train(1500, 8, 3e-4),
+    )
+
+
+def video_klae() -> Experiment:
+    """The causal video KL autoencoder (``video-klae-small``: 1x20x64x64 -> 4x5x16x16,
+    Laplace reconstruction, KL weight 1e-3) and a 3-D patch discriminator (hinge, weight
+    0.5) from step 500."""
+    return Experiment(
+        data=DATASETS["moving-mnist"].config(n=CLIPS),
+        model=preset("video-klae-small"),
+        objective=KLAEConfig(disc_weight=0.5, disc_start=500),
+        sampler=VAESamplerConfig(),
+        train=_train(1500, 8, 1e-3),
+    )
+
+
+def dit_latent_moving_mnist() -> Experiment:
+    """Latent video diffusion: rectified flow with the video DiT (2x2 patches of the
+    16x16 latent, one latent frame per token row: 320 tokens, divided attention) on the
+    latents of ``runs/video-klae-moving-mnist``."""
+    model = DiTConfig(
+        dims=3, in_channels=4, frames=5, image_size=16, patch=2, temporal_patch=1,
+        hidden=192, depth=6, heads=6, attention="divided",
+    )  # fmt: skip
+    return Experiment(
+        data=DATASETS["moving-mnist"].config(n=CLIPS),
+        model=model,
+        objective=DenoiseConfig(
+            t_density="logit_normal", cond_drop=0.0, autoencoder="runs/video-klae-moving-mnist"
+        ),
+        sampler=DiffusionSamplerConfig(name="dpmpp_2m", steps=20),
+        train=_train(2000, 8, 3e-4),
+    )
+
+
+RECIPES = {
+    "dit-moving-mnist": Recipe(
+        dit_moving_mnist,
+        "video DiT (divided space-time attention), rectified flow + frame prediction, Moving MNIST",
+    ),
+    "dit-full-moving-mnist": Recipe(
+        partial(dit_moving_mnist, "full"), "dit-moving-mnist with full 3-D attention"
+    ),
+    "dit-temporal-moving-mnist": Recipe(
+        partial(dit_moving_mnist, "temporal_layers"),
+        "dit-moving-mnist as an image DiT with inserted temporal layers",
+    ),
+    "video-klae-moving-mnist": Recipe(
+        video_klae, "causal 3-D conv KL autoencoder (4x time, 4x space) + 3-D patch D"
+    ),
+    "dit-latent-moving-mnist": Recipe(
+        dit_latent_moving_mnist, "latent video diffusion: the video DiT on video-klae latents"
+    ),
+}
