@@ -2,7 +2,7 @@
 attention mode, and the (2+1)-D against the full 3-D U-Net, at T = 4, 8, 16, 32 frames of
 64x64, measured side by side in one run (``benchmarks/video.py --cost`` prints this).
 
-    python benchmarks/video_cost.py [--frames 4 8 16 32] [--batch 2] [--repeats 3]
+    python benchmarks/video_cost.py [--frames 4 8 16 32] [--batch 2] [--repeats 3] [--latent]
 
 Networks are built fresh (costs need no trained weights): the DiT of the
 ``dit-moving-mnist`` shape (hidden 128, depth 4, 4 heads, 4x4 patches: 256 tokens a frame)
@@ -118,6 +118,65 @@ def table(frames: list[int], batch: int, repeats: int, nets=NETS) -> list[dict]:
     return rows
 
 
+def latent_vs_pixel(batch: int = 8, repeats: int = 3, steps: int = 20) -> None:
+    """Pixel against latent video diffusion per clip, networks from the recipes
+    ``dit-moving-mnist`` (pixels, 1x20x64x64) and ``dit-latent-moving-mnist`` (4x5x16x16
+    latents of ``video-klae-moving-mnist``, whose encoder runs in each training step and
+    decoder once per sample), built fresh: training step (median seconds, ``batch``
+    clips), GFLOP of one clip's forward, and GFLOP to sample one clip (``steps``
+    forwards, plus the decoder)."""
+    import dataclasses
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from genlab.models import build_model
+    from genlab.recipes import get_recipe
+
+    def gflop(fn) -> float:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            fn()
+        return counter.get_total_flops() / 1e9
+
+    torch.manual_seed(0)
+    pixel_cfg = dataclasses.replace(get_recipe("dit-moving-mnist").model, inpaint=False)
+    pixel = build_model(pixel_cfg)
+    latent = build_model(get_recipe("dit-latent-moving-mnist").model)
+    ae = build_model(get_recipe("video-klae-moving-mnist").model).eval()
+    x = torch.randn(batch, 1, 20, SIZE, SIZE)
+
+    def step(net, encode: bool):
+        z = x
+        if encode:
+            with torch.no_grad():
+                z = ae.encode(x)
+        t = torch.rand(len(z)).view(-1, 1, 1, 1, 1)
+        noise = torch.randn_like(z)
+        loss = (net((1 - t) * z + t * noise, t.flatten()) - (noise - z)).pow(2).mean()
+        loss.backward()
+        net.zero_grad(set_to_none=True)
+
+    rows = []
+    for name, net, enc in (("pixel DiT", pixel, False), ("latent DiT + AE", latent, True)):
+        step(net, enc)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            step(net, enc)
+            times.append(time.perf_counter() - t0)
+        shape = (1, *net.cfg.input_shape())
+        fwd = gflop(lambda net=net, shape=shape: net(torch.randn(shape), torch.rand(1)))
+        dec = gflop(lambda: ae.decode(torch.randn(1, *ae.latent_shape()))) if enc else 0.0
+        enc_g = gflop(lambda: ae.encode(x[:1])) if enc else 0.0
+        rows.append((name, statistics.median(times), fwd + enc_g, steps * fwd + dec))
+    print(f"\npixel vs latent video diffusion, 1x20x64x64 clips, batch {batch}")
+    print(f"{'model':<20}{'step s':>9}{'train GFLOP/clip':>18}{'sample GFLOP/clip':>19}")
+    for name, sec, train, sample in rows:
+        print(f"{name:<20}{sec:>9.2f}{train:>18.2f}{sample:>19.1f}")
+    (_, ps, pt, pg), (_, ls, lt, lg) = rows
+    print(f"{'ratio pixel/latent':<20}{ps / ls:>9.1f}{pt / lt:>18.1f}{pg / lg:>19.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, nargs="+", default=[4, 8, 16, 32])
@@ -125,6 +184,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--latent", action="store_true", help="also pixel vs latent diffusion")
     ap.add_argument("--one", nargs=2, metavar=("NET", "T"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     import torch
@@ -138,6 +198,8 @@ def main() -> None:
 
     _machine.report()
     table(args.frames, args.batch, args.repeats, args.nets)
+    if args.latent:
+        latent_vs_pixel(repeats=args.repeats)
 
 
 if __name__ == "__main__":
