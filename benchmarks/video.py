@@ -1,0 +1,224 @@
+"""Video quality on Moving MNIST: the metrics' sanity rows, generators side by side,
+frame prediction against its floors and published figures, and rollout drift.
+
+    python benchmarks/video.py [--classifier runs/eval-moving-mnist-classifier]
+        [--mnist runs/eval-mnist-classifier] [--n 200] [--threads 2]
+        [--sanity] [--runs RUN ...] [--predict RUN ...] [--rollout RUN ...]
+        [--examples docs/video]
+    python benchmarks/video.py --cost        # benchmarks/video_cost.py's table
+
+Every figure is on held-out clips (``moving-mnist`` ``split=test``: digits from MNIST
+test images [8000, 10000)) and uses the local features of the 3-D CNN
+(``genlab train eval-moving-mnist-classifier``):
+
+- **sanity** (no generator): FVD, per-frame FID (frames through the MNIST classifier,
+  resized to 28x28; skipped without ``--mnist``), temporal consistency (the mean cosine
+  of consecutive frames' features: the MNIST classifier's, else the pixels on [0, 1])
+  and the mean squared frame change, for
+  a second real draw, the same clips with their frames shuffled, frames drawn
+  independently (frame ``t`` of each clip from another random clip) and a still clip (its
+  first frame repeated). A metric worth having scores the shuffled, independent and still
+  clips clearly worse than real vs real.
+- **runs**: ``--n`` clips from each run (seeds 0..n-1) scored the same way, with the
+  sampling speed.
+- **predict**: OpenSTL's protocol (Tan et al. 2023): the first 10 frames given, the next
+  10 predicted (one window of a video inpainting run, ``genlab.sampling.video``); MSE and
+  MAE per frame (summed over pixels on [0, 1], averaged over frames and clips) and SSIM,
+  beside the all-zero and copy-last-frame floors measured here and the published
+  ConvLSTM (Shi et al. 2015) and SimVP (Gao et al. 2022) MSEs as OpenSTL reports them.
+- **rollout**: clips of 60 frames (a generated window of 20, then windows of 10 new
+  frames after 10 known ones); FVD of frames 41-60 against frames 1-20 of the same clips
+  and against real clips: the drift of a model trained on 20 frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
+import torch
+
+from genlab.data import DATASETS, build_dataset
+from genlab.families import family_of
+from genlab.metrics import video as V
+from genlab.metrics.features import classifier_extractor
+from genlab.runs import continue_video, draw, load_model, sampler_config
+from genlab.sampling.video import predict_frames
+from genlab.viz import save_video_samples
+
+PUBLISHED_MSE = {"ConvLSTM (Shi et al. 2015)": 46.3, "SimVP (Gao et al. 2022)": 15.1}
+CONTEXT, FUTURE = 10, 10
+
+
+def held_out(n: int, seed: int = 0, frames: int = 20) -> torch.Tensor:
+    """``n`` held-out Moving MNIST clips ``(n, 1, frames, 64, 64)``."""
+    cfg = DATASETS["moving-mnist"].config(split="test", n=n, seed=seed, frames=frames)
+    return build_dataset(cfg).x
+
+
+def scores(x: torch.Tensor, real: dict, clip_ex, frame_ex) -> dict:
+    """FVD (and per-frame FID) of clips ``x`` against ``real``'s features, with their
+    temporal consistency and mean squared frame change."""
+    out = {"fvd": V.frechet_video_distance(real["clip"], clip_ex.features(x))}
+    if frame_ex is not None:  # per-frame features of the MNIST classifier
+        pf = V.per_frame_features(frame_ex, x)  # (B, T, D)
+        out["frame_fid"] = V.per_frame_fid(real["frame"], pf)
+    else:  # pixels on [0, 1]: the background counts as zero
+        b, t = x.shape[0], x.shape[2]
+        pf = ((V.frames_as_images(x) + 1) / 2).flatten(1).view(b, t, -1)
+    out["consistency"] = float(V.temporal_consistency(pf).mean())
+    out["frame_change"] = float(V.frame_difference(x).mean())
+    return out
+
+
+def reference(x: torch.Tensor, clip_ex, frame_ex) -> dict:
+    ref = {"clip": clip_ex.features(x)}
+    if frame_ex is not None:
+        ref["frame"] = V.per_frame_features(frame_ex, x)
+    return ref
+
+
+def shuffled_frames(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Each clip's frames in a random order of its own."""
+    idx = torch.stack([torch.randperm(x.shape[2], generator=g) for _ in range(len(x))])
+    return x[torch.arange(len(x))[:, None], :, idx].transpose(1, 2)
+
+
+def independent_frames(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Frame ``t`` of clip ``i`` taken from a random clip: real frames, no motion."""
+    src = torch.randint(0, len(x), (len(x), x.shape[2]), generator=g)
+    return x[src, :, torch.arange(x.shape[2])[None, :]].permute(0, 2, 1, 3, 4)
+
+
+def row(name: str, s: dict, extra: str = "") -> None:
+    cells = [f"{s.get(k, float('nan')):>12.2f}" for k in ("fvd", "frame_fid")]
+    cells += [f"{s.get(k, float('nan')):>12.3f}" for k in ("consistency", "frame_change")]
+    print(f"{name:<34}{''.join(cells)}  {extra}")
+
+
+def header() -> None:
+    print(f"{'clips':<34}{'FVD':>12}{'frame FID':>12}{'consistency':>12}{'frame chg':>12}")
+
+
+def sanity(real_a, real_b, clip_ex, frame_ex) -> None:
+    g = torch.Generator().manual_seed(0)
+    ref = reference(real_a, clip_ex, frame_ex)
+    print(f"\nsanity: {len(real_a)} held-out clips (seed 0) as the reference")
+    header()
+    row("real (seed 0) vs itself", scores(real_a, ref, clip_ex, frame_ex))
+    row("real, a second draw (seed 1)", scores(real_b, ref, clip_ex, frame_ex))
+    row("real, frames shuffled", scores(shuffled_frames(real_b, g), ref, clip_ex, frame_ex))
+    row("frames drawn independently", scores(independent_frames(real_b, g), ref, clip_ex, frame_ex))
+    still = real_b[:, :, :1].expand_as(real_b).contiguous()
+    row("still clips (first frame repeated)", scores(still, ref, clip_ex, frame_ex))
+
+
+def generators(runs, real, n, clip_ex, frame_ex, examples) -> None:
+    ref = reference(real, clip_ex, frame_ex)
+    print(f"\ngenerators: {n} clips each (seeds 0..{n - 1}) against {len(real)} held-out clips")
+    header()
+    row("real, a second draw (seed 1)", scores(held_out(n, seed=1), ref, clip_ex, frame_ex))
+    for run in runs:
+        exp, model = load_model(Path(run), "ema", "cpu")
+        t0 = time.perf_counter()
+        x = draw(model, exp, list(range(n)), {}, sampler_config(exp), batch=25)
+        secs = time.perf_counter() - t0
+        row(Path(run).name, scores(x, ref, clip_ex, frame_ex), f"{n / secs:.2f} clips/s")
+        if examples:
+            save_video_samples(x[:16], Path(examples) / f"{Path(run).name}.png", 4)
+
+
+def filler(fam, model, exp, scfg, seeds):
+    """The run's window filler (``genlab.sampling.video``) for clips of ``seeds``."""
+    return lambda w, m, k: fam.edit(model, exp, seeds, {}, scfg, w, m, key=(k,))
+
+
+def predict(runs, n, examples) -> None:
+    real = held_out(n)  # (n, 1, 20, 64, 64)
+    ctx, target = real[:, :, :CONTEXT], real[:, :, CONTEXT : CONTEXT + FUTURE]
+    print(f"\nframe prediction: {n} held-out clips, {CONTEXT} frames in, {FUTURE} out")
+    print(f"{'predictor':<34}{'MSE':>10}{'MAE':>10}{'SSIM':>8}{'PSNR':>8}")
+
+    def show(name, pred, extra=""):
+        s = V.prediction_scores(pred, target)
+        print(f"{name:<34}{s['mse']:>10.1f}{s['mae']:>10.1f}{s['ssim']:>8.3f}{s['psnr']:>8.2f}  "
+              f"{extra}")  # fmt: skip
+
+    show("all-zero (black) frames", V.zero_prediction(ctx, FUTURE))
+    show("copy the last frame", V.copy_last_frame(ctx, FUTURE))
+    for name, mse in PUBLISHED_MSE.items():
+        print(f"{name:<34}{mse:>10.1f}{'':>26}  published (OpenSTL, Tan et al. 2023)")
+    for run in runs:
+        exp, model = load_model(Path(run), "ema", "cpu")
+        fam, scfg = family_of(exp.objective.kind), sampler_config(exp)
+        window = exp.model.input_shape()[1]
+        t0 = time.perf_counter()
+        preds = []
+        for lo in range(0, n, 25):
+            fill = filler(fam, model, exp, scfg, list(range(lo, min(n, lo + 25))))
+            preds.append(predict_frames(fill, ctx[lo : lo + 25], window)[:, :, :FUTURE])
+        pred = torch.cat(preds)
+        show(Path(run).name, pred, f"{n / (time.perf_counter() - t0):.2f} clips/s")
+        if examples:
+            both = torch.cat([real[:8], torch.cat([ctx[:8], pred[:8]], 2)])
+            save_video_samples(both, Path(examples) / f"{Path(run).name}-predict.png", 8)
+
+
+def rollout(runs, n, total, clip_ex, examples) -> None:
+    real = held_out(n)
+    print(f"\nrollout to {total} frames: {n} clips per run; FVD of 20-frame segments")
+    print(f"{'run':<34}{'1-20 vs real':>14}{'41-60 vs real':>15}{'41-60 vs 1-20':>15}")
+    fr = clip_ex.features(real)
+    for run in runs:
+        exp, model = load_model(Path(run), "ema", "cpu")
+        scfg, seeds = sampler_config(exp), list(range(n))
+        first = draw(model, exp, seeds, {}, scfg, batch=25)
+        x = torch.cat([
+            continue_video(model, exp, first[lo : lo + 25], total, seeds[lo : lo + 25], {}, scfg,
+                           CONTEXT)
+            for lo in range(0, n, 25)
+        ])  # fmt: skip
+        a, b = clip_ex.features(x[:, :, :20]), clip_ex.features(x[:, :, total - 20 : total])
+        fvd = V.frechet_video_distance
+        print(f"{Path(run).name:<34}{fvd(fr, a):>14.2f}{fvd(fr, b):>15.2f}{fvd(a, b):>15.2f}")
+        if examples:
+            save_video_samples(x[:8], Path(examples) / f"{Path(run).name}-rollout.png", 4)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--classifier", default="runs/eval-moving-mnist-classifier")
+    ap.add_argument("--mnist", default="", help="an MNIST classifier run for per-frame FID")
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sanity", action="store_true")
+    ap.add_argument("--runs", nargs="*", default=[])
+    ap.add_argument("--predict", nargs="*", default=[])
+    ap.add_argument("--rollout", nargs="*", default=[])
+    ap.add_argument("--frames", type=int, default=60, help="rollout length")
+    ap.add_argument("--cost", action="store_true", help="benchmarks/video_cost.py's table")
+    ap.add_argument("--examples", default="", help="write GIF/MP4/PNG examples here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    _machine.report()
+    if args.cost:
+        import video_cost
+
+        video_cost.table([4, 8, 16, 32], 2, 3)
+        video_cost.latent_vs_pixel()
+    clip_ex = classifier_extractor(args.classifier)
+    frame_ex = classifier_extractor(args.mnist) if args.mnist else None
+    if args.sanity:
+        sanity(held_out(args.n), held_out(args.n, seed=1), clip_ex, frame_ex)
+    if args.runs:
+        generators(args.runs, held_out(args.n), args.n, clip_ex, frame_ex, args.examples)
+    if args.predict:
+        predict(args.predict, args.n, args.examples)
+    if args.rollout:
+        rollout(args.rollout, args.n, args.frames, clip_ex, args.examples)
+
+
+if __name__ == "__main__":
+    main()
