@@ -49,6 +49,14 @@ MEASURED = {
     "rf-tones": ("dpmpp_2m", 20, 1.0),
     # the mel-spectrogram flow: its 20-step default is the one measured (docs/audio.md)
     "rf-mel-fsdd": ("dpmpp_2m", 20, 1.0),
+    # video (docs/video.md): 20 steps, not swept; unconditional Moving MNIST, no guidance;
+    # text-to-video with CFG 3
+    "dit-moving-mnist": ("dpmpp_2m", 20, 0.0),
+    "dit-full-moving-mnist": ("dpmpp_2m", 20, 0.0),
+    "dit-temporal-moving-mnist": ("dpmpp_2m", 20, 0.0),
+    "dit-latent-moving-mnist": ("dpmpp_2m", 20, 0.0),
+    "t2v-moving-shapes": ("dpmpp_2m", 20, 3.0),
+    "t2v-moving-shapes-words": ("dpmpp_2m", 20, 3.0),
 }
 
 

@@ -6,13 +6,19 @@ Two layouts of the condition, one per kind of encoder (``genlab.cond`` declares 
 - **frozen** (``text.encoder=minilm``): ``text`` ``(B, L, 384)`` token states and
   ``text_mask`` ``(B, L)``, computed outside the network. In training every caption the
   data can hold is encoded once when the run starts (:func:`caption_table`; 810 captions
-  on ``shapes``), and each batch looks its rows up by the images' ``caption`` index.
+  on ``shapes``, 360 on ``moving-shapes``), and each batch looks its rows up by the
+  samples' ``caption`` index.
 - **trainable** (``text.encoder=words`` or ``attributes``): ``text_ids`` ``(B, L)`` ids
   and ``text_mask``; the network is wrapped in :class:`TextConditioned`, which owns the
   encoder, trains it with the rest and hands the states on. ``words``: a word-level
-  transformer (``models/text.py``); ``attributes``: the class-label baseline, one
-  learned token per attribute of the caption (a prompt must be one of the data's
-  captions, which name every attribute).
+  transformer (``models/text.py``) over the words of the data's captions (a prompt
+  with any other word is an error: :func:`check_words`); ``attributes``: the
+  class-label baseline, one learned token per attribute of the caption (a prompt must be
+  one of the data's captions, which name every attribute).
+
+The data with captions (``shapes``: images, ``moving-shapes``: clips) and what each gives
+the encoders (its captions, their words, the attributes they name) are
+``genlab.models.text.CAPTIONED``; nothing here is specific to one of them.
 
 The null condition for guidance and condition dropout is the empty prompt's encoding
 (Stable Diffusion's convention): two real tokens ([CLS] [SEP]) for MiniLM, no real token
@@ -31,23 +37,17 @@ from torch import Tensor, nn
 from genlab.cond.text import FrozenMiniLM, WordTokenizer
 from genlab.errors import ConfigError
 from genlab.experiment import TextConfig
-from genlab.models.text import TextConditioned, trained_text_encoder
+from genlab.models.text import TextConditioned, captions_spec, trained_text_encoder
 
 
 def captions_of(data_cfg) -> list[str]:
-    """Every caption the data ``data_cfg`` can hold (the vocabulary and the cache).
+    """Every caption the data ``data_cfg`` can hold (the vocabulary and the cache), in
+    ``cond["caption"]`` order (``genlab.models.text.CAPTIONED``).
 
     Raises:
         ConfigError: data without captions.
     """
-    if getattr(data_cfg, "name", None) != "shapes":
-        raise ConfigError(
-            f"text.encoder: data '{getattr(data_cfg, 'name', data_cfg)}' has no captions; "
-            "text conditioning trains on shapes"
-        )
-    from genlab.data.configs import all_captions
-
-    return all_captions(data_cfg)
+    return captions_spec(data_cfg).captions(data_cfg)
 
 
 def encoder_dim(tcfg: TextConfig) -> int:
@@ -61,28 +61,32 @@ def frozen_minilm(length: int) -> FrozenMiniLM:
     return FrozenMiniLM(length)
 
 
+def attribute_names(data_cfg) -> tuple[str, ...]:
+    """The attributes the data's captions name, in caption-index order (``shapes``:
+    shape, color, size, position; ``moving-shapes``: shape, color, size, direction)."""
+    return captions_spec(data_cfg).attributes
+
+
 def attribute_sizes(data_cfg) -> list[int]:
-    """How many values each attribute of the data's captions takes (``shapes``: shape,
-    colour, size, position)."""
-    from genlab.data.configs import ATTRIBUTES, attribute_values
-
-    captions_of(data_cfg)  # a clear error for data without captions
-    names = attribute_values(data_cfg)
-    return [len(names[a]) for a in ATTRIBUTES]
+    """How many values each attribute of :func:`attribute_names` takes."""
+    spec = captions_spec(data_cfg)
+    names = spec.values(data_cfg)
+    return [len(names[a]) for a in spec.attributes]
 
 
-def attribute_ids(data_cfg, prompts: list[str]) -> tuple[Tensor, Tensor]:
-    """The attributes encoder's ids and mask ``(B, A)`` of ``prompts``: each must be one
-    of the data's captions (the empty prompt: every slot masked).
+def attribute_labels(data_cfg, prompts: list[str]) -> tuple[dict[str, Tensor], Tensor]:
+    """What each of ``prompts`` asks for: ``{attribute: (B,) int64}`` label indices (as the
+    data's ``cond`` holds them) and ``known`` ``(B,)`` bool, False for the empty prompt
+    (its labels read 0). Each prompt must be one of the data's captions.
 
     Raises:
-        ConfigError: a prompt that is not a caption of the data.
+        ConfigError: a prompt that is not a caption of the data, or data without captions.
     """
     captions = captions_of(data_cfg)
     where = {c: i for i, c in enumerate(captions)}
-    sizes = attribute_sizes(data_cfg)
-    values = torch.zeros(len(prompts), len(sizes), dtype=torch.int64)
-    mask = torch.zeros(len(prompts), len(sizes), dtype=torch.bool)
+    names, sizes = attribute_names(data_cfg), attribute_sizes(data_cfg)
+    values = torch.zeros(len(prompts), len(sizes), dtype=torch.int64)  # (B, A)
+    known = torch.zeros(len(prompts), dtype=torch.bool)
     for i, p in enumerate(prompts):
         if not p:
             continue
@@ -92,21 +96,55 @@ def attribute_ids(data_cfg, prompts: list[str]) -> tuple[Tensor, Tensor]:
                 "the data; the attributes encoder reads "
                 f"captions exactly, e.g. {captions[0]!r}"
             )
-        index = where[p]  # mixed radix, the last attribute fastest (all_captions' order)
+        index = where[p]  # mixed radix, the last attribute fastest (the captions' order)
         for a in range(len(sizes) - 1, -1, -1):
             values[i, a], index = index % sizes[a], index // sizes[a]
-        mask[i] = True
+        known[i] = True
+    return {a: values[:, k] for k, a in enumerate(names)}, known
+
+
+def attribute_ids(data_cfg, prompts: list[str]) -> tuple[Tensor, Tensor]:
+    """The attributes encoder's ids and mask ``(B, A)`` of ``prompts``: slot ``a`` holds
+    ``offset[a] + value`` (:func:`attribute_labels`); the empty prompt: every slot masked.
+
+    Raises:
+        ConfigError: a prompt that is not a caption of the data.
+    """
+    labels, known = attribute_labels(data_cfg, prompts)
+    sizes = attribute_sizes(data_cfg)
+    values = torch.stack(list(labels.values()), 1)  # (B, A)
     offsets = torch.tensor([sum(sizes[:a]) for a in range(len(sizes))])
-    return values + offsets, mask
+    return values + offsets, known[:, None].expand(-1, len(sizes)).clone()
 
 
 def vocabulary(data_cfg) -> tuple[str, ...]:
     """The word encoder's vocabulary: the sorted words of :func:`captions_of`
-    (``genlab.data.configs.caption_words``, as ``WordTokenizer.from_captions``)."""
-    from genlab.data.configs import caption_words
+    (torch-free, as ``WordTokenizer.from_captions`` makes it).
 
-    captions_of(data_cfg)  # a clear error for data without captions
-    return caption_words(data_cfg)
+    Raises:
+        ConfigError: data without captions.
+    """
+    return captions_spec(data_cfg).words(data_cfg)
+
+
+def check_words(prompts: Sequence[str], vocab: Sequence[str], data_cfg) -> None:
+    """Every word of ``prompts`` is in the word encoder's ``vocab``: it never trained on
+    any other (each would read as the one untrained ``UNK`` id).
+
+    Raises:
+        ConfigError: naming the first prompt with unknown words, those words, and the
+            vocabulary.
+    """
+    tokenizer = WordTokenizer(vocab)
+    for p in prompts:
+        unknown = tokenizer.unknown(p)
+        if unknown:
+            shown = p if len(p) <= 60 else p[:60] + "..."
+            raise ConfigError(
+                f"--prompt: {shown!r} has words the word encoder never saw "
+                f"({', '.join(unknown)}); it knows only the words of the "
+                f"{getattr(data_cfg, 'name', 'data')} captions: {' '.join(vocab)}"
+            )
 
 
 def check(tcfg: TextConfig, model_cfg, data_cfg) -> None:
@@ -163,7 +201,9 @@ def prompt_cond(tcfg: TextConfig, data_cfg, prompts: Sequence[str], batch: int =
         ids, mask = attribute_ids(data_cfg, prompts)
         return {"text_ids": ids, "text_mask": mask}
     if tcfg.encoder == "words":
-        ids, mask = WordTokenizer(vocabulary(data_cfg)).encode(prompts, tcfg.length())
+        vocab = vocabulary(data_cfg)
+        check_words(prompts, vocab, data_cfg)
+        ids, mask = WordTokenizer(vocab).encode(prompts, tcfg.length())
         return {"text_ids": ids, "text_mask": mask}
     encoder = frozen_minilm(tcfg.length())
     parts = [encoder(prompts[lo : lo + batch]) for lo in range(0, len(prompts), batch)]

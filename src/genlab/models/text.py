@@ -2,19 +2,22 @@
 returns), a word-level vocabulary (:class:`WordTokenizer`) and a small trainable text
 transformer over it (:class:`WordTextEncoder`). ``genlab.cond.text`` adds the frozen
 pretrained MiniLM and the caption cache; a CLIP-style dual encoder (``models/clip.py``)
-uses the word encoder as its text tower.
+uses the word encoder as its text tower. :data:`CAPTIONED` names the data with captions
+(``shapes``, ``moving-shapes``) and what each gives a text encoder: its captions, their
+words and the attributes they name.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from genlab.data import configs as D
 from genlab.errors import ConfigError
 from genlab.nn.attention import MultiHeadAttention
 from genlab.nn.embed import masked_mean
@@ -88,6 +91,11 @@ class WordTokenizer:
     def __len__(self) -> int:
         return len(self.vocab) + 2
 
+    def unknown(self, prompt: str) -> list[str]:
+        """The words of ``prompt`` outside the vocabulary (each once, in order): those it
+        reads as ``UNK``."""
+        return list(dict.fromkeys(w for w in _WORD.findall(prompt.lower()) if w not in self.index))
+
     def encode(self, prompts: Sequence[str], max_length: int) -> tuple[Tensor, Tensor]:
         """Ids and mask ``(B, max_length)``; warns when a prompt is truncated."""
         prompts = _check_prompts(prompts)
@@ -158,9 +166,10 @@ class WordTextEncoder(nn.Module):
 
 class AttributeEncoder(nn.Module):
     """Attributes as labels, read like text (the class-label baseline of text-to-image):
-    one token per attribute (``shape``, ``colour``, ``size``, ``position`` on shapes), its
-    state the learned embedding of the attribute's value plus a learned embedding of the
-    attribute's slot; no attention between them. Pooled = the mean of the real tokens.
+    one token per attribute (``shape``, ``colour``, ``size``, ``position`` on shapes;
+    ``direction`` in place of ``position`` on moving-shapes), its state the learned
+    embedding of the attribute's value plus a learned embedding of the attribute's slot;
+    no attention between them. Pooled = the mean of the real tokens.
 
     Ids ``(B, A)``: slot ``a`` holds ``offset[a] + value``
     (``genlab.cond.prompts.attribute_ids``); a masked slot (the empty prompt) is ignored.
@@ -201,20 +210,65 @@ class TextConditioned(nn.Module):
         return self.net(x, t, cond)
 
 
+@dataclass(frozen=True)
+class Captions:
+    """What a dataset with captions gives its text encoders: torch-free functions of its
+    config (``genlab.data.configs``).
+
+    Attributes:
+        captions: every caption the data can hold, in ``cond["caption"]`` order (mixed
+            radix over ``attributes``, the last attribute fastest); the caption cache.
+        words: the sorted words of ``captions`` (the word encoder's vocabulary).
+        attributes: the attributes a caption names, in that order.
+        values: ``{attribute: its values}`` in label order.
+    """
+
+    captions: Callable[..., list[str]]
+    words: Callable[..., tuple[str, ...]]
+    attributes: tuple[str, ...]
+    values: Callable[..., dict[str, tuple[str, ...]]]
+
+
+# The data text conditioning trains on, by data name.
+CAPTIONED = {
+    "shapes": Captions(D.all_captions, D.caption_words, D.ATTRIBUTES, D.attribute_values),
+    "moving-shapes": Captions(
+        D.all_moving_captions,
+        D.moving_caption_words,
+        D.MOVING_ATTRIBUTES,
+        D.moving_attribute_values,
+    ),
+}
+
+
+def captions_spec(data_cfg) -> Captions:
+    """The :class:`Captions` of the data ``data_cfg`` (``shapes``, ``moving-shapes``).
+
+    Raises:
+        ConfigError: data without captions.
+    """
+    name = getattr(data_cfg, "name", None)
+    if name not in CAPTIONED:
+        raise ConfigError(
+            f"text.encoder: data '{getattr(data_cfg, 'name', data_cfg)}' has no captions; "
+            f"text conditioning trains on {' or '.join(CAPTIONED)}"
+        )
+    return CAPTIONED[name]
+
+
 def trained_text_encoder(tcfg, data_cfg) -> nn.Module | None:
     """The encoder a run with ``text.encoder`` words or attributes trains with its network
     (None for no text or a frozen encoder): built from the run's ``text`` and ``data``
-    sections alone, so a saved run rebuilds it (``genlab.checkpoint.load_network``)."""
-    from genlab.data.configs import ATTRIBUTES, attribute_values, caption_words
+    sections alone, so a saved run rebuilds it (``genlab.checkpoint.load_network``).
 
+    Raises:
+        ConfigError: data without captions (:func:`captions_spec`).
+    """
     if tcfg.encoder not in ("words", "attributes"):
         return None
-    if getattr(data_cfg, "name", None) != "shapes":
-        raise ConfigError(
-            f"text.encoder: data '{getattr(data_cfg, 'name', data_cfg)}' has no captions; "
-            "text conditioning trains on shapes"
-        )
+    spec = captions_spec(data_cfg)
     if tcfg.encoder == "attributes":
-        names = attribute_values(data_cfg)
-        return AttributeEncoder([len(names[a]) for a in ATTRIBUTES], tcfg.dim)
-    return WordTextEncoder(caption_words(data_cfg), tcfg.dim, tcfg.depth, tcfg.heads, tcfg.length())
+        names = spec.values(data_cfg)
+        return AttributeEncoder([len(names[a]) for a in spec.attributes], tcfg.dim)
+    vocab = spec.words(data_cfg)
+    return WordTextEncoder(vocab, tcfg.dim, tcfg.depth, tcfg.heads, tcfg.length())

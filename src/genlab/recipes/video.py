@@ -93,6 +93,75 @@ def dit_latent_moving_mnist() -> Experiment:
     )
 
 
+# ---------------------------------------- text-to-video on moving-shapes
+#
+# One coloured shape crossing a 32x32 frame in 16 frames (``moving-shapes``), captioned
+# "a small red circle moves left to right": 5 shapes x 6 colours x 3 sizes x 4 directions,
+# 360 captions. ``t2v-moving-shapes`` generates clips from such prompts
+# (``genlab sample RUN --prompt "a red circle moves left to right" --out x.gif``);
+# ``eval-moving-shapes-classifier`` says which shape, colour, size and motion a clip shows:
+# its heads against the prompts' ``genlab.cond.prompts.attribute_labels`` give
+# ``genlab.metrics.scores.attribute_accuracy`` (per attribute, and exact match).
+
+
+def text_to_video(encoder: str = "minilm") -> Experiment:
+    """Text-to-video on ``moving-shapes``: rectified flow (velocity target, logit-normal
+    times) with the video DiT on space-time patches (4x4 pixels x 2 frames: 8 x 64 = 512
+    tokens), divided attention (spatial then temporal sublayers), each block
+    cross-attending to the prompt's token states, its pooled states in adaLN. ``minilm``:
+    the frozen all-MiniLM-L6-v2, the 360 captions encoded once when the run starts;
+    ``words``: a small word transformer trained with the network. The prompt is dropped
+    to the empty prompt 10% of the time; samples use guidance weight 3. Hidden 96, depth
+    4, 4 heads (1.4 M parameters): 1,500 steps of 16 clips, about 1.2 s each on one CPU
+    thread of a busy 2-core laptop (13 clips/s; ``model.depth=3``: 0.95 s)."""
+    from genlab.experiment import TextConfig
+
+    text = TextConfig(encoder=encoder)
+    model = DiTConfig(
+        dims=3, in_channels=3, frames=16, image_size=32, patch=4, temporal_patch=2,
+        hidden=96, depth=4, heads=4, attention="divided",
+        text_dim=384 if encoder == "minilm" else text.dim, text_conditioning="cross",
+    )  # fmt: skip
+    return Experiment(
+        data=DATASETS["moving-shapes"].config(),
+        model=model,
+        objective=DenoiseConfig(t_density="logit_normal", cond_drop=0.1),
+        sampler=DiffusionSamplerConfig(name="dpmpp_2m", steps=20, cfg=3.0),
+        train=_train(1500, 16, 5e-4),
+        text=text,
+    )
+
+
+def moving_shapes_classifier() -> Experiment:
+    """The 3-D CNN classifier (``kind=video``, width 16) of ``moving-shapes`` clips with
+    four single-label heads, one per attribute a caption names: shape (5), colour (6),
+    size (3) and direction (4), to score whether a generated clip shows its prompt (size
+    included: the attributes metric scores every attribute a prompt names).
+    Seed 0 data; other seeds are held out. About 0.1 s a step of 32 clips on one CPU
+    thread, 3,000 steps; colour and direction are learnt first (training accuracy 1.0 by
+    step 300), size and shape slowly (0.84 and 0.47 at step 1,000, still rising)."""
+    from genlab.data.configs import MOVING_ATTRIBUTES, moving_attribute_values
+    from genlab.models.configs import ClassifierConfig
+    from genlab.objectives.configs import ClassifyConfig
+    from genlab.sampling.configs import ClassifierEvalConfig
+
+    data = DATASETS["moving-shapes"].config()
+    names = moving_attribute_values(data)  # shape, color, size, direction
+    model = ClassifierConfig(
+        kind="video", in_channels=3, image_size=data.image_size, frames=data.frames, width=16,
+        heads=tuple(len(names[a]) for a in MOVING_ATTRIBUTES), head_names=MOVING_ATTRIBUTES,
+    )  # fmt: skip
+    exp = Experiment(
+        data=data,
+        model=model,
+        objective=ClassifyConfig(shift=0),
+        sampler=ClassifierEvalConfig(batch_size=64),
+        train=_train(3000, 32, 2e-3, weight_decay=1e-4),
+    )
+    exp.train.ema_halflife, exp.train.sample_every = 20_000, 0
+    return exp
+
+
 RECIPES = {
     "dit-moving-mnist": Recipe(
         dit_moving_mnist,
@@ -110,5 +179,15 @@ RECIPES = {
     ),
     "dit-latent-moving-mnist": Recipe(
         dit_latent_moving_mnist, "latent video diffusion: the video DiT on video-klae latents"
+    ),
+    "t2v-moving-shapes": Recipe(
+        text_to_video, "text-to-video, frozen MiniLM + video DiT cross-attention, moving-shapes"
+    ),
+    "t2v-moving-shapes-words": Recipe(
+        partial(text_to_video, "words"),
+        "text-to-video, trainable word encoder + video DiT cross-attention, moving-shapes",
+    ),
+    "eval-moving-shapes-classifier": Recipe(
+        moving_shapes_classifier, "moving-shapes 3-D CNN (shape/colour/size/direction heads)"
     ),
 }
