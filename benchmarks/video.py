@@ -195,12 +195,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sanity", action="store_true")
     ap.add_argument("--runs", nargs="*", default=[])
-    ap.add_argument("--predict", nargs="*", default=[])
+    ap.add_argument("--predict", nargs="*", help="the floors, and these runs' predictions")
     ap.add_argument("--rollout", nargs="*", default=[])
     ap.add_argument("--frames", type=int, default=60, help="rollout length")
     ap.add_argument("--cost", action="store_true", help="benchmarks/video_cost.py's table")
     ap.add_argument("--examples", default="", help="write GIF/MP4/PNG examples here")
+    ap.add_argument("--quick", action="store_true", help="the prediction floors on 50 clips")
     args = ap.parse_args()
+    if args.quick:
+        args.n, args.predict = 50, args.predict or []
     torch.set_num_threads(args.threads)
     _machine.report()
     if args.cost:
@@ -208,14 +211,16 @@ def main() -> None:
 
         video_cost.table([4, 8, 16, 32], 2, 3)
         video_cost.latent_vs_pixel()
+    if args.predict is not None:  # needs no feature network
+        predict(args.predict, args.n, args.examples)
+    if not (args.sanity or args.runs or args.rollout):
+        return
     clip_ex = classifier_extractor(args.classifier)
     frame_ex = classifier_extractor(args.mnist) if args.mnist else None
     if args.sanity:
         sanity(held_out(args.n), held_out(args.n, seed=1), clip_ex, frame_ex)
     if args.runs:
         generators(args.runs, held_out(args.n), args.n, clip_ex, frame_ex, args.examples)
-    if args.predict:
-        predict(args.predict, args.n, args.examples)
     if args.rollout:
         rollout(args.rollout, args.n, args.frames, clip_ex, args.examples)
 

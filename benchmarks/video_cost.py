@@ -185,8 +185,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--latent", action="store_true", help="also pixel vs latent diffusion")
+    ap.add_argument("--quick", action="store_true", help="T = 4 only, one repeat")
     ap.add_argument("--one", nargs=2, metavar=("NET", "T"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.quick:
+        args.frames, args.repeats = [4], 1
     import torch
 
     torch.set_num_threads(args.threads)

@@ -147,12 +147,13 @@ def cmd_train(args) -> int:
 
 def example_prompt(exp) -> str:
     """A prompt a text run can take, for the hints: one of its data's captions."""
-    from genlab.data.configs import ShapesConfig, all_captions
+    from genlab.cond.prompts import captions_of
 
-    if isinstance(exp.data, ShapesConfig):
-        captions = all_captions(exp.data)
-        return captions[len(captions) // 3]
-    return "a prompt"
+    try:
+        captions = captions_of(exp.data)
+    except ConfigError:  # data without captions
+        return "a prompt"
+    return captions[len(captions) // 3]
 
 
 # ---------------------------------------------------------------------------- sample
