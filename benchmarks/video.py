@@ -102,8 +102,11 @@ def header() -> None:
     print(f"{'clips':<34}{'FVD':>12}{'frame FID':>12}{'consistency':>12}{'frame chg':>12}")
 
 
-def sanity(real_a, real_b, clip_ex, frame_ex) -> None:
+def sanity(real_a, real_b, clip_ex, frame_ex, examples="") -> None:
     g = torch.Generator().manual_seed(0)
+    if examples:  # the real clips and the broken ones the metrics must catch
+        for name, x in (("real", real_a), ("shuffled", shuffled_frames(real_a, g))):
+            save_video_samples(x[:16], Path(examples) / f"moving-mnist-{name}.png", 4)
     ref = reference(real_a, clip_ex, frame_ex)
     print(f"\nsanity: {len(real_a)} held-out clips (seed 0) as the reference")
     header()
@@ -218,7 +221,7 @@ def main() -> None:
     clip_ex = classifier_extractor(args.classifier)
     frame_ex = classifier_extractor(args.mnist) if args.mnist else None
     if args.sanity:
-        sanity(held_out(args.n), held_out(args.n, seed=1), clip_ex, frame_ex)
+        sanity(held_out(args.n), held_out(args.n, seed=1), clip_ex, frame_ex, args.examples)
     if args.runs:
         generators(args.runs, held_out(args.n), args.n, clip_ex, frame_ex, args.examples)
     if args.rollout:

@@ -118,9 +118,11 @@ def test_output_suffixes_in_any_case_and_unsupported_ones_refused(moons, tmp_pat
                            tmp_path / name)  # fmt: skip
         assert code == 0 and (tmp_path / name).is_file(), err
     assert set(np.load(tmp_path / "a.NPZ").files) >= {"x", "seed", "class"}
-    code, _, err = cli(capsys, "sample", moons, "--out", tmp_path / "d.gif")
-    assert code == 2 and "--out: unsupported file type '.gif'" in err
-    assert not (tmp_path / "d.gif").exists()
+    code, _, err = cli(capsys, "sample", moons, "--out", tmp_path / "d.tiff")
+    assert code == 2 and "--out: unsupported file type '.tiff'" in err
+    code, _, err = cli(capsys, "sample", moons, "--out", tmp_path / "d.gif")  # video only
+    assert code == 2 and "d.gif is an animation" in err and "makes moons samples" in err
+    assert not list(tmp_path.glob("d.*"))
 
 
 def test_class_of_sample_i_does_not_depend_on_n(moons, tmp_path, capsys):

@@ -553,10 +553,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run", nargs="?", help="run directory to sample from")
     s.add_argument("overrides", nargs="*", metavar="key=value", help="sampler.* or data.*")
     s.add_argument("--metrics", help="comma-separated (default fid,kid,pr,dc or modes,w,mmd)")
-    s.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
+    s.add_argument(
+        "--n", type=int, default=None, help="number of samples (default 10000; video 500)"
+    )
     s.add_argument("--real", help="dataset name of the reference (with --fake)")
     s.add_argument("--fake", help=".npz of samples (genlab sample --out x.npz)")
-    s.add_argument("--extractor", help="classifier run directory, or mnist|digits|shapes")
+    s.add_argument(
+        "--extractor",
+        help="classifier run directory, or mnist|digits|shapes|moving-mnist|moving-shapes",
+    )
     s.add_argument("--clip", help="--metrics clip: the dual-encoder run (default runs/clip-shapes)")
     s.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth")
     s.add_argument("--cache", help="reference-statistics cache dir (default: extractor's)")

@@ -42,6 +42,61 @@ def _eval_extractor(args, data_name: str, device):
     return get_extractor(EXTRACTOR_FOR[data_name], device=device)
 
 
+def _eval_video_extractors(args, metrics, name: str, made, device):
+    """The networks of the video metrics: the video classifier whose clip features give
+    ``fvd`` (``--extractor``, default ``runs/eval-moving-mnist-classifier`` for
+    moving-mnist) and the image classifier of the frames (``frame_fid``, ``consistency``;
+    ``FRAME_EXTRACTOR_FOR``, e.g. ``runs/eval-mnist-classifier``), checked against the
+    clips ``made`` ``(C, T, H, W)`` a run makes (None: not known yet) before sampling.
+
+    Without the frame classifier, a default ``frame_fid`` is dropped and ``consistency``
+    reads pixels; ``note`` says so in one line. Returns ``(ext, frame_ext, metrics,
+    note)``."""
+    from genlab.evaluate import EXTRACTOR_FOR, FRAME_EXTRACTOR_FOR
+    from genlab.metrics.features import default_classifier_dir, get_extractor
+
+    ext = None
+    if "fvd" in metrics:
+        if not (args.extractor or args.inception_weights) and name not in EXTRACTOR_FOR:
+            raise ConfigError(
+                f"--extractor: no built-in video classifier for '{name}'; pass --extractor RUN "
+                "(a classifier run of kind=video on these clips)"
+            )
+        ext = _eval_extractor(args, name, device)
+        shape = ext.input_shape
+        if shape is None or len(shape) != 4:
+            what = "waveforms" if shape and len(shape) == 2 else "images"
+            raise ConfigError(
+                f"--extractor: '{ext.name}' reads {what}, not clips; fvd needs a video "
+                "classifier (`genlab train eval-moving-mnist-classifier`, or one of kind=video)"
+            )
+        if made is not None and made != tuple(shape):  # checked before sampling
+            raise ConfigError(
+                f"--extractor: '{ext.name}' reads clips {tuple(shape)}; {args.run} makes {made}"
+            )
+    frame_ext, why = None, ""
+    if "frame_fid" in metrics or "consistency" in metrics:
+        domain = FRAME_EXTRACTOR_FOR.get(name)
+        run = default_classifier_dir(domain) if domain else None
+        if run is None:
+            why = f"genlab has no image classifier of '{name}' frames"
+        elif not (run / "config.yaml").is_file():
+            why = f"no {run} (train it: `genlab train eval-{domain}-classifier --out {run}`)"
+        else:
+            frame_ext = get_extractor(domain, device=device)
+            channels = frame_ext.input_shape[0]
+            if made is not None and made[0] != channels:
+                why, frame_ext = f"{run} reads {channels}-channel frames, not {made[0]}", None
+    if not why:
+        return ext, frame_ext, metrics, ""
+    if "frame_fid" in metrics and args.metrics:  # asked for by name: an error, not a gap
+        raise ConfigError(f"--metrics frame_fid: {why}")
+    skipped = ["frame_fid skipped"] if "frame_fid" in metrics else []
+    skipped += ["consistency of pixels"] if "consistency" in metrics else []
+    metrics = [m for m in metrics if m != "frame_fid"]
+    return ext, frame_ext, metrics, f"{', '.join(skipped)}: {why}"
+
+
 def _eval_clip(args, device):
     """The dual encoder ``--clip RUN`` names (default ``runs/clip-shapes``), as a
     fingerprinted feature network."""
@@ -170,17 +225,21 @@ def cmd_eval(args) -> int:
     import genlab.config as C
     from genlab.data import DATASETS, dataset_config
     from genlab.evaluate import (
+        check_heads,
         check_likelihood_run,
+        clip_shape,
+        default_n,
         evaluate,
         likelihood_metrics,
         parse_metrics,
         table,
+        video_reference,
     )
     from genlab.runs import load_experiment
     from genlab.train.distributed import pick_device
 
     set_threads_from(args)
-    if args.n < 2:
+    if args.n is not None and args.n < 2:
         raise ConfigError(
             f"--n: the metrics compare two sets of samples and need at least 2, got {args.n}"
         )
@@ -207,19 +266,27 @@ def cmd_eval(args) -> int:
                 )
     device = pick_device(args.device)
     if args.real is not None:
-        name = dataset_config(args.real)().name
+        name, stored = dataset_config(args.real)().name, None
     else:
         stored = load_experiment(Path(args.run), args.accept_changed_deps)
         name = stored.data.name
     modality = DATASETS[name].modality
+    args.n = default_n(modality) if args.n is None else args.n
     # Everything that can be checked is checked before sampling: names, data, extractor.
     metrics = parse_metrics(args.metrics, modality, name)
     if args.run is not None and "bpd" in metrics:
         check_likelihood_run(stored)
     image_metrics = [m for m in metrics if m not in ("bpd", "clip")]
-    ext = None
-    if modality != "points" and image_metrics:
+    ext = frame_ext = None
+    note = ""
+    if modality == "video" and image_metrics:
+        made = clip_shape(stored.data) if stored is not None else None  # (C, T, H, W)
+        ext, frame_ext, metrics, note = _eval_video_extractors(args, metrics, name, made, device)
+        if note:  # before sampling, which may take a while
+            print(f"genlab: note: {note}", file=sys.stderr)
+    elif modality != "points" and image_metrics:
         ext = _eval_extractor(args, name, device)
+        check_heads(metrics, ext)  # no softmax of a multi-label head
         if modality == "audio" and args.run is not None and ext.input_shape is not None:
             made = (1, stored.data.length)  # audio samples are clips; checked before sampling
             if made != tuple(ext.input_shape):
@@ -256,8 +323,15 @@ def cmd_eval(args) -> int:
         )
     if fake is None:  # only bpd: no samples needed
         fake = torch.empty(0)
+    if modality == "video" and len(fake) and video_reference(ref_cfg, len(fake)) != ref_cfg:
+        ref_cfg = video_reference(ref_cfg, len(fake))  # as many real clips as samples
+        desc = f"{desc}, {ref_cfg.n} clips"
     plain = [m for m in metrics if m != "clip"]
-    result = evaluate(fake, fake_class, ref_cfg, desc, plain, ext, args.cache, args.seed, labels)
+    result = evaluate(
+        fake, fake_class, ref_cfg, desc, plain, ext, args.cache, args.seed, labels, frame_ext
+    )
+    if note:
+        result["note"] = note
     if clip is not None:
         from genlab.metrics.clip import clip_cosines, clip_scores
 
@@ -276,7 +350,8 @@ def cmd_eval(args) -> int:
     result = {"run": args.run, "fake": args.fake, "metrics_requested": metrics, **result}
     if args.lora or args.control is not None:  # what else shaped the samples
         result = {**result, "lora": list(args.lora), "control": args.control}
-    print(f"{len(fake)} samples vs {desc}" + (f"; extractor {ext.fingerprint}" if ext else ""))
+    line = f"{len(fake)} samples vs {desc}" + (f"; extractor {ext.fingerprint}" if ext else "")
+    print(line + (f"; frames {frame_ext.fingerprint}" if frame_ext else ""))
     print(table(result))
     if args.json:
         out = Path(args.json)

@@ -5,6 +5,7 @@ then :func:`evaluate` computes every figure into one JSON-ready dict.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import time
 from pathlib import Path
@@ -20,11 +21,23 @@ from genlab.metrics import METRICS
 DEFAULT_IMAGE = ("fid", "kid", "pr", "dc")
 DEFAULT_AUDIO = ("fid", "is", "mis", "am", "ndb", "cells")  # DiffWave's SC09 set, and cells
 DEFAULT_POINTS = ("modes", "w", "mmd")
+DEFAULT_VIDEO = ("fvd", "frame_fid", "consistency", "frame_change")
 # dataset name -> the domain classifier whose features judge it (by image size)
 EXTRACTOR_FOR = {
     "mnist": "mnist", "stacked-mnist": "mnist", "digits": "digits", "shapes": "shapes",
-    "fsdd": "fsdd",
+    "fsdd": "fsdd", "moving-mnist": "moving-mnist", "moving-shapes": "moving-shapes",
 }  # fmt: skip
+# video dataset name -> the image classifier that reads its frames (frame_fid, consistency)
+FRAME_EXTRACTOR_FOR = {"moving-mnist": "mnist", "moving-shapes": "shapes"}
+# --n when not given: samples drawn, and for video also reference clips (3.3 GB at 10,000)
+DEFAULT_N = {"video": 500}
+# the metrics that read the first head's logits as one softmax distribution
+SOFTMAX_METRICS = ("is", "mis", "am", "acc", "stacked")
+
+
+def default_n(modality: str) -> int:
+    """How many samples ``genlab eval`` draws when ``--n`` is not given."""
+    return DEFAULT_N.get(modality, 10_000)
 
 
 def parse_metrics(spec: str | None, modality: str, data: str | None = None) -> list[str]:
@@ -37,24 +50,41 @@ def parse_metrics(spec: str | None, modality: str, data: str | None = None) -> l
     if not spec:
         if modality == "points":
             return list(DEFAULT_POINTS if data in PROTOCOLS else DEFAULT_POINTS[1:])
+        if modality == "video":
+            return list(DEFAULT_VIDEO)
         return list(DEFAULT_AUDIO if modality == "audio" else DEFAULT_IMAGE)
     names = [m.strip() for m in spec.split(",") if m.strip()]
+    # the MetricInfo.modality values that apply here: a classifier's on images and audio
+    kinds = ("any", modality, "features") if modality in ("image", "audio") else ("any", modality)
+    fits = [k for k, v in METRICS.items() if v.modality in kinds]
     for m in names:
-        if m not in METRICS:
-            near = difflib.get_close_matches(m, list(METRICS), n=1)
+        if m not in METRICS:  # the nearest name for this data first ('fdi': fid, not fvd)
+            near = difflib.get_close_matches(m, fits, n=1) or difflib.get_close_matches(
+                m, list(METRICS), n=1
+            )
             hint = f"; did you mean '{near[0]}'?" if near else f"; choose from {', '.join(METRICS)}"
             raise ConfigError(f"--metrics: unknown metric '{m}'{hint}")
         want = METRICS[m].modality
-        if want == "features" and modality in ("image", "audio"):
-            continue
-        if want not in ("any", modality):
+        if want not in kinds:
             want = "image or audio" if want == "features" else want
-            raise ConfigError(f"--metrics: '{m}' applies to {want} data, not {modality}")
+            hint = f" (video: {', '.join(DEFAULT_VIDEO)})" if modality == "video" else ""
+            raise ConfigError(f"--metrics: '{m}' applies to {want} data, not {modality}{hint}")
     if data is not None and "modes" in names and data not in PROTOCOLS:
         raise ConfigError(f"--metrics modes: defined for {', '.join(PROTOCOLS)}, not '{data}'")
     if data is not None and "stacked" in names and data != "stacked-mnist":
         raise ConfigError(f"--metrics stacked: defined for stacked-mnist, not '{data}'")
     return names
+
+
+def check_heads(names, ext) -> None:
+    """Refuse (:class:`ConfigError`, one line) a metric that reads softmax logits from a
+    multi-label head of ``ext`` (``Extractor.single_label``): IS, MIS, AM, accuracy and
+    Stacked MNIST read the first head, cells every head."""
+    for m in names:
+        if m in SOFTMAX_METRICS:
+            ext.single_label(m)
+        if m == "cells":
+            ext.single_label(m, list(ext.heads))
 
 
 def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) -> dict:
@@ -69,6 +99,7 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
         intra_class_fid,
     )
 
+    check_heads(names, ext)
     out: dict = {}
     need_feats = bool({"fid", "kid", "pr", "dc", "ifid", "ndb"} & set(names))
     need_logits = bool({"is", "acc", "mis", "am", "cells"} & set(names))
@@ -120,6 +151,7 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
                 f"--metrics attributes: the extractor '{ext.name}' has no '{missing[0]}' head; "
                 "use the shapes classifier (--extractor runs/eval-shapes-classifier)"
             )
+        ext.single_label("attributes", list(fake_labels))
         out.update(attribute_accuracy(heads, fake_labels))
     if "ifid" in names:
         if fake_class is None or "class" not in ref["labels"]:
@@ -136,6 +168,70 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
         s = stacked_mnist_stats(fake, ext.logits)
         out["stacked_modes"], out["stacked_kl"] = s["modes"], s["kl"]
     return out
+
+
+def _video_metrics(names, fake: Tensor, ref_cfg, ext, frame_ext, cache_dir) -> tuple[dict, dict]:
+    """The video figures of clips ``fake`` ``(N, C, T, H, W)`` in [-1, 1] against the clips
+    of ``ref_cfg`` (``genlab.metrics.video``): ``fvd`` on the clip features of the video
+    classifier ``ext``; ``frame_fid`` on the per-frame features of the image classifier
+    ``frame_ext``; ``consistency`` of those per-frame features (of pixels when
+    ``frame_ext`` is None) and ``frame_change`` ([0, 1] scale), each beside the real
+    clips' value (``*_real``). Returns ``(metrics, reference info)``.
+
+    Raises:
+        ConfigError: clips the extractors do not read, or ``fvd`` / ``frame_fid`` without
+            their extractor.
+    """
+    from genlab.data import build_dataset
+    from genlab.metrics.features import clip_motion, reference_features, reference_frame_features
+    from genlab.metrics.fid import frechet_distance, gaussian_stats
+    from genlab.metrics.video import (
+        frame_difference,
+        frame_pixels,
+        frechet_video_distance,
+        per_frame_features,
+        temporal_consistency,
+    )
+
+    if fake.ndim != 5:
+        raise ConfigError(
+            f"samples: video metrics need clips (N, C, T, H, W), got {tuple(fake.shape)}"
+        )
+    if "fvd" in names and ext is None:
+        raise ConfigError("--metrics fvd: needs the video classifier (--extractor RUN)")
+    if "frame_fid" in names and frame_ext is None:
+        raise ConfigError("--metrics frame_fid: needs an image classifier of the frames")
+    out, info = {}, {}
+    if ext is not None:  # clip features, and the real clips' motion, cached together
+        ext.check(fake)
+        ref = reference_features(ref_cfg, ext, cache_dir)  # features (M, D)
+        info.update(n=len(ref["features"]), cache=ref["path"])
+    else:
+        ref = clip_motion(build_dataset(ref_cfg).x)
+        info.update(n=len(ref["frame_change"]))
+    if "fvd" in names:
+        out["fvd"] = frechet_video_distance(ref["features"], ext.features(fake))
+    per_frame = frame_ext is not None and bool({"frame_fid", "consistency"} & set(names))
+    if per_frame:
+        fref = reference_frame_features(ref_cfg, frame_ext, cache_dir)
+        info["frame_cache"] = fref["path"]
+        ff = per_frame_features(frame_ext, fake)  # (N, T, D)
+    if "frame_fid" in names:  # per_frame_fid, from the cached statistics of the N*T frames
+        out["frame_fid"] = frechet_distance(
+            fref["mu"], fref["sigma"], *gaussian_stats(ff.reshape(-1, ff.shape[-1]))
+        )
+    if "consistency" in names:  # per clip (N,), then the mean
+        if per_frame:
+            fake_c, real_c = temporal_consistency(ff), fref["consistency"]
+        else:
+            fake_c, real_c = temporal_consistency(frame_pixels(fake)), ref["pixel_consistency"]
+        out["consistency"], out["consistency_real"] = float(fake_c.mean()), float(real_c.mean())
+        info["consistency_of"] = frame_ext.name if per_frame else "pixels"
+    if "frame_change" in names:
+        fake_d, real_d = float(frame_difference(fake).mean()), float(ref["frame_change"].mean())
+        out["frame_change"], out["frame_change_real"] = fake_d, real_d
+        out["frame_change_ratio"] = fake_d / real_d if real_d > 0 else None  # still clips
+    return out, info
 
 
 def _points_metrics(names, fake: Tensor, data_cfg, ref_x: Tensor, seed: int) -> dict:
@@ -176,14 +272,22 @@ def evaluate(
     cache_dir=None,
     seed: int = 0,
     fake_labels: dict | None = None,
+    frame_extractor=None,
 ) -> dict:
     """Every requested figure for samples ``fake`` ``(N, ...)`` against ``ref_cfg``;
     ``fake_labels`` ``{attribute: (N,)}``: the attributes each sample was asked for (a
     text run's prompts), for ``attributes``.
 
-    Image metrics need ``extractor`` (:class:`genlab.metrics.features.Extractor`); its
-    reference features are cached (see ``reference_features``). Returns a JSON-ready
-    dict: ``{"metrics": {...}, "n": N, "extractor": {...}, "reference": {...}}``.
+    Image and audio metrics need ``extractor`` (:class:`genlab.metrics.features.Extractor`);
+    its reference features are cached (see ``reference_features``). Video (clips ``(N, C,
+    T, H, W)``) takes the video classifier as ``extractor`` (``fvd``) and an image
+    classifier of its frames as ``frame_extractor`` (``frame_fid``, ``consistency``; see
+    :func:`_video_metrics`). Returns a JSON-ready dict: ``{"metrics": {...}, "n": N,
+    "extractor": {...}, "reference": {...}}`` (video: also ``"frame_extractor"``).
+
+    Raises:
+        ConfigError: NaN/Inf samples, samples the extractor does not read, a metric
+            without what it needs (an extractor, labels, a softmax head).
     """
     import genlab.config as C
     from genlab.data import DATASETS, build_dataset
@@ -208,6 +312,13 @@ def evaluate(
             )
         result["reference"]["n"] = len(ref)
         result["metrics"] = _points_metrics(metrics, fake.double(), ref_cfg, ref.x.double(), seed)
+    elif modality == "video":
+        result["metrics"], info = _video_metrics(
+            metrics, fake, ref_cfg, extractor, frame_extractor, cache_dir
+        )
+        result["reference"].update(info)
+        for key, e in (("extractor", extractor), ("frame_extractor", frame_extractor)):
+            result[key] = e and {"name": e.name, "fingerprint": e.fingerprint}
     else:
         from genlab.metrics.features import reference_features
 
@@ -225,6 +336,24 @@ def evaluate(
         )
     result["seconds"] = time.perf_counter() - tic
     return result
+
+
+def video_reference(ref_cfg, n: int):
+    """The reference of ``n`` video samples: the clips of ``ref_cfg`` cut to ``n`` (its
+    ``data.n``, when it has one; Moving MNIST's 10,000 clips take 3.3 GB)."""
+    if not hasattr(ref_cfg, "n") or ref_cfg.n <= n:
+        return ref_cfg
+    return dataclasses.replace(ref_cfg, n=n)
+
+
+def clip_shape(data_cfg) -> tuple[int, ...] | None:
+    """``(C, T, H, W)`` of the clips of video dataset ``data_cfg``, from two clips built
+    to see (None for data without ``data.n``, such as a folder, which is not built)."""
+    from genlab.data import build_dataset
+
+    if not hasattr(data_cfg, "n"):
+        return None
+    return tuple(build_dataset(dataclasses.replace(data_cfg, n=2)).x.shape[1:])
 
 
 def check_likelihood_run(exp) -> None:

@@ -13,6 +13,8 @@
 - ``modes``: the PacGAN / VEEGAN 2-D protocol; ``points``: W1/W2, MMD for point sets
 - ``stacked``: Stacked MNIST mode counting
 - ``likelihood``: ``bits_per_dim``, probability-flow ODE log-likelihood
+- ``video``: ``frechet_video_distance``, ``per_frame_features``, ``per_frame_fid``,
+  ``temporal_consistency``, ``frame_difference``, the frame-prediction scores
 - ``features``: ``get_extractor`` and cached reference features
 """
 
@@ -26,7 +28,8 @@ class MetricInfo:
     """What one ``--metrics`` name computes and on which data it applies."""
 
     doc: str
-    modality: str  # "image", "points", "features" (image or audio: a classifier's) or "any"
+    # "image", "points", "video", "features" (image or audio: a classifier's) or "any"
+    modality: str
 
 
 FEATURES = "features"  # metrics on a classifier's features or logits: images and audio
@@ -63,6 +66,25 @@ METRICS: dict[str, MetricInfo] = {
     "modes": MetricInfo("2-D modes captured, high-quality fraction, reverse KL (PacGAN)", "points"),
     "w": MetricInfo("exact W1 and W2 distances to held-out points (assignment)", "points"),
     "mmd": MetricInfo("unbiased MMD^2 with a Gaussian kernel to held-out points", "points"),
+    "fvd": MetricInfo(
+        "Frechet video distance of clip features (the video classifier's; Unterthiner 2018)",
+        "video",
+    ),
+    "frame_fid": MetricInfo(
+        "per-frame FID: every frame through the image classifier (runs/eval-mnist-classifier "
+        "for moving-mnist), resized to its input",
+        "video",
+    ),
+    "consistency": MetricInfo(
+        "temporal consistency: mean cosine of consecutive frames' features (image "
+        "classifier's, else pixels), and the real clips' value",
+        "video",
+    ),
+    "frame_change": MetricInfo(
+        "mean squared change between consecutive frames on [0, 1], the real clips' value and "
+        "their ratio (1: as much motion as the data)",
+        "video",
+    ),
     "bpd": MetricInfo(
         "NLL and bits/dim of held-out data by the probability-flow ODE (flow/diffusion runs)",
         "any",

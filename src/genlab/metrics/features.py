@@ -3,7 +3,9 @@
 ``get_extractor(name, path=None, inception_weights=None)`` returns an :class:`Extractor`:
 
 - ``"mnist"``, ``"digits"``, ``"shapes"``, ``"fsdd"`` (spoken digits: waveforms
-  ``(N, 1, L)``, a log-mel CNN): a domain classifier genlab trained itself. The
+  ``(N, 1, L)``, a log-mel CNN), ``"moving-mnist"`` (clips ``(N, 1, 20, 64, 64)``, a 3-D
+  CNN with multi-label heads), ``"moving-shapes"`` (clips ``(N, 3, 16, 32, 32)``): a
+  domain classifier genlab trained itself. The
   artifact is a run directory of ``genlab train eval-<name>-classifier`` (default
   ``runs/eval-<name>-classifier``, relative to the working directory; or ``path``,
   the CLI's ``--extractor RUN``). Its EMA weights are used; its fingerprint is
@@ -15,7 +17,10 @@
 Reference features of a dataset are cached as ``<cache>/<data.name>-<key>.npz`` with
 ``key = sha256(data config JSON + extractor fingerprint)[:16]``, holding the features
 and their float64 mean and covariance; ``cache`` defaults to ``<classifier run>/refstats``
-(or ``~/.cache/genlab/refstats`` for Inception). Files are written atomically.
+(or ``~/.cache/genlab/refstats`` for Inception). Files are written atomically. Video
+references also hold each real clip's frame change and pixel consistency
+(``genlab.metrics.video``), and :func:`reference_frame_features` caches the per-frame
+features of an image extractor as ``<cache>/<data.name>-frames-<key>.npz``.
 """
 
 from __future__ import annotations
@@ -35,21 +40,23 @@ from genlab.checkpoint import load_network
 from genlab.errors import CheckpointError, ConfigError
 from genlab.metrics.fid import gaussian_stats
 
-DOMAINS = ("mnist", "digits", "shapes", "fsdd")
+DOMAINS = ("mnist", "digits", "shapes", "fsdd", "moving-mnist", "moving-shapes")
 NAMES = (*DOMAINS, "inception", "inception-random")
 DEFAULT_CACHE = Path.home() / ".cache" / "genlab" / "refstats"
 
 
 @dataclass
 class Extractor:
-    """A frozen network mapping images to features and logits.
+    """A frozen network mapping images (or waveforms, or clips) to features and logits.
 
     Attributes:
-        name: "mnist", "digits", "shapes", "inception", ...
+        name: "mnist", "digits", "shapes", "moving-mnist", "inception", ...
         fingerprint: architecture + weights hash; identifies cached reference statistics.
-        input_shape: the ``(C, H, W)`` (audio: ``(1, L)``) it accepts (None: any image
-            size, resized).
+        input_shape: the ``(C, H, W)`` (audio: ``(1, L)``; video: ``(C, T, H, W)``) it
+            accepts (None: any image size, resized).
         heads: ``{head name: classes}`` of its logits (the first head is the default).
+        multi_label: the heads whose logits are independent sigmoids (a set of classes per
+            sample), not one softmax; see :meth:`single_label`.
         cache_dir: where reference features for this extractor are cached.
     """
 
@@ -63,6 +70,7 @@ class Extractor:
     cache_dir: Path = DEFAULT_CACHE
     batch_size: int = 500
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    multi_label: tuple[str, ...] = ()
 
     def check(self, x: Tensor) -> None:
         """Raise :class:`ConfigError` if ``x`` is not ``(N, *input_shape)`` samples."""
@@ -70,12 +78,23 @@ class Extractor:
         rank = 1 + (len(shape) if shape else 3)
         if x.ndim != rank or (shape is not None and tuple(x.shape[1:]) != shape):
             want = f"(N, {', '.join(map(str, shape))})" if shape else "(N, C, H, W)"
-            what = "waveforms" if shape and len(shape) == 2 else "images"
+            what = {2: "waveforms", 4: "clips"}.get(len(shape) if shape else 3, "images")
             raise ConfigError(
                 f"extractor '{self.name}': expects {what} {want}, got {tuple(x.shape)}"
             )
         if self.input_shape is None and x.shape[1] not in (1, 3):
             raise ConfigError(f"extractor '{self.name}': needs 1 or 3 channels, got {x.shape[1]}")
+
+    def single_label(self, metric: str, heads: list[str] | None = None) -> None:
+        """Raise :class:`ConfigError` if one of ``heads`` (default: the first) is
+        multi-label: ``metric`` reads each sample's logits as one softmax distribution
+        over classes, which independent sigmoid logits are not."""
+        for head in heads if heads is not None else list(self.heads)[:1]:
+            if head in self.multi_label:
+                raise ConfigError(
+                    f"--metrics {metric}: reads one softmax class per sample, but head "
+                    f"'{head}' of extractor '{self.name}' is multi-label (a set of classes)"
+                )
 
     @torch.no_grad()
     def _apply(self, fn, x: Tensor) -> Tensor:
@@ -87,7 +106,8 @@ class Extractor:
         return torch.cat(out)
 
     def features(self, x: Tensor) -> Tensor:
-        """``(N, D)`` float32 features of images ``(N, C, H, W)`` in [-1, 1]."""
+        """``(N, D)`` float32 features of samples ``(N, *input_shape)`` in [-1, 1] (images
+        ``(N, C, H, W)``, waveforms ``(N, 1, L)`` or clips ``(N, C, T, H, W)``)."""
         return self._apply(self.feature_fn, torch.as_tensor(x))
 
     def _split(self, z: Tensor) -> dict[str, Tensor]:
@@ -152,6 +172,7 @@ def classifier_extractor(run: str | Path, device="cpu") -> Extractor:
         cache_dir=run / "refstats",
         batch_size=batch,
         device=torch.device(device),
+        multi_label=tuple(getattr(m, "multi_label", ())),
     )
 
 
@@ -224,44 +245,88 @@ def reference_key(data_cfg, fingerprint: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _load(path: Path) -> dict:
+    """Every array of a cache file, labels gathered into ``"labels"``."""
+    with np.load(path) as z:
+        out = {k: z[k] for k in z.files if not k.startswith("label_") and k != "fingerprint"}
+        out["labels"] = {k[6:]: z[k] for k in z.files if k.startswith("label_")}
+    return {**out, "path": str(path), "cached": True}
+
+
+def clip_motion(x: Tensor) -> dict[str, np.ndarray]:
+    """``{"frame_change": (N,), "pixel_consistency": (N,)}`` float64 of clips ``x`` ``(N,
+    C, T, H, W)`` in [-1, 1]: ``genlab.metrics.video.frame_difference`` and
+    ``temporal_consistency`` of ``frame_pixels``, per clip."""
+    from genlab.metrics.video import frame_difference, frame_pixels, temporal_consistency
+
+    return {
+        "frame_change": frame_difference(x).numpy(),
+        "pixel_consistency": temporal_consistency(frame_pixels(x)).numpy(),
+    }
+
+
 def reference_features(data_cfg, extractor: Extractor, cache_dir: str | Path | None = None) -> dict:
     """Features and float64 statistics of dataset ``data_cfg`` under ``extractor``, cached.
 
     Returns ``{"features": (N, D) float32, "mu": (D,), "sigma": (D, D), "labels": {key:
-    (N,)}, "path": cache file, "cached": bool}``.
+    (N,)}, "path": cache file, "cached": bool}``; for video data (clips ``(N, C, T, H, W)``)
+    also the real clips' :func:`clip_motion` (``"frame_change"``, ``"pixel_consistency"``),
+    so that a cached reference never builds the clips again.
     """
     from genlab.data import build_dataset
 
     cache = Path(cache_dir) if cache_dir is not None else extractor.cache_dir
     path = cache / f"{data_cfg.name}-{reference_key(data_cfg, extractor.fingerprint)}.npz"
     if path.is_file():
-        with np.load(path) as z:
-            labels = {k[6:]: z[k] for k in z.files if k.startswith("label_")}
-            return {
-                "features": z["features"],
-                "mu": z["mu"],
-                "sigma": z["sigma"],
-                "labels": labels,
-                "path": str(path),
-                "cached": True,
-            }
+        return _load(path)
     data = build_dataset(data_cfg)
-    feats = extractor.features(data.x).numpy()
+    feats = extractor.features(data.x).numpy()  # (N, D)
     mu, sigma = gaussian_stats(feats)
     labels = {k: v.numpy() for k, v in data.cond.items() if v.ndim == 1}
+    extra = clip_motion(data.x) if data.x.ndim == 5 else {}
     _atomic_savez(
         path,
         features=feats,
         mu=mu,
         sigma=sigma,
         fingerprint=np.array(extractor.fingerprint),
+        **extra,
         **{f"label_{k}": v for k, v in labels.items()},
     )
-    return {
-        "features": feats,
+    out = {"features": feats, "mu": mu, "sigma": sigma, "labels": labels, **extra}
+    return {**out, "path": str(path), "cached": False}
+
+
+def reference_frame_features(
+    data_cfg, extractor: Extractor, cache_dir: str | Path | None = None
+) -> dict:
+    """Per-frame features of the clips of video dataset ``data_cfg`` under the image
+    ``extractor`` (``genlab.metrics.video.per_frame_features``: frames resized whole to
+    its input), cached like :func:`reference_features` (key: the data config and
+    ``"frames:" + fingerprint``).
+
+    Returns ``{"frame_features": (N, T, D) float32, "mu": (D,), "sigma": (D, D)`` (of all
+    N*T frames, float64), ``"consistency": (N,)`` (``temporal_consistency`` per real clip),
+    ``"path", "cached"}``.
+
+    Raises:
+        ConfigError: the data are not clips, or have channels the extractor does not take.
+    """
+    from genlab.data import build_dataset
+    from genlab.metrics.video import per_frame_features, temporal_consistency
+
+    cache = Path(cache_dir) if cache_dir is not None else extractor.cache_dir
+    key = reference_key(data_cfg, "frames:" + extractor.fingerprint)
+    path = cache / f"{data_cfg.name}-frames-{key}.npz"
+    if path.is_file():
+        return _load(path)
+    f = per_frame_features(extractor, build_dataset(data_cfg).x)  # (N, T, D)
+    mu, sigma = gaussian_stats(f.reshape(-1, f.shape[-1]))
+    out = {
+        "frame_features": f.numpy(),
         "mu": mu,
         "sigma": sigma,
-        "labels": labels,
-        "path": str(path),
-        "cached": False,
+        "consistency": temporal_consistency(f).numpy(),
     }
+    _atomic_savez(path, fingerprint=np.array(extractor.fingerprint), **out)
+    return {**out, "path": str(path), "cached": False}
