@@ -202,3 +202,17 @@ def test_the_classifier_scores_clips_on_their_prompts_attributes(runs, tmp_path)
         heads = net.split(net(torch.from_numpy(z["x"])))  # {attribute: (3, K)}
     scores = attribute_accuracy(heads, labels)
     assert set(scores) == {"acc_shape", "acc_color", "acc_size", "acc_direction", "exact_match"}
+
+
+@pytest.mark.parametrize("name", ["shapes", "moving-shapes"])
+def test_eval_reads_back_what_fake_samples_prompts_asked_for(name):
+    """``genlab eval --fake`` with prompts: the labels read from each sample's caption are
+    the data's own labels (label indices, not the attributes encoder's offset ids)."""
+    from genlab.cli_eval import prompt_attributes
+    from genlab.data import DATASETS
+
+    data = build_dataset(DATASETS[name].config(n=64))
+    asked = prompt_attributes("f.npz", DATASETS[name].config(n=64), data.captions)
+    assert set(asked) == set(prompts.attribute_names(DATASETS[name].config()))
+    for attribute, labels in asked.items():
+        assert torch.equal(labels, data.cond[attribute]), attribute

@@ -202,8 +202,7 @@ def prompt_attributes(path, data_cfg, texts: list[str] | None) -> dict:
     from the captions of ``data_cfg`` (``{}`` for samples without prompts)."""
     if texts is None:
         return {}
-    from genlab.cond.prompts import attribute_ids, captions_of
-    from genlab.data.configs import ATTRIBUTES
+    from genlab.cond.prompts import attribute_labels, captions_of
 
     captions = set(captions_of(data_cfg))
     bad = next((t for t in texts if t and t not in captions), None)
@@ -213,10 +212,10 @@ def prompt_attributes(path, data_cfg, texts: list[str] | None) -> dict:
             f"--fake: {path}: prompt {bad!r} is not a caption of {data_cfg.name} as "
             "configured, so --metrics attributes cannot tell what it asked for"
         )
-    values, known = attribute_ids(data_cfg, texts)
+    labels, known = attribute_labels(data_cfg, texts)  # label indices, as cond holds them
     if not known.all():
         raise ConfigError(f"--fake: {path}: holds samples of the empty prompt; no attributes")
-    return {a: values[:, i] for i, a in enumerate(ATTRIBUTES)}
+    return labels
 
 
 def cmd_eval(args) -> int:
