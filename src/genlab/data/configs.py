@@ -145,6 +145,9 @@ SHAPES = ("circle", "square", "triangle", "diamond", "cross", "star", "ring")
 
 
 ATTRIBUTES = ("shape", "color", "size", "position")
+# what shapes and moving-shapes draw unless told otherwise
+DEFAULT_SHAPES = ("circle", "square", "triangle", "diamond", "cross")
+DEFAULT_COLORS = ("red", "green", "blue", "yellow", "magenta", "cyan")
 SIZES: dict[str, float] = {"small": 0.08, "medium": 0.11, "large": 0.145}  # r / image size
 POSITIONS = (
     "top left", "top", "top right",
@@ -159,8 +162,8 @@ class ShapesConfig(Checked):
     n: int = 10_000
     image_size: int = 32
     seed: int = 0
-    shapes: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "cross")
-    colors: tuple[str, ...] = ("red", "green", "blue", "yellow", "magenta", "cyan")
+    shapes: tuple[str, ...] = DEFAULT_SHAPES
+    colors: tuple[str, ...] = DEFAULT_COLORS
     label: Literal["shape", "color", "size", "position"] = "shape"
     # Attribute combinations left out ("cyan", "red+circle", "blue+top left": values of
     # different attributes joined by "+"): an image matching any entry is redrawn. For
@@ -476,8 +479,8 @@ class MovingShapesConfig(VideoChecked):
     n: int = 5_000
     image_size: int = 32
     frames: int = 16
-    shapes: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "cross")
-    colors: tuple[str, ...] = ("red", "green", "blue", "yellow", "magenta", "cyan")
+    shapes: tuple[str, ...] = DEFAULT_SHAPES
+    colors: tuple[str, ...] = DEFAULT_COLORS
     label: Literal["shape", "color", "size", "direction"] = "direction"
     fps: int = 8
     seed: int = 0
