@@ -42,9 +42,10 @@ import torch
 
 from genlab.data import DATASETS, build_dataset
 from genlab.families import family_of
+from genlab.families.base import continue_video
 from genlab.metrics import video as V
 from genlab.metrics.features import classifier_extractor
-from genlab.runs import continue_video, draw, load_model, sampler_config
+from genlab.runs import draw, load_model, sampler_config
 from genlab.sampling.video import predict_frames
 from genlab.viz import save_video_samples
 
@@ -176,13 +177,14 @@ def rollout(runs, n, total, clip_ex, examples) -> None:
     fr = clip_ex.features(real)
     for run in runs:
         exp, model = load_model(Path(run), "ema", "cpu")
-        scfg, seeds = sampler_config(exp), list(range(n))
+        scfg, seeds, fam = sampler_config(exp), list(range(n)), family_of(exp.objective.kind)
         first = draw(model, exp, seeds, {}, scfg, batch=25)
-        x = torch.cat([
-            continue_video(model, exp, first[lo : lo + 25], total, seeds[lo : lo + 25], {}, scfg,
-                           CONTEXT)
-            for lo in range(0, n, 25)
-        ])  # fmt: skip
+        parts = []
+        for lo in range(0, n, 25):
+            one = slice(lo, lo + 25)
+            parts.append(continue_video(fam, model, exp, first[one], total, seeds[one], {}, scfg,
+                                        CONTEXT))  # fmt: skip
+        x = torch.cat(parts)
         a, b = clip_ex.features(x[:, :, :20]), clip_ex.features(x[:, :, total - 20 : total])
         fvd = V.frechet_video_distance
         print(f"{Path(run).name:<34}{fvd(fr, a):>14.2f}{fvd(fr, b):>15.2f}{fvd(a, b):>15.2f}")

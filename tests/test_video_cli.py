@@ -67,6 +67,12 @@ def test_bad_video_requests_are_one_line(video_run, tmp_path, capsys):
     code, _, err = run_cli(capsys, "sample", str(video_run), "--frames", "12", "--context",
                            "8", "--out", str(tmp_path / "a.gif"))  # fmt: skip
     assert_user_error(code, err, "--context")
+    code, _, err = run_cli(capsys, "sample", str(video_run), "--context", "2", "--out",
+                           str(tmp_path / "a.gif"))  # fmt: skip
+    assert_user_error(code, err, "--context", "give --frames too")
+    code, _, err = run_cli(capsys, "sample", str(video_run), "--frames", "12", "--context",
+                           "0", "--out", str(tmp_path / "a.gif"))  # fmt: skip
+    assert_user_error(code, err, "--context", "at least 1")
     code, _, err = run_cli(capsys, "sample", str(video_run), "--out", str(tmp_path / "a.wav"))
     assert_user_error(code, err, "a.wav", "moving-shapes")
     assert not list(tmp_path.iterdir())

@@ -496,15 +496,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--frames",
         type=int,
-        default=0,
         help="video runs: roll each clip out to this many frames, window by window",
     )
     s.add_argument(
         "--context",
         type=int,
-        default=0,
-        help="with --frames: known frames per window (default objective.context_frames, "
-        "else half the window)",
+        help="with --frames: known frames per window, 1 .. window - 1 (default "
+        "objective.context_frames, else half the window)",
     )
     s.add_argument(
         "--n",
@@ -514,8 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--out",
-        help="output .png (a grid; --n 1: the image at its own size; audio: spectrograms), "
-        ".npz (arrays) or, for audio, .wav (--n 1: that file; else a folder of WAVs)",
+        help="output .png (a grid; --n 1: the image at its own size; audio: spectrograms; "
+        "video: a frame strip, with X.gif and X.mp4 beside it), .npz (arrays), for audio "
+        ".wav (--n 1: that file; else a folder of WAVs), for video .gif or .mp4 alone",
     )
     s.add_argument("--prompt", help="text runs: the prompt of every sample")
     s.add_argument(

@@ -34,6 +34,7 @@ from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.experiment import Experiment, experiment_from_dict
 from genlab.experiment import override as _override
 from genlab.families import family_of, kind_types
+from genlab.families.base import continue_video, rollout_window
 from genlab.families.diffusion import heldout_prompts, text_cond
 
 DEPENDENCIES = "dependencies.json"
@@ -497,48 +498,6 @@ def draw(
     return x
 
 
-def continue_video(
-    model: nn.Module,
-    exp: Experiment,
-    first: torch.Tensor,
-    total: int,
-    seeds: list[int],
-    cond: dict,
-    scfg,
-    context: int = 0,
-) -> torch.Tensor:
-    """Extend clips ``first`` ``(n, C, T_0, H, W)`` to ``total`` frames, window by window
-    (:func:`genlab.sampling.video.rollout`), each window inpainted by the run's
-    ``family.edit`` with the last ``context`` frames known (0: the run's
-    ``objective.context_frames``, else half its window); window ``k`` draws from
-    ``keyed(seed, k)``. Returns ``(n, C, total, H, W)`` on the CPU.
-
-    Raises:
-        ConfigError: not a video run of a family that inpaints, or ``context`` that does
-            not leave a frame to generate in the run's window.
-    """
-    from genlab.sampling.video import rollout
-
-    family, shape = family_of(exp.objective.kind), tuple(exp.model.input_shape())
-    if family.edit is None or len(shape) != 4:
-        raise ConfigError(
-            f"--frames: {exp.recipe or 'this run'} does not make video with a family that "
-            "inpaints (a video diffusion or flow run does)"
-        )
-    window = shape[1]
-    if total < window:
-        raise ConfigError(f"--frames: {total} is fewer than the run's window of {window} frames")
-    context = context or getattr(exp.objective, "context_frames", 0) or window // 2
-    if not 0 < context < window:
-        raise ConfigError(f"--context: must be in [1, {window - 1}] for the run's {window} frames")
-    dev = next(model.parameters()).device
-
-    def fill(x, mask, k):
-        return family.edit(model, exp, seeds, cond, scfg, x, mask, key=(k,))
-
-    return rollout(fill, first.to(dev), total, window, context).cpu()
-
-
 def guidance_asked(explicit: dict, overrides: list[str]) -> bool:
     """Whether a non-zero guidance weight was given, as ``--cfg`` (``explicit["cfg"]``) or
     as a ``cfg=`` / ``sampler.cfg=`` override."""
@@ -593,8 +552,8 @@ def sample_with_cond(
     lora: list[str] = (),
     prompts: list[str] | None = None,
     speaker: str | None = None,
-    frames: int = 0,
-    context: int = 0,
+    frames: int | None = None,
+    context: int | None = None,
     **sampler_fields,
 ):
     """:func:`sample`, also returning the conditioning used, a grid row width and the
@@ -603,10 +562,16 @@ def sample_with_cond(
     a text run's prompts (:func:`prompt_rows`: with several, ``n`` samples of each);
     ``speaker``: the voice of an audio run (:func:`speaker_cond`); ``frames``: a video
     run's clips rolled out to that many frames, ``context`` known per window
-    (:func:`continue_video`)."""
+    (:func:`genlab.families.base.continue_video`)."""
     if n < 1:
         raise ConfigError(f"--n: must be at least 1, got {n}")
+    if context is not None and frames is None:
+        raise ConfigError("--context: sets the known frames of --frames; give --frames too")
+    if context is not None and context < 1:
+        raise ConfigError(f"--context: must be at least 1 known frame, got {context}")
     exp, model = load_model(Path(run_dir), weights, device, accept_changed, lora)
+    if frames is not None:  # checked before sampling
+        rollout_window(family_of(exp.objective.kind), exp, frames, context or 0)
     if speaker is not None and getattr(exp.data, "label", "") == "digit_speaker":
         if cls is None or not 0 <= cls < 10:  # one class per digit x speaker
             raise ConfigError("--speaker: this run's classes are digit x speaker; give the "
@@ -627,8 +592,9 @@ def sample_with_cond(
         cond["control"] = control_cond(exp, control, len(seeds), run_dir)
     cond.update(speaker_cond(exp, len(seeds), speaker))
     x = draw(model, exp, seeds, cond, scfg, batch, progress)
-    if frames:
-        x = continue_video(model, exp, x, frames, seeds, cond, scfg, context)
+    if frames is not None:
+        fam = family_of(exp.objective.kind)
+        x = continue_video(fam, model, exp, x, frames, seeds, cond, scfg, context or 0)
     return x, cond, nrow, exp
 
 

@@ -21,12 +21,13 @@ from torch import Tensor, nn
 from genlab.adapters.lora import add_lora, trainable_fraction
 from genlab.checkpoint import warm_start
 from genlab.cond import class_keys, class_null
-from genlab.data import build_dataset, heldout_config
+from genlab.data import DATASETS, build_dataset, heldout_config
 from genlab.data.base import Dataset
 from genlab.data.pairs import make_source
 from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.experiment import Experiment
 from genlab.rng import keyed
+from genlab.sampling.video import rollout
 from genlab.train import loop
 from genlab.train.batches import to_device
 
@@ -289,3 +290,59 @@ def fit_one_objective(
         preview=preview(exp, data),
         resume=resume,
     )
+
+
+def rollout_window(family: Family, exp: Experiment, total: int, context: int = 0):
+    """``(window, context)`` of a rollout of a run's clips to ``total`` frames, checked
+    (before anything is sampled): the run's window ``T`` and the known frames per window
+    (``context``; 0: ``objective.context_frames``, else ``T // 2``).
+
+    Raises:
+        ConfigError: not a pixel-space video run of a family that inpaints, ``total``
+            shorter than the window, or ``context`` outside ``[1, T - 1]``.
+    """
+    name = exp.recipe or "this run"
+    made = DATASETS[exp.data.name].modality
+    if made != "video":
+        raise ConfigError(f"--frames: {name} makes {made}, not video")
+    if family.edit is None or getattr(exp.objective, "autoencoder", ""):
+        raise ConfigError(
+            f"--frames: {name} cannot continue a clip; rolling out takes a pixel-space "
+            "video diffusion or flow run (dit-moving-mnist, ...)"
+        )
+    window = exp.model.input_shape()[1]
+    if total < window:
+        raise ConfigError(f"--frames: {total} is fewer than the run's window of {window} frames")
+    context = context or getattr(exp.objective, "context_frames", 0) or window // 2
+    if not 0 < context < window:
+        raise ConfigError(f"--context: must be in [1, {window - 1}] for the run's {window} frames")
+    return window, context
+
+
+def continue_video(
+    family: Family,
+    model: nn.Module,
+    exp: Experiment,
+    first: torch.Tensor,
+    total: int,
+    seeds: list[int],
+    cond: dict,
+    scfg,
+    context: int = 0,
+) -> torch.Tensor:
+    """Extend clips ``first`` ``(n, C, T_0, H, W)`` to ``total`` frames, window by window
+    (:func:`genlab.sampling.video.rollout`), each window inpainted by ``family.edit``
+    (the run's family) with the last ``context`` frames known (0: the run's
+    ``objective.context_frames``, else half its window); window ``k`` draws from
+    ``keyed(seed, k)``. Returns ``(n, C, total, H, W)`` on the CPU.
+
+    Raises:
+        ConfigError: as :func:`rollout_window`.
+    """
+    window, context = rollout_window(family, exp, total, context)
+    dev = next(model.parameters()).device
+
+    def fill(x, mask, k):
+        return family.edit(model, exp, seeds, cond, scfg, x, mask, key=(k,))
+
+    return rollout(fill, first.to(dev), total, window, context).cpu()
