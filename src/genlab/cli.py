@@ -550,7 +550,12 @@ def build_parser() -> argparse.ArgumentParser:
         "dataset's held-out reference (genlab list metrics).",
     )
     s.add_argument("run", nargs="?", help="run directory to sample from")
-    s.add_argument("overrides", nargs="*", metavar="key=value", help="sampler.* or data.*")
+    s.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="sampler.*; data.root=DIR (a run's data elsewhere); data.* with --real",
+    )
     s.add_argument("--metrics", help="comma-separated (default fid,kid,pr,dc or modes,w,mmd)")
     s.add_argument(
         "--n", type=int, default=None, help="number of samples (default 10000; video 500)"

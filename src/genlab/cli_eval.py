@@ -117,6 +117,29 @@ def _eval_clip(args, device):
     return load_network(path, "ema", device)
 
 
+def with_data_root(exp, args):
+    """``exp`` with its data read from ``data.root=DIR`` when the overrides give one (a run
+    stores the root it trained with, often relative to where it ran); the override is
+    taken out of ``args.overrides``. Other ``data.*`` keys would change what the run is
+    compared with and are refused (:class:`ConfigError`)."""
+    import dataclasses
+
+    data = [o for o in args.overrides if o.startswith("data.")]
+    bad = [o for o in data if not o.startswith("data.root=")]
+    if bad:
+        raise ConfigError(
+            f"{bad[0].split('=')[0]}: evaluating a run compares it with its own held-out "
+            "data; only data.root=DIR (where that data is) may be given"
+        )
+    if not data:
+        return exp
+    if not hasattr(exp.data, "root"):
+        raise ConfigError(f"data.root: {exp.data.name} is not read from files")
+    args.overrides = [o for o in args.overrides if not o.startswith("data.")]
+    root = data[-1].split("=", 1)[1]
+    return dataclasses.replace(exp, data=dataclasses.replace(exp.data, root=root))
+
+
 def _eval_samples_from_run(args, metrics, device):
     """Sample ``--n`` from the run in batches; sample i uses seed ``--seed + i``."""
 
@@ -136,6 +159,7 @@ def _eval_samples_from_run(args, metrics, device):
     exp, model = load_model(
         Path(args.run), args.weights, device, args.accept_changed_deps, args.lora
     )
+    exp = with_data_root(exp, args)
     ref_cfg, desc = heldout_config(exp.data)
     if metrics == ["bpd"]:
         return None, None, ref_cfg, desc, (exp, model), {}, None

@@ -237,3 +237,21 @@ def test_moving_mnist_clips_are_scored_by_the_classifiers_found_by_name(
     m = json.loads(out.read_text())["metrics"]
     assert m["fvd"] > 1 and m["frame_change"] == pytest.approx(1 / 6, rel=0.05)
     assert m["frame_change_ratio"] > 2 and m["consistency"] < m["consistency_real"]
+
+
+def test_a_runs_data_root_may_move_but_not_its_data():
+    """``genlab eval RUN data.root=DIR``: the run's held-out data read from elsewhere;
+    any other data key would change what the run is compared with and is refused."""
+    from types import SimpleNamespace
+
+    from genlab.cli_eval import with_data_root
+    from genlab.errors import ConfigError
+    from genlab.recipes import get_recipe
+
+    exp = get_recipe("dit-moving-mnist")
+    args = SimpleNamespace(overrides=["data.root=/elsewhere/mnist", "sampler.steps=3"])
+    moved = with_data_root(exp, args)
+    assert moved.data.root == "/elsewhere/mnist" and args.overrides == ["sampler.steps=3"]
+    assert exp.data.root != "/elsewhere/mnist"  # the run's own config is untouched
+    with pytest.raises(ConfigError, match="data.frames: .* only data.root"):
+        with_data_root(exp, SimpleNamespace(overrides=["data.frames=8"]))

@@ -438,6 +438,7 @@ class MovingMNISTConfig(VideoChecked):
 
     name: Literal["moving-mnist"] = "moving-mnist"
     root: str = MNIST_ROOT
+    download: bool = False  # fetch the MNIST files into root if missing (checksummed)
     split: Literal["train", "test"] = "train"
     n: int = 10_000  # clips (float32: 3.3 GB at the defaults)
     frames: int = 20

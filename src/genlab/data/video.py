@@ -149,7 +149,12 @@ def digit_pool(cfg: MovingMNISTConfig) -> tuple[Tensor, Tensor, int]:
     ``cfg.digit_size``; ``first`` is the MNIST index of pool image 0."""
     start, stop = (0, TRAIN_STOP) if cfg.split == "train" else (TRAIN_STOP, MNIST_TOTAL)
     mnist = MNISTConfig(
-        root=cfg.root, split=MNIST_SPLIT, start=start, stop=stop, image_size=cfg.digit_size
+        root=cfg.root,
+        split=MNIST_SPLIT,
+        start=start,
+        stop=stop,
+        image_size=cfg.digit_size,
+        download=cfg.download,
     )
     ds = make_mnist(mnist)
     return ds.x[:, 0], ds.cond["class"], start
