@@ -244,7 +244,10 @@ def cmd_sample(args) -> int:
         order = torch.argsort(labels, stable=True) if labels is not None else torch.arange(len(x))
         labels = labels[order] if labels is not None else None
         fps = getattr(exp.data, "fps", 0)  # video: the data's frame rate
-        save_samples(x[order], DATASETS[exp.data.name].modality, out, nrow, labels, fps)
+        modality = DATASETS[exp.data.name].modality
+        save_samples(x[order], modality, out, nrow, labels, fps)
+        if modality == "video" and kind == "picture":  # the animations beside the strip
+            out = f"{out} (frame strip), {out.with_suffix('.gif')} and {out.with_suffix('.mp4')}"
     print(f"wrote {len(x)} samples to {out}")
     return 0
 

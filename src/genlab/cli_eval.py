@@ -218,6 +218,26 @@ def _eval_samples_from_file(args):
     if bad:
         raise ConfigError(f"{bad[0].split('=')[0]}: only data.* settings apply with --real")
     ref_cfg = C.revalidate(C.apply_overrides(cls(), data))
+    if hasattr(ref_cfg, "frames"):  # clips: one real clip tells the reference's shape
+        import dataclasses
+
+        from genlab.data import build_dataset
+
+        one = (
+            build_dataset(dataclasses.replace(ref_cfg, n=1)).shape
+            if hasattr(ref_cfg, "n")
+            else None
+        )
+        if one is not None and tuple(one) != tuple(x.shape[1:]):
+            if x.ndim != 5:
+                raise ConfigError(
+                    f"--fake: {path} holds {tuple(x.shape[1:])}, not clips (C, T, H, W)"
+                )
+            _, t, h, _ = x.shape[1:]
+            raise ConfigError(
+                f"--fake: {path} holds clips {tuple(x.shape[1:])} but --real {args.real} gives "
+                f"{tuple(one)}; set data.frames={t} data.image_size={h} to compare like with like"
+            )
     return x, y, ref_cfg, f"{args.real} as configured", texts
 
 

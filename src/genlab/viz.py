@@ -266,15 +266,24 @@ def save_video_samples(
     """Save clips ``(N, C, T, H, W)``: ``path`` ending in ``.gif`` or ``.mp4`` is one
     animation of grids (:func:`video_grid`); any other suffix (``.png``) is the frame strip
     (:func:`frame_strip`) with the GIF and MP4 beside it (same name, those suffixes).
-    Upscaled so a frame is at least 64 pixels tall. Returns ``path``."""
+    Upscaled so a frame is at least 64 pixels tall. Returns ``path``.
+
+    Raises:
+        DataError: a target that is a folder (checked before anything is written), or one
+            that cannot be written.
+    """
     path = Path(path)
     scale = auto_scale(x.shape[-2])
     if path.suffix.lower() in (".gif", ".mp4"):
         return write_animation(video_grid(x, nrow), path, fps, scale)
-    _atomic_save(_to_image(frame_strip(x), scale), path)
+    targets = [path.with_suffix(".gif"), path.with_suffix(".mp4"), path]
+    folder = next((p for p in targets if p.is_dir()), None)
+    if folder is not None:
+        raise DataError(f"{folder}: is a folder; the clips cannot be written there")
     grid = video_grid(x, nrow)
-    for suffix in (".gif", ".mp4"):
-        write_animation(grid, path.with_suffix(suffix), fps, scale)
+    for target in targets[:2]:
+        write_animation(grid, target, fps, scale)
+    _atomic_save(_to_image(frame_strip(x), scale), path)
     return path
 
 

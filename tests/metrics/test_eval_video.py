@@ -196,7 +196,12 @@ def test_bad_video_eval_requests_are_one_line(runs, capsys, argv, message):
 def test_clips_of_the_wrong_shape_are_one_line(runs, tmp_path, capsys):
     np.savez(tmp_path / "x.npz", x=np.zeros((4, 3, 4, SIZE, SIZE), np.float32))
     argv = ["--real", "moving-shapes", "--fake", tmp_path / "x.npz", "--extractor", runs["cls"]]
-    code, _, err = _eval(capsys, *argv, "--metrics", "fvd")
+    code, _, err = _eval(capsys, *argv, "--metrics", "fvd")  # the real clips differ
+    assert code == 2 and err.count("\n") == 1, err
+    assert "holds clips (3, 4, 16, 16) but --real moving-shapes gives (3, 16, 32, 32)" in err
+    assert "data.frames=4 data.image_size=16" in err
+    like = ["data.frames=4", f"data.image_size={SIZE}"]  # real as the file; the extractor differs
+    code, _, err = _eval(capsys, *argv, *like, "--metrics", "fvd")
     assert code == 2 and err.count("\n") == 1, err
     assert "expects clips (N, 3, 8, 16, 16), got (4, 3, 4, 16, 16)" in err
 
