@@ -97,7 +97,8 @@ def pin_dependencies(exp: Experiment, run_dir: Path) -> None:
         if not (dep / f"{weights}.safetensors").is_file():
             raise ConfigError(
                 f"{key}: {dep} is not a trained run (no {weights}.safetensors); train it "
-                f"first: `genlab train <recipe> --out {dep}` (`genlab list recipes`)"
+                f"first: `genlab train {dep.name} --out {dep}` if {dep.name} is its recipe "
+                "(`genlab list recipes`)"
             )
         pins[key] = {
             "path": os.path.relpath(dep.resolve(), Path(run_dir).resolve()),

@@ -324,8 +324,15 @@ def check_compatible(model_cfg: Any, data: Dataset, check_shape: bool = True) ->
     latents) and classes must match the data's (clear error if not)."""
     shape_fn = getattr(model_cfg, "input_shape", None)
     if check_shape and shape_fn is not None and tuple(shape_fn()) != data.shape:
+        hint = ""
+        if len(data.shape) == 4:  # clips (C, T, H, W)
+            c, t, h, w = data.shape
+            hint = f"; set model.in_channels={c} model.frames={t} model.image_size={h}"
+        elif len(data.shape) == 3 and data.shape[1] == data.shape[2]:  # square images
+            hint = f"; set model.in_channels={data.shape[0]} model.image_size={data.shape[1]}"
         raise ConfigError(
-            f"model: expects samples of shape {tuple(shape_fn())} but the data gives {data.shape}"
+            f"model: expects samples of shape {tuple(shape_fn())} but the data gives "
+            f"{data.shape}{hint}"
         )
     k = getattr(model_cfg, "num_classes", 0)
     if k and k != data.num_classes:
