@@ -202,6 +202,17 @@ def test_the_classifier_scores_clips_on_their_prompts_attributes(runs, tmp_path)
         heads = net.split(net(torch.from_numpy(z["x"])))  # {attribute: (3, K)}
     scores = attribute_accuracy(heads, labels)
     assert set(scores) == {"acc_shape", "acc_color", "acc_size", "acc_direction", "exact_match"}
+    # the same through genlab eval: a run's held-out prompts, and a --fake file's prompts
+    for how in (
+        [str(runs / "words"), "--n", "4"],
+        ["--real", "moving-shapes", "--fake", str(npz), "data.frames=4", "data.image_size=16"],
+    ):
+        out = tmp_path / "e.json"
+        argv = ["eval", *how, "--metrics", "attributes", "--extractor", str(cls), "--json", out]
+        assert main([str(a) for a in argv]) == 0
+        got = json.loads(out.read_text())["metrics"]
+        assert set(got) >= {"acc_direction", "exact_match"}
+        assert all(0 <= v <= 1 for v in got.values())
 
 
 @pytest.mark.parametrize("name", ["shapes", "moving-shapes"])

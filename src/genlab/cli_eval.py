@@ -44,10 +44,11 @@ def _eval_extractor(args, data_name: str, device):
 
 def _eval_video_extractors(args, metrics, name: str, made, device):
     """The networks of the video metrics: the video classifier whose clip features give
-    ``fvd`` (``--extractor``, default ``runs/eval-moving-mnist-classifier`` for
-    moving-mnist) and the image classifier of the frames (``frame_fid``, ``consistency``;
-    ``FRAME_EXTRACTOR_FOR``, e.g. ``runs/eval-mnist-classifier``), checked against the
-    clips ``made`` ``(C, T, H, W)`` a run makes (None: not known yet) before sampling.
+    ``fvd`` and whose heads read a text-to-video run's ``attributes`` (``--extractor``,
+    default ``runs/eval-moving-mnist-classifier`` for moving-mnist) and the image
+    classifier of the frames (``frame_fid``, ``consistency``; ``FRAME_EXTRACTOR_FOR``, e.g.
+    ``runs/eval-mnist-classifier``), checked against the clips ``made`` ``(C, T, H, W)``
+    a run makes (None: not known yet) before sampling.
 
     Without the frame classifier, a default ``frame_fid`` is dropped and ``consistency``
     reads pixels; ``note`` says so in one line. Returns ``(ext, frame_ext, metrics,
@@ -56,7 +57,7 @@ def _eval_video_extractors(args, metrics, name: str, made, device):
     from genlab.metrics.features import default_classifier_dir, get_extractor
 
     ext = None
-    if "fvd" in metrics:
+    if "fvd" in metrics or "attributes" in metrics:  # the clip classifier's features / heads
         if not (args.extractor or args.inception_weights) and name not in EXTRACTOR_FOR:
             raise ConfigError(
                 f"--extractor: no built-in video classifier for '{name}'; pass --extractor RUN "
@@ -67,8 +68,9 @@ def _eval_video_extractors(args, metrics, name: str, made, device):
         if shape is None or len(shape) != 4:
             what = "waveforms" if shape and len(shape) == 2 else "images"
             raise ConfigError(
-                f"--extractor: '{ext.name}' reads {what}, not clips; fvd needs a video "
-                "classifier (`genlab train eval-moving-mnist-classifier`, or one of kind=video)"
+                f"--extractor: '{ext.name}' reads {what}, not clips; fvd and attributes need "
+                "a video classifier (`genlab train eval-moving-mnist-classifier`, or one of "
+                "kind=video)"
             )
         if made is not None and made != tuple(shape):  # checked before sampling
             raise ConfigError(

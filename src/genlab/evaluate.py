@@ -56,6 +56,7 @@ def parse_metrics(spec: str | None, modality: str, data: str | None = None) -> l
     names = [m.strip() for m in spec.split(",") if m.strip()]
     # the MetricInfo.modality values that apply here: a classifier's on images and audio
     kinds = ("any", modality, "features") if modality in ("image", "audio") else ("any", modality)
+    kinds += ("captioned",) if modality in ("image", "video") else ()
     fits = [k for k, v in METRICS.items() if v.modality in kinds]
     for m in names:
         if m not in METRICS:  # the nearest name for this data first ('fdi': fid, not fvd)
@@ -93,7 +94,6 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
     from genlab.metrics.kid import kid
     from genlab.metrics.prdc import density_coverage, precision_recall
     from genlab.metrics.scores import (
-        attribute_accuracy,
         class_accuracy,
         inception_score,
         intra_class_fid,
@@ -139,20 +139,7 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
             raise ConfigError("--metrics acc: the samples have no class labels")
         out["acc"] = class_accuracy(logits, fake_class)
     if "attributes" in names:
-        if not fake_labels:
-            raise ConfigError(
-                "--metrics attributes: the samples have no prompt attributes (it scores a "
-                "text-to-image run on shapes)"
-            )
-        heads = ext.all_logits(fake)
-        missing = [a for a in fake_labels if a not in heads]
-        if missing:
-            raise ConfigError(
-                f"--metrics attributes: the extractor '{ext.name}' has no '{missing[0]}' head; "
-                "use the shapes classifier (--extractor runs/eval-shapes-classifier)"
-            )
-        ext.single_label("attributes", list(fake_labels))
-        out.update(attribute_accuracy(heads, fake_labels))
+        out.update(attribute_scores(fake, ext, fake_labels))
     if "ifid" in names:
         if fake_class is None or "class" not in ref["labels"]:
             raise ConfigError("--metrics ifid: needs class labels for samples and reference")
@@ -168,6 +155,33 @@ def _image_metrics(names, fake, fake_class, ref, ext, seed, fake_labels=None) ->
         s = stacked_mnist_stats(fake, ext.logits)
         out["stacked_modes"], out["stacked_kl"] = s["modes"], s["kl"]
     return out
+
+
+def attribute_scores(fake: Tensor, ext, fake_labels: dict) -> dict:
+    """``attributes``: per-attribute accuracy and exact match of samples (images or clips)
+    on what their prompts asked for (``fake_labels`` ``{attribute: (N,)}``), read by the
+    classifier ``ext``'s heads of those names (``genlab.metrics.scores.attribute_accuracy``).
+
+    Raises:
+        ConfigError: samples without prompt attributes, or a classifier without a head
+            for one of them (or a multi-label one).
+    """
+    from genlab.metrics.scores import attribute_accuracy
+
+    if not fake_labels:
+        raise ConfigError(
+            "--metrics attributes: the samples have no prompt attributes (it scores a "
+            "text-to-image or text-to-video run on shapes / moving-shapes)"
+        )
+    heads = ext.all_logits(fake)
+    missing = [a for a in fake_labels if a not in heads]
+    if missing:
+        raise ConfigError(
+            f"--metrics attributes: the extractor '{ext.name}' has no '{missing[0]}' head; "
+            "use the data's classifier (eval-shapes-classifier, eval-moving-shapes-classifier)"
+        )
+    ext.single_label("attributes", list(fake_labels))
+    return attribute_accuracy(heads, fake_labels)
 
 
 def _video_metrics(names, fake: Tensor, ref_cfg, ext, frame_ext, cache_dir) -> tuple[dict, dict]:
@@ -313,9 +327,12 @@ def evaluate(
         result["reference"]["n"] = len(ref)
         result["metrics"] = _points_metrics(metrics, fake.double(), ref_cfg, ref.x.double(), seed)
     elif modality == "video":
+        video = [m for m in metrics if m != "attributes"]
         result["metrics"], info = _video_metrics(
-            metrics, fake, ref_cfg, extractor, frame_extractor, cache_dir
+            video, fake, ref_cfg, extractor, frame_extractor, cache_dir
         )
+        if "attributes" in metrics:  # a text-to-video run's prompts
+            result["metrics"].update(attribute_scores(fake, extractor, fake_labels))
         result["reference"].update(info)
         for key, e in (("extractor", extractor), ("frame_extractor", frame_extractor)):
             result[key] = e and {"name": e.name, "fingerprint": e.fingerprint}

@@ -28,7 +28,8 @@ class MetricInfo:
     """What one ``--metrics`` name computes and on which data it applies."""
 
     doc: str
-    # "image", "points", "video", "features" (image or audio: a classifier's) or "any"
+    # "image", "points", "video", "features" (image or audio: a classifier's), "captioned"
+    # (images or clips with captions) or "any"
     modality: str
 
 
@@ -41,9 +42,9 @@ METRICS: dict[str, MetricInfo] = {
     "is": MetricInfo("Inception-style score exp(E KL(p(y|x)||p(y))) from the classifier", FEATURES),
     "acc": MetricInfo("classifier accuracy of class-conditional samples", FEATURES),
     "attributes": MetricInfo(
-        "per-attribute accuracy and exact match of text-to-image samples on their prompts' "
-        "attributes (shapes classifier heads)",
-        "image",
+        "per-attribute accuracy and exact match of text-to-image / text-to-video samples on "
+        "their prompts' attributes (shapes / moving-shapes classifier heads)",
+        "captioned",
     ),
     "clip": MetricInfo(
         "CLIP score of a text run's samples against their prompts (a dual-encoder run, "
