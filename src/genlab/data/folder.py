@@ -50,10 +50,13 @@ def _visible(path: Path, root: Path) -> bool:
     return not any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def list_images(cfg: ImageFolderConfig) -> tuple[list[str], list[tuple[Path, int]]]:
-    """The class names and ``(path, class id)`` of every image under ``cfg.root``."""
+def list_images(
+    cfg: ImageFolderConfig, what: str = "images"
+) -> tuple[list[str], list[tuple[Path, int]]]:
+    """The class names and ``(path, class id)`` of every file under ``cfg.root`` with one
+    of ``cfg.extensions``; ``what`` names the files in errors ("images", "videos")."""
     if not cfg.root:
-        raise ConfigError("data.root: set it to a folder with one subfolder of images per class")
+        raise ConfigError(f"data.root: set it to a folder with one subfolder of {what} per class")
     root = Path(cfg.root)
     if not root.is_dir():
         raise DataError(f"{root}: no such directory")
@@ -61,9 +64,9 @@ def list_images(cfg: ImageFolderConfig) -> tuple[list[str], list[tuple[Path, int
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and _visible(p, root))
     if not classes:
         loose = [p for p in root.iterdir() if p.suffix.lower() in exts]
-        extra = f" (found {len(loose)} images directly in it)" if loose else ""
+        extra = f" (found {len(loose)} {what} directly in it)" if loose else ""
         raise DataError(
-            f"{root}: no class subfolders{extra}; put the images in one subfolder per class"
+            f"{root}: no class subfolders{extra}; put the {what} in one subfolder per class"
         )
     items = []
     for k, name in enumerate(classes):
@@ -73,7 +76,7 @@ def list_images(cfg: ImageFolderConfig) -> tuple[list[str], list[tuple[Path, int
             if p.suffix.lower() in exts and p.is_file() and _visible(p, root)
         )
         if not files:
-            raise DataError(f"{root / name}: no images with extensions {', '.join(sorted(exts))}")
+            raise DataError(f"{root / name}: no {what} with extensions {', '.join(sorted(exts))}")
         items += [(p, k) for p in files]
     return classes, items
 

@@ -275,7 +275,7 @@ def make_video_folder(cfg: VideoFolderConfig) -> Dataset:
         DataError: no class subfolders or no videos in one, an unreadable file, or a file
             with fewer than ``cfg.frames`` frames (names it).
     """
-    classes, items = list_images(cfg)
+    classes, items = list_images(cfg, "videos")
     clips, fps = [], 0.0
     for path, _ in items:
         x, rate = read_video(path, cfg.channels, max_frames=cfg.frames)
