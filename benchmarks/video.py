@@ -4,7 +4,7 @@ frame prediction against its floors and published figures, and rollout drift.
     python benchmarks/video.py [--classifier runs/eval-moving-mnist-classifier]
         [--mnist runs/eval-mnist-classifier] [--n 200] [--threads 2]
         [--sanity] [--runs RUN ...] [--predict RUN ...] [--rollout RUN ...]
-        [--examples docs/video]
+        [--rollout-n 50] [--frames 60] [--examples docs/video]
     python benchmarks/video.py --cost        # benchmarks/video_cost.py's table
 
 Every figure is on held-out clips (``moving-mnist`` ``split=test``: digits from MNIST
@@ -173,7 +173,8 @@ def predict(runs, n, examples) -> None:
 def rollout(runs, n, total, clip_ex, examples) -> None:
     real = held_out(n)
     print(f"\nrollout to {total} frames: {n} clips per run; FVD of 20-frame segments")
-    print(f"{'run':<34}{'1-20 vs real':>14}{'41-60 vs real':>15}{'41-60 vs 1-20':>15}")
+    last = f"{total - 19}-{total}"
+    print(f"{'run':<34}{'1-20 vs real':>14}{last + ' vs real':>15}{last + ' vs 1-20':>15}")
     fr = clip_ex.features(real)
     for run in runs:
         exp, model = load_model(Path(run), "ema", "cpu")
@@ -203,6 +204,7 @@ def main() -> None:
     ap.add_argument("--predict", nargs="*", help="the floors, and these runs' predictions")
     ap.add_argument("--rollout", nargs="*", default=[])
     ap.add_argument("--frames", type=int, default=60, help="rollout length")
+    ap.add_argument("--rollout-n", type=int, default=50, help="clips rolled out per run")
     ap.add_argument("--cost", action="store_true", help="benchmarks/video_cost.py's table")
     ap.add_argument("--examples", default="", help="write GIF/MP4/PNG examples here")
     ap.add_argument("--quick", action="store_true", help="the prediction floors on 50 clips")
@@ -227,7 +229,7 @@ def main() -> None:
     if args.runs:
         generators(args.runs, held_out(args.n), args.n, clip_ex, frame_ex, args.examples)
     if args.rollout:
-        rollout(args.rollout, args.n, args.frames, clip_ex, args.examples)
+        rollout(args.rollout, args.rollout_n, args.frames, clip_ex, args.examples)
 
 
 if __name__ == "__main__":
