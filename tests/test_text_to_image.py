@@ -175,7 +175,8 @@ def test_attribute_accuracy_and_exact_match():
 def test_eval_scores_a_text_run_on_its_prompts_attributes(runs, tmp_path, capsys):
     args = ["eval", str(runs / "words"), "--n", "4", "--metrics", "attributes"]
     assert main([*args, "--extractor", "inception-random"]) == 2
-    assert "has no 'shape' head; use the data's classifier (eval-shapes-classifier" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "has no 'shape' head; use the data's classifier (eval-shapes-classifier" in err
     from genlab.families.base import heldout_attributes
     from genlab.families.diffusion import heldout_prompts
 

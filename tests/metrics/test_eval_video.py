@@ -179,7 +179,7 @@ def test_a_missing_video_classifier_says_which_recipe_to_train(tmp_path, capsys,
         (["--metrics", "clip"], "'clip' applies to image data, not video"),
         (["--metrics", "is"], "'is' applies to image or audio data, not video"),
         (["--extractor", "SHORT"], "reads clips (3, 4, 16, 16); "),  # before sampling
-        (["--extractor", "FRAMES"], "'shapes' reads images, not clips; fvd and attributes need a video"),
+        (["--extractor", "FRAMES"], "'shapes' reads images, not clips; fvd and attributes need"),
     ],
 )
 def test_bad_video_eval_requests_are_one_line(runs, capsys, argv, message):
