@@ -220,16 +220,10 @@ def _eval_samples_from_file(args):
     if bad:
         raise ConfigError(f"{bad[0].split('=')[0]}: only data.* settings apply with --real")
     ref_cfg = C.revalidate(C.apply_overrides(cls(), data))
-    if hasattr(ref_cfg, "frames"):  # clips: one real clip tells the reference's shape
-        import dataclasses
+    if hasattr(ref_cfg, "frames"):  # clips: two real clips tell the reference's shape
+        from genlab.evaluate import clip_shape
 
-        from genlab.data import build_dataset
-
-        one = (
-            build_dataset(dataclasses.replace(ref_cfg, n=1)).shape
-            if hasattr(ref_cfg, "n")
-            else None
-        )
+        one = clip_shape(ref_cfg)  # None for a folder of videos (not built to see)
         if one is not None and tuple(one) != tuple(x.shape[1:]):
             if x.ndim != 5:
                 raise ConfigError(
