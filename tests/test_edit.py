@@ -169,6 +169,9 @@ def test_a_run_that_cannot_edit_is_refused(tmp_path, capsys):
     args = ["edit", str(run), "--image", str(tmp_path / "x.png"), "--strength", "0.5"]
     assert main([*args, "--out", str(tmp_path / "y.png")]) == 2
     assert "editing needs a diffusion or flow run" in capsys.readouterr().err
+    # the run is refused first, not the output's suffix (a user of a video run asks for .gif)
+    assert main([*args, "--out", str(tmp_path / "y.gif")]) == 2
+    assert "editing needs a diffusion or flow run" in capsys.readouterr().err
 
 
 def test_a_trained_inpainting_run_reads_the_mask(tmp_path):

@@ -256,10 +256,12 @@ def cmd_sample(args) -> int:
 
 
 def cmd_edit(args) -> int:
-    from genlab.edit import edit, parse_extend
+    from genlab.edit import check_editable, edit, parse_extend
+    from genlab.runs import read_experiment
     from genlab.viz import save_grid, save_image
 
     set_threads_from(args)
+    check_editable(read_experiment(Path(args.run)), args.run)  # before the output's name
     out = Path(args.out)
     if out.suffix.lower() in (".jpg", ".jpeg"):
         raise ConfigError(f"--out: {out}: JPEG is lossy and would change the kept pixels; use .png")

@@ -113,6 +113,20 @@ def edit_cond(exp, n: int, cls: int | None, guided: bool) -> dict:
     return {"class": torch.full((n,), k, dtype=torch.int64)}
 
 
+def check_editable(exp, run_dir: str | Path) -> None:
+    """Raise ``ConfigError`` unless ``exp`` (a run's experiment) is one ``genlab edit``
+    can edit: a diffusion or flow run on images, a distilled student of one, or a
+    translation run."""
+    family = family_of(exp.objective.kind)
+    translates = family.translate is not None
+    if not translates and (family.edit is None or DATASETS[exp.data.name].modality != "image"):
+        raise ConfigError(
+            f"genlab edit: {run_dir} is a {family.name} run on {exp.data.name}; editing needs "
+            "a diffusion or flow run on images (or a distilled student of one), or a "
+            "Pix2Pix / CycleGAN run"
+        )
+
+
 def edit(
     run_dir: str | Path,
     image: str | Path,
@@ -195,12 +209,7 @@ def edit(
             raise ConfigError("sampler.sources: genlab edit translates the given image")
         out = family.translate(model, exp, x_in.to(device), scfg.direction).cpu()
         return out, x_in, None
-    if family.edit is None or DATASETS[exp.data.name].modality != "image":
-        raise ConfigError(
-            f"genlab edit: {run_dir} is a {family.name} run on {exp.data.name}; editing needs "
-            "a diffusion or flow run on images (or a distilled student of one), or a "
-            "Pix2Pix / CycleGAN run"
-        )
+    check_editable(exp, run_dir)
     if getattr(exp.objective, "autoencoder", ""):
         raise ConfigError(
             f"genlab edit: {run_dir} is a latent diffusion run (objective.autoencoder); "
