@@ -2,7 +2,7 @@
 spoken-digit classifier (``genlab train eval-fsdd-classifier``; log-mel CNN).
 
     python benchmarks/audio.py [--classifier runs/eval-fsdd-classifier] [--fsdd DIR]
-        [--griffin-lim-iters 32] [--vocoder runs/hifigan-fsdd] [--codec runs/codec-fsdd ...]
+        [--griffin-lim-iters 32] [--vocoder runs/vocos-fsdd ...] [--codec runs/codec-fsdd ...]
         [--threads 2] [--examples docs/audio]
 
 Two tables, both on the held-out takes 0-4 (300 clips; the classifier trained on 5-49):
@@ -17,9 +17,10 @@ Two tables, both on the held-out takes 0-4 (300 clips; the classifier trained on
    seconds of audio per second. Rows: Griffin-Lim (fast, momentum 0.99) from the full
    STFT magnitude and from the 64-band mel spectrogram a vocoder gets (pseudo-inverse of
    the filterbank), 8-bit mu-law (what WaveNet's softmax can express) and, with
-   ``--vocoder RUN``, a trained HiFi-GAN (``genlab train hifigan-fsdd``) from the same
-   mel spectrogram, and with ``--codec RUN ...`` trained neural codecs (``genlab train
-   codec-fsdd``) through their first 1, 2, ... K codebooks, each at its bitrate.
+   ``--vocoder RUN ...``, trained vocoders (``genlab train hifigan-fsdd``,
+   ``vocos-fsdd``) from the same mel spectrogram, and with ``--codec RUN ...`` trained
+   neural codecs (``genlab train codec-fsdd``) through their first 1, 2, ... K
+   codebooks, each at its bitrate.
 
 ``--examples DIR`` writes the first clip of each row as a WAV and one spectrogram
 picture of them all, for docs/audio.md.
@@ -91,7 +92,11 @@ def quality(ext, x, labels, train_feats, train_logits) -> dict:
 
 
 def resyntheses(
-    x: torch.Tensor, iters: int, sr: int, vocoder: str | None = None, codecs: tuple[str, ...] = ()
+    x: torch.Tensor,
+    iters: int,
+    sr: int,
+    vocoders: tuple[str, ...] = (),
+    codecs: tuple[str, ...] = (),
 ) -> dict:
     """``{row: (waveforms, seconds taken)}`` for every lossy round trip."""
     out = {}
@@ -113,7 +118,7 @@ def resyntheses(
     y = mu_law_decode(mu_law_encode(x))
     out["8-bit mu-law"] = (y, time.perf_counter() - tic)
 
-    if vocoder:
+    for vocoder in vocoders:
         from genlab.families.vocoder import mel_of
         from genlab.runs import load_model
 
@@ -121,7 +126,8 @@ def resyntheses(
         with torch.no_grad():
             tic = time.perf_counter()
             y = torch.cat([g(mel_of(exp, b)) for b in x.split(50)])
-            out[f"HiFi-GAN {vocoder}, {exp.model.n_mels}-band mel"] = (
+            kind = "Vocos" if exp.model.generator == "vocos" else "HiFi-GAN"
+            out[f"{kind} {vocoder}, {exp.model.n_mels}-band mel"] = (
                 y, time.perf_counter() - tic
             )  # fmt: skip
     for codec in codecs:
@@ -144,7 +150,9 @@ def main() -> None:
     p.add_argument("--classifier", default="runs/eval-fsdd-classifier")
     p.add_argument("--fsdd", default=DATASETS["fsdd"].config().root)
     p.add_argument("--griffin-lim-iters", type=int, default=32)
-    p.add_argument("--vocoder", help="a trained hifigan-fsdd run to resynthesise with")
+    p.add_argument(
+        "--vocoder", nargs="*", default=[], help="trained vocoder runs to resynthesise with"
+    )
     p.add_argument("--codec", nargs="*", default=[], help="trained codec-fsdd runs")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--examples", help="a folder for one WAV per row and a spectrogram grid")
@@ -174,7 +182,7 @@ def main() -> None:
           "0 | 0 | - |")  # fmt: skip
     examples = {"original": test.x[:1]}
     for name, (y, took) in resyntheses(
-        test.x, args.griffin_lim_iters, sr, args.vocoder, tuple(args.codec)
+        test.x, args.griffin_lim_iters, sr, tuple(args.vocoder), tuple(args.codec)
     ).items():
         q = quality(ext, y, labels, train_feats, train_logits)
         mcd = float(mel_cepstral_distortion(y, test.x, sr).mean())

@@ -17,7 +17,10 @@ For each run (any family whose samples are ``fsdd`` waveforms and that takes ``c
   guidance nulls the runs trained with ``cond_drop``): IS, mIS, AM, FID, NDB, cells.
 
 A mel-spectrogram run (``rf-mel-fsdd``: one class per digit x speaker) draws its mels
-once and gives two rows: decoded by its vocoder and by Griffin-Lim.
+once and gives two rows: decoded by its vocoder and by Griffin-Lim. ``--vocoder RUN``
+decodes with another vocoder run trained on the same mels (``vocos-fsdd``) instead of
+the run's own ``objective.autoencoder``. A run trained without labels
+(``model.num_classes=0``) gives the unconditional rows only.
 
 The real row scores the 300 held-out clips (takes 0-4) the same way. The targets of
 issue 20 are ratios to it: unconditional IS >= 0.63x (DiffWave on SC09), conditional
@@ -27,6 +30,7 @@ digit accuracy >= 0.92x.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -52,12 +56,16 @@ def run_cond(exp, digit: torch.Tensor, speaker: torch.Tensor) -> dict:
     return {"class": digit, "speaker": speaker}
 
 
-def draw(exp, model, cond: dict, seeds: list[int]) -> dict:
+def draw(exp, model, cond: dict, seeds: list[int], vocoder: str | None = None) -> dict:
     """``{decoder: (samples (n, 1, L), seconds)}`` of a loaded run for ``cond``
     (per-sample tensors). A mel-spectrogram run draws its mels once and decodes them
     twice: with its vocoder and with Griffin-Lim (each time: the drawing plus that
     decoding)."""
     fam = family_of(exp.objective.kind)
+    if vocoder and exp.objective.kind == "denoise":
+        exp = dataclasses.replace(
+            exp, objective=dataclasses.replace(exp.objective, autoencoder=vocoder)
+        )
     ae = load_autoencoder(exp) if exp.objective.kind == "denoise" else None
     mel = ae is not None and hasattr(ae, "griffin_lim")
     parts, took = {}, {}
@@ -98,6 +106,7 @@ def main() -> None:
     p.add_argument("--per-cell", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--examples", help="a folder for each run's digits 0-9 as WAVs and a picture")
+    p.add_argument("--vocoder", help="decode mel runs with this vocoder run instead of their own")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     _machine.report()
@@ -123,9 +132,13 @@ def main() -> None:
         nulls = family_of(exp.objective.kind).null_cond(exp)
         seconds = len(seeds) * exp.data.length / sr
         null = {k: v.expand(len(seeds)).clone() for k, v in nulls.items()}
-        for how, cond in (("digit + speaker", run_cond(exp, digit, speaker)),
-                          ("unconditional", null)):  # fmt: skip
-            for decoder, (x, took) in draw(exp, model, cond, seeds).items():
+        rows = [("unconditional", null)]
+        if family_of(exp.objective.kind).cond_keys(exp):  # trained with labels
+            rows.insert(0, ("digit + speaker", run_cond(exp, digit, speaker)))
+        for how, cond in rows:
+            for decoder, (x, took) in draw(exp, model, cond, seeds, args.vocoder).items():
+                if decoder == "vocoder" and args.vocoder:
+                    decoder = args.vocoder
                 name = f"{run}{f' ({decoder})' if decoder else ''}"
                 q = quality(ext, x, labels, train_feats, train_logits)
                 if how == "unconditional":  # nothing was asked

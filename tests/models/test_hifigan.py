@@ -91,3 +91,39 @@ def test_any_valid_setting_builds_and_keeps_the_length():
     assert len(logits) == 4
     with pytest.raises(ConfigError, match="model.resblock_kernels: .* must be odd"):
         HiFiGANConfig(resblock_kernels=(4,))
+
+
+def test_istft_head_inverts_the_stft_it_is_given():
+    # with an identity 1x1 convolution, features [log|S|; angle S] give back the waveform
+    from genlab.nn.audio import ISTFTHead, stft
+
+    n_fft, hop = 64, 16
+    head = ISTFTHead(2 * (n_fft // 2 + 1), n_fft, hop)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(head.out_channels)[..., None])
+        head.bias.zero_()
+    x = 0.5 * torch.sin(torch.linspace(0, 60, 320))[None] * torch.linspace(0.2, 1, 320)
+    s = stft(x, n_fft, hop)  # (1, F, T + 1)
+    h = torch.cat([s.abs().clamp(min=1e-9).log(), s.angle()], 1)
+    y = head(h, x.shape[-1])
+    assert y.shape == (1, 1, 320)
+    assert torch.allclose(y[0], x, atol=1e-4)
+
+
+def test_vocos_generator_keeps_the_length_and_learns(tmp_path):
+    from genlab.models.hifigan import Vocos, generator
+
+    cfg = HiFiGANConfig(
+        generator="vocos", channels=16, layers=2, d_channels=4, periods=(2,), scales=1
+    )
+    g = generator(cfg)
+    assert isinstance(g, Vocos)
+    y = g(torch.randn(2, 1, 64, 10)).detach()
+    assert y.shape == (2, 1, 640) and float(y.abs().max()) <= 1
+    run = tmp_path / "vocos"
+    tiny = [a for a in TINY if not a.startswith(("model.resblock", "model.channels"))]
+    args = ["train", "vocos-fsdd", *tiny, "model.channels=16", "model.layers=2", "--out", str(run)]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    mel = [r["mel_l1"] for r in rows if "mel_l1" in r]
+    assert sum(mel[-2:]) / 2 < 0.8 * sum(mel[:2]) / 2, mel

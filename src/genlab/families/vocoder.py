@@ -25,7 +25,7 @@ from genlab.errors import ConfigError
 from genlab.experiment import Experiment
 from genlab.families.base import Family, heldout_images, no_dependencies, prepare
 from genlab.families.gan import fit_game
-from genlab.models.hifigan import HiFiGAN, HiFiGANDiscriminator
+from genlab.models.hifigan import HiFiGANDiscriminator, generator
 from genlab.nn.audio import MelSpectrogram, griffin_lim, mel_to_linear
 from genlab.objectives import vocoder as V
 
@@ -73,7 +73,7 @@ def mel_of(exp: Experiment, x: Tensor, mel: MelSpectrogram | None = None) -> Ten
 
 def build(exp: Experiment) -> nn.Module:
     _check(exp)
-    return HiFiGAN(exp.model)
+    return generator(exp.model)
 
 
 class MelAutoencoder(nn.Module):

@@ -67,7 +67,12 @@ class HiFiGANConfig:
     n_fft: int = 256
     hop_length: int = 64
     n_mels: int = 64
-    channels: int = 128  # after the input convolution; halved at every upsampling
+    # hifigan: transposed-convolution upsampling to the waveform (Kong et al. 2020);
+    # vocos: ConvNeXt blocks at the frame rate and an iSTFT head (Siuzdak 2023)
+    generator: Literal["hifigan", "vocos"] = "hifigan"
+    channels: int = 128  # hifigan: after the input convolution, halved at every upsampling;
+    # vocos: the width of every ConvNeXt block
+    layers: int = 8  # vocos: ConvNeXt blocks
     upsample_rates: tuple[int, ...] = (4, 4, 4)  # their product is hop_length
     resblock_kernels: tuple[int, ...] = (3, 7, 11)  # the multi-receptive-field fusion
     resblock_dilations: tuple[int, ...] = (1, 3, 5)
@@ -82,7 +87,7 @@ class HiFiGANConfig:
 
     def __post_init__(self):
         for k in ("length", "sample_rate", "n_fft", "hop_length", "n_mels", "channels",
-                  "scales", "d_channels"):  # fmt: skip
+                  "layers", "scales", "d_channels"):  # fmt: skip
             if getattr(self, k) < 1:
                 raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
         if math.prod(self.upsample_rates) != self.hop_length:
@@ -94,7 +99,7 @@ class HiFiGANConfig:
             raise ConfigError(
                 f"model.resblock_kernels: {self.resblock_kernels}; each must be odd (same padding)"
             )
-        if self.channels % 2 ** len(self.upsample_rates):
+        if self.generator == "hifigan" and self.channels % 2 ** len(self.upsample_rates):
             raise ConfigError(
                 f"model.channels: {self.channels} is not divisible by 2^{len(self.upsample_rates)}"
             )
@@ -107,7 +112,10 @@ class HiFiGANConfig:
         return (1, self.n_mels, self.length // self.hop_length)
 
 
-HIFIGAN_PRESETS = {"hifigan-small": HiFiGANConfig()}
+HIFIGAN_PRESETS = {
+    "hifigan-small": HiFiGANConfig(),
+    "vocos-small": HiFiGANConfig(generator="vocos", channels=256, layers=8),
+}
 
 
 # ---------------------------------------- codec (genlab.models.codec)

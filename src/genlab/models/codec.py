@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from genlab.models.configs import CodecConfig
 from genlab.models.vq import Codebook, usage_stats
-from genlab.nn.audio import istft, stft
+from genlab.nn.audio import ISTFTHead, stft
 
 
 class ResidualUnit(nn.Module):
@@ -66,14 +66,11 @@ class ISTFTDecoder(nn.Module):
         c, self.n_fft, self.hop = cfg.decoder_channels, cfg.n_fft, cfg.hop_length()
         self.body = nn.Sequential(nn.Conv1d(cfg.code_dim, c, 7, padding=3), *_units(c),
                                   *_units(c), nn.ELU())  # fmt: skip
-        self.head = nn.Conv1d(c, 2 * (cfg.n_fft // 2 + 1), 1)
+        self.head = ISTFTHead(c, cfg.n_fft, self.hop)
 
     def forward(self, z: Tensor) -> Tensor:
         z = torch.cat([z, z[..., -1:]], -1)  # T + 1 centred frames cover T * hop samples
-        log_mag, phase = self.head(self.body(z)).float().chunk(2, 1)  # (B, F, T + 1) each
-        spec = torch.polar(log_mag.exp().clamp(max=100.0), phase)
-        length = (z.shape[-1] - 1) * self.hop
-        return istft(spec, self.n_fft, self.hop, length=length)[:, None].clamp(-1, 1)
+        return self.head(self.body(z), (z.shape[-1] - 1) * self.hop)  # (B, 1, T * hop)
 
 
 class Codec(nn.Module):

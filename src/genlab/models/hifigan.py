@@ -16,16 +16,34 @@ its 2x and 4x average-pooled copies. Every sub-discriminator returns its logits 
 feature maps (for the feature-matching loss). Widths are ``d_channels``-based, smaller
 than the paper's, for CPUs; weight normalisation is left out (the losses below are what
 the paper specifies; ``genlab.objectives.vocoder``).
+
+**Vocos generator** (``model.generator=vocos``; Siuzdak 2023, Sec. 3): the same mel in,
+the same waveform out, but no upsampling. A kernel-7 convolution to ``channels`` and
+LayerNorm, ``layers`` ConvNeXt blocks at the frame rate (Liu et al. 2022: depthwise
+kernel-7 convolution, LayerNorm, a 3x-wide GELU MLP, a layer scale starting at
+``1 / layers``, residual), LayerNorm, and the iSTFT head
+(:class:`genlab.nn.audio.ISTFTHead`): the STFT's log-magnitude and phase per frame,
+inverted. All of its work runs at ``sample_rate / hop_length`` frames per second, not at
+the sample rate. It trains against the same discriminators and losses.
+
+One change from Vocos: the head predicts the log-magnitude as a correction to the log
+of the mel's least-squares linear magnitude (``pinv(filterbank) exp(mel)``, floored at
+1e-5, the mel's own floor), not from zero. Quiet speech sits near ``log|S| = -7`` at
+8 kHz; a head that starts at 0 spends thousands of Adam steps at 2e-4 moving its bias
+there, and meanwhile outputs loud noise. With the prior, the first outputs already have
+the mel's spectral envelope and training goes to the phase and the fine structure.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.models.configs import HiFiGANConfig
+from genlab.nn.audio import ISTFTHead, mel_filterbank
 
 LRELU = 0.1
 
@@ -79,6 +97,53 @@ class HiFiGAN(nn.Module):
             x = up(F.leaky_relu(x, LRELU))  # (B, C / 2, r T)
             x = sum(block(x) for block in mrf) / len(mrf)
         return self.post(F.leaky_relu(x)).tanh()  # (B, 1, hop T)
+
+
+class ConvNeXtBlock(nn.Module):
+    """``x + gamma * W2 gelu(W1 LN(dwconv7(x)))`` on ``(B, C, T)`` (ConvNeXt's block in
+    1-D, as Vocos): W1 widens 3x, ``gamma`` per channel starts at ``scale``."""
+
+    def __init__(self, c: int, scale: float):
+        super().__init__()
+        self.dwconv = nn.Conv1d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c)
+        self.mlp = nn.Sequential(nn.Linear(c, 3 * c), nn.GELU(), nn.Linear(3 * c, c))
+        self.gamma = nn.Parameter(torch.full((c,), scale))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.norm(self.dwconv(x).transpose(1, 2))  # (B, T, C)
+        return x + (self.gamma * self.mlp(h)).transpose(1, 2)
+
+
+class Vocos(nn.Module):
+    """The Vocos generator: ``forward(mel (B, 1, n_mels, T) or (B, n_mels, T)) -> (B, 1,
+    T * hop_length)`` in [-1, 1]. The last frame is repeated so that ``T + 1`` centred
+    STFT frames cover exactly ``T * hop_length`` samples."""
+
+    def __init__(self, cfg: HiFiGANConfig):
+        super().__init__()
+        self.cfg = cfg
+        c = cfg.channels
+        self.embed = nn.Conv1d(cfg.n_mels, c, 7, padding=3)
+        self.norm_in, self.norm_out = nn.LayerNorm(c), nn.LayerNorm(c)
+        self.blocks = nn.Sequential(*(ConvNeXtBlock(c, 1 / cfg.layers) for _ in range(cfg.layers)))
+        self.head = ISTFTHead(c, cfg.n_fft, cfg.hop_length)
+        fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels)  # as MelSpectrogram's
+        self.register_buffer("pinv", torch.linalg.pinv(fb), persistent=False)  # (F, n_mels)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        x = mel.flatten(1, -2) if mel.ndim == 4 else mel  # (B, n_mels, T): log-mel
+        t = x.shape[-1]
+        base = (self.pinv @ x.float().exp()).clamp(min=1e-5).log()  # (B, F, T)
+        h = self.norm_in(self.embed(x).transpose(1, 2)).transpose(1, 2)  # (B, C, T)
+        h = self.norm_out(self.blocks(h).transpose(1, 2)).transpose(1, 2)
+        h, base = (torch.cat([v, v[..., -1:]], -1) for v in (h, base))  # T + 1 frames
+        return self.head(h, t * self.cfg.hop_length, base)  # (B, 1, T * hop)
+
+
+def generator(cfg: HiFiGANConfig) -> nn.Module:
+    """The generator ``model.generator`` names: :class:`HiFiGAN` or :class:`Vocos`."""
+    return Vocos(cfg) if cfg.generator == "vocos" else HiFiGAN(cfg)
 
 
 class PeriodDiscriminator(nn.Module):

@@ -1,5 +1,6 @@
 """Audio signal processing in torch: STFT and its inverse, mel filterbanks (Slaney and HTK
-scales), log-mel spectrograms, Griffin-Lim phase reconstruction and mu-law companding.
+scales), log-mel spectrograms, Griffin-Lim phase reconstruction, mu-law companding, and
+the Vocos iSTFT output head of the vocoder and the codec.
 
 Shapes follow DESIGN.md: a waveform is ``(B, 1, L)`` (any leading dims work) in [-1, 1];
 a spectrogram is ``(B, 1, F, T)`` (frequency bins x frames). Frequencies are in Hz,
@@ -237,3 +238,26 @@ class MelSpectrogram(nn.Module):
             spec = spec**self.power
         mel = torch.einsum("mf,...ft->...mt", self.filterbank, spec)
         return torch.log(mel.clamp(min=self.floor)) if self.log else mel
+
+
+class ISTFTHead(nn.Conv1d):
+    """The Vocos output head (Siuzdak 2023, Sec. 3): a 1x1 convolution from ``channels``
+    features per frame to the log-magnitude and the phase of an ``n_fft``-point STFT,
+    ``S = exp(log|S|) e^{i phase}`` (the magnitude capped at 100, as Vocos), inverted with
+    :func:`istft` (Hann window, hop ``hop_length``, centred frames).
+    ``forward(h (B, channels, T), length, log_mag_base=None) -> (B, 1, length)`` clamped
+    to [-1, 1]; ``T`` centred frames cover ``(T - 1) * hop_length`` samples;
+    ``log_mag_base`` ``(B, F, T)``, when given, is added to the predicted log-magnitude
+    (the head then predicts a correction to it). A ``Conv1d`` itself, so its parameters
+    are ``weight`` and ``bias``."""
+
+    def __init__(self, channels: int, n_fft: int, hop_length: int):
+        super().__init__(channels, 2 * (n_fft // 2 + 1), 1)
+        self.n_fft, self.hop_length = n_fft, hop_length
+
+    def forward(self, h: Tensor, length: int, log_mag_base: Tensor | None = None) -> Tensor:
+        log_mag, phase = super().forward(h).float().chunk(2, 1)  # (B, F, T) each
+        if log_mag_base is not None:
+            log_mag = log_mag + log_mag_base
+        spec = torch.polar(log_mag.exp().clamp(max=100.0), phase)
+        return istft(spec, self.n_fft, self.hop_length, length=length)[:, None].clamp(-1, 1)

@@ -15,6 +15,8 @@ spoken-digit classifier that scores audio samples is ``eval-fsdd-classifier``
 
 from __future__ import annotations
 
+import dataclasses
+
 from genlab.data import DATASETS
 from genlab.experiment import Experiment, TrainConfig
 from genlab.models import preset
@@ -153,6 +155,15 @@ def hifigan_fsdd() -> Experiment:
     )
 
 
+def vocos_fsdd() -> Experiment:
+    """A Vocos vocoder (Siuzdak 2023) for the same log-mels as ``hifigan-fsdd``: 8
+    ConvNeXt blocks 256 wide at the frame rate (125 frames/s) and an iSTFT head, against
+    the same discriminators and losses; the same windows, batch and learning rate."""
+    exp = hifigan_fsdd()
+    model = preset("vocos-small", length=exp.data.length, sample_rate=exp.data.sample_rate)
+    return dataclasses.replace(exp, recipe="vocos-fsdd", model=model)
+
+
 def codec_fsdd() -> Experiment:
     """A SoundStream/EnCodec-style codec for the spoken digits: strides 2 x 4 x 8 (125
     frames per second at 8 kHz), 4 residual codebooks of 256 codes (1-4 kbit/s with
@@ -221,6 +232,9 @@ RECIPES = {
     ),
     "hifigan-fsdd": Recipe(
         hifigan_fsdd, "HiFi-GAN vocoder (MPD + MSD, mel L1 + feature matching) for spoken digits"
+    ),
+    "vocos-fsdd": Recipe(
+        vocos_fsdd, "Vocos vocoder (ConvNeXt at the frame rate, iSTFT head) for spoken digits"
     ),
     "wavenet-fsdd": Recipe(
         wavenet_fsdd, "WaveNet on spoken digits: mu-law softmax, digit + speaker, cached sampling"
