@@ -14,6 +14,7 @@ from genlab.errors import ConfigError
 from genlab.families.vocoder import build, mel_of
 from genlab.models.configs import HiFiGANConfig
 from genlab.models.hifigan import HiFiGAN, HiFiGANDiscriminator
+from genlab.nn.audio import MelSpectrogram, mel_to_linear
 from genlab.objectives import vocoder as V
 from genlab.recipes import get_recipe
 from genlab.runs import override
@@ -120,6 +121,12 @@ def test_vocos_generator_keeps_the_length_and_learns(tmp_path):
     assert isinstance(g, Vocos)
     y = g(torch.randn(2, 1, 64, 10)).detach()
     assert y.shape == (2, 1, 640) and float(y.abs().max()) <= 1
+    # at initialisation the magnitudes are the mel's least-squares inverse (the prior)
+    mel = MelSpectrogram(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels)
+    m = mel(0.3 * torch.randn(2, 1, 640))[..., :10]  # (2, 1, 64, 10)
+    prior = mel_to_linear(m[:, 0].exp(), mel.filterbank).clamp(min=1e-5)
+    got = g.spectrum(m).abs().detach()  # (2, F, 11)
+    assert torch.allclose(got[..., :10], prior, rtol=1e-4)
     run = tmp_path / "vocos"
     tiny = [a for a in TINY if not a.startswith(("model.resblock", "model.channels"))]
     args = ["train", "vocos-fsdd", *tiny, "model.channels=16", "model.layers=2", "--out", str(run)]

@@ -28,7 +28,8 @@ the sample rate. It trains against the same discriminators and losses.
 
 One change from Vocos: the head predicts the log-magnitude as a correction to the log
 of the mel's least-squares linear magnitude (``pinv(filterbank) exp(mel)``, floored at
-1e-5, the mel's own floor), not from zero. Quiet speech sits near ``log|S| = -7`` at
+1e-5, the mel's own floor), not from zero; the correction's weights start at zero, so
+the first magnitudes are the prior's. Quiet speech sits near ``log|S| = -7`` at
 8 kHz; a head that starts at 0 spends thousands of Adam steps at 2e-4 moving its bias
 there, and meanwhile outputs loud noise. With the prior, the first outputs already have
 the mel's spectral envelope and training goes to the phase and the fine structure.
@@ -130,15 +131,27 @@ class Vocos(nn.Module):
         self.head = ISTFTHead(c, cfg.n_fft, cfg.hop_length)
         fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels)  # as MelSpectrogram's
         self.register_buffer("pinv", torch.linalg.pinv(fb), persistent=False)  # (F, n_mels)
+        with torch.no_grad():  # the correction starts at 0: the first magnitudes are the prior's
+            self.head.weight[: cfg.n_fft // 2 + 1].zero_()
+            self.head.bias[: cfg.n_fft // 2 + 1].zero_()
 
-    def forward(self, mel: Tensor) -> Tensor:
+    def features(self, mel: Tensor) -> tuple[Tensor, Tensor]:
+        """``(h (B, C, T + 1), prior (B, F, T + 1))``: the head's input and the log of the
+        mel's least-squares magnitude, each with its last frame repeated."""
         x = mel.flatten(1, -2) if mel.ndim == 4 else mel  # (B, n_mels, T): log-mel
-        t = x.shape[-1]
-        base = (self.pinv @ x.float().exp()).clamp(min=1e-5).log()  # (B, F, T)
+        prior = (self.pinv @ x.float().exp()).clamp(min=1e-5).log()  # (B, F, T)
         h = self.norm_in(self.embed(x).transpose(1, 2)).transpose(1, 2)  # (B, C, T)
         h = self.norm_out(self.blocks(h).transpose(1, 2)).transpose(1, 2)
-        h, base = (torch.cat([v, v[..., -1:]], -1) for v in (h, base))  # T + 1 frames
-        return self.head(h, t * self.cfg.hop_length, base)  # (B, 1, T * hop)
+        h, prior = (torch.cat([v, v[..., -1:]], -1) for v in (h, prior))  # T + 1 frames
+        return h, prior
+
+    def spectrum(self, mel: Tensor) -> Tensor:
+        """The complex STFT ``(B, F, T + 1)`` the head predicts for ``mel``."""
+        return self.head.spectrum(*self.features(mel))
+
+    def forward(self, mel: Tensor) -> Tensor:
+        h, prior = self.features(mel)
+        return self.head(h, mel.shape[-1] * self.cfg.hop_length, prior)  # (B, 1, T * hop)
 
 
 def generator(cfg: HiFiGANConfig) -> nn.Module:

@@ -258,9 +258,13 @@ class ISTFTHead(nn.Conv1d):
         with torch.no_grad():
             self.bias[: n_fft // 2 + 1] = log_mag_init
 
-    def forward(self, h: Tensor, length: int, log_mag_base: Tensor | None = None) -> Tensor:
+    def spectrum(self, h: Tensor, log_mag_base: Tensor | None = None) -> Tensor:
+        """The complex STFT ``(B, F, T)`` the head predicts, before its inversion."""
         log_mag, phase = super().forward(h).float().chunk(2, 1)  # (B, F, T) each
         if log_mag_base is not None:
             log_mag = log_mag + log_mag_base
-        spec = torch.polar(log_mag.exp().clamp(max=100.0), phase)
+        return torch.polar(log_mag.exp().clamp(max=100.0), phase)
+
+    def forward(self, h: Tensor, length: int, log_mag_base: Tensor | None = None) -> Tensor:
+        spec = self.spectrum(h, log_mag_base)
         return istft(spec, self.n_fft, self.hop_length, length=length)[:, None].clamp(-1, 1)
