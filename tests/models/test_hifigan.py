@@ -134,3 +134,20 @@ def test_vocos_generator_keeps_the_length_and_learns(tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").open()]
     mel = [r["mel_l1"] for r in rows if "mel_l1" in r]
     assert sum(mel[-2:]) / 2 < 0.8 * sum(mel[:2]) / 2, mel
+
+
+def test_vocos_with_griffin_lim_phase_starts_as_griffin_lim():
+    from genlab.models.hifigan import generator
+    from genlab.nn.audio import griffin_lim, istft, stft
+
+    cfg = HiFiGANConfig(generator="vocos", channels=16, layers=2, phase="griffin-lim", gl_iters=4)
+    g = generator(cfg)
+    mel = MelSpectrogram(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels)
+    m = mel(0.3 * torch.randn(2, 1, 640))[..., :10]  # (2, 1, 64, 10)
+    prior = mel_to_linear(m[:, 0].exp(), mel.filterbank).clamp(min=1e-5)
+    prior = torch.cat([prior, prior[..., -1:]], -1)  # (2, F, 11)
+    gl = griffin_lim(
+        prior, 256, 64, n_iter=4, length=640, generator=torch.Generator().manual_seed(0)
+    )
+    want = istft(torch.polar(prior, stft(gl, 256, 64).angle()), 256, 64, length=640)
+    assert torch.allclose(g(m).detach()[:, 0], want.clamp(-1, 1), atol=1e-5)

@@ -73,6 +73,11 @@ class HiFiGANConfig:
     channels: int = 128  # hifigan: after the input convolution, halved at every upsampling;
     # vocos: the width of every ConvNeXt block
     layers: int = 8  # vocos: ConvNeXt blocks
+    # vocos: "predicted", the head's phase (Vocos); "griffin-lim", the phase of
+    # gl_iters Griffin-Lim iterations on the predicted magnitude plus the head's
+    # correction (zero at the start, so an untrained generator is Griffin-Lim)
+    phase: Literal["predicted", "griffin-lim"] = "predicted"
+    gl_iters: int = 32
     upsample_rates: tuple[int, ...] = (4, 4, 4)  # their product is hop_length
     resblock_kernels: tuple[int, ...] = (3, 7, 11)  # the multi-receptive-field fusion
     resblock_dilations: tuple[int, ...] = (1, 3, 5)
@@ -87,7 +92,7 @@ class HiFiGANConfig:
 
     def __post_init__(self):
         for k in ("length", "sample_rate", "n_fft", "hop_length", "n_mels", "channels",
-                  "layers", "scales", "d_channels"):  # fmt: skip
+                  "layers", "gl_iters", "scales", "d_channels"):  # fmt: skip
             if getattr(self, k) < 1:
                 raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
         if math.prod(self.upsample_rates) != self.hop_length:
@@ -115,6 +120,7 @@ class HiFiGANConfig:
 HIFIGAN_PRESETS = {
     "hifigan-small": HiFiGANConfig(),
     "vocos-small": HiFiGANConfig(generator="vocos", channels=256, layers=8),
+    "vocos-gl-small": HiFiGANConfig(generator="vocos", channels=256, layers=8, phase="griffin-lim"),
 }
 
 

@@ -33,6 +33,14 @@ the first magnitudes are the prior's. Quiet speech sits near ``log|S| = -7`` at
 8 kHz; a head that starts at 0 spends thousands of Adam steps at 2e-4 moving its bias
 there, and meanwhile outputs loud noise. With the prior, the first outputs already have
 the mel's spectral envelope and training goes to the phase and the fine structure.
+
+``model.phase=griffin-lim`` (recipe ``vocos-gl-fsdd``) takes the phase from
+``gl_iters`` Griffin-Lim iterations on the predicted magnitude (no gradient through
+them) and adds the head's phase as a learned correction, zero at the start. An untrained
+generator is then Griffin-Lim from the mel's least-squares magnitude, and training
+improves the magnitude and corrects the phase; a learned network around Griffin-Lim
+projections, as in Deep Griffin-Lim Iteration (Masuyama et al. 2019). It runs at
+Griffin-Lim's speed, not Vocos's.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.models.configs import HiFiGANConfig
-from genlab.nn.audio import ISTFTHead, mel_filterbank
+from genlab.nn.audio import ISTFTHead, griffin_lim, istft, mel_filterbank, stft
 
 LRELU = 0.1
 
@@ -131,9 +139,12 @@ class Vocos(nn.Module):
         self.head = ISTFTHead(c, cfg.n_fft, cfg.hop_length)
         fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels)  # as MelSpectrogram's
         self.register_buffer("pinv", torch.linalg.pinv(fb), persistent=False)  # (F, n_mels)
-        with torch.no_grad():  # the correction starts at 0: the first magnitudes are the prior's
-            self.head.weight[: cfg.n_fft // 2 + 1].zero_()
-            self.head.bias[: cfg.n_fft // 2 + 1].zero_()
+        # the correction starts at 0: the first magnitudes are the prior's (and with
+        # phase=griffin-lim, the phase correction too: the first outputs are Griffin-Lim's)
+        rows = cfg.n_fft // 2 + 1 if cfg.phase == "predicted" else 2 * (cfg.n_fft // 2 + 1)
+        with torch.no_grad():
+            self.head.weight[:rows].zero_()
+            self.head.bias[:rows].zero_()
 
     def features(self, mel: Tensor) -> tuple[Tensor, Tensor]:
         """``(h (B, C, T + 1), prior (B, F, T + 1))``: the head's input and the log of the
@@ -146,12 +157,27 @@ class Vocos(nn.Module):
         return h, prior
 
     def spectrum(self, mel: Tensor) -> Tensor:
-        """The complex STFT ``(B, F, T + 1)`` the head predicts for ``mel``."""
-        return self.head.spectrum(*self.features(mel))
+        """The complex STFT ``(B, F, T + 1)`` the generator inverts for ``mel``."""
+        mag, phase = self.head.parts(*self.features(mel))
+        if self.cfg.phase == "griffin-lim":
+            phase = phase + self._griffin_lim_phase(mag.detach(), mel.shape[-1])
+        return torch.polar(mag, phase)
+
+    def _griffin_lim_phase(self, mag: Tensor, frames: int) -> Tensor:
+        """The phase ``(B, F, T + 1)`` of ``gl_iters`` Griffin-Lim iterations on ``mag``
+        (a fixed start, so a mel always gets the same phase; no gradient)."""
+        c = self.cfg
+        gen = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            y = griffin_lim(mag, c.n_fft, c.hop_length, n_iter=c.gl_iters,
+                            length=frames * c.hop_length, generator=gen)  # fmt: skip
+            return stft(y, c.n_fft, c.hop_length).angle()
 
     def forward(self, mel: Tensor) -> Tensor:
-        h, prior = self.features(mel)
-        return self.head(h, mel.shape[-1] * self.cfg.hop_length, prior)  # (B, 1, T * hop)
+        length = mel.shape[-1] * self.cfg.hop_length
+        spec = self.spectrum(mel)  # (B, F, T + 1)
+        y = istft(spec, self.cfg.n_fft, self.cfg.hop_length, length=length)
+        return y[:, None].clamp(-1, 1)  # (B, 1, T * hop)
 
 
 def generator(cfg: HiFiGANConfig) -> nn.Module:

@@ -258,12 +258,16 @@ class ISTFTHead(nn.Conv1d):
         with torch.no_grad():
             self.bias[: n_fft // 2 + 1] = log_mag_init
 
-    def spectrum(self, h: Tensor, log_mag_base: Tensor | None = None) -> Tensor:
-        """The complex STFT ``(B, F, T)`` the head predicts, before its inversion."""
+    def parts(self, h: Tensor, log_mag_base: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(magnitude, phase)``, each ``(B, F, T)``: what the head predicts."""
         log_mag, phase = super().forward(h).float().chunk(2, 1)  # (B, F, T) each
         if log_mag_base is not None:
             log_mag = log_mag + log_mag_base
-        return torch.polar(log_mag.exp().clamp(max=100.0), phase)
+        return log_mag.exp().clamp(max=100.0), phase
+
+    def spectrum(self, h: Tensor, log_mag_base: Tensor | None = None) -> Tensor:
+        """The complex STFT ``(B, F, T)`` the head predicts, before its inversion."""
+        return torch.polar(*self.parts(h, log_mag_base))
 
     def forward(self, h: Tensor, length: int, log_mag_base: Tensor | None = None) -> Tensor:
         spec = self.spectrum(h, log_mag_base)

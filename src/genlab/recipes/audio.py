@@ -164,6 +164,14 @@ def vocos_fsdd() -> Experiment:
     return dataclasses.replace(exp, recipe="vocos-fsdd", model=model)
 
 
+def vocos_gl_fsdd() -> Experiment:
+    """``vocos-fsdd`` with the phase of 32 Griffin-Lim iterations on its magnitude plus a
+    learned correction (``model.phase=griffin-lim``): untrained, it is Griffin-Lim."""
+    exp = hifigan_fsdd()
+    model = preset("vocos-gl-small", length=exp.data.length, sample_rate=exp.data.sample_rate)
+    return dataclasses.replace(exp, recipe="vocos-gl-fsdd", model=model)
+
+
 def codec_fsdd() -> Experiment:
     """A SoundStream/EnCodec-style codec for the spoken digits: strides 2 x 4 x 8 (125
     frames per second at 8 kHz), 4 residual codebooks of 256 codes (1-4 kbit/s with
@@ -235,6 +243,10 @@ RECIPES = {
     ),
     "vocos-fsdd": Recipe(
         vocos_fsdd, "Vocos vocoder (ConvNeXt at the frame rate, iSTFT head) for spoken digits"
+    ),
+    "vocos-gl-fsdd": Recipe(
+        vocos_gl_fsdd,
+        "Vocos vocoder whose phase starts from Griffin-Lim, with a learned correction",
     ),
     "wavenet-fsdd": Recipe(
         wavenet_fsdd, "WaveNet on spoken digits: mu-law softmax, digit + speaker, cached sampling"
