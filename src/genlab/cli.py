@@ -336,6 +336,7 @@ def cmd_info(args) -> int:
         "objective": exp.objective.kind,
         "data": exp.data.name,
         "model": exp.model.arch,
+        "generator": getattr(exp.model, "generator", None),  # a vocoder's: hifigan or vocos
         "parameters": n_params,
         "step": ckpts[-1][0] if ckpts else 0,
         "steps": exp.train.steps,
@@ -373,7 +374,8 @@ def cmd_info(args) -> int:
     audio = f" ({length:,} samples at {rate:,} Hz, {length / rate:.2f} s)" if rate else ""
     print(f"  data        {info['data']}{audio}")
     count = "unknown" if n_params is None else f"{n_params:,}"
-    print(f"  model       {info['model']}, {count} parameters")
+    gen = f" ({info['generator']} generator)" if isinstance(info["generator"], str) else ""
+    print(f"  model       {info['model']}{gen}, {count} parameters")
     if exp.model.arch == "codec":
         rates = ", ".join(
             f"{exp.model.bitrate(k) / 1000:g}" for k in range(1, exp.model.codebooks + 1)

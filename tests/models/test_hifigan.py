@@ -111,7 +111,7 @@ def test_istft_head_inverts_the_stft_it_is_given():
     assert torch.allclose(y[0], x, atol=1e-4)
 
 
-def test_vocos_generator_keeps_the_length_and_learns(tmp_path):
+def test_vocos_generator_keeps_the_length_and_learns(tmp_path, capsys):
     from genlab.models.hifigan import Vocos, generator
 
     cfg = HiFiGANConfig(
@@ -134,6 +134,9 @@ def test_vocos_generator_keeps_the_length_and_learns(tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").open()]
     mel = [r["mel_l1"] for r in rows if "mel_l1" in r]
     assert sum(mel[-2:]) / 2 < 0.8 * sum(mel[:2]) / 2, mel
+    capsys.readouterr()
+    assert main(["info", str(run)]) == 0
+    assert "hifigan (vocos generator)" in capsys.readouterr().out
 
 
 def test_vocos_with_griffin_lim_phase_starts_as_griffin_lim():
