@@ -127,22 +127,3 @@ def test_losses_closed_forms():
     assert torch.equal(C.relative_feature_matching(feats, feats), torch.zeros(3))
     zeros = [[torch.zeros(3, 2, 5), torch.zeros(3, 2, 5)]]
     torch.testing.assert_close(C.relative_feature_matching(feats, zeros), torch.ones(3))
-
-
-def test_the_istft_decoder_starts_at_the_datas_level():
-    from genlab.families.codec import init_log_magnitude
-    from genlab.nn.audio import stft
-
-    cfg = CodecConfig(**TINY, strides=(2, 4), n_fft=32, decoder_channels=8)
-    torch.manual_seed(0)
-    x = 0.01 * torch.randn(4, 1, cfg.length)  # quiet: ln|S| far below the head's 0
-    g = Codec(cfg)
-    level = init_log_magnitude(g, x)
-    want = stft(x, 32, 8).abs().clamp(min=1e-5).log().mean()
-    assert level == pytest.approx(float(want), abs=1e-5) and level < -3
-    assert torch.allclose(g.decoder.head.bias[:17], torch.full((17,), level))
-    given = Codec(
-        CodecConfig(**TINY, strides=(2, 4), n_fft=32, decoder_channels=8, log_mag_init=-2.0)
-    )
-    assert init_log_magnitude(given, x) is None  # a given level is kept
-    assert torch.equal(given.decoder.head.bias[:17], torch.full((17,), -2.0))

@@ -28,7 +28,6 @@ from genlab.experiment import Experiment
 from genlab.families.base import Family, heldout_images, no_dependencies, prepare
 from genlab.families.gan import fit_game
 from genlab.models.codec import Codec, MSSTFTDiscriminator
-from genlab.nn.audio import stft
 from genlab.objectives import codec as C
 
 PREVIEW = 4  # clips in a preview (resyntheses, then originals)
@@ -143,27 +142,9 @@ def preview(exp: Experiment):
     return show
 
 
-def init_log_magnitude(g: nn.Module, x: Tensor) -> float | None:
-    """Data-dependent start of the istft decoder (as Glow's ActNorm, Kingma & Dhariwal
-    2018): its head's log-magnitude bias becomes the mean ``ln max(|S|, 1e-5)`` of the
-    clips ``x`` ``(N, 1, L)`` at the decoder's STFT, so that the first outputs have the
-    data's level. Returns that level, or None (a transposed decoder, or
-    ``model.log_mag_init`` given)."""
-    cfg = g.cfg
-    if cfg.decoder != "istft" or cfg.log_mag_init is not None:
-        return None
-    head = g.decoder.head
-    level = float(stft(x.float(), head.n_fft, head.hop_length).abs().clamp(min=1e-5).log().mean())
-    with torch.no_grad():
-        head.bias[: head.n_fft // 2 + 1] = level
-    return level
-
-
 def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     check(exp)
     data, g = prepare(exp, build, resume)
-    if not resume and not exp.train.init_from:
-        init_log_magnitude(g, data.x[:: max(1, len(data.x) // 256)])  # ~256 clips, spread
     d = MSSTFTDiscriminator(exp.model)
     return fit_game(exp, run_dir, resume, data, g, d, losses(exp), preview(exp))
 

@@ -152,10 +152,6 @@ class CodecConfig:
     decoder: Literal["istft", "transposed"] = "istft"
     decoder_channels: int = 128  # the istft decoder's width
     n_fft: int = 256  # the istft decoder's STFT size (a multiple of the hop, >= 2 hops)
-    # the istft head's starting log-magnitude (its bias); None: the training clips' mean
-    # ln|S| (data-dependent, as Glow's ActNorm), so the first outputs are at the data's
-    # level, not loud noise (FSDD at n_fft 256: -7.4)
-    log_mag_init: float | None = None
     stft_sizes: tuple[int, ...] = (128, 256, 512)  # the MS-STFT discriminator's windows
     d_channels: int = 16
 

@@ -15,11 +15,8 @@ left; EMA codebooks with dead-code restarts (``genlab.models.vq.Codebook``). Wit
 - ``istft`` (default): residual units at the frame rate (``decoder_channels`` wide) and
   the Vocos head (Siuzdak 2023): a 1x1 convolution to the log-magnitude (exp, at most
   100) and phase of an ``n_fft``-point STFT with the codec's hop, inverted (centred
-  frames, one more than the latent's: its last frame repeats). The log-magnitude's bias
-  starts at ``log_mag_init``, by default the training clips' mean ``ln|S|`` (set by
-  ``genlab.families.codec`` before the first step), not at Vocos's 0. All of its
-  work runs at 125 frames per second instead of 8,000 samples, so it trains far faster
-  on a CPU;
+  frames, one more than the latent's: its last frame repeats). All of its work runs at
+  125 frames per second instead of 8,000 samples, so it trains far faster on a CPU;
 - ``transposed``: the mirror of the encoder with transposed convolutions, and tanh
   (SoundStream / EnCodec).
 
@@ -69,7 +66,7 @@ class ISTFTDecoder(nn.Module):
         c, self.n_fft, self.hop = cfg.decoder_channels, cfg.n_fft, cfg.hop_length()
         self.body = nn.Sequential(nn.Conv1d(cfg.code_dim, c, 7, padding=3), *_units(c),
                                   *_units(c), nn.ELU())  # fmt: skip
-        self.head = ISTFTHead(c, cfg.n_fft, self.hop, cfg.log_mag_init or 0.0)
+        self.head = ISTFTHead(c, cfg.n_fft, self.hop)
 
     def forward(self, z: Tensor) -> Tensor:
         z = torch.cat([z, z[..., -1:]], -1)  # T + 1 centred frames cover T * hop samples

@@ -248,15 +248,12 @@ class ISTFTHead(nn.Conv1d):
     ``forward(h (B, channels, T), length, log_mag_base=None) -> (B, 1, length)`` clamped
     to [-1, 1]; ``T`` centred frames cover ``(T - 1) * hop_length`` samples;
     ``log_mag_base`` ``(B, F, T)``, when given, is added to the predicted log-magnitude
-    (the head then predicts a correction to it). ``log_mag_init`` starts the
-    log-magnitude's bias there (0 as Vocos; a waveform in [-1, 1] of quiet speech sits
-    far below). A ``Conv1d`` itself, so its parameters are ``weight`` and ``bias``."""
+    (the head then predicts a correction to it). A ``Conv1d`` itself, so its parameters
+    are ``weight`` and ``bias``."""
 
-    def __init__(self, channels: int, n_fft: int, hop_length: int, log_mag_init: float = 0.0):
+    def __init__(self, channels: int, n_fft: int, hop_length: int):
         super().__init__(channels, 2 * (n_fft // 2 + 1), 1)
         self.n_fft, self.hop_length = n_fft, hop_length
-        with torch.no_grad():
-            self.bias[: n_fft // 2 + 1] = log_mag_init
 
     def parts(self, h: Tensor, log_mag_base: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(magnitude, phase)``, each ``(B, F, T)``: what the head predicts."""
