@@ -138,7 +138,7 @@ def main() -> None:
         for how, cond in rows:
             for decoder, (x, took) in draw(exp, model, cond, seeds, args.vocoder).items():
                 if decoder == "vocoder" and args.vocoder:
-                    decoder = args.vocoder
+                    decoder = Path(args.vocoder).name
                 name = f"{run}{f' ({decoder})' if decoder else ''}"
                 q = quality(ext, x, labels, train_feats, train_logits)
                 if how == "unconditional":  # nothing was asked

@@ -137,6 +137,9 @@ def test_vocos_generator_keeps_the_length_and_learns(tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", str(run)]) == 0
     assert "hifigan (vocos generator)" in capsys.readouterr().out
+    from genlab.checkpoint import load_network  # how a mel flow loads its vocoder
+
+    assert isinstance(load_network(run, "ema").module, Vocos)
 
 
 def test_vocos_with_griffin_lim_phase_starts_as_griffin_lim():

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ModelSpec:
     """A registry entry: the config dataclass, where the network class lives
-    (``"module:Class"``, imported on first use) and a one-line description."""
+    (``"module:Class"``, or a function of the config returning the network, imported on
+    first use) and a one-line description."""
 
     config: type
     network: str
@@ -74,8 +75,9 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "hifigan": ModelSpec(
         K.HiFiGANConfig,
-        "genlab.models.hifigan:HiFiGAN",
-        "HiFi-GAN vocoder: mel -> waveform (transposed convs + MRF), MPD + MSD discriminators",
+        "genlab.models.hifigan:generator",
+        "vocoder: mel -> waveform, HiFi-GAN (transposed convs + MRF) or Vocos (ConvNeXt at "
+        "the frame rate + iSTFT, model.generator=vocos); MPD + MSD discriminators",
     ),
     "codec": ModelSpec(
         K.CodecConfig,
