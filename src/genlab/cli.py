@@ -248,7 +248,7 @@ def cmd_sample(args) -> int:
         save_samples(x[order], modality, out, nrow, labels, fps)
         if modality == "video" and kind == "picture":  # the animations beside the strip
             out = f"{out} (frame strip), {out.with_suffix('.gif')} and {out.with_suffix('.mp4')}"
-    print(f"wrote {len(x)} samples to {out}")
+    print(f"wrote {len(x)} sample{'s' * (len(x) != 1)} to {out}")
     return 0
 
 

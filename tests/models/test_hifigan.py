@@ -4,6 +4,7 @@ resynthesis through `genlab sample`."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import soundfile as sf
@@ -152,8 +153,20 @@ def test_vocos_with_griffin_lim_phase_starts_as_griffin_lim():
     m = mel(0.3 * torch.randn(2, 1, 640))[..., :10]  # (2, 1, 64, 10)
     prior = mel_to_linear(m[:, 0].exp(), mel.filterbank).clamp(min=1e-5)
     prior = torch.cat([prior, prior[..., -1:]], -1)  # (2, F, 11)
-    gl = griffin_lim(
-        prior, 256, 64, n_iter=4, length=640, generator=torch.Generator().manual_seed(0)
-    )
+    start = 2 * math.pi * torch.rand(prior.shape[-2:], generator=torch.Generator().manual_seed(0))
+    gl = griffin_lim(prior, 256, 64, n_iter=4, length=640, phase=start)
     want = istft(torch.polar(prior, stft(gl, 256, 64).angle()), 256, 64, length=640)
-    assert torch.allclose(g(m).detach()[:, 0], want.clamp(-1, 1), atol=1e-5)
+    y = g(m).detach()
+    assert torch.allclose(y[:, 0], want.clamp(-1, 1), atol=1e-5)
+    # a clip's output does not depend on its batch or its place in it
+    assert torch.allclose(g(m[1:]).detach()[0], y[1], atol=1e-5)
+
+
+def test_vocos_settings_are_checked():
+    with pytest.raises(ConfigError, match="model.n_fft: 48 is shorter than the hop"):
+        HiFiGANConfig(generator="vocos", n_fft=48)
+    with pytest.raises(ConfigError, match="model.n_fft: must be at least 2"):
+        HiFiGANConfig(generator="vocos", n_fft=1)
+    with pytest.raises(ConfigError, match="model.phase: 'griffin-lim' is a Vocos option"):
+        HiFiGANConfig(phase="griffin-lim")
+    HiFiGANConfig(generator="vocos", hop_length=48, n_fft=192)  # upsample_rates unused

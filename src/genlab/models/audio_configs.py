@@ -95,7 +95,20 @@ class HiFiGANConfig:
                   "layers", "gl_iters", "scales", "d_channels"):  # fmt: skip
             if getattr(self, k) < 1:
                 raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
-        if math.prod(self.upsample_rates) != self.hop_length:
+        if self.n_fft < 2:
+            raise ConfigError(f"model.n_fft: must be at least 2, got {self.n_fft}")
+        if self.generator not in ("hifigan", "vocos"):
+            raise ConfigError(f"model.generator: 'hifigan' or 'vocos', got {self.generator!r}")
+        if self.generator == "vocos" and self.n_fft < self.hop_length:
+            raise ConfigError(
+                f"model.n_fft: {self.n_fft} is shorter than the hop ({self.hop_length}); "
+                "Vocos's inverse STFT needs windows of at least one hop"
+            )
+        if self.generator == "hifigan" and self.phase != "predicted":
+            raise ConfigError(
+                f"model.phase: {self.phase!r} is a Vocos option; set model.generator=vocos"
+            )
+        if self.generator == "hifigan" and math.prod(self.upsample_rates) != self.hop_length:
             raise ConfigError(
                 f"model.upsample_rates: {self.upsample_rates} multiply to "
                 f"{math.prod(self.upsample_rates)}, not hop_length {self.hop_length}"

@@ -157,7 +157,9 @@ class Vocos(nn.Module):
         return h, prior
 
     def spectrum(self, mel: Tensor) -> Tensor:
-        """The complex STFT ``(B, F, T + 1)`` the generator inverts for ``mel``."""
+        """The complex STFT ``(B, F, T + 1)`` the generator inverts for ``mel``: the
+        head's, or with ``phase=griffin-lim`` the head's magnitude and Griffin-Lim's
+        phase plus the head's correction."""
         mag, phase = self.head.parts(*self.features(mel))
         if self.cfg.phase == "griffin-lim":
             phase = phase + self._griffin_lim_phase(mag.detach(), mel.shape[-1])
@@ -165,12 +167,13 @@ class Vocos(nn.Module):
 
     def _griffin_lim_phase(self, mag: Tensor, frames: int) -> Tensor:
         """The phase ``(B, F, T + 1)`` of ``gl_iters`` Griffin-Lim iterations on ``mag``
-        (a fixed start, so a mel always gets the same phase; no gradient)."""
+        (no gradient). Every clip starts from the same phases ``(F, T + 1)`` (uniform,
+        seed 0), so a mel gets the same phase whatever its batch or place in it."""
         c = self.cfg
-        gen = torch.Generator().manual_seed(0)
+        start = 2 * math.pi * torch.rand(mag.shape[-2:], generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             y = griffin_lim(mag, c.n_fft, c.hop_length, n_iter=c.gl_iters,
-                            length=frames * c.hop_length, generator=gen)  # fmt: skip
+                            length=frames * c.hop_length, phase=start)  # fmt: skip
             return stft(y, c.n_fft, c.hop_length).angle()
 
     def forward(self, mel: Tensor) -> Tensor:

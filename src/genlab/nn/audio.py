@@ -151,18 +151,24 @@ def griffin_lim(
     momentum: float = 0.99,
     length: int | None = None,
     generator: torch.Generator | None = None,
+    phase: Tensor | None = None,
 ) -> Tensor:
     """A waveform ``(..., length)`` whose STFT magnitude approaches ``magnitude``
     ``(..., F, T)``: Griffin & Lim (1984) alternate projections, with the momentum of
     the fast variant (Perraudin, Balazs & Sondergaard 2013; ``momentum=0`` is the
-    original). The phases start uniformly random (from ``generator``).
+    original). The phases start at ``phase`` (radians, broadcast to ``magnitude``'s
+    shape) when given, else uniformly random (from ``generator``).
 
     Raises ``ValueError`` for ``n_iter < 1`` or ``momentum`` outside [0, 1)."""
     if n_iter < 1 or not 0 <= momentum < 1:
         raise ValueError(f"need n_iter >= 1 and 0 <= momentum < 1, got {n_iter}, {momentum}")
     args = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length)
-    phase = torch.rand(magnitude.shape, generator=generator, dtype=magnitude.dtype)
-    angles = torch.polar(torch.ones_like(magnitude), 2 * math.pi * phase.to(magnitude.device))
+    if phase is None:
+        phase = (
+            2 * math.pi * torch.rand(magnitude.shape, generator=generator, dtype=magnitude.dtype)
+        )
+    phase = phase.to(magnitude.device, magnitude.dtype).expand(magnitude.shape)
+    angles = torch.polar(torch.ones_like(magnitude), phase)
     previous = torch.zeros_like(angles)
     for _ in range(n_iter):
         rebuilt = stft(istft(magnitude * angles, length=length, **args), **args)
@@ -260,7 +266,7 @@ class ISTFTHead(nn.Conv1d):
         log_mag, phase = super().forward(h).float().chunk(2, 1)  # (B, F, T) each
         if log_mag_base is not None:
             log_mag = log_mag + log_mag_base
-        return log_mag.exp().clamp(max=100.0), phase
+        return log_mag.clamp(max=math.log(100.0)).exp(), phase  # capped before exp: no inf
 
     def spectrum(self, h: Tensor, log_mag_base: Tensor | None = None) -> Tensor:
         """The complex STFT ``(B, F, T)`` the head predicts, before its inversion."""
