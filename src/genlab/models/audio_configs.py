@@ -57,9 +57,12 @@ WAVENET_PRESETS = {"wavenet-small": WaveNetConfig()}
 
 @dataclass
 class HiFiGANConfig:
-    """A HiFi-GAN vocoder (Kong et al. 2020): log-mel spectrogram ``(B, 1, n_mels, T)``
-    -> waveform ``(B, 1, T * hop_length)``, with its multi-period and multi-scale
-    discriminators. The mel settings are the ones it is trained to invert."""
+    """A GAN vocoder: log-mel spectrogram ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, T *
+    hop_length)``, with HiFi-GAN's multi-period and multi-scale discriminators (Kong et
+    al. 2020). ``generator``: HiFi-GAN's (transposed-convolution upsampling; uses
+    ``channels``, ``upsample_rates``, ``resblock_*``) or Vocos's (Siuzdak 2023; uses
+    ``channels``, ``layers``, ``phase``, ``gl_iters``). The mel settings are the ones
+    it is trained to invert."""
 
     arch: Literal["hifigan"] = "hifigan"
     length: int = 8192  # samples of a full clip (what sampling resynthesises)
