@@ -76,3 +76,9 @@ def test_bad_video_requests_are_one_line(video_run, tmp_path, capsys):
     code, _, err = run_cli(capsys, "sample", str(video_run), "--out", str(tmp_path / "a.wav"))
     assert_user_error(code, err, "a.wav", "moving-shapes")
     assert not list(tmp_path.iterdir())
+
+
+def test_info_gives_the_clips_frames_size_and_rate(video_run, capsys):
+    code, out, err = run_cli(capsys, "info", str(video_run))
+    assert code == 0, err
+    assert f"moving-shapes ({FRAMES} frames of 16x16 at 8 fps, 1.00 s)" in out

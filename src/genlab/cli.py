@@ -371,10 +371,18 @@ def cmd_info(args) -> int:
         f"{run}: recipe {info['recipe']} ({info['family']} family, objective {info['objective']})"
     )
     rate, length = getattr(exp.data, "sample_rate", 0), getattr(exp.data, "length", 0)
-    audio = f" ({length:,} samples at {rate:,} Hz, {length / rate:.2f} s)" if rate else ""
-    print(f"  data        {info['data']}{audio}")
+    shape = f" ({length:,} samples at {rate:,} Hz, {length / rate:.2f} s)" if rate else ""
+    frames, fps = getattr(exp.data, "frames", 0), getattr(exp.data, "fps", 0)
+    if frames and fps:  # a video dataset
+        size = getattr(exp.data, "image_size", 0)
+        shape = f" ({frames} frames of {size}x{size} at {fps:g} fps, {frames / fps:.2f} s)"
+    print(f"  data        {info['data']}{shape}")
     count = "unknown" if n_params is None else f"{n_params:,}"
-    gen = f" ({info['generator']} generator)" if isinstance(info["generator"], str) else ""
+    gen = ""
+    if isinstance(info["generator"], str):  # a vocoder
+        phase = getattr(exp.model, "phase", "predicted")
+        extra = ", Griffin-Lim phase" if phase == "griffin-lim" else ""
+        gen = f" ({info['generator']} generator{extra})"
     print(f"  model       {info['model']}{gen}, {count} parameters")
     if exp.model.arch == "codec":
         rates = ", ".join(
