@@ -147,3 +147,18 @@ def test_bad_mel_arguments():
         mel_filterbank(8000, 256, 64, f_max=5000.0)
     with pytest.raises(ValueError, match="mel scale"):
         hz_to_mel(torch.tensor(1.0), "bark")
+
+
+def test_griffin_lim_from_the_true_phase_keeps_the_signal():
+    from genlab.nn.audio import griffin_lim_phase
+
+    t = torch.arange(2048) / 8000
+    x = (0.4 * torch.sin(2 * math.pi * 440 * t) * torch.hann_window(2048))[None]  # (1, L)
+    s = stft(x, 256, 64)  # (1, F, T)
+    y = griffin_lim(s.abs(), 256, 64, n_iter=4, length=2048, phase=s.angle())
+    assert torch.allclose(y, x, atol=1e-4)  # a consistent start is a fixed point
+    # the phase helper: same phase for a row whatever the batch around it
+    two = torch.stack([s.abs()[0], 2 * s.abs()[0]])  # (2, F, T)
+    assert torch.allclose(
+        griffin_lim_phase(two, 256, 64, 3)[1:], griffin_lim_phase(two[1:], 256, 64, 3)
+    )

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.models.configs import HiFiGANConfig
-from genlab.nn.audio import ISTFTHead, griffin_lim, istft, mel_filterbank, stft
+from genlab.nn.audio import ISTFTHead, griffin_lim_phase, istft, mel_filterbank
 
 LRELU = 0.1
 
@@ -160,21 +160,11 @@ class Vocos(nn.Module):
         """The complex STFT ``(B, F, T + 1)`` the generator inverts for ``mel``: the
         head's, or with ``phase=griffin-lim`` the head's magnitude and Griffin-Lim's
         phase plus the head's correction."""
-        mag, phase = self.head.parts(*self.features(mel))
-        if self.cfg.phase == "griffin-lim":
-            phase = phase + self._griffin_lim_phase(mag.detach(), mel.shape[-1])
-        return torch.polar(mag, phase)
-
-    def _griffin_lim_phase(self, mag: Tensor, frames: int) -> Tensor:
-        """The phase ``(B, F, T + 1)`` of ``gl_iters`` Griffin-Lim iterations on ``mag``
-        (no gradient). Every clip starts from the same phases ``(F, T + 1)`` (uniform,
-        seed 0), so a mel gets the same phase whatever its batch or place in it."""
         c = self.cfg
-        start = 2 * math.pi * torch.rand(mag.shape[-2:], generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            y = griffin_lim(mag, c.n_fft, c.hop_length, n_iter=c.gl_iters,
-                            length=frames * c.hop_length, phase=start)  # fmt: skip
-            return stft(y, c.n_fft, c.hop_length).angle()
+        mag, phase = self.head.parts(*self.features(mel))
+        if c.phase == "griffin-lim":  # (B, F, T + 1), the same for a mel in any batch
+            phase = phase + griffin_lim_phase(mag, c.n_fft, c.hop_length, c.gl_iters)
+        return torch.polar(mag, phase)
 
     def forward(self, mel: Tensor) -> Tensor:
         length = mel.shape[-1] * self.cfg.hop_length

@@ -178,6 +178,21 @@ def griffin_lim(
     return istft(magnitude * angles, length=length, **args)
 
 
+def griffin_lim_phase(magnitude: Tensor, n_fft: int, hop_length: int, n_iter: int) -> Tensor:
+    """The phase ``(B, F, T)`` of :func:`griffin_lim` on ``magnitude`` ``(B, F, T)``
+    (``T`` centred frames, ``(T - 1) * hop_length`` samples), without gradient. Every
+    row starts from the same phases (uniform, seed 0), so a magnitude gets the same phase
+    whatever its batch or place in it. The phase half of a Griffin-Lim-phase iSTFT head
+    (Vocos with ``phase=griffin-lim``; the codec's istft decoder)."""
+    gen = torch.Generator().manual_seed(0)
+    start = 2 * math.pi * torch.rand(magnitude.shape[-2:], generator=gen)
+    length = (magnitude.shape[-1] - 1) * hop_length
+    with torch.no_grad():
+        y = griffin_lim(magnitude.detach(), n_fft, hop_length, n_iter=n_iter,
+                        length=length, phase=start)  # fmt: skip
+        return stft(y, n_fft, hop_length).angle()
+
+
 def mel_to_linear(mel: Tensor, filterbank: Tensor) -> Tensor:
     """A non-negative linear-frequency magnitude ``(..., F, T)`` whose mel projection
     approximates ``mel`` ``(..., n_mels, T)`` (linear, not log): the least-squares
