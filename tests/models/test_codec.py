@@ -127,22 +127,3 @@ def test_losses_closed_forms():
     assert torch.equal(C.relative_feature_matching(feats, feats), torch.zeros(3))
     zeros = [[torch.zeros(3, 2, 5), torch.zeros(3, 2, 5)]]
     torch.testing.assert_close(C.relative_feature_matching(feats, zeros), torch.ones(3))
-
-
-def test_griffin_lim_phase_decoder_starts_from_griffin_lim():
-    from genlab.nn.audio import griffin_lim_phase, istft
-
-    cfg = CodecConfig(
-        **TINY, strides=(2, 4), n_fft=32, decoder_channels=8, phase="griffin-lim", gl_iters=3
-    )
-    torch.manual_seed(0)
-    dec = Codec(cfg).decoder
-    z = torch.randn(2, cfg.code_dim, 16)
-    with torch.no_grad():
-        zz = torch.cat([z, z[..., -1:]], -1)
-        mag, phase = dec.head.parts(dec.body(zz))
-        assert torch.equal(phase, torch.zeros_like(phase))  # the correction starts at 0
-        want = istft(torch.polar(mag, griffin_lim_phase(mag, 32, 8, 3)), 32, 8, length=128)
-        assert torch.allclose(dec(z)[:, 0], want.clamp(-1, 1), atol=1e-6)
-    with pytest.raises(ConfigError, match="model.phase: griffin-lim needs model.decoder=istft"):
-        CodecConfig(**TINY, decoder="transposed", phase="griffin-lim")

@@ -167,10 +167,6 @@ class CodecConfig:
     # the encoder with transposed convolutions (SoundStream / EnCodec)
     decoder: Literal["istft", "transposed"] = "istft"
     decoder_channels: int = 128  # the istft decoder's width
-    # the istft decoder's phase: "predicted" (Vocos) or "griffin-lim": that of gl_iters
-    # Griffin-Lim iterations on the predicted magnitude plus the head's correction
-    phase: Literal["predicted", "griffin-lim"] = "predicted"
-    gl_iters: int = 32
     n_fft: int = 256  # the istft decoder's STFT size (a multiple of the hop, >= 2 hops)
     stft_sizes: tuple[int, ...] = (128, 256, 512)  # the MS-STFT discriminator's windows
     d_channels: int = 16
@@ -201,12 +197,6 @@ class CodecConfig:
             )
         if self.decoder not in ("istft", "transposed"):
             raise ConfigError(f"model.decoder: 'istft' or 'transposed', got {self.decoder!r}")
-        if self.phase not in ("predicted", "griffin-lim"):
-            raise ConfigError(f"model.phase: 'predicted' or 'griffin-lim', got {self.phase!r}")
-        if self.phase == "griffin-lim" and self.decoder != "istft":
-            raise ConfigError("model.phase: griffin-lim needs model.decoder=istft")
-        if self.gl_iters < 1:
-            raise ConfigError(f"model.gl_iters: must be at least 1, got {self.gl_iters}")
         if not 0 <= self.quantizer_dropout <= 1:
             raise ConfigError(
                 f"model.quantizer_dropout: a probability in [0, 1], got {self.quantizer_dropout}"

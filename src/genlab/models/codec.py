@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from genlab.models.configs import CodecConfig
 from genlab.models.vq import Codebook, usage_stats
-from genlab.nn.audio import ISTFTHead, griffin_lim_phase, istft, stft
+from genlab.nn.audio import ISTFTHead, stft
 
 
 class ResidualUnit(nn.Module):
@@ -67,21 +67,10 @@ class ISTFTDecoder(nn.Module):
         self.body = nn.Sequential(nn.Conv1d(cfg.code_dim, c, 7, padding=3), *_units(c),
                                   *_units(c), nn.ELU())  # fmt: skip
         self.head = ISTFTHead(c, cfg.n_fft, self.hop)
-        self.phase, self.gl_iters = cfg.phase, cfg.gl_iters
-        if cfg.phase == "griffin-lim":  # the phase correction starts at 0
-            with torch.no_grad():
-                self.head.weight[cfg.n_fft // 2 + 1 :].zero_()
-                self.head.bias[cfg.n_fft // 2 + 1 :].zero_()
 
     def forward(self, z: Tensor) -> Tensor:
         z = torch.cat([z, z[..., -1:]], -1)  # T + 1 centred frames cover T * hop samples
-        length = (z.shape[-1] - 1) * self.hop
-        if self.phase == "predicted":
-            return self.head(self.body(z), length)  # (B, 1, T * hop)
-        mag, phase = self.head.parts(self.body(z))  # (B, F, T + 1) each
-        phase = phase + griffin_lim_phase(mag, self.n_fft, self.hop, self.gl_iters)
-        y = istft(torch.polar(mag, phase), self.n_fft, self.hop, length=length)
-        return y[:, None].clamp(-1, 1)  # (B, 1, T * hop)
+        return self.head(self.body(z), (z.shape[-1] - 1) * self.hop)  # (B, 1, T * hop)
 
 
 class Codec(nn.Module):

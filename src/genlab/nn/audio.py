@@ -182,8 +182,8 @@ def griffin_lim_phase(magnitude: Tensor, n_fft: int, hop_length: int, n_iter: in
     """The phase ``(B, F, T)`` of :func:`griffin_lim` on ``magnitude`` ``(B, F, T)``
     (``T`` centred frames, ``(T - 1) * hop_length`` samples), without gradient. Every
     row starts from the same phases (uniform, seed 0), so a magnitude gets the same phase
-    whatever its batch or place in it. The phase half of a Griffin-Lim-phase iSTFT head
-    (Vocos with ``phase=griffin-lim``; the codec's istft decoder)."""
+    whatever its batch or place in it. The phase of Vocos with ``phase=griffin-lim``
+    (``genlab.models.hifigan``)."""
     gen = torch.Generator().manual_seed(0)
     start = 2 * math.pi * torch.rand(magnitude.shape[-2:], generator=gen)
     length = (magnitude.shape[-1] - 1) * hop_length
