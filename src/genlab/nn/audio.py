@@ -188,8 +188,7 @@ def griffin_lim_phase(magnitude: Tensor, n_fft: int, hop_length: int, n_iter: in
     start = 2 * math.pi * torch.rand(magnitude.shape[-2:], generator=gen)
     length = (magnitude.shape[-1] - 1) * hop_length
     with torch.no_grad():
-        y = griffin_lim(magnitude.detach(), n_fft, hop_length, n_iter=n_iter,
-                        length=length, phase=start)  # fmt: skip
+        y = griffin_lim(magnitude, n_fft, hop_length, n_iter=n_iter, length=length, phase=start)
         return stft(y, n_fft, hop_length).angle()
 
 

@@ -155,21 +155,17 @@ def hifigan_fsdd() -> Experiment:
     )
 
 
-def vocos_fsdd() -> Experiment:
+def vocos_fsdd(griffin_lim: bool = False) -> Experiment:
     """A Vocos vocoder (Siuzdak 2023) for the same log-mels as ``hifigan-fsdd``: 8
     ConvNeXt blocks 256 wide at the frame rate (125 frames/s) and an iSTFT head, against
-    the same discriminators and losses; the same windows, batch and learning rate."""
+    the same discriminators and losses; the same windows, batch and learning rate.
+    ``griffin_lim`` (``vocos-gl-fsdd``): the phase of 32 Griffin-Lim iterations on its
+    magnitude plus a learned correction (``model.phase=griffin-lim``); untrained, it is
+    Griffin-Lim."""
     exp = hifigan_fsdd()
-    model = preset("vocos-small", length=exp.data.length, sample_rate=exp.data.sample_rate)
-    return dataclasses.replace(exp, recipe="vocos-fsdd", model=model)
-
-
-def vocos_gl_fsdd() -> Experiment:
-    """``vocos-fsdd`` with the phase of 32 Griffin-Lim iterations on its magnitude plus a
-    learned correction (``model.phase=griffin-lim``): untrained, it is Griffin-Lim."""
-    exp = hifigan_fsdd()
-    model = preset("vocos-gl-small", length=exp.data.length, sample_rate=exp.data.sample_rate)
-    return dataclasses.replace(exp, recipe="vocos-gl-fsdd", model=model)
+    name = "vocos-gl" if griffin_lim else "vocos"
+    model = preset(f"{name}-small", length=exp.data.length, sample_rate=exp.data.sample_rate)
+    return dataclasses.replace(exp, recipe=f"{name}-fsdd", model=model)
 
 
 def codec_fsdd() -> Experiment:
@@ -245,7 +241,7 @@ RECIPES = {
         vocos_fsdd, "Vocos vocoder (ConvNeXt at the frame rate, iSTFT head) for spoken digits"
     ),
     "vocos-gl-fsdd": Recipe(
-        vocos_gl_fsdd,
+        lambda: vocos_fsdd(griffin_lim=True),
         "Vocos vocoder whose phase starts from Griffin-Lim, with a learned correction",
     ),
     "wavenet-fsdd": Recipe(
