@@ -20,7 +20,10 @@ A mel-spectrogram run (``rf-mel-fsdd``: one class per digit x speaker) draws its
 once and gives two rows: decoded by its vocoder and by Griffin-Lim. ``--vocoder RUN``
 decodes with another vocoder run trained on the same mels (``vocos-fsdd``) instead of
 the run's own ``objective.autoencoder``. A run trained without labels
-(``model.num_classes=0``) gives the unconditional rows only.
+(``model.num_classes=0``) gives the unconditional rows only. ``--sampler KEY=VALUE ...``
+changes every run's sampler, e.g. autoguidance of an unconditional run by one of its
+earlier checkpoints: ``--sampler cfg=1 autoguidance=runs/rf-mel-fsdd-uncond/checkpoints/
+step_00001000``.
 
 The real row scores the 300 held-out clips (takes 0-4) the same way. The targets of
 issue 20 are ratios to it: unconditional IS >= 0.63x (DiffWave on SC09), conditional
@@ -42,7 +45,7 @@ from genlab.data import DATASETS
 from genlab.data.audio import digit_speaker_class
 from genlab.families import family_of
 from genlab.families.diffusion import load_autoencoder
-from genlab.runs import load_model
+from genlab.runs import load_model, sampler_config
 from genlab.viz import save_grid, spectrogram_images, write_wav
 
 BATCH = 50
@@ -107,6 +110,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--examples", help="a folder for each run's digits 0-9 as WAVs and a picture")
     p.add_argument("--vocoder", help="decode mel runs with this vocoder run instead of their own")
+    p.add_argument("--sampler", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="sampler settings for every run (e.g. cfg=1 "
+                   "autoguidance=RUN/checkpoints/step_N)")  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     _machine.report()
@@ -129,6 +135,8 @@ def main() -> None:
     labels = {"digit": digit, "speaker": speaker}
     for run in args.runs:
         exp, model = load_model(run)
+        if args.sampler:
+            exp.sampler = sampler_config(exp, args.sampler)
         nulls = family_of(exp.objective.kind).null_cond(exp)
         seconds = len(seeds) * exp.data.length / sr
         null = {k: v.expand(len(seeds)).clone() for k, v in nulls.items()}

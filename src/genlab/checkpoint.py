@@ -261,6 +261,8 @@ def _with_text_encoder(
 
 def load_network(run_dir: str | Path, weights: str = "ema", device="cpu") -> Network:
     """The network of run ``run_dir`` with its ``weights`` ("ema" or "model") loaded.
+    ``run_dir`` may also be one of a run's kept checkpoints, ``RUN/checkpoints/step_N``
+    (read with ``RUN/config.yaml``).
 
     Needs only ``config.yaml`` and the weights file: the model section picks the
     architecture (``genlab.models``), and ``objective.precond: edm`` wraps it in the EDM
@@ -279,6 +281,8 @@ def load_network(run_dir: str | Path, weights: str = "ema", device="cpu") -> Net
         raise ConfigError(f"weights: expected 'ema' or 'model', got {weights!r}")
     run_dir = Path(run_dir)
     cfg_path, path = run_dir / "config.yaml", run_dir / f"{weights}.safetensors"
+    if not cfg_path.is_file() and run_dir.parent.name == "checkpoints":
+        cfg_path = run_dir.parent.parent / "config.yaml"  # RUN/checkpoints/step_N: RUN's
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: no such run directory")
     if not cfg_path.is_file():

@@ -510,9 +510,21 @@ def guidance_asked(explicit: dict, overrides: list[str]) -> bool:
 
 
 def check_guidance(exp: Experiment, explicit: dict, overrides: list[str]) -> None:
-    """``--cfg`` (or ``cfg=``) on a run with no condition is an error, as ``--class`` is."""
-    if guidance_asked(explicit, overrides) and not family_of(exp.objective.kind).cond_keys(exp):
-        raise ConfigError("--cfg: this run has no condition (class or text) to guide")
+    """``--cfg`` (or ``cfg=``) on a run with no condition is an error, as ``--class`` is,
+    unless it weighs autoguidance (``sampler.autoguidance``), which needs no condition."""
+    auto = any(
+        o.removeprefix("sampler.").split("=", 1)[0].strip() == "autoguidance"
+        and o.split("=", 1)[1].strip()
+        for o in overrides
+        if "=" in o
+    ) or bool(explicit.get("autoguidance"))
+    if auto or not guidance_asked(explicit, overrides):
+        return
+    if not family_of(exp.objective.kind).cond_keys(exp):
+        raise ConfigError(
+            "--cfg: this run has no condition (class or text) to guide; "
+            "sampler.autoguidance=RUN_OR_CHECKPOINT guides an unconditional run"
+        )
 
 
 def control_cond(exp: Experiment, path: str | Path, n: int, run_dir) -> torch.Tensor:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from genlab.checkpoint import load_network
 from genlab.cond import prompts
 from genlab.data.pairs import make_source, to_channels
-from genlab.errors import ConfigError
+from genlab.errors import CheckpointError, ConfigError
 from genlab.experiment import Experiment
 from genlab.families.base import (
     Family,
@@ -40,6 +40,7 @@ from genlab.rng import keyed
 from genlab.sampling import SAMPLERS, make_grid
 from genlab.sampling.configs import DiffusionSamplerConfig
 from genlab.sampling.edit import inpaint
+from genlab.sampling.guidance import autoguidance
 from genlab.sampling.guidance import cfg as guided
 
 _CONTROL_KEY = 0xC0471  # a ControlNet run's held-out control images, by seed
@@ -259,7 +260,11 @@ def velocity_field(model: nn.Module, exp: Experiment):
 
 def guided_model(model: nn.Module, exp: Experiment, cond: dict, scfg: DiffusionSamplerConfig):
     """The callable the samplers step: ``model`` with classifier-free guidance ``scfg.cfg``
-    (its interval and rescale) when there is a condition to guide."""
+    (its interval and rescale) when there is a condition to guide, or with autoguidance
+    against ``scfg.autoguidance``'s network (:func:`load_guide`)."""
+    if scfg.autoguidance:
+        guide = load_guide(exp, scfg.autoguidance, next(model.parameters()).device)
+        return autoguidance(model, guide, scfg.cfg, (scfg.guidance_lo, scfg.guidance_hi))
     if scfg.negative_prompt and not exp.text.encoder:
         raise ConfigError(
             "--negative-prompt: this run has no text conditioning (text.encoder is not set)"
@@ -275,6 +280,47 @@ def guided_model(model: nn.Module, exp: Experiment, cond: dict, scfg: DiffusionS
             "--negative-prompt: replaces the null prompt of guidance; give --cfg above 0"
         )
     return model
+
+
+def load_guide(exp: Experiment, where: str, device) -> nn.Module:
+    """The weaker network of autoguidance: a run directory or one of a run's checkpoints
+    (``RUN/checkpoints/step_N``), EMA weights, frozen. It must predict what ``exp``'s
+    network predicts: the same data shape, ``objective.path``, ``target``, precondition
+    and classes.
+
+    Raises:
+        ConfigError: ``where`` is not a run or checkpoint, or its network differs in one
+            of those (the message names which).
+    """
+    try:
+        found = load_network(where, "ema", device)
+    except CheckpointError as e:
+        raise ConfigError(f"sampler.autoguidance: {e}") from None
+    objective = found.config.get("objective") or {}
+    theirs = {
+        "data shape": tuple(found.model.input_shape()),
+        "objective.path": objective.get("path"),
+        "objective.target": objective.get("target"),
+        "objective.precond": objective.get("precond"),
+        "model.num_classes": getattr(found.model, "num_classes", 0),
+        "text.encoder": (found.config.get("text") or {}).get("encoder", ""),
+    }
+    o = exp.objective
+    ours = {
+        "data shape": tuple(exp.model.input_shape()),
+        "objective.path": o.path,
+        "objective.target": o.target,
+        "objective.precond": o.precond,
+        "model.num_classes": getattr(exp.model, "num_classes", 0),
+        "text.encoder": exp.text.encoder,
+    }
+    for key, value in ours.items():
+        if theirs[key] != value:
+            raise ConfigError(
+                f"sampler.autoguidance: {where} has {key} {theirs[key]!r}, this run "
+                f"{value!r}; the guiding network must predict what this one does"
+            )
+    return found.module
 
 
 def initial_noise(exp: Experiment, gens: list[torch.Generator]) -> Tensor:

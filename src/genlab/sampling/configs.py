@@ -37,6 +37,10 @@ class DiffusionSamplerConfig:
     guidance_hi: float = 1.0
     guidance_rescale: float = 0.0  # phi in [0, 1]; 0.7 in the paper
     negative_prompt: str = ""  # text runs: replaces the empty prompt as guidance's null
+    # autoguidance (Karras et al. 2024): a weaker network for the same task (an earlier
+    # checkpoint RUN/checkpoints/step_N, or a smaller run), guided against with weight cfg
+    # in place of the null condition; works for unconditional runs
+    autoguidance: str = ""
     # latent runs: "autoencoder" decodes with objective.autoencoder's decoder (a mel run:
     # its vocoder); "griffin-lim": a mel run's mels by Griffin-Lim instead
     decoder: str = "autoencoder"
@@ -72,6 +76,15 @@ class DiffusionSamplerConfig:
         if not 0 <= self.guidance_rescale <= 1:
             raise ConfigError(
                 f"sampler.guidance_rescale: phi must be in [0, 1], got {self.guidance_rescale}"
+            )
+        if self.autoguidance and not self.cfg:
+            raise ConfigError(
+                "sampler.autoguidance: guides with weight sampler.cfg (--cfg); give it above 0"
+            )
+        if self.autoguidance and (self.negative_prompt or self.guidance_rescale):
+            raise ConfigError(
+                "sampler.autoguidance: guides against the weaker network, not a null "
+                "condition; it takes no negative prompt or guidance rescale"
             )
         # A setting of another sampler or grid would be silently ignored: refuse it.
         for key, (field, used_by) in self.SPECIFIC.items():

@@ -18,6 +18,10 @@ mixed back, ``phi g std(c) / std(g) + (1 - phi) g``, against the over-exposure a
 weight causes. The paper applies it to its network's prediction (v); genlab applies it
 to whatever the network predicts (``objective.target``), as diffusers does to its
 ``noise_pred``. Unlike plain guidance it is not affine, so it depends on that choice.
+
+:func:`autoguidance` guides with a weaker network instead of the null condition (Karras
+et al. 2024, "Guiding a Diffusion Model with a Bad Version of Itself"), so it works for
+unconditional models too.
 """
 
 from __future__ import annotations
@@ -62,6 +66,31 @@ def cfg(
             dims = tuple(range(1, g.ndim))
             ratio = c.std(dims, keepdim=True) / g.std(dims, keepdim=True).clamp_min(1e-12)
             g = rescale * (g * ratio) + (1 - rescale) * g
+        if interval is not None:
+            g = torch.where(inside.view(-1, *([1] * (x.ndim - 1))), g, c)
+        return g
+
+    return guided
+
+
+def autoguidance(
+    model: Callable, guide: Callable, w: float, interval: tuple[float, float] | None = None
+) -> Callable:
+    """Wrap ``model(x, t, cond)`` as ``(1 + w) model - w guide``, both given the same
+    ``cond`` (Karras et al. 2024, Eq. 2, whose weight is ``1 + w``): ``guide`` is a worse
+    network trained for the same task (an earlier checkpoint, or a smaller model), and
+    the difference points away from its errors. Two forward passes (two networks);
+    ``interval`` as for :func:`cfg`; ``w = 0`` returns ``model``."""
+    if w == 0:
+        return model
+
+    def guided(x: Tensor, t: Tensor, cond: dict) -> Tensor:
+        c = model(x, t, cond)
+        if interval is not None:
+            inside = (t >= interval[0]) & (t <= interval[1])
+            if not bool(inside.any()):
+                return c
+        g = c + w * (c - guide(x, t, cond))
         if interval is not None:
             g = torch.where(inside.view(-1, *([1] * (x.ndim - 1))), g, c)
         return g
