@@ -259,10 +259,12 @@ def _with_text_encoder(
         raise CheckpointError(f"{cfg_path}: {e}") from None
 
 
-def load_network(run_dir: str | Path, weights: str = "ema", device="cpu") -> Network:
+def load_network(
+    run_dir: str | Path, weights: str = "ema", device="cpu", config_from: str | Path | None = None
+) -> Network:
     """The network of run ``run_dir`` with its ``weights`` ("ema" or "model") loaded.
-    ``run_dir`` may also be one of a run's kept checkpoints, ``RUN/checkpoints/step_N``
-    (read with ``RUN/config.yaml``).
+    ``config_from``: read the config of that run instead (for one of its kept
+    checkpoints, ``RUN/checkpoints/step_N``, which hold weights only).
 
     Needs only ``config.yaml`` and the weights file: the model section picks the
     architecture (``genlab.models``), and ``objective.precond: edm`` wraps it in the EDM
@@ -281,8 +283,8 @@ def load_network(run_dir: str | Path, weights: str = "ema", device="cpu") -> Net
         raise ConfigError(f"weights: expected 'ema' or 'model', got {weights!r}")
     run_dir = Path(run_dir)
     cfg_path, path = run_dir / "config.yaml", run_dir / f"{weights}.safetensors"
-    if not cfg_path.is_file() and run_dir.parent.name == "checkpoints":
-        cfg_path = run_dir.parent.parent / "config.yaml"  # RUN/checkpoints/step_N: RUN's
+    if config_from is not None:  # a kept checkpoint RUN/checkpoints/step_N: RUN's config
+        cfg_path = Path(config_from) / "config.yaml"
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: no such run directory")
     if not cfg_path.is_file():

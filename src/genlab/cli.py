@@ -472,7 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--seed", type=int, default=0, help="sample i uses seed SEED+i")
     sampling.add_argument("--sampler", help="sampler name (genlab list samplers)")
     sampling.add_argument("--steps", type=int, help="number of sampling steps")
-    sampling.add_argument("--cfg", type=float, help="guidance weight w: (1+w) cond - w uncond")
+    sampling.add_argument(
+        "--cfg",
+        type=float,
+        help="guidance weight w: (1+w) cond - w uncond; with sampler.autoguidance=GUIDE, "
+        "(1+w) model - w guide",
+    )
     sampling.add_argument("--class", dest="cls", type=int, help="class label to sample")
     sampling.add_argument(
         "--control",

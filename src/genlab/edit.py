@@ -253,12 +253,12 @@ def edit(
         if prompt is None and asked:
             raise ConfigError("--cfg: guidance needs a prompt to steer towards; give --prompt")
         cond = text_cond(exp, [prompt or ""] * n)
-        if prompt is None:
-            scfg = dataclasses.replace(scfg, cfg=0.0)
+        if prompt is None:  # the empty prompt: no guidance of either kind
+            scfg = dataclasses.replace(scfg, cfg=0.0, autoguidance="")
     else:
         cond = edit_cond(exp, n, cls, asked)
     if cls is None and "class" in cond:  # the null class: nothing to guide towards
-        scfg = dataclasses.replace(scfg, cfg=0.0)
+        scfg = dataclasses.replace(scfg, cfg=0.0, autoguidance="")
     if control is not None:  # a ControlNet run: the picture to follow
         cond["control"] = control_cond(exp, control, n, run_dir)
     elif controlnet:  # by default the input's own control (its outlines, ...)

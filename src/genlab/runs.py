@@ -250,6 +250,14 @@ def fit(
     run that failed before training anything.
     """
     out = Path(out)
+    given = [o.split("=", 1) for o in overrides if "=" in o]
+    if getattr(exp.sampler, "autoguidance", "") or any(
+        k.strip().removeprefix("sampler.") == "autoguidance" and v.strip() for k, v in given
+    ):
+        raise ConfigError(
+            "sampler.autoguidance: a setting for genlab sample, edit and eval; a run does "
+            "not store it"
+        )
     created = not resume and not out.exists()
     try:
         exp, out = prepare_run(

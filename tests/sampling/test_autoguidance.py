@@ -84,6 +84,64 @@ def test_a_guide_that_predicts_something_else_or_is_missing_is_one_error(tmp_pat
         fam.sample(model, exp, [0], {}, scfg)
 
 
+def _tiny(tmp_path, recipe: str, name: str, **extra):
+    from genlab.recipes import get_recipe
+
+    ov = tiny_overrides(2, **{"data.n": 64, "model.hidden": 16, "model.depth": 2, **extra})
+    if recipe.startswith("gan"):  # no sampler steps, no depth
+        ov = [o for o in ov if not o.startswith(("sampler.steps", "model."))]
+    return fit(override(get_recipe(recipe), ov), tmp_path / name)
+
+
+def test_a_guide_for_another_task_is_refused_naming_the_key(tmp_path):
+    """Another family (a GAN), another dataset of the same shape, another time path:
+    each one error naming the key, before anything is sampled."""
+    from genlab.families import family_of
+
+    run = _unconditional_run(tmp_path)
+    exp, model = load_model(run)
+    fam = family_of(exp.objective.kind)
+    cases = {
+        "objective.kind": _tiny(tmp_path, "gan-grid25", "gan"),
+        "data.name": _tiny(tmp_path, "rf-grid25", "grid", **{"model.num_classes": 0}),
+        "objective.path": _tiny(tmp_path, "ddpm-grid25", "ddpm"),
+    }
+    for key, guide in cases.items():
+        scfg = sampler_config(exp, [f"autoguidance={guide}", "cfg=1"])
+        with pytest.raises(ConfigError, match=f"sampler.autoguidance: .* has {key} "):
+            fam.sample(model, exp, [0], {}, scfg)
+
+
+def test_a_guide_config_that_leaves_out_defaults_is_read_with_them(tmp_path):
+    """A config.yaml written without default-valued keys (an older run) is compared
+    after the defaults are filled in, as the run itself is read."""
+    import shutil
+
+    import genlab.config as C
+    from genlab.families import family_of
+
+    run = _unconditional_run(tmp_path)
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    raw = C.load_yaml(old / "config.yaml")
+    del raw["objective"]["target"], raw["objective"]["precond"], raw["text"]
+    (old / "config.yaml").write_text(__import__("yaml").safe_dump(raw))
+    exp, model = load_model(run)
+    scfg = sampler_config(exp, [f"autoguidance={old}", "cfg=3"])
+    plain = family_of(exp.objective.kind).sample(model, exp, [0, 1], {}, exp.sampler)
+    guided = family_of(exp.objective.kind).sample(model, exp, [0, 1], {}, scfg)
+    assert torch.allclose(guided, plain, atol=1e-5)  # the same weights: no change
+
+
+def test_training_refuses_a_stored_guide(tmp_path):
+    from genlab.recipes import get_recipe
+
+    exp = override(get_recipe("rf-moons"), tiny_overrides(2))
+    with pytest.raises(ConfigError, match="sampler.autoguidance: a setting for genlab sample"):
+        fit(exp, tmp_path / "r", overrides=["sampler.autoguidance=x"])
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize(
     "fields,message",
     [

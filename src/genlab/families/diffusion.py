@@ -9,6 +9,7 @@ so any sampler works with any trained run: ``genlab sample RUN --sampler dpmpp_2
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from pathlib import Path
 
@@ -282,44 +283,71 @@ def guided_model(model: nn.Module, exp: Experiment, cond: dict, scfg: DiffusionS
     return model
 
 
+# the model settings a guide must share with the run: what goes in and what comes out
+_GUIDE_MODEL_KEYS = ("arch", "in_channels", "out_channels", "num_classes", "inpaint", "control",
+                     "control_channels", "text_dim")  # fmt: skip
+
+
 def load_guide(exp: Experiment, where: str, device) -> nn.Module:
-    """The weaker network of autoguidance: a run directory or one of a run's checkpoints
-    (``RUN/checkpoints/step_N``), EMA weights, frozen. It must predict what ``exp``'s
-    network predicts: the same data shape, ``objective.path``, ``target``, precondition
-    and classes.
+    """The weaker network of autoguidance: a run directory or one of a run's kept
+    checkpoints (``RUN/checkpoints/step_N``), EMA weights, frozen. It must be a network
+    for the same task: the same family, data, data shape, ``objective.path``, ``target``,
+    ``precond`` and ``autoencoder``, the same network inputs (``model.arch``, classes,
+    inpainting channels, control, text width) and text encoder (for a trained one, its
+    vocabulary: the same data settings). Its width and depth may differ.
 
     Raises:
-        ConfigError: ``where`` is not a run or checkpoint, or its network differs in one
-            of those (the message names which).
+        ConfigError: ``where`` is not a run or a checkpoint, or it differs in one of
+            those (the message names the key).
     """
+    import genlab.config as C
+
+    path = Path(where)
+    run = path.parent.parent if path.parent.name == "checkpoints" else path
     try:
-        found = load_network(where, "ema", device)
-    except CheckpointError as e:
-        raise ConfigError(f"sampler.autoguidance: {e}") from None
-    objective = found.config.get("objective") or {}
-    theirs = {
-        "data shape": tuple(found.model.input_shape()),
-        "objective.path": objective.get("path"),
-        "objective.target": objective.get("target"),
-        "objective.precond": objective.get("precond"),
-        "model.num_classes": getattr(found.model, "num_classes", 0),
-        "text.encoder": (found.config.get("text") or {}).get("encoder", ""),
-    }
-    o = exp.objective
-    ours = {
-        "data shape": tuple(exp.model.input_shape()),
-        "objective.path": o.path,
-        "objective.target": o.target,
-        "objective.precond": o.precond,
-        "model.num_classes": getattr(exp.model, "num_classes", 0),
-        "text.encoder": exp.text.encoder,
-    }
-    for key, value in ours.items():
-        if theirs[key] != value:
-            raise ConfigError(
-                f"sampler.autoguidance: {where} has {key} {theirs[key]!r}, this run "
-                f"{value!r}; the guiding network must predict what this one does"
+        raw = C.load_yaml(run / "config.yaml") if (run / "config.yaml").is_file() else None
+        if raw is None:
+            raise CheckpointError(
+                f"{path}: not a run directory or a kept checkpoint (RUN/checkpoints/step_N)"
+                if path.exists()
+                else f"{path}: no such run directory"
             )
+        found = load_network(path, "ema", device, config_from=run if run != path else None)
+    except (CheckpointError, ConfigError) as e:
+        raise ConfigError(f"sampler.autoguidance: {e}") from None
+
+    def refuse(key: str, theirs, ours) -> None:
+        raise ConfigError(
+            f"sampler.autoguidance: {where} has {key} {theirs!r}, this run {ours!r}; the "
+            "guiding network must be one for the same task"
+        )
+
+    objective = raw.get("objective") or {}
+    if objective.get("kind") != exp.objective.kind:
+        refuse("objective.kind", objective.get("kind"), exp.objective.kind)
+    o = C.from_dict(type(exp.objective), objective, "objective")  # defaults filled
+    for key in ("path", "target", "precond"):
+        if getattr(o, key) != getattr(exp.objective, key):
+            refuse(f"objective.{key}", getattr(o, key), getattr(exp.objective, key))
+    ae = [str(Path(a).resolve()) if a else "" for a in (o.autoencoder, exp.objective.autoencoder)]
+    if ae[0] != ae[1]:
+        refuse("objective.autoencoder", o.autoencoder, exp.objective.autoencoder)
+    data = raw.get("data") or {}
+    if data.get("name") != exp.data.name:
+        refuse("data.name", data.get("name"), exp.data.name)
+    if tuple(found.model.input_shape()) != tuple(exp.model.input_shape()):
+        refuse("data shape", tuple(found.model.input_shape()), tuple(exp.model.input_shape()))
+    for key in _GUIDE_MODEL_KEYS:
+        theirs, ours = getattr(found.model, key, None), getattr(exp.model, key, None)
+        if theirs != ours:
+            refuse(f"model.{key}", theirs, ours)
+    text = C.from_dict(type(exp.text), raw.get("text") or {}, "text")
+    if text != exp.text:
+        refuse("text", dataclasses.asdict(text), dataclasses.asdict(exp.text))
+    if text.encoder in ("words", "attributes"):  # its vocabulary comes from the data
+        theirs = C.from_dict(type(exp.data), data, "data")
+        if theirs != exp.data:
+            refuse("data (the text encoder's vocabulary)", data, dataclasses.asdict(exp.data))
     return found.module
 
 

@@ -64,6 +64,11 @@ build = diffusion.build  # the teacher's network (EDM-preconditioned where it wa
 
 
 def _refuse_cfg(exp: Experiment, scfg) -> None:
+    if getattr(scfg, "autoguidance", ""):
+        raise ConfigError(
+            "sampler.autoguidance: a distilled student samples without guidance of any "
+            "kind; drop it and --cfg"
+        )
     if scfg.cfg:
         raise ConfigError(
             f"sampler.cfg: {scfg.cfg} - a distilled student samples without guidance (its "
