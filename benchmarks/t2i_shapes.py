@@ -4,6 +4,7 @@ training and on combinations the run never saw?
     python benchmarks/t2i_shapes.py --run runs/t2i-shapes [--run runs/t2i-shapes-words ...]
         [--classifier runs/eval-shapes-classifier] [--n 300] [--cfgs 0,1,3,6]
         [--interval 0.3,1] [--rescale 0.7] [--steps 15] [--clip runs/clip-shapes]
+        [--autoguidance runs/t2i-shapes/checkpoints/step_00002000]
         [--figure docs/img/t2i_shapes.png] [--jsonl rows.jsonl]
 
 For each run (a text run on ``shapes``, e.g. ``genlab train t2i-shapes``):
@@ -23,6 +24,9 @@ count), the accuracy of each attribute, FID with the classifier's features again
 held-out images (seen prompts only: biased upwards at small ``--n``; compare within the
 table) and, with ``--clip``, the CLIP score (torchmetrics' scaling, ``max(100 cos, 0)``)
 of each sample against its prompt. The real held-out images are the ceiling row.
+``--autoguidance GUIDE`` adds a row per non-zero weight of ``--cfgs``, guided against a
+worse network (an earlier checkpoint of the run) instead of the null prompt (Karras et
+al. 2024; ``sampler.autoguidance``).
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ def main() -> int:
     ap.add_argument("--interval", default="0.3,1", help="lo,hi of the guidance interval row")
     ap.add_argument("--rescale", type=float, default=0.7, help="phi of the rescale row")
     ap.add_argument("--steps", type=int, help="sampler steps (default: the run's)")
+    ap.add_argument("--autoguidance", help="a guide (RUN or RUN/checkpoints/step_N): adds "
+                    "one row per non-zero weight of --cfgs, autoguided instead of CFG")  # fmt: skip
     ap.add_argument("--clip", help="a dual-encoder run (clip-shapes) for the CLIP score")
     ap.add_argument("--batch", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
@@ -139,6 +145,10 @@ def measure(a) -> int:
         settings.append((f"w={w0:g}, t in [{lo:g}, {hi:g}]", interval))
         rescaled = dataclasses.replace(base, cfg=w0, guidance_rescale=a.rescale)
         settings.append((f"w={w0:g}, rescale {a.rescale:g}", rescaled))
+        if a.autoguidance:  # Karras et al. 2024: against a worse network, not the null prompt
+            auto = dataclasses.replace(base, cfg=1.0, autoguidance=a.autoguidance)
+            settings += [(f"w={w:g}, autoguidance", dataclasses.replace(auto, cfg=w))
+                         for w in cfgs if w]  # fmt: skip
         pictures = {}
         for which, (texts, labels) in sets.items():
             cond = text_cond(exp, texts)
