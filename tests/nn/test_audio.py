@@ -149,6 +149,18 @@ def test_bad_mel_arguments():
         hz_to_mel(torch.tensor(1.0), "bark")
 
 
+def test_too_many_mel_bands_for_the_stft_is_a_config_error():
+    """At n_fft 256 and 8 kHz the bins are 31.25 Hz apart; 200 bands put the lowest ones
+    (about 20 Hz apart) between bins, where they would always read 0 (librosa warns)."""
+    from genlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"n_mels: \d+ of 200 mel bands fall between"):
+        mel_filterbank(8000, 256, 200)
+    with pytest.raises(ConfigError, match="n_mels"):
+        MelSpectrogram(8000, 64, 16, 64)
+    assert bool((mel_filterbank(8000, 256, 128).sum(1) > 0).all())  # 128 still fit
+
+
 def test_griffin_lim_from_the_true_phase_keeps_the_signal():
     from genlab.nn.audio import griffin_lim_phase
 

@@ -24,6 +24,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from genlab.errors import ConfigError
+
 MelScale = Literal["slaney", "htk"]
 
 # Slaney's mel scale: linear below 1 kHz (3 mels per 200 Hz), logarithmic above
@@ -74,7 +76,9 @@ def mel_filterbank(
     falls to ``i + 2``. ``norm="slaney"`` scales each to unit area (``2 / (f_{i+2} -
     f_i)``), so each band measures energy per Hz; ``None`` leaves peak 1.
 
-    Raises ``ValueError`` for non-positive sizes or ``f_min >= f_max > sample_rate / 2``.
+    Raises ``ValueError`` for non-positive sizes or ``f_min >= f_max > sample_rate / 2``,
+    and :class:`~genlab.errors.ConfigError` when a band holds no STFT bin (too many mels
+    for ``n_fft``: the lowest bands are narrower than the bin spacing).
     """
     f_max = sample_rate / 2 if f_max is None else f_max
     if n_fft < 2 or n_mels < 1 or sample_rate < 1:
@@ -92,6 +96,13 @@ def mel_filterbank(
     rising = -to_bin[:-2] / width[:-1, None]  # (n_mels, K)
     falling = to_bin[2:] / width[1:, None]
     fb = torch.minimum(rising, falling).clamp(min=0)
+    empty = int((fb.sum(1) == 0).sum())
+    if empty:  # librosa only warns; a band that reads nothing is a configuration error
+        raise ConfigError(
+            f"n_mels: {empty} of {n_mels} mel bands fall between two STFT bins at n_fft "
+            f"{n_fft} and {sample_rate} Hz and would always read 0; use fewer mel bands "
+            f"or a larger n_fft"
+        )
     if norm == "slaney":
         fb = fb * (2.0 / (edges[2:] - edges[:-2]))[:, None]
     return fb.float()
