@@ -250,9 +250,8 @@ def fit(
     run that failed before training anything.
     """
     out = Path(out)
-    given = [o.split("=", 1) for o in overrides if "=" in o]
     if getattr(exp.sampler, "autoguidance", "") or any(
-        k.strip().removeprefix("sampler.") == "autoguidance" and v.strip() for k, v in given
+        sampler_values(list(overrides), "autoguidance")
     ):
         raise ConfigError(
             "sampler.autoguidance: a setting for genlab sample, edit and eval; a run does "
@@ -507,25 +506,25 @@ def draw(
     return x
 
 
+def sampler_values(overrides: list[str], key: str) -> list[str]:
+    """The values given to sampler setting ``key`` by ``key=`` / ``sampler.key=``
+    overrides, in order, stripped."""
+    pairs = (o.split("=", 1) for o in overrides if "=" in o)
+    return [v.strip() for k, v in pairs if k.strip().removeprefix("sampler.") == key]
+
+
 def guidance_asked(explicit: dict, overrides: list[str]) -> bool:
     """Whether a non-zero guidance weight was given, as ``--cfg`` (``explicit["cfg"]``) or
     as a ``cfg=`` / ``sampler.cfg=`` override."""
     return explicit.get("cfg") not in (None, 0) or any(
-        o.removeprefix("sampler.").split("=", 1)[0].strip() == "cfg"
-        and float(o.split("=", 1)[1] or 0) != 0
-        for o in overrides
+        float(v or 0) != 0 for v in sampler_values(overrides, "cfg")
     )
 
 
 def check_guidance(exp: Experiment, explicit: dict, overrides: list[str]) -> None:
     """``--cfg`` (or ``cfg=``) on a run with no condition is an error, as ``--class`` is,
     unless it weighs autoguidance (``sampler.autoguidance``), which needs no condition."""
-    auto = any(
-        o.removeprefix("sampler.").split("=", 1)[0].strip() == "autoguidance"
-        and o.split("=", 1)[1].strip()
-        for o in overrides
-        if "=" in o
-    ) or bool(explicit.get("autoguidance"))
+    auto = any(sampler_values(overrides, "autoguidance")) or bool(explicit.get("autoguidance"))
     if auto or not guidance_asked(explicit, overrides):
         return
     if not family_of(exp.objective.kind).cond_keys(exp):

@@ -303,18 +303,12 @@ def load_guide(exp: Experiment, where: str, device) -> nn.Module:
     import genlab.config as C
 
     path = Path(where)
-    run = path.parent.parent if path.parent.name == "checkpoints" else path
+    kept = path.parent.name == "checkpoints"  # RUN/checkpoints/step_N: RUN's config
     try:
-        raw = C.load_yaml(run / "config.yaml") if (run / "config.yaml").is_file() else None
-        if raw is None:
-            raise CheckpointError(
-                f"{path}: not a run directory or a kept checkpoint (RUN/checkpoints/step_N)"
-                if path.exists()
-                else f"{path}: no such run directory"
-            )
-        found = load_network(path, "ema", device, config_from=run if run != path else None)
+        found = load_network(path, "ema", device, config_from=path.parent.parent if kept else None)
     except (CheckpointError, ConfigError) as e:
         raise ConfigError(f"sampler.autoguidance: {e}") from None
+    raw = found.config
 
     def refuse(key: str, theirs, ours) -> None:
         raise ConfigError(
