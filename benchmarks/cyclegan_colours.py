@@ -1,4 +1,4 @@
-"""Where does a CycleGAN on shapes lose the colour? Per input colour, the mean colour each
+"""Does a CycleGAN on shapes keep the colour? Per input colour, the mean colour each
 generator paints, and how far each output channel ever gets before its tanh.
 
     python benchmarks/cyclegan_colours.py --run runs/cyclegan-shapes [--n 300]

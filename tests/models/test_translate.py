@@ -61,7 +61,8 @@ def test_a_patch_logit_sees_exactly_its_receptive_field(layers):
 
 
 @pytest.mark.parametrize(
-    "size,channels,norm", [(32, 3, "instance"), (28, 1, "batch"), (32, 3, "none")]
+    "size,channels,norm",
+    [(32, 3, "instance"), (28, 1, "batch"), (32, 3, "layer"), (32, 3, "none")],
 )
 def test_generators_keep_the_image_shape(size, channels, norm):
     x = torch.rand(2, channels, size, size) * 2 - 1
@@ -69,8 +70,10 @@ def test_generators_keep_the_image_shape(size, channels, norm):
     cfg.generator.channels = 8
     y = UNetGenerator(cfg).eval()(x)  # 28 is padded to 32 and cropped back
     kinds = {type(m) for m in UNetGenerator(cfg).modules()}
-    want = {"instance": nn.InstanceNorm2d, "batch": nn.BatchNorm2d, "none": None}[norm]
-    assert not (kinds & {nn.InstanceNorm2d, nn.BatchNorm2d} - {want})
+    norms = {"instance": nn.InstanceNorm2d, "batch": nn.BatchNorm2d, "layer": nn.GroupNorm}
+    want = norms.get(norm)
+    assert not (kinds & set(norms.values()) - {want})
+    assert want is None or want in kinds
     assert y.shape == x.shape and y.abs().max() <= 1
     cfg.generator = TranslatorGeneratorConfig(kind="resnet", channels=8, depth=2, blocks=2)
     assert ResNetGenerator(cfg)(x).shape == x.shape

@@ -33,6 +33,11 @@ def test_cycle_loss_is_the_mean_absolute_error():
     a = torch.zeros(2, 1, 2, 2)
     assert torch.equal(T.cycle_loss(a, a + 0.5), torch.full((2,), 0.5))
     assert torch.equal(T.identity_loss(a, a), torch.zeros(2))
+    # the squared-error option: (0.5^2 * 3 + 2^2) / 4 on one sample, 0 on the other
+    b = a.clone()
+    b[0] = torch.tensor([0.5, 0.5, 0.5, 2.0]).view(1, 2, 2)
+    assert torch.allclose(T.cycle_loss(a, b, "l2"), torch.tensor([4.75 / 4, 0.0]))
+    assert torch.allclose(T.identity_loss(b, a, "l2"), torch.tensor([4.75 / 4, 0.0]))
 
 
 @pytest.mark.parametrize("kind", ["ns", "lsgan", "hinge"])

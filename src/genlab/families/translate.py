@@ -156,11 +156,14 @@ def cyclegan_losses(exp: Experiment):
         out = g(a, b, identity=lam_id > 0)  # one forward of both generators
         adv_a, adv_b = d(out["fake_a"], out["fake_b"])
         gan = _mean(T.patch_g_loss(o.loss, adv_b)) + _mean(T.patch_g_loss(o.loss, adv_a))
-        cyc = _mean(T.cycle_loss(a, out["rec_a"])) + _mean(T.cycle_loss(b, out["rec_b"]))
+        r = o.reconstruction
+        cyc = _mean(T.cycle_loss(a, out["rec_a"], r)) + _mean(T.cycle_loss(b, out["rec_b"], r))
         total = gan + lam * cyc + (_touch(g) if not (len(a) and len(b)) else 0.0)
         logs = {"g_adv": gan.detach(), "cycle": cyc.detach()}
         if lam_id > 0:
-            idt = _mean(T.identity_loss(b, out["idt_b"])) + _mean(T.identity_loss(a, out["idt_a"]))
+            idt = _mean(T.identity_loss(b, out["idt_b"], r)) + _mean(
+                T.identity_loss(a, out["idt_a"], r)
+            )
             total = total + lam_id * idt
             logs["identity"] = idt.detach()
         return total, logs

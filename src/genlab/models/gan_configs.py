@@ -224,8 +224,9 @@ class TranslatorConfig:
     in_channels: int = 3
     # normalisation in G and D ("--norm" of the papers' code): instance norm removes each
     # channel's mean and scale per image, which on flat-coloured images also removes
-    # their colour; batch norm and none keep it
-    norm: Literal["instance", "batch", "none"] = "instance"
+    # their colour to the sign of each channel's response; batch norm, layer norm (one
+    # mean and scale per image over all channels, GroupNorm(1, C)) and none keep it
+    norm: Literal["instance", "layer", "batch", "none"] = "instance"
     generator: TranslatorGeneratorConfig = field(default_factory=TranslatorGeneratorConfig)
     discriminator: PatchDiscriminatorConfig = field(default_factory=PatchDiscriminatorConfig)
 

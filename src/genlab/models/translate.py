@@ -14,7 +14,7 @@ PatchGAN discriminator.
   Cycle-Consistent Adversarial Networks", App. 7.2, after Johnson et al. 2016):
   c7s1-k, ``depth`` stride-2 3x3 convolutions doubling the width, ``blocks`` residual
   blocks, as many stride-1/2 transposed convolutions, c7s1-C with tanh; reflection
-  padding, instance norm, ReLU.
+  padding, instance norm (``norm``: or layer norm, batch norm, none), ReLU.
 - :class:`PatchDiscriminator` (Pix2Pix App. 6.1.2): C64 [Conv 4x4 stride 2, LeakyReLU 0.2]
   without norm, ``layers - 1`` more stride-2 blocks with InstanceNorm doubling the width,
   one stride-1 block, a 1-channel stride-1 4x4 convolution: one logit per overlapping
@@ -48,7 +48,7 @@ def init_weights_(module: nn.Module) -> nn.Module:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d)) and m.affine:
+        elif isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d, nn.GroupNorm)) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
     return module
@@ -57,6 +57,8 @@ def init_weights_(module: nn.Module) -> nn.Module:
 def _norm(kind: str, c: int) -> nn.Module:
     if kind == "instance":
         return nn.InstanceNorm2d(c, affine=True)
+    if kind == "layer":  # one mean and scale per image over (C, H, W): channel ratios kept
+        return nn.GroupNorm(1, c, affine=True)
     return nn.BatchNorm2d(c) if kind == "batch" else nn.Identity()
 
 

@@ -207,8 +207,9 @@ class Pix2PixConfig:
 class CycleGANConfig:
     """Unpaired translation (Zhu et al. 2017) between the images of class ``domain_a``
     (A) and class ``domain_b`` (B) of one dataset: two generators, two discriminators,
-    ``cycle_weight`` x the L1 cycle loss, ``identity_weight`` x ``cycle_weight`` x the
-    identity loss, discriminators trained on a pool of ``pool_size`` past fakes."""
+    ``cycle_weight`` x the cycle loss, ``identity_weight`` x ``cycle_weight`` x the
+    identity loss (both L1 as in the paper, or squared error: ``reconstruction``),
+    discriminators trained on a pool of ``pool_size`` past fakes."""
 
     kind: Literal["cyclegan"] = "cyclegan"
     domain_a: int = 0
@@ -216,6 +217,9 @@ class CycleGANConfig:
     loss: Literal["ns", "lsgan", "hinge"] = "lsgan"
     cycle_weight: float = 10.0
     identity_weight: float = 0.5  # a fraction of cycle_weight, as the paper's 0.5
+    # the cycle and identity terms' distance: the paper's L1, or the squared error, whose
+    # gradient fades as a pixel nears its target instead of staying at full size
+    reconstruction: Literal["l1", "l2"] = "l1"
     pool_size: int = 50
     d_lr: float = 2e-4
     g_lr: float = 2e-4

@@ -10,7 +10,9 @@ lambda L_cyc(G, F)`` with ``L_cyc = E ||F(G(a)) - a||_1 + E ||G(F(b)) - b||_1``,
 ``lambda = 10``; least-squares GAN losses; the identity term
 ``E ||G(b) - b||_1 + E ||F(a) - a||_1`` weighted ``0.5 lambda`` (Sec. 5.2, from Taigman
 et al. 2017) keeps colours; each D is updated on a history of 50 generated images
-(Shrivastava et al. 2017) and its loss halved.
+(Shrivastava et al. 2017) and its loss halved. genlab also offers the squared error for
+the cycle and identity terms: on small objects over a flat background L1's constant-size
+gradient from the background outweighs a wrong-coloured object (docs/translation.md).
 
 Losses are per sample ``(B,)``: the patch logits' GAN loss is averaged over the patches
 (``genlab.objectives.gan.LOSSES`` applies elementwise), the L1 terms over the pixels.
@@ -55,14 +57,24 @@ def l1(x: Tensor, y: Tensor) -> Tensor:
     return (x - y).abs().flatten(1).mean(1)
 
 
-def cycle_loss(a: Tensor, rec_a: Tensor) -> Tensor:
-    """``||F(G(a)) - a||_1`` per sample ``(B,)``: ``rec_a`` is ``a`` taken there and back."""
-    return l1(rec_a, a)
+def l2(x: Tensor, y: Tensor) -> Tensor:
+    """Mean squared difference per sample ``(B,)``."""
+    return (x - y).square().flatten(1).mean(1)
 
 
-def identity_loss(b: Tensor, g_of_b: Tensor) -> Tensor:
-    """``||G(b) - b||_1`` per sample ``(B,)``: the A -> B generator fed a B image."""
-    return l1(g_of_b, b)
+RECONSTRUCTION = {"l1": l1, "l2": l2}
+
+
+def cycle_loss(a: Tensor, rec_a: Tensor, kind: str = "l1") -> Tensor:
+    """``||F(G(a)) - a||_1`` per sample ``(B,)``: ``rec_a`` is ``a`` taken there and back
+    (``kind="l2"``: the mean squared error instead)."""
+    return RECONSTRUCTION[kind](rec_a, a)
+
+
+def identity_loss(b: Tensor, g_of_b: Tensor, kind: str = "l1") -> Tensor:
+    """``||G(b) - b||_1`` per sample ``(B,)``: the A -> B generator fed a B image
+    (``kind="l2"``: the mean squared error instead)."""
+    return RECONSTRUCTION[kind](g_of_b, b)
 
 
 class ImagePool(nn.Module):
