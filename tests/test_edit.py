@@ -138,6 +138,11 @@ BAD = [
     (["--mask", "mask.png", "--steps", "1"], "--steps: 1 step from t = 1 cannot inpaint"),
     (["--mask", "mask.png", "--resample", "2", "--jump-length", "5"], "--jump-length: jump_"),
     (["--mask", "mask.png", "--resample", "0"], "--resample: must be at least 1"),
+    (["--mask", "mask.png", "--jump-length", "5"], "--jump-length: it sets RePaint's"),
+    (["--strength", "0.5", "--resample", "2"], "--resample: RePaint resamples around known"),
+    (["--image", "adir.png", "--strength", "0.5"], "adir.png: the image is a folder"),
+    (["--strength", "0.5", "--out", "x.png/o.png"], "(x.png is a file, not a folder)"),
+    (["--strength", "0.5", "--control", "black.png", "--out", "black.png"], "the --control file"),
 ]
 
 
@@ -159,6 +164,39 @@ def test_bad_input_is_one_error_line(files, capsys, monkeypatch, extra, message)
     assert len(err) == 1 and err[0].startswith("genlab: error: ") and message in err[0], err
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in d.iterdir() if p.is_file()}
     assert after == before  # inputs untouched, nothing written
+
+
+def test_sample_never_overwrites_its_control_file(files, capsys):
+    d, run = files
+    before = (d / "black.png").read_bytes()
+    out = ["--control", str(d / "black.png"), "--out", str(d / "black.png")]
+    assert main(["sample", str(run), "--n", "1", *out]) == 2
+    assert "is the --control file" in capsys.readouterr().err
+    assert (d / "black.png").read_bytes() == before
+
+
+@pytest.mark.parametrize("extra", [["--strength", "x"], ["--class", "red"], ["--bogus"]])
+def test_a_malformed_option_is_one_error_line(files, capsys, extra):
+    d, run = files
+    with pytest.raises(SystemExit) as e:
+        main(["edit", str(run), "--image", str(d / "x.png"), "--out", str(d / "o.png"), *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and ": error: " in err[0], err
+    assert not (d / "o.png").exists()
+
+
+def test_the_mask_is_read_upright_as_the_image(tmp_path):
+    from genlab.edit import read_mask
+
+    m = np.zeros((4, 6), np.uint8)
+    m[:, :2] = 255  # stored: the two left columns
+    im = Image.fromarray(m)
+    exif = im.getexif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to view
+    im.save(tmp_path / "m.png", exif=exif)
+    upright = read_mask(tmp_path / "m.png", (6, 4))[0, 0]  # (H, W) = (6, 4) once turned
+    assert upright.shape == (6, 4)
+    assert upright[:2].all() and not upright[2:].any()  # the left columns are now the top rows
 
 
 def test_a_run_that_cannot_edit_is_refused(tmp_path, capsys):

@@ -184,6 +184,13 @@ SAMPLE_SUFFIXES = {
 }  # fmt: skip
 
 
+def refuse_overwriting_inputs(out: Path, inputs) -> None:
+    """A ConfigError when ``out`` is one of the ``(flag, path or None)`` input files."""
+    for flag, given in inputs:
+        if given and out.resolve() == Path(given).resolve():
+            raise ConfigError(f"--out: {out} is the {flag} file; inputs are never overwritten")
+
+
 def cmd_sample(args) -> int:
     import numpy as np
     import torch
@@ -207,6 +214,7 @@ def cmd_sample(args) -> int:
         if DATASETS[name].modality != kind:
             what = "a WAV" if kind == "audio" else "an animation"
             raise ConfigError(f"--out: {out} is {what}, but {args.run} makes {name} samples")
+    refuse_overwriting_inputs(out, (("--control", args.control), ("--prompts", args.prompts)))
     texts = read_prompts(args.prompt, args.prompts)
     x, cond, nrow, exp = sample_with_cond(
         args.run,
@@ -267,9 +275,8 @@ def cmd_edit(args) -> int:
         raise ConfigError(f"--out: {out}: JPEG is lossy and would change the kept pixels; use .png")
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out: {out} is not a .png picture")
-    for flag, given in (("--image", args.image), ("--mask", args.mask)):
-        if given and out.resolve() == Path(given).resolve():
-            raise ConfigError(f"--out: {out} is the {flag} file; inputs are never overwritten")
+    inputs = (("--image", args.image), ("--mask", args.mask), ("--control", args.control))
+    refuse_overwriting_inputs(out, inputs)
     y, _, mask = edit(
         args.run,
         args.image,
@@ -430,6 +437,14 @@ def cmd_info(args) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with genlab's error style: one line and exit status 2, not the usage
+    block (``--help`` still prints it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # --debug works before or after the command; SUPPRESS keeps a subcommand's default
     # from overwriting `genlab --debug COMMAND`.
@@ -437,9 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
     )
-    p = argparse.ArgumentParser(
-        prog="genlab", description="Train, sample and evaluate generative models."
-    )
+    p = _Parser(prog="genlab", description="Train, sample and evaluate generative models.")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -557,7 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strength", type=float, help="SDEdit noise level in (0, 1] (default 1)")
     s.add_argument("--prompt", help="text prompt (runs with text conditioning)")
     s.add_argument("--resample", type=int, default=1, help="RePaint resamplings (1: none)")
-    s.add_argument("--jump-length", type=int, default=10, help="RePaint jump length in steps")
+    s.add_argument(
+        "--jump-length", type=int, help="RePaint jump length in steps (default 10; with --resample)"
+    )
     s.add_argument("--n", type=int, default=1, help="edits, seeds SEED.. (default 1)")
     s.add_argument("--out", required=True, help="output .png (n > 1: a row of the edits)")
     s.set_defaults(func=cmd_edit)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import ImageOps
 from torch import Tensor
 
 from genlab.data import DATASETS
@@ -35,7 +36,7 @@ _OWN_CONTROL_KEY = 0xED17C  # a ControlNet edit's default control: the input's o
 def read_mask(path: str | Path, size: tuple[int, int]) -> Tensor:
     """The mask at ``path`` as ``(1, 1, H, W)`` float {0, 1}: 1 (regenerate) where its grey
     value is above half of white, as Stable Diffusion's inpainting masks; a transparent
-    pixel counts as black (kept).
+    pixel counts as black (kept). Upright by its EXIF orientation, as the image is.
 
     Raises:
         DataError: a missing or unreadable file, another size than ``size`` ``(H, W)``, or
@@ -43,6 +44,7 @@ def read_mask(path: str | Path, size: tuple[int, int]) -> Tensor:
     """
     path = Path(path)
     with open_picture(path, "mask") as im:
+        ImageOps.exif_transpose(im, in_place=True)  # as read_picture turns the image
         if (im.height, im.width) != tuple(size):
             raise DataError(
                 f"{path}: the mask is {im.width}x{im.height} pixels but the image is "
@@ -139,7 +141,7 @@ def edit(
     cls: int | None = None,
     prompt: str | None = None,
     control: str | Path | None = None,
-    jump_length: int = 10,
+    jump_length: int | None = None,
     resample: int = 1,
     weights: str = "ema",
     device: str | torch.device = "cpu",
@@ -155,7 +157,8 @@ def edit(
     ``extend``: outpaint, returning ``(n, C, H + top + bottom, W + left + right)``. With
     neither: SDEdit the whole image at ``strength``. A translation run (Pix2Pix,
     CycleGAN) translates the image instead (``n = 1``, no mask, strength or class).
-    ``jump_length, resample`` set RePaint resampling (``resample = 1``: plain replacement).
+    ``jump_length, resample`` set RePaint resampling (``resample = 1``: plain replacement;
+    ``jump_length`` defaults to 10 steps and needs ``resample > 1`` and known pixels).
     ``sampler_fields``: ``name``, ``steps``, ``cfg`` as ``genlab sample``; ``batch`` edits
     at a time (0: all); ``lora``: adapters to add, ``PATH[:SCALE]`` each.
 
@@ -180,8 +183,6 @@ def edit(
         raise ConfigError("--strength: outpainting generates new pixels from noise; drop it")
     if resample < 1:
         raise ConfigError(f"--resample: must be at least 1 (1: no resampling), got {resample}")
-    if resample > 1 and jump_length < 1:
-        raise ConfigError(f"--jump-length: must be at least 1, got {jump_length}")
     exp, model = load_model(Path(run_dir), weights, device, accept_changed, lora)
     family = family_of(exp.objective.kind)
     if family.translate is not None:
@@ -191,6 +192,8 @@ def edit(
         flags = [f"--{k.replace('cls', 'class')}" for k, v in given.items() if v is not None]
         if resample != 1:
             flags.append("--resample")
+        if jump_length is not None:
+            flags.append("--jump-length")
         if flags:
             other = (
                 " (sampler.direction=b2a: the other way)"
@@ -209,6 +212,16 @@ def edit(
             raise ConfigError("sampler.sources: genlab edit translates the given image")
         out = family.translate(model, exp, x_in.to(device), scfg.direction).cpu()
         return out, x_in, None
+    if jump_length is not None and resample == 1:
+        raise ConfigError("--jump-length: it sets RePaint's resampling; give --resample above 1")
+    if resample > 1 and mask is None and not extend:
+        raise ConfigError(
+            "--resample: RePaint resamples around known pixels; give --mask or --extend "
+            "(SDEdit of the whole image keeps none)"
+        )
+    jump_length = 10 if jump_length is None else jump_length
+    if resample > 1 and jump_length < 1:
+        raise ConfigError(f"--jump-length: must be at least 1, got {jump_length}")
     check_editable(exp, run_dir)
     if getattr(exp.objective, "autoencoder", ""):
         raise ConfigError(

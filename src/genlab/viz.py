@@ -84,6 +84,9 @@ def _atomic_save(img: Image.Image, path: Path, **kw) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     fmt = path.suffix.lstrip(".").upper().replace("JPG", "JPEG")  # any case: .PNG, .Jpg
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise DataError(f"{path}: cannot write the picture ({blocker} is a file, not a folder)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         img.save(tmp, format=fmt, **kw)

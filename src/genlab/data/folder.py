@@ -184,6 +184,8 @@ GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 def open_picture(path: Path, what: str) -> Image.Image:
     """The picture at ``path``, loaded; a missing or unreadable file is a :class:`DataError`
     naming it as ``what`` ("image", "mask", ...)."""
+    if path.is_dir():
+        raise DataError(f"{path}: the {what} is a folder, not a file")
     if not path.is_file():
         raise DataError(f"{path}: {what} not found")
     try:

@@ -15,7 +15,8 @@ the cycle and identity terms: on small objects over a flat background L1's const
 gradient from the background outweighs a wrong-coloured object (docs/translation.md).
 
 Losses are per sample ``(B,)``: the patch logits' GAN loss is averaged over the patches
-(``genlab.objectives.gan.LOSSES`` applies elementwise), the L1 terms over the pixels.
+(``genlab.objectives.gan.LOSSES`` applies elementwise), the L1 (or squared-error) terms
+over the pixels.
 """
 
 from __future__ import annotations
