@@ -91,6 +91,9 @@ def main() -> int:
     ap.add_argument("--interval", default="0.3,1", help="lo,hi of the guidance interval row")
     ap.add_argument("--rescale", type=float, default=0.7, help="phi of the rescale row")
     ap.add_argument("--steps", type=int, help="sampler steps (default: the run's)")
+    ap.add_argument("--sampler", help="sampler name, e.g. euler, heun (default: the run's)")
+    ap.add_argument("--guidance-rows", action=argparse.BooleanOptionalAction, default=True,
+                    help="add the guidance interval and rescale rows")  # fmt: skip
     ap.add_argument("--autoguidance", help="a guide (RUN or RUN/checkpoints/step_N): adds "
                     "one row per non-zero weight of --cfgs, autoguided instead of CFG")  # fmt: skip
     ap.add_argument("--clip", help="a dual-encoder run (clip-shapes) for the CLIP score")
@@ -138,13 +141,15 @@ def measure(a) -> int:
         accs = " | ".join(f"{real['acc_' + k]:.3f}" for k in ATTRIBUTES)
         print(f"| real held-out images (ceiling) | - | {real['exact_match']:.3f} | {accs} "
               f"| - | {cs} |")  # fmt: skip
-        base = sampler_config(exp, steps=a.steps)
+        base = sampler_config(exp, steps=a.steps, **({"name": a.sampler} if a.sampler else {}))
+        print(f"sampler: {base.name}, {base.steps} steps")
         settings = [(f"w={w:g}", dataclasses.replace(base, cfg=w)) for w in cfgs]
         w0 = base.cfg or 3.0
-        interval = dataclasses.replace(base, cfg=w0, guidance_lo=lo, guidance_hi=hi)
-        settings.append((f"w={w0:g}, t in [{lo:g}, {hi:g}]", interval))
-        rescaled = dataclasses.replace(base, cfg=w0, guidance_rescale=a.rescale)
-        settings.append((f"w={w0:g}, rescale {a.rescale:g}", rescaled))
+        if a.guidance_rows:
+            interval = dataclasses.replace(base, cfg=w0, guidance_lo=lo, guidance_hi=hi)
+            settings.append((f"w={w0:g}, t in [{lo:g}, {hi:g}]", interval))
+            rescaled = dataclasses.replace(base, cfg=w0, guidance_rescale=a.rescale)
+            settings.append((f"w={w0:g}, rescale {a.rescale:g}", rescaled))
         if a.autoguidance:  # Karras et al. 2024: against a worse network, not the null prompt
             auto = dataclasses.replace(base, cfg=1.0, autoguidance=a.autoguidance)
             settings += [(f"w={w:g}, autoguidance", dataclasses.replace(auto, cfg=w))
