@@ -82,6 +82,17 @@ def score(x, labels, ext, ref, clip=None, texts=None) -> dict:
     return out
 
 
+def confusion(x, labels, ext, attribute: str, names: dict) -> None:
+    """Print the classifier's reading of ``attribute`` against the prompts' (rows: asked)."""
+    read = ext.all_logits(x)[attribute].argmax(1).cpu()
+    asked = labels[attribute].cpu()
+    values = names[attribute]
+    print(f"  {attribute}: asked (rows) x read (columns): | " + " | ".join(values) + " |")
+    for i, v in enumerate(values):
+        counts = [int(((asked == i) & (read == j)).sum()) for j in range(len(values))]
+        print(f"  | {v} | " + " | ".join(str(c) for c in counts) + " |", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", action="append", default=[], help="a text run on shapes (repeat)")
@@ -92,6 +103,8 @@ def main() -> int:
     ap.add_argument("--rescale", type=float, default=0.7, help="phi of the rescale row")
     ap.add_argument("--steps", type=int, help="sampler steps (default: the run's)")
     ap.add_argument("--sampler", help="sampler name, e.g. euler, heun (default: the run's)")
+    ap.add_argument("--confusion", choices=ATTRIBUTES,
+                    help="also print this attribute's confusion matrix for each row")  # fmt: skip
     ap.add_argument("--guidance-rows", action=argparse.BooleanOptionalAction, default=True,
                     help="add the guidance interval and rescale rows")  # fmt: skip
     ap.add_argument("--autoguidance", help="a guide (RUN or RUN/checkpoints/step_N): adds "
@@ -172,6 +185,8 @@ def measure(a) -> int:
                       + " | ".join(f"{s['acc_' + k]:.3f}" for k in ATTRIBUTES)
                       + f" | {fid} | {cs} |", flush=True)  # fmt: skip
                 pictures[(which, name)] = x
+                if a.confusion:
+                    confusion(x, labels, ext, a.confusion, attribute_values(exp.data))
         if a.figure:
             figure(a, exp, model, base, cfgs, sets, pictures, run)
     if a.jsonl:
