@@ -139,6 +139,7 @@ BAD = [
     (["--mask", "mask.png", "--resample", "2", "--jump-length", "5"], "--jump-length: jump_"),
     (["--mask", "mask.png", "--resample", "0"], "--resample: must be at least 1"),
     (["--mask", "mask.png", "--jump-length", "5"], "--jump-length: it sets RePaint's"),
+    (["--mask", "mask.png", "--resample", "2"], "(10 is the default; set --jump-length)"),
     (["--strength", "0.5", "--resample", "2"], "--resample: RePaint resamples around known"),
     (["--image", "adir.png", "--strength", "0.5"], "adir.png: the image is a folder"),
     (["--strength", "0.5", "--out", "x.png/o.png"], "(x.png is a file, not a folder)"),

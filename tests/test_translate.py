@@ -156,6 +156,8 @@ def test_edit_translates_a_file_both_ways(runs, tmp_path):
         (["--n", "2"], "--n: translation is deterministic"),
         (["sampler.direction=b2a"], "a Pix2Pix run translates one way"),
         (["--steps", "4"], "sampler.steps: does not apply"),
+        (["--resample", "1"], "--resample: .* translates the whole image"),
+        (["--jump-length", "1"], "--jump-length: .* translates the whole image"),
     ],
 )
 def test_edit_refuses_options_a_translation_cannot_take(runs, tmp_path, capsys, extra, message):

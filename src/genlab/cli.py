@@ -569,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--strength", type=float, help="SDEdit noise level in (0, 1] (default 1)")
     s.add_argument("--prompt", help="text prompt (runs with text conditioning)")
-    s.add_argument("--resample", type=int, default=1, help="RePaint resamplings (1: none)")
+    s.add_argument("--resample", type=int, help="RePaint resamplings (default 1: none)")
     s.add_argument(
         "--jump-length", type=int, help="RePaint jump length in steps (default 10; with --resample)"
     )
@@ -629,7 +629,9 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     stray = [e for e in extra if e.startswith("-") or "=" not in e]
     if stray or (extra and not hasattr(args, "overrides")):
-        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+        prog = f"genlab {args.command}"  # the subcommand's own options are the ones to read
+        parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(stray or extra)} "
+                       f"({prog} --help lists the options)\n")  # fmt: skip
     if extra:
         args.overrides = list(args.overrides) + extra
     if not args.debug:  # warnings as one line each, without source paths

@@ -142,7 +142,7 @@ def edit(
     prompt: str | None = None,
     control: str | Path | None = None,
     jump_length: int | None = None,
-    resample: int = 1,
+    resample: int | None = None,
     weights: str = "ema",
     device: str | torch.device = "cpu",
     overrides: list[str] = (),
@@ -157,8 +157,9 @@ def edit(
     ``extend``: outpaint, returning ``(n, C, H + top + bottom, W + left + right)``. With
     neither: SDEdit the whole image at ``strength``. A translation run (Pix2Pix,
     CycleGAN) translates the image instead (``n = 1``, no mask, strength or class).
-    ``jump_length, resample`` set RePaint resampling (``resample = 1``: plain replacement;
-    ``jump_length`` defaults to 10 steps and needs ``resample > 1`` and known pixels).
+    ``jump_length, resample`` set RePaint resampling (``resample`` None or 1: plain
+    replacement; ``jump_length`` defaults to 10 steps and needs ``resample > 1`` and known
+    pixels).
     ``sampler_fields``: ``name``, ``steps``, ``cfg`` as ``genlab sample``; ``batch`` edits
     at a time (0: all); ``lora``: adapters to add, ``PATH[:SCALE]`` each.
 
@@ -181,7 +182,7 @@ def edit(
         raise ConfigError("--mask and --extend: give one (outpainting makes its own mask)")
     if extend and strength not in (None, 1.0):
         raise ConfigError("--strength: outpainting generates new pixels from noise; drop it")
-    if resample < 1:
+    if resample is not None and resample < 1:
         raise ConfigError(f"--resample: must be at least 1 (1: no resampling), got {resample}")
     exp, model = load_model(Path(run_dir), weights, device, accept_changed, lora)
     family = family_of(exp.objective.kind)
@@ -190,7 +191,7 @@ def edit(
             mask=mask, extend=extend, strength=strength, cls=cls, prompt=prompt, control=control
         )
         flags = [f"--{k.replace('cls', 'class')}" for k, v in given.items() if v is not None]
-        if resample != 1:
+        if resample is not None:
             flags.append("--resample")
         if jump_length is not None:
             flags.append("--jump-length")
@@ -212,6 +213,7 @@ def edit(
             raise ConfigError("sampler.sources: genlab edit translates the given image")
         out = family.translate(model, exp, x_in.to(device), scfg.direction).cpu()
         return out, x_in, None
+    resample = 1 if resample is None else resample
     if jump_length is not None and resample == 1:
         raise ConfigError("--jump-length: it sets RePaint's resampling; give --resample above 1")
     if resample > 1 and mask is None and not extend:
@@ -219,7 +221,7 @@ def edit(
             "--resample: RePaint resamples around known pixels; give --mask or --extend "
             "(SDEdit of the whole image keeps none)"
         )
-    jump_length = 10 if jump_length is None else jump_length
+    jump_default, jump_length = jump_length is None, 10 if jump_length is None else jump_length
     if resample > 1 and jump_length < 1:
         raise ConfigError(f"--jump-length: must be at least 1, got {jump_length}")
     check_editable(exp, run_dir)
@@ -290,7 +292,10 @@ def edit(
                     model, exp, seeds[lo:hi], c, scfg, x[lo:hi], mk, strength=s, key=key, **kw
                 )
             except ValueError as e:  # the options do not fit the grid (sampling/edit.py)
-                raise ConfigError(option_error(str(e))) from None
+                message = option_error(str(e))
+                if jump_default and message.startswith("--jump-length"):
+                    message += " (10 is the default; set --jump-length)"
+                raise ConfigError(message) from None
             chunks.append(y.cpu())
         return torch.cat(chunks)
 
