@@ -225,7 +225,8 @@ class TranslatorConfig:
     # normalisation in G and D ("--norm" of the papers' code): instance norm removes each
     # channel's mean and scale per image, which on flat-coloured images also removes
     # their colour to the sign of each channel's response; batch norm, layer norm (one
-    # mean and scale per image over all channels, GroupNorm(1, C)) and none keep it
+    # mean and scale per image over all channels, GroupNorm(1, C)) and none keep it. (On
+    # shapes the norm was not why CycleGAN lost colour: see objective.reconstruction.)
     norm: Literal["instance", "layer", "batch", "none"] = "instance"
     generator: TranslatorGeneratorConfig = field(default_factory=TranslatorGeneratorConfig)
     discriminator: PatchDiscriminatorConfig = field(default_factory=PatchDiscriminatorConfig)
