@@ -437,12 +437,16 @@ def cmd_info(args) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
+def _usage_line(prog: str, message: str) -> str:
+    return f"{prog}: error: {message} ({prog} --help lists the options)\n"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with genlab's error style: one line and exit status 2, not the usage
     block (``--help`` still prints it)."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
+        self.exit(2, _usage_line(self.prog, message))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -629,9 +633,8 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     stray = [e for e in extra if e.startswith("-") or "=" not in e]
     if stray or (extra and not hasattr(args, "overrides")):
-        prog = f"genlab {args.command}"  # the subcommand's own options are the ones to read
-        parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(stray or extra)} "
-                       f"({prog} --help lists the options)\n")  # fmt: skip
+        unknown = f"unrecognized arguments: {' '.join(stray or extra)}"
+        parser.exit(2, _usage_line(f"genlab {args.command}", unknown))  # the subcommand's help
     if extra:
         args.overrides = list(args.overrides) + extra
     if not args.debug:  # warnings as one line each, without source paths

@@ -84,9 +84,6 @@ def _atomic_save(img: Image.Image, path: Path, **kw) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     fmt = path.suffix.lstrip(".").upper().replace("JPG", "JPEG")  # any case: .PNG, .Jpg
-    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise DataError(f"{path}: cannot write the picture ({blocker} is a file, not a folder)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         img.save(tmp, format=fmt, **kw)
@@ -94,7 +91,9 @@ def _atomic_save(img: Image.Image, path: Path, **kw) -> Path:
     except OSError as e:
         if tmp.parent.is_dir():
             tmp.unlink(missing_ok=True)
-        raise DataError(f"{path}: cannot write the picture ({e.strerror or e})") from None
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else e.strerror or e
+        raise DataError(f"{path}: cannot write the picture ({why})") from None
     return path
 
 
