@@ -87,3 +87,14 @@ def test_latent_misfits_are_clear_errors(runs, tmp_path, capsys):
     assert "is a latent diffusion run" in capsys.readouterr().err
     assert main(["eval", str(runs / "ldm"), "--metrics", "bpd", "--n", "4"]) == 2
     assert "a latent diffusion run's likelihood is of its latents" in capsys.readouterr().err
+
+
+def test_an_autoencoder_that_stopped_before_measuring_its_scale_is_refused(runs, tmp_path):
+    # train.stop_after leaves the run unfinished: config.yaml keeps scale 1, shift 0
+    half = tmp_path / "half"
+    assert main(["train", "klae-shapes", *AE, "train.stop_after=2", "--out", str(half)]) == 0
+    stored = load_experiment(half).model
+    assert (stored.scale, stored.shift) == (1.0, 0.0)
+    exp = load_experiment(runs / "ldm")
+    with pytest.raises(ConfigError, match=r"has no measured latent scale and shift.*--resume"):
+        load_autoencoder(override(exp, [f"objective.autoencoder={half}"]))

@@ -69,7 +69,8 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
     to latents ``(C', T', h', w')`` (a ``dims=3`` network with ``model.frames=T'``).
 
     Raises:
-        ConfigError: not a trained KL autoencoder run with a spatial latent, latents of
+        ConfigError: not a trained KL autoencoder run with a spatial latent, one whose
+            training stopped before it measured its latent scale and shift, latents of
             another shape than the network takes, or images (clips) of another size
             (number of frames) than the data.
     """
@@ -96,6 +97,12 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
             f"objective.autoencoder: {path} is a '{model.get('arch', '?')}' run without a "
             "spatial latent; latent diffusion needs a KL autoencoder (klae-*, "
             "video-klae-*) or, on mel spectrograms, a vocoder (hifigan-*)"
+        )
+    if not vocoder and (model.get("scale", 1.0), model.get("shift", 0.0)) == (1.0, 0.0):
+        raise ConfigError(
+            f"objective.autoencoder: {path} has no measured latent scale and shift (a KL "
+            "autoencoder measures them when its training finishes; this one stopped early "
+            f"or was interrupted); finish it with `genlab train RECIPE --out {path} --resume`"
         )
     found = load_network(path, "ema", device)
     ae = found.model
