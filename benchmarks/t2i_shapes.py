@@ -3,7 +3,8 @@ training and on combinations the run never saw?
 
     python benchmarks/t2i_shapes.py --run runs/t2i-shapes [--run runs/t2i-shapes-words ...]
         [--classifier runs/eval-shapes-classifier] [--n 300] [--cfgs 0,1,3,6]
-        [--interval 0.3,1] [--rescale 0.7] [--steps 15] [--clip runs/clip-shapes]
+        [--interval 0.3,1] [--rescale 0.7] [--steps 15] [--sampler heun] [--set churn=10]
+        [--clip runs/clip-shapes]
         [--autoguidance runs/t2i-shapes/checkpoints/step_00002000]
         [--figure docs/img/t2i_shapes.png] [--jsonl rows.jsonl]
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -103,6 +105,8 @@ def main() -> int:
     ap.add_argument("--rescale", type=float, default=0.7, help="phi of the rescale row")
     ap.add_argument("--steps", type=int, help="sampler steps (default: the run's)")
     ap.add_argument("--sampler", help="sampler name, e.g. euler, heun (default: the run's)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a sampler setting for every row, e.g. churn=10 (repeat)")  # fmt: skip
     ap.add_argument("--confusion", choices=ATTRIBUTES,
                     help="also print this attribute's confusion matrix for each row")  # fmt: skip
     ap.add_argument("--guidance-rows", action=argparse.BooleanOptionalAction, default=True,
@@ -118,6 +122,7 @@ def main() -> int:
     if not a.run:
         print("t2i_shapes: no --run given; it scores trained text runs (see its docstring)")
         return 0
+    check_args(ap, a)
     torch.set_num_threads(a.threads)
     _machine.report()
     try:
@@ -127,16 +132,74 @@ def main() -> int:
         return 2
 
 
+# Sampler settings each row sets itself: not for --set
+ROW_KEYS = ("cfg", "guidance_lo", "guidance_hi", "guidance_rescale", "autoguidance")
+
+
+def floats(ap, flag: str, text: str, count: int = 0) -> list[float]:
+    """``text`` as comma-separated finite numbers >= 0 (``count`` of them when given), or
+    an argparse error naming ``flag``."""
+    try:
+        out = [float(v) for v in text.split(",")]
+    except ValueError:
+        ap.error(f"{flag}: expected comma-separated numbers, got {text!r}")
+    if count and len(out) != count:
+        ap.error(f"{flag}: expected {count} numbers, got {text!r}")
+    if not all(math.isfinite(v) and v >= 0 for v in out):
+        ap.error(f"{flag}: every value must be a finite number >= 0, got {text!r}")
+    return out
+
+
+def check_set(ap, pairs: list[str]) -> None:
+    """``--set KEY=VALUE`` pairs: each has ``=``, no key twice (``churn`` and
+    ``sampler.churn`` are one key), none of the :data:`ROW_KEYS`. Values are checked by
+    the run's sampler config (:func:`genlab.runs.sampler_config`) before any sampling."""
+    seen = set()
+    for o in pairs:
+        key = o.split("=", 1)[0].strip().removeprefix("sampler.")
+        if "=" not in o or not key:
+            ap.error(f"--set: expected KEY=VALUE, got {o!r}")
+        if key in seen:
+            ap.error(f"--set: sampler.{key} given twice")
+        if key in ROW_KEYS:
+            ap.error(f"--set: sampler.{key} is set by each row (--cfgs, --interval, "
+                     "--rescale, --autoguidance), not by --set")  # fmt: skip
+        seen.add(key)
+
+
+def check_classifier(path: str) -> None:
+    """A clear error when the shapes classifier run ``path`` is missing."""
+    if not (Path(path) / "config.yaml").is_file():
+        raise GenlabError(f"--classifier {path}: not a trained run; train it with `genlab "
+                          f"train eval-shapes-classifier --out {path}`")  # fmt: skip
+
+
+def check_args(ap, a) -> None:
+    if a.n < 1 or a.batch < 1:
+        ap.error(f"--n and --batch: must be at least 1, got {a.n} and {a.batch}")
+    a.cfgs = floats(ap, "--cfgs", a.cfgs)
+    a.interval = floats(ap, "--interval", a.interval, count=2)
+    if not a.interval[0] <= a.interval[1] <= 1:
+        ap.error(f"--interval: need lo <= hi <= 1, got {a.interval}")
+    check_set(ap, a.set)
+
+
 def measure(a) -> int:
-    ext = get_extractor("shapes", path=a.classifier, device="cpu")
-    clip = load_model(Path(a.clip))[1] if a.clip else None
-    cfgs = [float(w) for w in a.cfgs.split(",")]
-    lo, hi = (float(v) for v in a.interval.split(","))
-    rows = []
+    check_classifier(a.classifier)
+    cfgs, (lo, hi) = a.cfgs, a.interval
+    runs = []  # load and check every run and its sampler settings before any sampling
     for run in a.run:
         exp, model = load_model(Path(run))
         if not exp.text.encoder or exp.data.name != "shapes":
             raise GenlabError(f"{run}: not a text run on shapes (text.encoder, data.name)")
+        base = sampler_config(
+            exp, a.set, steps=a.steps, **({"name": a.sampler} if a.sampler else {})
+        )
+        runs.append((run, exp, model, base))
+    ext = get_extractor("shapes", path=a.classifier, device="cpu")
+    clip = load_model(Path(a.clip))[1] if a.clip else None
+    rows = []
+    for run, exp, model, base in runs:
         ref_cfg, desc = heldout_config(exp.data)
         held = build_dataset(dataclasses.replace(ref_cfg, n=max(a.n, 1000)))
         sets = {"seen": (held.captions[: a.n], {k: held.cond[k][: a.n] for k in ATTRIBUTES})}
@@ -145,8 +208,10 @@ def measure(a) -> int:
             sets["held-out"] = (texts, labels)
         ref = reference_features(ref_cfg, ext, None)
         real = score(held.x[: a.n], sets["seen"][1], ext, None, clip, sets["seen"][0])
+        extra = "".join(f", {o.removeprefix('sampler.')}" for o in a.set)
         print(f"\n## {exp.recipe} ({run}): text encoder {exp.text.encoder}; {a.n} prompts "
-              f"per set; reference {desc}\n")  # fmt: skip
+              f"per set; reference {desc}; sampler {base.name}, {base.steps} steps"
+              f"{extra}\n")  # fmt: skip
         print("| prompts | guidance | exact match | shape | colour | size | position | FID "
               "| CLIP score |")  # fmt: skip
         print("|---|---|---|---|---|---|---|---|---|")
@@ -154,8 +219,6 @@ def measure(a) -> int:
         accs = " | ".join(f"{real['acc_' + k]:.3f}" for k in ATTRIBUTES)
         print(f"| real held-out images (ceiling) | - | {real['exact_match']:.3f} | {accs} "
               f"| - | {cs} |")  # fmt: skip
-        base = sampler_config(exp, steps=a.steps, **({"name": a.sampler} if a.sampler else {}))
-        print(f"sampler: {base.name}, {base.steps} steps")
         settings = [(f"w={w:g}", dataclasses.replace(base, cfg=w)) for w in cfgs]
         w0 = base.cfg or 3.0
         if a.guidance_rows:
@@ -177,7 +240,8 @@ def measure(a) -> int:
                     for lo_ in range(0, len(texts), a.batch)
                 ])  # fmt: skip
                 s = score(x, labels, ext, ref if which == "seen" else None, clip, texts)
-                row = {"run": run, "prompts": which, "guidance": name, **s}
+                row = {"run": run, "prompts": which, "guidance": name, "sampler": base.name,
+                       "steps": base.steps, "set": a.set, **s}  # fmt: skip
                 rows.append(row)
                 fid = f"{s['fid']:.1f}" if "fid" in s else "-"
                 cs = f"{s['clip_score']:.1f}" if "clip_score" in s else "-"
