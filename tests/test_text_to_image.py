@@ -263,7 +263,7 @@ def test_edit_and_sample_flags_on_a_text_run(runs, tmp_path, capsys):
         assert message in err and err.count("\n") == 1, err
     npz = tmp_path / "s.npz"
     argv = ["sample", str(runs / "words"), "--n", "2", "--prompt", "a small red square at the top"]
-    assert main([*argv, "--negative-prompt", "a blue circle", "--out", str(npz)]) == 0
+    assert main([*argv, "--negative-prompt", "a blue circle", "--cfg", "1", "--out", str(npz)]) == 0
     z = np.load(npz)
     assert str(z["negative_prompt"]) == "a blue circle" and list(z["prompt"]) == [argv[-1]] * 2
     capsys.readouterr()

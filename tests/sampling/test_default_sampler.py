@@ -38,13 +38,14 @@ MEASURED = {
     "controlnet-shapes": ("dpmpp_2m", 15, 1.0),
     "controlnet-shapes-position": ("dpmpp_2m", 15, 1.0),
     "inpaint-shapes": ("dpmpp_2m", 15, 1.0),
-    # text-to-image on shapes: rf-shapes's default too (the CFG weight is measured in
-    # benchmarks/t2i_shapes.py, not changed here)
-    "t2i-shapes": ("dpmpp_2m", 15, 1.0),
-    "t2i-shapes-words": ("dpmpp_2m", 15, 1.0),
-    "t2i-dit-shapes": ("dpmpp_2m", 15, 1.0),
+    # text-to-image on shapes (docs/text_to_image.md, benchmarks/t2i_shapes.py): pixel
+    # models unguided with stochastic Heun (churn 10); the latent one with rf-shapes's
+    # default and CFG 1
+    "t2i-shapes": ("heun", 30, 0.0),
+    "t2i-shapes-words": ("heun", 30, 0.0),
+    "t2i-dit-shapes": ("heun", 30, 0.0),
     "t2i-shapes-latent": ("dpmpp_2m", 15, 1.0),
-    "t2i-shapes-attributes": ("dpmpp_2m", 15, 1.0),
+    "t2i-shapes-attributes": ("heun", 30, 0.0),
     # the waveform flow on tones: not measured (the CLI tests' audio run; 20 steps)
     "rf-tones": ("dpmpp_2m", 20, 1.0),
     # the mel-spectrogram flow: its 20-step default is the one measured (docs/audio.md)
@@ -68,6 +69,7 @@ def test_every_diffusion_recipe_has_its_measured_default():
     for recipe, want in MEASURED.items():
         s = get_recipe(recipe).sampler
         assert (s.name, s.steps, s.cfg) == want, recipe
+        assert s.churn == (10.0 if s.name == "heun" else 0.0), recipe
 
 
 @pytest.mark.parametrize("sampler, steps", [("dpmpp_2m", 3), ("heun", 2)])

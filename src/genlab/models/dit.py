@@ -2,7 +2,7 @@
 
 ``forward(x_t (B, C, *S), t (B,), cond) -> (B, C_out, *S)``. The input is cut into
 patches (:func:`genlab.nn.patch.patchify`, 1/2/3-D by ``dims``), linearly embedded, plus a
-learned position embedding; each block is
+learned position embedding (``model.pos_init``: random or the sine-cosine table); each block is
 
     shift1, scale1, gate1, shift2, scale2, gate2 = Linear(SiLU(c))      # c = emb(t) + emb(y)
     h = h + gate1 * Attn(modulate(LN(h), shift1, scale1))
@@ -90,6 +90,7 @@ from genlab.nn.embed import (
     check_cond,
     class_embedding,
     masked_mean,
+    sincos_grid,
 )
 from genlab.nn.patch import patchify, unpatchify
 from genlab.nn.transformer import Mlp, modulate
@@ -225,13 +226,15 @@ class DiT(nn.Module):
         # inpainting: the mask (1) and masked input (C) channels' own patch embedding
         c_mask = (1 + cfg.in_channels) * math.prod(self.patch)
         self.embed_mask = nn.Linear(c_mask, dim) if cfg.inpaint else None
-        if cfg.frames:  # video: spatial + temporal position embeddings
-            self.pos = nn.Parameter(torch.randn(1, math.prod(grid[1:]), dim) * 0.02)  # (1, S, D)
+        spatial = grid[1:] if cfg.frames else grid
+        if cfg.pos_init == "sincos":
+            self.pos = nn.Parameter(sincos_grid(spatial, dim))  # (1, S, D)
+        else:
+            self.pos = nn.Parameter(torch.randn(1, math.prod(spatial), dim) * 0.02)  # (1, S, D)
+        self.pos_time = None
+        if cfg.frames:  # video: a temporal position embedding too
             std = 0.0 if cfg.attention == "temporal_layers" else 0.02  # start per-frame
             self.pos_time = nn.Parameter(torch.randn(1, grid[0], dim) * std)  # (1, T, D)
-        else:
-            self.pos = nn.Parameter(torch.randn(1, math.prod(grid), dim) * 0.02)  # (1, N, D)
-            self.pos_time = None
         self.time = TimeEmbedding(dim)
         self.label = LabelEmbedding(cfg.num_classes, dim) if cfg.num_classes else None
         td, mode = cfg.text_dim, cfg.text_conditioning

@@ -24,6 +24,28 @@ def sinusoidal(t: Tensor, dim: int, scale: float = 1000.0, max_period: float = 1
     return torch.cat([args.cos(), args.sin()], dim=1)
 
 
+def sincos_grid(grid: tuple[int, ...], dim: int, max_period: float = 10_000.0) -> Tensor:
+    """Fixed sine-cosine position embedding of a token grid, as ViT and DiT use
+    (Peebles & Xie 2023, Sec. 3.2; MAE's 2-D version): the width is split equally among
+    the axes, and each axis's integer coordinate gets :func:`sinusoidal` features of its
+    share (``scale=1``).
+
+    Args:
+        grid: tokens per axis, e.g. ``(8, 8)`` (row-major order, as ``patchify``).
+        dim: embedding width, divisible by ``2 * len(grid)``.
+    Returns:
+        ``(1, prod(grid), dim)`` float32, values in [-1, 1].
+    Raises:
+        ValueError: ``dim`` not divisible by ``2 * len(grid)``.
+    """
+    if dim % (2 * len(grid)):
+        raise ValueError(f"sincos_grid: width {dim} is not divisible by 2 x {len(grid)} axes")
+    share = dim // len(grid)
+    coords = torch.meshgrid(*(torch.arange(n, dtype=torch.float32) for n in grid), indexing="ij")
+    parts = [sinusoidal(c.reshape(-1), share, 1.0, max_period) for c in coords]  # (N, share)
+    return torch.cat(parts, dim=1)[None]
+
+
 class TimeEmbedding(nn.Module):
     """``(B,)`` time -> ``(B, dim)``: sinusoidal features then a two-layer SiLU MLP."""
 

@@ -22,7 +22,9 @@ class DiffusionSamplerConfig:
     ``cfg`` is the guidance weight w: ``(1 + w) f(y) - w f(null)`` (diffusers' scale is
     ``1 + w``), applied for ``guidance_lo <= t <= guidance_hi``; ``guidance_rescale`` is
     phi of Lin et al. 2024 (``genlab.sampling.guidance``). ``eta`` is DDIM's
-    stochasticity; ``churn`` is EDM's ``S_churn`` for ``heun``.
+    stochasticity; ``churn`` is EDM's ``S_churn`` for ``heun``: each step first raises the
+    noise level by the factor ``1 + min(churn / steps, sqrt(2) - 1)`` (Karras et al.
+    2022, Alg. 2), so a churn above ``0.414 * steps`` adds nothing more.
     """
 
     name: str = "euler"
