@@ -116,7 +116,8 @@ def main() -> int:
     ap.add_argument("--clip", help="a dual-encoder run (clip-shapes) for the CLIP score")
     ap.add_argument("--batch", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--figure", help="prompts x seeds, and one prompt at each CFG weight")
+    ap.add_argument("--figure", help="prompts x seeds at the first weight of --cfgs, then "
+                    "one prompt at each weight")  # fmt: skip
     ap.add_argument("--jsonl")
     a = ap.parse_args()
     if not a.run:
@@ -261,11 +262,12 @@ def measure(a) -> int:
 
 
 def figure(a, exp, model, base, cfgs, sets, pictures, run) -> None:
-    """Rows: 8 prompts (4 seen, 4 held-out) x 8 seeds at the run's weight; then one prompt
-    at each weight of ``cfgs`` (8 seeds each)."""
+    """Rows: 8 prompts (4 seen, 4 held-out) x 8 seeds at the first weight of ``cfgs``;
+    then one prompt at each weight of ``cfgs`` (8 seeds each)."""
     texts = sets["seen"][0][:4] + (sets["held-out"][0][:4] if "held-out" in sets else [])
     seeds = list(range(8))
-    grid = [draw(model, exp, seeds, text_cond(exp, [t] * 8), base) for t in texts]
+    first = dataclasses.replace(base, cfg=cfgs[0])
+    grid = [draw(model, exp, seeds, text_cond(exp, [t] * 8), first) for t in texts]
     one = texts[0]
     sweep = [draw(model, exp, seeds, text_cond(exp, [one] * 8), dataclasses.replace(base, cfg=w))
              for w in cfgs]  # fmt: skip

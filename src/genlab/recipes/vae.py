@@ -91,8 +91,8 @@ def klae(data: str = "mnist") -> Experiment:
     (hinge, weight 50) from step 300. The reconstruction term is Laplace (L1) on MNIST and
     Gaussian (squared error) on ``shapes``: there the background is black on about 96% of
     the pixels, and L1, whose gradient has the same size for every pixel, trains the
-    decoder to paint every pixel black (PSNR 19.7 dB, the shapes classifier at chance on
-    the reconstructions after 1,500 steps, with or without the discriminator;
+    decoder to paint every pixel black (PSNR 19.6 dB, the shapes classifier at chance on
+    the reconstructions, with or without the discriminator; benchmarks/shapes_codec.py,
     docs/text_to_image.md)."""
     c, s = (1, 28) if data == "mnist" else (3, 32)
     m = VAEConfig(
