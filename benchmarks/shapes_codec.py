@@ -23,6 +23,7 @@ from pathlib import Path
 
 import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads line)
 import torch
+from t2i_shapes import check_classifier
 
 from genlab.checkpoint import load_network
 from genlab.data import build_dataset
@@ -40,15 +41,27 @@ def row(name: str, r: torch.Tensor, x: torch.Tensor, labels: dict, ext) -> str:
     return f"| {name} | {p} | {float(r.mean()):.3f} | {cols} | {float(acc['exact_match']):.3f} |"
 
 
-@torch.no_grad()
-def reconstruct(run: Path, x: torch.Tensor) -> tuple[torch.Tensor, str]:
+def load_codec(run: Path):
+    """The codec run's network, or a clear error: not a KL (spatial) or VQ autoencoder,
+    or not one for 3x32x32 images."""
     found = load_network(run, "ema", "cpu")
-    net, arch = found.module, found.model.arch
-    if arch == "vae" and getattr(found.model, "spatial", False):
-        return net.decode(net.encode(x)).clamp(-1, 1), "KL, " + found.model.likelihood
-    if arch == "vq":
+    m = found.model
+    if not (m.arch == "vae" and getattr(m, "spatial", False)) and m.arch != "vqvae":
+        raise GenlabError(f"{run}: a '{m.arch}' run, not a shapes autoencoder (klae-*, vqvae-*)")
+    if (m.in_channels, m.image_size) != (3, 32):
+        raise GenlabError(
+            f"{run}: encodes {m.in_channels}x{m.image_size}x{m.image_size} images, not "
+            "the 3x32x32 of shapes"
+        )
+    return found
+
+
+@torch.no_grad()
+def reconstruct(found, x: torch.Tensor) -> tuple[torch.Tensor, str]:
+    net, m = found.module, found.model
+    if m.arch == "vqvae":
         return net(x)[0].clamp(-1, 1), "VQ"
-    raise GenlabError(f"{run}: a '{arch}' run, not a shapes autoencoder (klae-*, vqvae-*)")
+    return net.decode(net.encode(x)).clamp(-1, 1), "KL, " + m.likelihood
 
 
 def main() -> int:
@@ -58,11 +71,13 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=1000, help="held-out images")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    if a.n < 1:
-        ap.error(f"--n: must be at least 1, got {a.n}")
+    if a.n < 1 or a.threads < 1:
+        ap.error(f"--n and --threads: must be at least 1, got {a.n} and {a.threads}")
     torch.set_num_threads(a.threads)
     _machine.report()
     try:
+        check_classifier(a.classifier)
+        codecs = [(run, load_codec(run)) for run in map(Path, a.codecs)]  # all checked first
         ext = get_extractor("shapes", path=a.classifier, device="cpu")
         data = build_dataset(ShapesConfig(n=a.n, seed=1))
         labels = {k: data.cond[k] for k in ATTRIBUTES}
@@ -71,8 +86,8 @@ def main() -> int:
               + " | exact match |")  # fmt: skip
         print("|---|---|---|" + "---|" * len(ATTRIBUTES) + "---|")
         print(row("real images", data.x, data.x, labels, ext), flush=True)
-        for run in map(Path, a.codecs):
-            r, kind = reconstruct(run, data.x)
+        for run, found in codecs:
+            r, kind = reconstruct(found, data.x)
             print(row(f"{run} ({kind})", r, data.x, labels, ext), flush=True)
     except GenlabError as e:
         print(f"shapes_codec.py: error: {e}", file=sys.stderr)

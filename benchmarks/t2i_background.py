@@ -3,7 +3,7 @@ noise a sampler leaves on the black background, measured per sampler setting.
 
     python benchmarks/t2i_background.py --run runs/t2i-shapes-6k \
         [--classifier runs/eval-shapes-classifier] [--n 300] [--sampler heun] [--steps 30] \
-        [--churn 0,10,40]
+        [--churn 0,10]
 
 ``shapes`` images are one shape on a background that is exactly -1 (black) on every
 channel. A sample's **background** here is every pixel whose brightest channel is below
@@ -76,12 +76,13 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=300, help="prompts")
     ap.add_argument("--sampler", help="sampler name (default: the run's)")
     ap.add_argument("--steps", type=int, help="sampler steps (default: the run's)")
-    ap.add_argument("--churn", default="0", help="EDM S_churn values, for heun (e.g. 0,10)")
+    ap.add_argument("--churn", help="EDM S_churn values, for heun, e.g. 0,10 (default: "
+                    "the run's)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    if a.n < 1:
-        ap.error(f"--n: must be at least 1, got {a.n}")
-    a.churn = floats(ap, "--churn", a.churn)
+    if a.n < 1 or a.threads < 1:
+        ap.error(f"--n and --threads: must be at least 1, got {a.n} and {a.threads}")
+    a.churn = floats(ap, "--churn", a.churn) if a.churn is not None else None
     torch.set_num_threads(a.threads)
     _machine.report()
     try:
@@ -97,6 +98,7 @@ def measure(a) -> int:
     if not exp.text.encoder or exp.data.name != "shapes":
         raise GenlabError(f"{a.run}: not a text run on shapes (text.encoder, data.name)")
     base = sampler_config(exp, steps=a.steps, cfg=0.0, **({"name": a.sampler} if a.sampler else {}))
+    a.churn = [base.churn] if a.churn is None else a.churn
     if base.name != "heun" and any(a.churn):
         raise GenlabError(f"--churn: only the heun sampler adds churn, not {base.name}")
     settings = [dataclasses.replace(base, churn=c) for c in a.churn]  # each one checked

@@ -19,7 +19,8 @@ For each run (a text run on ``shapes``, e.g. ``genlab train t2i-shapes``):
 
 Each prompt is sampled once (seed = its row) with the run's sampler at each CFG weight of
 ``--cfgs``, then with ``--interval`` (guidance only for ``lo <= t <= hi``) and with
-``--rescale`` (guidance rescale phi) at the run's own weight. The shapes classifier's four
+``--rescale`` (guidance rescale phi) at the run's own weight (w = 3 when the run's is 0,
+as for the text-to-image recipes now). The shapes classifier's four
 heads read every sample. Columns: exact match (all four attributes right, GenEval's
 count), the accuracy of each attribute, FID with the classifier's features against
 held-out images (seen prompts only: biased upwards at small ``--n``; compare within the
@@ -176,8 +177,11 @@ def check_classifier(path: str) -> None:
 
 
 def check_args(ap, a) -> None:
-    if a.n < 1 or a.batch < 1:
-        ap.error(f"--n and --batch: must be at least 1, got {a.n} and {a.batch}")
+    if min(a.n, a.batch, a.threads) < 1:
+        ap.error(f"--n, --batch and --threads: must be at least 1, got {a.n}, {a.batch} and "
+                 f"{a.threads}")  # fmt: skip
+    if a.figure and Path(a.figure).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        ap.error(f"--figure {a.figure}: expected a .png or .jpg file")
     a.cfgs = floats(ap, "--cfgs", a.cfgs)
     a.interval = floats(ap, "--interval", a.interval, count=2)
     if not a.interval[0] <= a.interval[1] <= 1:

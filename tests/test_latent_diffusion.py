@@ -96,5 +96,5 @@ def test_an_autoencoder_that_stopped_before_measuring_its_scale_is_refused(runs,
     stored = load_experiment(half).model
     assert (stored.scale, stored.shift) == (1.0, 0.0)
     exp = load_experiment(runs / "ldm")
-    with pytest.raises(ConfigError, match=r"has no measured latent scale and shift.*--resume"):
+    with pytest.raises(ConfigError, match=r"no measured latent scale.*klae-shapes .*stop_after=0"):
         load_autoencoder(override(exp, [f"objective.autoencoder={half}"]))

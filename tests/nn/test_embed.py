@@ -41,3 +41,5 @@ def test_a_dit_starts_from_the_table_with_pos_init_sincos():
     assert plain.pos.std() < 0.05  # the default: N(0, 0.02^2)
     with pytest.raises(ConfigError, match="model.pos_init"):
         DiTConfig(pos_init="rope")
+    with pytest.raises(ConfigError, match="30 is not a multiple of 4"):
+        DiTConfig(hidden=30, heads=2, pos_init="sincos")

@@ -99,10 +99,12 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
             "video-klae-*) or, on mel spectrograms, a vocoder (hifigan-*)"
         )
     if not vocoder and (model.get("scale", 1.0), model.get("shift", 0.0)) == (1.0, 0.0):
+        recipe = C.load_yaml(path / "config.yaml").get("recipe") or "RECIPE"
         raise ConfigError(
             f"objective.autoencoder: {path} has no measured latent scale and shift (a KL "
             "autoencoder measures them when its training finishes; this one stopped early "
-            f"or was interrupted); finish it with `genlab train RECIPE --out {path} --resume`"
+            f"or was interrupted); finish it with `genlab train {recipe} --out {path} "
+            "--resume train.stop_after=0`"
         )
     found = load_network(path, "ema", device)
     ae = found.model

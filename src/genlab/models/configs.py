@@ -250,6 +250,12 @@ class DiTConfig:
     def __post_init__(self):
         if self.pos_init not in ("random", "sincos"):
             raise ConfigError(f"model.pos_init: 'random' or 'sincos', got {self.pos_init!r}")
+        axes = 2 if self.frames else self.dims  # the sine-cosine table's spatial axes
+        if self.pos_init == "sincos" and self.hidden % (2 * axes):
+            raise ConfigError(
+                f"model.pos_init: sincos splits model.hidden among {axes} axes as sine and "
+                f"cosine pairs; {self.hidden} is not a multiple of {2 * axes}"
+            )
         if self.text_dim < 0:
             raise ConfigError(f"model.text_dim: must be >= 0, got {self.text_dim}")
         if self.text_conditioning not in TEXT_CONDITIONING:

@@ -63,8 +63,8 @@ class DiffusionSamplerConfig:
             raise ConfigError(f"sampler.grid: unknown grid {self.grid!r}; choose from {GRIDS}")
         if not 0 <= self.eta <= 1:
             raise ConfigError(f"sampler.eta: must be in [0, 1], got {self.eta}")
-        if not self.churn >= 0:  # NaN too
-            raise ConfigError(f"sampler.churn: must be >= 0, got {self.churn}")
+        if not (math.isfinite(self.churn) and self.churn >= 0):
+            raise ConfigError(f"sampler.churn: must be a finite number >= 0, got {self.churn}")
         if not (math.isfinite(self.cfg) and self.cfg >= 0):
             raise ConfigError(f"sampler.cfg: the guidance weight must be >= 0, got {self.cfg}")
         for k in ("rho", "shift"):
