@@ -85,7 +85,8 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
         )
     import genlab.config as C
 
-    model = C.load_yaml(path / "config.yaml").get("model") or {}  # before building it
+    stored = C.load_yaml(path / "config.yaml")
+    model = stored.get("model") or {}  # before building it
     vocoder, video = model.get("arch") == "hifigan", model.get("arch") == "video_vae"
     if video and model.get("quantizer", "kl") != "kl":
         raise ConfigError(
@@ -99,7 +100,7 @@ def load_autoencoder(exp: Experiment, device="cpu") -> nn.Module | None:
             "video-klae-*) or, on mel spectrograms, a vocoder (hifigan-*)"
         )
     if not vocoder and (model.get("scale", 1.0), model.get("shift", 0.0)) == (1.0, 0.0):
-        recipe = C.load_yaml(path / "config.yaml").get("recipe") or "RECIPE"
+        recipe = stored.get("recipe") or "RECIPE"
         raise ConfigError(
             f"objective.autoencoder: {path} has no measured latent scale and shift (a KL "
             "autoencoder measures them when its training finishes; this one stopped early "
