@@ -225,6 +225,12 @@ def test_switching_sampler_or_grid_drops_the_stored_settings_of_the_old_one():
         sampler_config(exp, ["sampler.churn=0.3"], name="euler")  # given now: refused
     with pytest.raises(ConfigError, match="sampler.churn"):
         DiffusionSamplerConfig(name="heun", churn=float("nan"))
+    # a recipe's own settings do the same when training switches its sampler
+    t2i = get_recipe("t2i-shapes", ["sampler.name=dpmpp_2m"])  # the recipe: heun, churn 10
+    assert (t2i.sampler.name, t2i.sampler.churn) == ("dpmpp_2m", 0.0)
+    assert get_recipe("t2i-shapes", ["sampler.steps=20"]).sampler.churn == 10.0
+    with pytest.raises(ConfigError, match="sampler.churn: 5.0 applies to the heun sampler"):
+        get_recipe("t2i-shapes", ["sampler.name=dpmpp_2m", "sampler.churn=5"])
 
 
 def test_truncated_npz_is_one_clear_error(moons, tmp_path, capsys):

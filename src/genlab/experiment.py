@@ -229,7 +229,10 @@ def override(exp: Experiment, overrides: list[str], kind_types: KindTypes) -> Ex
 
     ``data.name=moons`` and ``model.arch=...`` swap in the default config of the new
     type before the other overrides apply; ``objective.kind`` cannot change (it is the
-    family: pick another recipe).
+    family: pick another recipe). A switch to another diffusion sampler or grid
+    (``sampler.name``, ``sampler.grid``) drops the recipe's settings of the one it
+    replaces (Heun's ``churn``, the Karras grid's ``rho``, ...), as ``genlab sample``
+    does; such a setting given with the switch is kept, and checked.
     """
     exp = dataclasses.replace(exp)
     resolve = _resolver(exp.objective.kind, kind_types)
@@ -244,4 +247,7 @@ def override(exp: Experiment, overrides: list[str], kind_types: KindTypes) -> Ex
         else:
             rest.append(item)
     exp = C.apply_overrides(exp, rest, frozen=("objective.kind",))
+    keys = {item.partition("=")[0].strip() for item in rest}
+    if hasattr(exp.sampler, "drop_unused") and keys & {"sampler.name", "sampler.grid"}:
+        exp.sampler.drop_unused({k.removeprefix("sampler.") for k in keys})
     return C.revalidate(exp, resolve)
