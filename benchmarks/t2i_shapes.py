@@ -48,7 +48,7 @@ from genlab.data.configs import ATTRIBUTES, attribute_values
 from genlab.data.shapes import all_captions, allowed_mask
 from genlab.errors import GenlabError
 from genlab.evaluate import heldout_config
-from genlab.families.diffusion import text_cond
+from genlab.families.diffusion import load_guide, text_cond
 from genlab.metrics.clip import clip_cosines, clip_scores
 from genlab.metrics.features import get_extractor, reference_features
 from genlab.metrics.fid import frechet_distance, gaussian_stats
@@ -187,6 +187,10 @@ def check_args(ap, a) -> None:
     if not a.interval[0] <= a.interval[1] <= 1:
         ap.error(f"--interval: need lo <= hi <= 1, got {a.interval}")
     check_set(ap, a.set)
+    if not 0 <= a.rescale <= 1:
+        ap.error(f"--rescale: phi must be in [0, 1], got {a.rescale}")
+    if a.jsonl and Path(a.jsonl).is_dir():
+        ap.error(f"--jsonl {a.jsonl}: is a directory; name a file to append the rows to")
 
 
 def measure(a) -> int:
@@ -200,9 +204,16 @@ def measure(a) -> int:
         base = sampler_config(
             exp, a.set, steps=a.steps, **({"name": a.sampler} if a.sampler else {})
         )
+        if a.autoguidance:  # the guide is checked now, not after the first rows
+            load_guide(exp, a.autoguidance, "cpu")
         runs.append((run, exp, model, base))
     ext = get_extractor("shapes", path=a.classifier, device="cpu")
-    clip = load_model(Path(a.clip))[1] if a.clip else None
+    clip = None
+    if a.clip:
+        clip_exp, clip = load_model(Path(a.clip))
+        if clip_exp.objective.kind != "contrastive":
+            raise GenlabError(f"--clip {a.clip}: a '{clip_exp.objective.kind}' run, not a "
+                              "dual encoder (train one with `genlab train clip-shapes`)")  # fmt: skip
     rows = []
     for run, exp, model, base in runs:
         ref_cfg, desc = heldout_config(exp.data)
