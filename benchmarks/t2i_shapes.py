@@ -212,8 +212,11 @@ def measure(a) -> int:
     if a.clip:
         clip_exp, clip = load_model(Path(a.clip))
         if clip_exp.objective.kind != "contrastive":
-            raise GenlabError(f"--clip {a.clip}: a '{clip_exp.objective.kind}' run, not a "
-                              "dual encoder (train one with `genlab train clip-shapes`)")  # fmt: skip
+            kind = clip_exp.objective.kind
+            raise GenlabError(
+                f"--clip {a.clip}: a '{kind}' run, not a dual encoder (train one with "
+                "`genlab train clip-shapes`)"
+            )
     rows = []
     for run, exp, model, base in runs:
         ref_cfg, desc = heldout_config(exp.data)
