@@ -14,7 +14,9 @@ scores them with the data's classifier against the held-out images (MNIST test i
 noise of seeds 0, 1, ... ``RUN@1,2`` samples that run at those step counts only (with its
 own sampler); other runs at ``--steps``. ``--ref-pairs`` scores the teacher's reference
 samples from a pairs file (``sampler_defaults.py --save-ref``) instead of drawing them
-again: the 100-step teacher row on a CPU. ``ratio`` is FID over the reference row's FID.
+again: the 100-step teacher row on a CPU. ``ratio`` is FID over the reference row's FID
+(the first row, or ``--ref-fid`` taken from an earlier run with the same ``--n`` and
+``--seed``).
 
 Training cost: teacher network evaluations (the pairs, or the teacher calls of each
 step, with CFG counted twice, through every distillation run in the student's chain)
@@ -103,6 +105,11 @@ def measure() -> int:
     ap.add_argument("--teacher-grid", default="dpmpp_2m:10,dpmpp_2m:20")
     ap.add_argument("--ref-pairs", help="score the teacher's reference samples from this file")
     ap.add_argument("--ref-label", default="euler:100", help="the reference file's sampler")
+    ap.add_argument(
+        "--ref-fid", type=float, metavar="FID",
+        help="ratios against this FID (an earlier run's reference row, same --n and --seed) "
+        "instead of this run's first row",
+    )  # fmt: skip
     ap.add_argument("--students", nargs="*", default=[], help="RUN or RUN@steps,steps")
     ap.add_argument("--gan", nargs="*", default=[], help="GAN runs to compare")
     ap.add_argument("--steps", default="1,2,4,8")
@@ -138,7 +145,9 @@ def measure() -> int:
     head = ("method", "run", "sampler", "evals", "fid", "ratio", "precision", "recall", "acc",
             "images/s", "teacher evals", "student steps")  # fmt: skip
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head), flush=True)
-    ref_fid = [None]
+    if a.ref_fid is not None and not a.ref_fid > 0:
+        raise GenlabError(f"--ref-fid: must be a positive FID, got {a.ref_fid}")
+    ref_fid = [a.ref_fid]
     firsts: list[torch.Tensor] = []
 
     def emit(row: dict, x: torch.Tensor) -> None:
@@ -198,7 +207,8 @@ def measure() -> int:
         exp = load_experiment(run, accept_changed=True)
         steps = [int(s) for s in only.split(",")] if only else default_steps
         cost = training_cost(run, a.pairs_nfe)
-        rows_of(run, exp.objective.kind, [(exp.sampler.name, s) for s in steps], cost)
+        method = exp.objective.kind + (" (DCGAN G)" if exp.model.arch == "dcgan" else "")
+        rows_of(run, method, [(exp.sampler.name, s) for s in steps], cost)
     for run in a.gan:
         log = read_metrics(Path(run) / "metrics.jsonl")
         rows_of(Path(run), "gan", [("", 1)], (0, [log[-1]["step"]] if log else []))

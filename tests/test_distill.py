@@ -173,3 +173,66 @@ def test_a_student_samples_without_its_teacher_and_refuses_guidance(teacher, tmp
     capsys.readouterr()
     assert main([*args, "--cfg", "1", "--out", str(tmp_path / "c.npz")]) == 2
     assert "sampler.cfg" in capsys.readouterr().err and not (tmp_path / "c.npz").exists()
+
+
+@pytest.fixture(scope="module")
+def digits_teacher(tmp_path_factory):
+    """``rf-digits`` at width 8, trained for 2 steps (a teacher only in shape)."""
+    from genlab.recipes import get_recipe
+    from genlab.runs import override
+
+    out = tmp_path_factory.mktemp("digits") / "rf"
+    return fit(override(get_recipe("rf-digits"), tiny_overrides(2, **{"model.channels": 8})), out)
+
+
+def gan_student(teacher, steps: int, **objective) -> Experiment:
+    from genlab.recipes import get_recipe
+    from genlab.runs import override
+
+    ov = {"objective.teacher": teacher, "objective.pairs": 32, "objective.pair_steps": 2,
+          "objective.disc_channels": 8, "train.threads": 1, "sampler.steps": 1,
+          **{f"objective.{k}": v for k, v in objective.items()}}  # fmt: skip
+    return override(get_recipe("adv-dcgan-digits"), tiny_overrides(steps, **ov))
+
+
+def test_a_dcgan_generator_student_learns_the_teachers_map_and_samples_in_one_pass(
+    digits_teacher, tmp_path, capsys
+):
+    out = fit(gan_student(digits_teacher, 40), tmp_path / "gan")
+    log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    # from scratch (not the teacher's weights): the regression to the teacher's samples falls
+    first, last = np.mean([r["mse"] for r in log[:5]]), np.mean([r["mse"] for r in log[-5:]])
+    assert last < 0.6 * first, (first, last)
+    exp, g = load_model(out, "ema")
+    assert type(g).__name__ == "DCGANGenerator" and exp.model.generator.z_dim == 64
+    # G(z) from the noise a diffusion sample of the same seed starts from, one seed alone
+    noise = distill.first_noise(exp, [5, 6, 7])
+    with torch.no_grad():
+        direct = g(noise.flatten(1), {"class": torch.full((3,), 4)})
+    x = sample(out, 3, 5, cls=4)
+    assert x.shape == (3, 1, 8, 8) and torch.allclose(x, direct, atol=1e-6)
+    assert torch.allclose(sample(out, 1, 6, cls=4)[0], x[1], atol=1e-6)
+    capsys.readouterr()
+    code = main(["sample", str(out), "--n", "2", "--steps", "2", "--out", str(tmp_path / "a.npz")])
+    assert code == 2 and "sampler.steps: 2" in capsys.readouterr().err
+    assert not (tmp_path / "a.npz").exists()
+
+
+def test_a_student_of_its_own_is_checked_against_the_teacher(digits_teacher, tmp_path):
+    with pytest.raises(ConfigError, match="objective.init=scratch"):
+        fit(gan_student(digits_teacher, 2, init="teacher"), tmp_path / "a")
+    bad = gan_student(digits_teacher, 2)
+    bad.model.generator.z_dim = 32
+    with pytest.raises(ConfigError, match="model.generator.z_dim: 32; .* must be 64"):
+        fit(bad, tmp_path / "b")
+    wrong = gan_student(digits_teacher, 2)
+    wrong.model = dataclasses.replace(wrong.model, num_classes=3)
+    with pytest.raises(ConfigError, match=r"reads the teacher's noise and classes"):
+        fit(wrong, tmp_path / "c")
+    assert not any((tmp_path / k).exists() for k in "abc")
+    # a smaller U-Net of its own: trained by reflow from scratch, not from the weights
+    exp = student(digits_teacher, lambda **k: O.ReflowConfig(pairs=32, pair_steps=2,
+                                                             init="scratch", **k))  # fmt: skip
+    exp.model = dataclasses.replace(exp.model, channels=4)
+    out = fit(exp, tmp_path / "small")
+    assert load_model(out)[0].model.channels == 4

@@ -1,9 +1,10 @@
 """The few-step family: students of a frozen diffusion / flow teacher.
 
 A student is a network of the teacher's architecture, started from the teacher's
-weights, that predicts the teacher's kind (``objective.target``) on its ``path``; it
-samples through ``genlab sample RUN --steps 1|2|4`` like a diffusion run (the diffusion
-family's sampler, so any sampler works). Four objectives (``genlab.objectives.distill``):
+weights (or, below, one of its own), that predicts the teacher's kind
+(``objective.target``) on its ``path``; it samples through ``genlab sample RUN --steps
+1|2|4`` like a diffusion run (the diffusion family's sampler, so any sampler works).
+Four objectives (``genlab.objectives.distill``):
 
 - ``reflow``: rectified flow on (noise, teacher ODE sample) pairs (Liu et al. 2022);
   ``objective.student_steps=1`` with a reflow run as teacher is their one-step
@@ -15,6 +16,11 @@ family's sampler, so any sampler works). Four objectives (``genlab.objectives.di
 - ``adversarial``: a one-step generator trained against a discriminator plus a
   regression to the teacher's samples, in the two-player loop ("distil into a GAN").
 
+The pairs students (``reflow``, ``adversarial``) may instead start from scratch with a
+network of their own (``objective.init=scratch``): a smaller U-Net, or for the
+adversarial student a DCGAN generator ``G(z)`` that reads the teacher's noise flattened
+(:func:`is_generator`), one forward pass of a GAN's cost.
+
 The teacher (``objective.teacher``) is a trained ``denoise``, ``reflow`` or
 ``progressive`` run; the student's run pins its location and weights fingerprint
 (``RUN/dependencies.json``). Guided teachers: targets use the teacher with CFG weight
@@ -23,6 +29,7 @@ The teacher (``objective.teacher``) is a trained ``denoise``, ``reflow`` or
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from pathlib import Path
 
@@ -42,6 +49,7 @@ from genlab.families.base import (
     class_preview,
     prepare,
 )
+from genlab.models import build_model
 from genlab.models.configs import DCGANConfig, DCGANDiscriminatorConfig
 from genlab.models.dcgan import DCGANDiscriminator
 from genlab.objectives import distill as D
@@ -60,7 +68,39 @@ PARAMETRISATION = ("path", "target", "precond", "sigma_data")
 
 null_cond = class_null_cond
 cond_keys = class_cond_keys
-build = diffusion.build  # the teacher's network (EDM-preconditioned where it was)
+
+
+def is_generator(exp: Experiment) -> bool:
+    """Whether the student is a GAN generator (``model.arch=dcgan``) rather than a
+    denoiser: it maps the teacher's noise to a sample in one pass, with no time input."""
+    return exp.model.arch == "dcgan"
+
+
+def build(exp: Experiment) -> nn.Module:
+    """The student's network: the teacher's kind (EDM-preconditioned where it was,
+    ``genlab.families.diffusion.build``), or a DCGAN generator whose ``z_dim`` is the
+    teacher's noise size.
+
+    Raises:
+        ConfigError: a generator student that is not ``adversarial`` from ``init=scratch``,
+            or whose ``model.generator.z_dim`` is not the noise size."""
+    if not is_generator(exp):
+        return diffusion.build(exp)
+    o = exp.objective
+    if o.kind != "adversarial" or o.init != "scratch":
+        raise ConfigError(
+            f"model.arch: a DCGAN generator student has no time input, so it is trained "
+            f"by objective.kind=adversarial with objective.init=scratch, not {o.kind} "
+            f"from {o.init}"
+        )
+    size = math.prod(exp.model.input_shape())
+    if exp.model.generator.z_dim != size:
+        raise ConfigError(
+            f"model.generator.z_dim: {exp.model.generator.z_dim}; a generator student reads "
+            f"the teacher's noise {tuple(exp.model.input_shape())} flattened, so it must be "
+            f"{size}"
+        )
+    return build_model(exp.model)
 
 
 def _refuse_cfg(exp: Experiment, scfg) -> None:
@@ -79,14 +119,32 @@ def _refuse_cfg(exp: Experiment, scfg) -> None:
 def sample(model: nn.Module, exp: Experiment, seeds, cond, scfg, noise=None) -> Tensor:
     """``genlab.families.diffusion.sample`` (path and kind from ``objective``), without
     guidance: a student has its teacher's guidance built in and never learned the null
-    class, so ``sampler.cfg > 0`` is refused (:class:`ConfigError`)."""
+    class, so ``sampler.cfg > 0`` is refused (:class:`ConfigError`). A generator student
+    (:func:`is_generator`) returns ``G(z)`` ``(n, *S)`` from the same per-seed noise
+    ``z`` ``(n, *S)`` a diffusion sample starts from (or ``noise``); it takes one step only
+    (``sampler.steps`` > 1 is a :class:`ConfigError`)."""
     _refuse_cfg(exp, scfg)
-    return diffusion.sample(model, exp, seeds, cond, scfg, noise)
+    if not is_generator(exp):
+        return diffusion.sample(model, exp, seeds, cond, scfg, noise)
+    if scfg.steps != 1:
+        raise ConfigError(
+            f"sampler.steps: {scfg.steps}; a GAN-generator student samples in one pass, "
+            "so --steps must be 1"
+        )
+    z = first_noise(exp, list(seeds)) if noise is None else noise
+    device = next(model.parameters()).device
+    return model(z.to(device).flatten(1), cond)
 
 
 def edit(model: nn.Module, exp: Experiment, seeds, cond, scfg, x_in, mask, **kw) -> Tensor:
-    """``genlab.families.diffusion.edit`` without guidance (as :func:`sample`)."""
+    """``genlab.families.diffusion.edit`` without guidance (as :func:`sample`); a
+    generator student has no denoiser to edit with (:class:`ConfigError`)."""
     _refuse_cfg(exp, scfg)
+    if is_generator(exp):
+        raise ConfigError(
+            "model.arch: a GAN-generator student cannot edit (inpainting and SDEdit need "
+            "a denoiser); edit with the teacher or a U-Net student"
+        )
     return diffusion.edit(model, exp, seeds, cond, scfg, x_in, mask, **kw)
 
 
@@ -130,10 +188,19 @@ def load_teacher(exp: Experiment, device="cpu") -> Network:
             "guidance is built in and it never learned the null class, so guiding it again "
             "gives garbage; set objective.teacher_cfg=0"
         )
-    if net.model != exp.model:
+    if getattr(o, "init", "teacher") == "scratch":
+        mine = (tuple(exp.model.input_shape()), getattr(exp.model, "num_classes", 0))
+        theirs = (tuple(net.model.input_shape()), getattr(net.model, "num_classes", 0))
+        if mine != theirs:
+            raise ConfigError(
+                f"model: the student reads the teacher's noise and classes, (shape, "
+                f"classes) {theirs} in {o.teacher}, but its model has {mine}"
+            )
+    elif net.model != exp.model:
         raise ConfigError(
             f"model: the student starts from the teacher's weights, so its model section "
-            f"must equal the teacher's ({o.teacher}/config.yaml)"
+            f"must equal the teacher's ({o.teacher}/config.yaml), or set "
+            f"objective.init=scratch (reflow and adversarial) to train a network of its own"
         )
     return net
 
@@ -147,14 +214,17 @@ def teacher_fn(exp: Experiment, net: nn.Module):
 
 
 def from_teacher(exp: Experiment) -> tuple[Dataset, nn.Module]:
-    """The training data and the student, initialised with the teacher's weights."""
+    """The training data and the student, initialised with the teacher's weights, or
+    freshly (seeded by ``exp.seed``) when ``objective.init=scratch``."""
     if exp.train.init_from:
         raise ConfigError(
-            "train.init_from: a student starts from its teacher's weights (objective.teacher)"
+            "train.init_from: a student starts from its teacher's weights (objective.teacher) "
+            "or from scratch (objective.init)"
         )
     teacher = load_teacher(exp)
     data, student = prepare(exp, build)
-    student.load_state_dict(teacher.module.state_dict())
+    if getattr(exp.objective, "init", "teacher") == "teacher":
+        student.load_state_dict(teacher.module.state_dict())
     return data, student
 
 
@@ -305,13 +375,16 @@ def adversarial_losses(exp: Experiment):
     real ones); G minimises the game's loss plus ``reg_weight`` times the squared error
     to the teacher's sample from the same noise."""
     o = exp.objective
-    path = build_path(o.path)
     d_fn, g_fn = L.LOSSES[o.gan_loss]
+    if is_generator(exp):
+        one_step = D.generator_regression_loss
+    else:
+        one_step = partial(D.regression_loss, path=build_path(o.path), target=o.target)
 
     def d_loss(g, d, batch, gen, step, k):
         x0, z, cond = D.split_pair(batch)
         with torch.no_grad():
-            fake, _ = D.regression_loss(g, z, x0, cond, path=path, target=o.target)
+            fake, _ = one_step(g, z, x0, cond)
         r, f = d(x0, cond), d(fake, cond)
         total = d_fn(r, f).mean()
         logs = {"d_real": r.mean().detach(), "d_fake": f.mean().detach()}
@@ -323,7 +396,7 @@ def adversarial_losses(exp: Experiment):
 
     def g_loss(g, d, batch, gen, step, k):
         x0, z, cond = D.split_pair(batch)
-        fake, reg = D.regression_loss(g, z, x0, cond, path=path, target=o.target)
+        fake, reg = one_step(g, z, x0, cond)
         adv = g_fn(d(fake, cond)).mean()
         return adv + o.reg_weight * reg.mean(), {"g_adv": adv.detach(), "mse": reg.mean().detach()}
 
@@ -338,7 +411,7 @@ def _adam(exp: Experiment, lr: float):
 
 
 def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
-    """Train the student of ``objective.kind`` from the teacher's weights."""
+    """Train the student of ``objective.kind`` (from the teacher's weights or from scratch)."""
     o = exp.objective
     data, student = from_teacher(exp)
     keys = cond_keys(exp)

@@ -277,7 +277,8 @@ class DistillConfig:
     parametrisation the student inherits from it (``path``, ``target``, ``precond``,
     ``sigma_data`` must equal the teacher's; they are stored here so a student's
     ``config.yaml`` says alone how to sample it). The student starts from the teacher's
-    weights, so its ``model`` section must equal the teacher's too."""
+    weights, so its ``model`` section must equal the teacher's too (the pairs objectives
+    may instead start a network of their own: ``init=scratch``)."""
 
     kind: Literal["reflow"] = "reflow"
     teacher: str = "runs/rf-mnist"  # a trained diffusion, reflow or progressive run
@@ -305,6 +306,10 @@ class PairsConfig(DistillConfig):
     ``benchmarks/sampler_defaults.py --save-ref`` writes)."""
 
     pairs: int = 4096
+    # "teacher": the student is the teacher's network, started from its weights; "scratch":
+    # the student's own `model` (any image network, or a DCGAN generator for the
+    # adversarial student), freshly initialised; it must read the teacher's noise shape
+    init: Literal["teacher", "scratch"] = "teacher"
     pair_seed: int = 1_000_000  # far from the seeds `genlab sample` and the metrics use
     pair_sampler: str = "dpmpp_2m"
     pair_steps: int = 20
@@ -398,8 +403,9 @@ class ConsistencyConfig(DistillConfig):
 
 @dataclass
 class AdversarialConfig(PairsConfig):
-    """A one-step generator ``G(z, y) = x0_theta(z, t=1, y)`` initialised from the teacher,
-    trained against a DCGAN discriminator on the teacher's samples (``gan_loss`` of
+    """A one-step generator ``G(z, y) = x0_theta(z, t=1, y)`` initialised from the teacher
+    (or a network of its own, ``init=scratch``, such as a DCGAN generator), trained
+    against a DCGAN discriminator on the teacher's samples (``gan_loss`` of
     ``genlab.objectives.gan``, R1 with ``r1_gamma``) plus ``reg_weight`` times the
     squared error to the teacher's sample from the same noise (the seed's "distil into a
     GAN")."""

@@ -9,7 +9,8 @@ the one-step generator and the DDIM denoiser at once. All times are float64 ``(B
   Alg. 2): match two teacher DDIM steps with one.
 - :func:`consistency_loss`: consistency distillation (Song et al. 2023, Alg. 2) with the
   pseudo-Huber metric and the discretisation curriculum of Song & Dhariwal 2023.
-- :func:`regression_loss`: the adversarial student's distillation term.
+- :func:`regression_loss`: the adversarial student's distillation term;
+  :func:`generator_regression_loss` the same for a GAN-generator student.
 
 ``teacher(x, t, cond)`` is the frozen (possibly guided) teacher callable; it is called
 under ``torch.no_grad``.
@@ -212,4 +213,15 @@ def regression_loss(
     t = torch.ones(len(z), dtype=torch.float64)
     z = z * bcast(path.sigma(t), z)  # the prior at t = 1
     fake, _ = x0_estimate(model, path, target, z, t, cond)
+    return fake, per_sample_mse(fake, x0)
+
+
+def generator_regression_loss(
+    generator: nn.Module, z: Tensor, x0: Tensor, cond: dict
+) -> tuple[Tensor, Tensor]:
+    """A GAN-generator student's sample ``G(z) (B, *S)``, reading the teacher's noise
+    ``z (B, *S)`` flattened to ``(B, prod S)``, and its per-sample squared error to the
+    teacher's sample ``x0`` from the same noise (the regression of Luhman & Luhman 2021,
+    "Knowledge distillation in iterative generative models", in a DCGAN generator)."""
+    fake = generator(z.flatten(1), cond)
     return fake, per_sample_mse(fake, x0)

@@ -1,13 +1,17 @@
 """Few-step students of the rectified-flow teachers (``rf-digits``, ``rf-mnist``): reflow,
 its one-step distillation, a round of progressive distillation, consistency distillation
-and the adversarial one-step student. Each names the teacher run it reads (train that
-first). Plain values only: the family (``genlab.families.distill``) trains them."""
+and the adversarial one-step student (also as a DCGAN generator of its own). Each names
+the teacher run it reads (train that first). Plain values only: the family
+(``genlab.families.distill``) trains them."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from functools import partial
 
 from genlab.experiment import Experiment, TrainConfig
+from genlab.models import preset
 from genlab.objectives.configs import (
     AdversarialConfig,
     ConsistencyConfig,
@@ -74,6 +78,60 @@ def student(method: str, data: str) -> Experiment:
     )
 
 
+def small_student(data: str) -> Experiment:
+    """The adversarial student as a U-Net of its own (``objective.init=scratch``), about as
+    fast as the DCGAN generator: width 8, widths x1, x4, x4, no attention (0.24M
+    parameters on MNIST, against the teacher's 1.1M-4.7M). It keeps the teacher's
+    parametrisation (``G(z) = z - v(z, 1)``), so the noise reaches the output directly."""
+    base = digits("rf") if data == "digits" else mnist("rf")
+    model = dataclasses.replace(base.model, channels=8, channel_mult=(1, 4, 4), attn_levels=())
+    objective = AdversarialConfig(
+        teacher=f"runs/rf-{data}",
+        init="scratch",
+        g_lr=5e-4,
+        d_lr=2e-4,
+        betas=(0.5, 0.999),
+        reg_weight=10.0,
+    )
+    train = _train(2000, 128 if data == "digits" else 64, objective.g_lr, 500)
+    return Experiment(
+        recipe=f"adv-small-{data}",
+        data=base.data,
+        model=model,
+        objective=objective,
+        sampler=DiffusionSamplerConfig(name="consistency", steps=1),
+        train=train,
+    )
+
+
+def gan_student(data: str) -> Experiment:
+    """The adversarial student as a DCGAN generator of its own (``objective.init=scratch``):
+    ``G(z)`` reads the teacher's noise flattened (``z_dim`` = the image's size) and costs
+    one GAN forward pass. From scratch, so the DCGAN's rates (Adam 2e-4, betas 0.5 /
+    0.999) and more steps than the fine-tuned students."""
+    base = digits("rf") if data == "digits" else mnist("rf")
+    name = "dcgan-8" if data == "digits" else "dcgan-28"
+    size = math.prod(base.model.input_shape())
+    model = preset(name, num_classes=base.model.num_classes)
+    model.generator = dataclasses.replace(model.generator, z_dim=size)
+    objective = AdversarialConfig(
+        teacher=f"runs/rf-{data}",
+        init="scratch",
+        g_lr=2e-4,
+        d_lr=2e-4,
+        betas=(0.5, 0.999),
+    )
+    train = _train(2000, 128 if data == "digits" else 64, objective.g_lr, 500)
+    return Experiment(
+        recipe=f"adv-dcgan-{data}",
+        data=base.data,
+        model=model,
+        objective=objective,
+        sampler=DiffusionSamplerConfig(name="consistency", steps=1),
+        train=train,
+    )
+
+
 _DOCS = {
     "reflow": "reflow: rectified flow on the teacher's (noise, sample) pairs",
     "reflow-distill": "one-step distillation of the reflow run (Liu et al. 2022)",
@@ -89,3 +147,12 @@ RECIPES = {
     for d in ("digits", "mnist")
     for m in METHODS
 }
+for _d in ("digits", "mnist"):
+    RECIPES[f"adv-small-{_d}"] = Recipe(
+        partial(small_student, _d),
+        f"one-step U-Net of width 8 from scratch, GAN loss + R1 + regression, of rf-{_d}",
+    )
+    RECIPES[f"adv-dcgan-{_d}"] = Recipe(
+        partial(gan_student, _d),
+        f"one-step DCGAN generator from scratch, GAN loss + R1 + regression, of rf-{_d}",
+    )
