@@ -173,6 +173,7 @@ def test_a_student_samples_without_its_teacher_and_refuses_guidance(teacher, tmp
     capsys.readouterr()
     assert main([*args, "--cfg", "1", "--out", str(tmp_path / "c.npz")]) == 2
     assert "sampler.cfg" in capsys.readouterr().err and not (tmp_path / "c.npz").exists()
+    assert main(["eval", str(out), "--n", "50", "sampler.steps=1"]) == 0  # scored alone too
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +217,15 @@ def test_a_dcgan_generator_student_learns_the_teachers_map_and_samples_in_one_pa
     code = main(["sample", str(out), "--n", "2", "--steps", "2", "--out", str(tmp_path / "a.npz")])
     assert code == 2 and "sampler.steps: 2" in capsys.readouterr().err
     assert not (tmp_path / "a.npz").exists()
+    arrays = tmp_path / "b.npz"  # (the seeds of x: 5, 6)
+    assert (
+        main(["sample", str(out), "--n", "2", "--class", "4", "--seed", "5", "--out", str(arrays)])
+        == 0
+    )
+    assert np.allclose(np.load(arrays)["x"], x[:2].numpy(), atol=1e-6)
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["generator"]["z_dim"] == 64
 
 
 def test_a_student_of_its_own_is_checked_against_the_teacher(digits_teacher, tmp_path):
@@ -229,7 +239,20 @@ def test_a_student_of_its_own_is_checked_against_the_teacher(digits_teacher, tmp
     wrong.model = dataclasses.replace(wrong.model, num_classes=3)
     with pytest.raises(ConfigError, match=r"reads the teacher's noise and classes"):
         fit(wrong, tmp_path / "c")
-    assert not any((tmp_path / k).exists() for k in "abc")
+    wide = student(digits_teacher, lambda **k: O.ReflowConfig(init="scratch", **k))
+    wide.model = dataclasses.replace(wide.model, channels=4, out_channels=2)
+    with pytest.raises(ConfigError, match=r"output channels\) \(\(1, 8, 8\), 10, 1\)"):
+        fit(wide, tmp_path / "d")
+    unused = gan_student(digits_teacher, 2, disc_channels=16)
+    unused.model.discriminator.channels = 16
+    with pytest.raises(ConfigError, match="model.discriminator: not used"):
+        fit(unused, tmp_path / "e")
+    # the run's own sampler is checked before any training, not at its end
+    four = gan_student(digits_teacher, 2)
+    four.sampler.steps = 4
+    with pytest.raises(ConfigError, match="sampler.steps: 4; a GAN-generator student"):
+        fit(four, tmp_path / "f")
+    assert not any((tmp_path / k).exists() for k in "abcdef")
     # a smaller U-Net of its own: trained by reflow from scratch, not from the weights
     exp = student(digits_teacher, lambda **k: O.ReflowConfig(pairs=32, pair_steps=2,
                                                              init="scratch", **k))  # fmt: skip

@@ -319,6 +319,15 @@ def cmd_eval(args) -> int:
 # ------------------------------------------------------------------------------ info
 
 
+def _plain(value):
+    """A config section as plain data for JSON (other values as they are)."""
+    import dataclasses
+
+    from genlab.config import to_dict
+
+    return to_dict(value) if dataclasses.is_dataclass(value) else value
+
+
 def cmd_info(args) -> int:
     from genlab.checkpoint import checkpoints
     from genlab.families import family_of
@@ -343,7 +352,8 @@ def cmd_info(args) -> int:
         "objective": exp.objective.kind,
         "data": exp.data.name,
         "model": exp.model.arch,
-        "generator": getattr(exp.model, "generator", None),  # a vocoder's: hifigan or vocos
+        # a vocoder's kind (hifigan or vocos), or a GAN's generator settings
+        "generator": _plain(getattr(exp.model, "generator", None)),
         "parameters": n_params,
         "step": ckpts[-1][0] if ckpts else 0,
         "steps": exp.train.steps,

@@ -274,7 +274,7 @@ def cmd_eval(args) -> int:
         table,
         video_reference,
     )
-    from genlab.runs import load_experiment
+    from genlab.runs import experiment_to_sample
     from genlab.train.distributed import pick_device
 
     set_threads_from(args)
@@ -307,7 +307,7 @@ def cmd_eval(args) -> int:
     if args.real is not None:
         name, stored = dataset_config(args.real)().name, None
     else:
-        stored = load_experiment(Path(args.run), args.accept_changed_deps)
+        stored = experiment_to_sample(Path(args.run), args.accept_changed_deps)
         name = stored.data.name
     modality = DATASETS[name].modality
     args.n = default_n(modality) if args.n is None else args.n

@@ -58,6 +58,15 @@ def load_experiment(
     return resolve_dependencies(read_experiment(run_dir), run_dir, accept_changed, missing_ok)
 
 
+def experiment_to_sample(run_dir: Path, accept_changed: bool = False) -> Experiment:
+    """:func:`load_experiment` for sampling: the dependencies of a family that samples
+    alone (``Family.samples_alone``: a distilled student and its teacher) may be gone or
+    changed."""
+    exp = read_experiment(run_dir)
+    alone = family_of(exp.objective.kind).samples_alone
+    return resolve_dependencies(exp, Path(run_dir), accept_changed or alone, missing_ok=alone)
+
+
 def read_experiment(run_dir: Path) -> Experiment:
     """The experiment stored in ``RUN/config.yaml`` as written (dependencies unresolved).
 
@@ -393,9 +402,7 @@ def load_model(
     ``PATH[:SCALE]`` each (:func:`apply_loras`)."""
     if weights not in ("ema", "model"):
         raise ConfigError(f"--weights: expected 'ema' or 'model', got {weights!r}")
-    exp = read_experiment(run_dir)
-    alone = family_of(exp.objective.kind).samples_alone
-    exp = resolve_dependencies(exp, Path(run_dir), accept_changed or alone, missing_ok=alone)
+    exp = experiment_to_sample(run_dir, accept_changed)
     path = Path(run_dir) / f"{weights}.safetensors"
     if not path.is_file():
         raise CheckpointError(f"{path}: missing (has the run saved a checkpoint yet?)")

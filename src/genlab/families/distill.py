@@ -83,7 +83,8 @@ def build(exp: Experiment) -> nn.Module:
 
     Raises:
         ConfigError: a generator student that is not ``adversarial`` from ``init=scratch``,
-            or whose ``model.generator.z_dim`` is not the noise size."""
+            whose ``model.generator.z_dim`` is not the noise size, or whose (unused)
+            ``model.discriminator`` was changed."""
     if not is_generator(exp):
         return diffusion.build(exp)
     o = exp.objective
@@ -92,6 +93,11 @@ def build(exp: Experiment) -> nn.Module:
             f"model.arch: a DCGAN generator student has no time input, so it is trained "
             f"by objective.kind=adversarial with objective.init=scratch, not {o.kind} "
             f"from {o.init}"
+        )
+    if exp.model.discriminator != DCGANDiscriminatorConfig():
+        raise ConfigError(
+            "model.discriminator: not used by a distillation student; its discriminator "
+            "is set by objective.disc_channels (and r1_gamma, gan_loss)"
         )
     size = math.prod(exp.model.input_shape())
     if exp.model.generator.z_dim != size:
@@ -116,6 +122,14 @@ def _refuse_cfg(exp: Experiment, scfg) -> None:
         )
 
 
+def _one_pass(scfg) -> None:
+    if scfg.steps != 1:
+        raise ConfigError(
+            f"sampler.steps: {scfg.steps}; a GAN-generator student samples in one pass, "
+            "so --steps must be 1"
+        )
+
+
 def sample(model: nn.Module, exp: Experiment, seeds, cond, scfg, noise=None) -> Tensor:
     """``genlab.families.diffusion.sample`` (path and kind from ``objective``), without
     guidance: a student has its teacher's guidance built in and never learned the null
@@ -126,14 +140,11 @@ def sample(model: nn.Module, exp: Experiment, seeds, cond, scfg, noise=None) -> 
     _refuse_cfg(exp, scfg)
     if not is_generator(exp):
         return diffusion.sample(model, exp, seeds, cond, scfg, noise)
-    if scfg.steps != 1:
-        raise ConfigError(
-            f"sampler.steps: {scfg.steps}; a GAN-generator student samples in one pass, "
-            "so --steps must be 1"
-        )
+    _one_pass(scfg)
     z = first_noise(exp, list(seeds)) if noise is None else noise
     device = next(model.parameters()).device
-    return model(z.to(device).flatten(1), cond)
+    with torch.no_grad():
+        return model(z.to(device).flatten(1), cond)
 
 
 def edit(model: nn.Module, exp: Experiment, seeds, cond, scfg, x_in, mask, **kw) -> Tensor:
@@ -149,6 +160,14 @@ def edit(model: nn.Module, exp: Experiment, seeds, cond, scfg, x_in, mask, **kw)
 
 
 # ------------------------------------------------------------------------------ teacher
+
+
+def _interface(model) -> tuple:
+    """What a student of its own shares with its teacher: ``(input shape, classes,
+    output channels)`` (``out_channels`` 0 means the input's)."""
+    shape = tuple(model.input_shape())
+    out = getattr(model, "out_channels", 0) or shape[0]
+    return shape, getattr(model, "num_classes", 0), out
 
 
 def load_teacher(exp: Experiment, device="cpu") -> Network:
@@ -189,12 +208,12 @@ def load_teacher(exp: Experiment, device="cpu") -> Network:
             "gives garbage; set objective.teacher_cfg=0"
         )
     if getattr(o, "init", "teacher") == "scratch":
-        mine = (tuple(exp.model.input_shape()), getattr(exp.model, "num_classes", 0))
-        theirs = (tuple(net.model.input_shape()), getattr(net.model, "num_classes", 0))
+        mine, theirs = _interface(exp.model), _interface(net.model)
         if mine != theirs:
             raise ConfigError(
-                f"model: the student reads the teacher's noise and classes, (shape, "
-                f"classes) {theirs} in {o.teacher}, but its model has {mine}"
+                f"model: the student reads the teacher's noise and classes and draws its "
+                f"images, (input shape, classes, output channels) {theirs} in {o.teacher}, "
+                f"but its model has {mine}"
             )
     elif net.model != exp.model:
         raise ConfigError(
@@ -413,6 +432,9 @@ def _adam(exp: Experiment, lr: float):
 def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     """Train the student of ``objective.kind`` (from the teacher's weights or from scratch)."""
     o = exp.objective
+    _refuse_cfg(exp, exp.sampler)  # the run's own sampler, checked before any training
+    if is_generator(exp):
+        _one_pass(exp.sampler)
     data, student = from_teacher(exp)
     keys = cond_keys(exp)
     preview = class_preview(sample, exp)
