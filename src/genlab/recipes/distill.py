@@ -78,57 +78,39 @@ def student(method: str, data: str) -> Experiment:
     )
 
 
-def small_student(data: str) -> Experiment:
-    """The adversarial student as a U-Net of its own (``objective.init=scratch``), about as
-    fast as the DCGAN generator: width 8, widths x1, x4, x4, no attention (0.24M
-    parameters on MNIST, against the teacher's 1.1M-4.7M). It keeps the teacher's
-    parametrisation (``G(z) = z - v(z, 1)``), so the noise reaches the output directly."""
+def scratch_student(net: str, data: str) -> Experiment:
+    """The adversarial student as a network of its own (``objective.init=scratch``),
+    trained from scratch on the teacher's pairs for 2,000 steps (Adam betas 0.5 / 0.999):
+
+    - ``small``: a U-Net of width 8, widths x1, x4, x4, no attention (0.23M parameters on
+      MNIST, against the teacher's 1.1M-4.7M), regression weight 10, rate 5e-4. It keeps
+      the teacher's parametrisation (``G(z) = z - v(z, 1)``), so the noise reaches the
+      output directly. On MNIST 0.6x the DCGAN generator's speed (docs/distill.md).
+    - ``dcgan``: the DCGAN generator, ``G(z)`` reading the teacher's noise flattened
+      (``z_dim`` = the image's size), regression weight 1, the DCGAN's rate 2e-4. One GAN
+      forward pass a sample.
+    """
     base = digits("rf") if data == "digits" else mnist("rf")
-    model = dataclasses.replace(base.model, channels=8, channel_mult=(1, 4, 4), attn_levels=())
+    if net == "small":
+        model = dataclasses.replace(base.model, channels=8, channel_mult=(1, 4, 4), attn_levels=())
+        lr, reg = 5e-4, 10.0
+    else:
+        model = preset("dcgan-8" if data == "digits" else "dcgan-28")
+        model.num_classes = base.model.num_classes
+        size = math.prod(base.model.input_shape())
+        model.generator = dataclasses.replace(model.generator, z_dim=size)
+        lr, reg = 2e-4, 1.0
     objective = AdversarialConfig(
-        teacher=f"runs/rf-{data}",
-        init="scratch",
-        g_lr=5e-4,
-        d_lr=2e-4,
-        betas=(0.5, 0.999),
-        reg_weight=10.0,
-    )
-    train = _train(2000, 128 if data == "digits" else 64, objective.g_lr, 500)
+        teacher=f"runs/rf-{data}", init="scratch", g_lr=lr, d_lr=2e-4, betas=(0.5, 0.999),
+        reg_weight=reg,
+    )  # fmt: skip
     return Experiment(
-        recipe=f"adv-small-{data}",
+        recipe=f"adv-{net}-{data}",
         data=base.data,
         model=model,
         objective=objective,
         sampler=DiffusionSamplerConfig(name="consistency", steps=1),
-        train=train,
-    )
-
-
-def gan_student(data: str) -> Experiment:
-    """The adversarial student as a DCGAN generator of its own (``objective.init=scratch``):
-    ``G(z)`` reads the teacher's noise flattened (``z_dim`` = the image's size) and costs
-    one GAN forward pass. From scratch, so the DCGAN's rates (Adam 2e-4, betas 0.5 /
-    0.999) and more steps than the fine-tuned students."""
-    base = digits("rf") if data == "digits" else mnist("rf")
-    name = "dcgan-8" if data == "digits" else "dcgan-28"
-    size = math.prod(base.model.input_shape())
-    model = preset(name, num_classes=base.model.num_classes)
-    model.generator = dataclasses.replace(model.generator, z_dim=size)
-    objective = AdversarialConfig(
-        teacher=f"runs/rf-{data}",
-        init="scratch",
-        g_lr=2e-4,
-        d_lr=2e-4,
-        betas=(0.5, 0.999),
-    )
-    train = _train(2000, 128 if data == "digits" else 64, objective.g_lr, 500)
-    return Experiment(
-        recipe=f"adv-dcgan-{data}",
-        data=base.data,
-        model=model,
-        objective=objective,
-        sampler=DiffusionSamplerConfig(name="consistency", steps=1),
-        train=train,
+        train=_train(2000, 128 if data == "digits" else 64, lr, 500),
     )
 
 
@@ -147,12 +129,13 @@ RECIPES = {
     for d in ("digits", "mnist")
     for m in METHODS
 }
+_SCRATCH = {
+    "small": "one-step U-Net of width 8 from scratch",
+    "dcgan": "one-step DCGAN generator from scratch",
+}
 for _d in ("digits", "mnist"):
-    RECIPES[f"adv-small-{_d}"] = Recipe(
-        partial(small_student, _d),
-        f"one-step U-Net of width 8 from scratch, GAN loss + R1 + regression, of rf-{_d}",
-    )
-    RECIPES[f"adv-dcgan-{_d}"] = Recipe(
-        partial(gan_student, _d),
-        f"one-step DCGAN generator from scratch, GAN loss + R1 + regression, of rf-{_d}",
-    )
+    for _net, _what in _SCRATCH.items():
+        RECIPES[f"adv-{_net}-{_d}"] = Recipe(
+            partial(scratch_student, _net, _d),
+            f"{_what}, GAN loss + R1 + regression, of rf-{_d}",
+        )
