@@ -39,7 +39,7 @@ from sampler_defaults import RowCounter, parse_grid, score
 
 from genlab.errors import GenlabError
 from genlab.evaluate import EXTRACTOR_FOR, heldout_config
-from genlab.families import KINDS
+from genlab.families import KINDS, distill
 from genlab.metrics.features import get_extractor
 from genlab.runs import class_cond, draw, load_experiment, load_model, sampler_config
 from genlab.train.log import read_metrics
@@ -207,7 +207,7 @@ def measure() -> int:
         exp = load_experiment(run, accept_changed=True)
         steps = [int(s) for s in only.split(",")] if only else default_steps
         cost = training_cost(run, a.pairs_nfe)
-        method = exp.objective.kind + (" (DCGAN G)" if exp.model.arch == "dcgan" else "")
+        method = exp.objective.kind + (" (DCGAN G)" if distill.is_generator(exp) else "")
         rows_of(run, method, [(exp.sampler.name, s) for s in steps], cost)
     for run in a.gan:
         log = read_metrics(Path(run) / "metrics.jsonl")

@@ -70,6 +70,12 @@ null_cond = class_null_cond
 cond_keys = class_cond_keys
 
 
+def from_scratch(exp: Experiment) -> bool:
+    """Whether the student is a network of its own (``objective.init=scratch``, the pairs
+    objectives only), not the teacher's network started from its weights."""
+    return getattr(exp.objective, "init", "teacher") == "scratch"
+
+
 def is_generator(exp: Experiment) -> bool:
     """Whether the student is a GAN generator (``model.arch=dcgan``) rather than a
     denoiser: it maps the teacher's noise to a sample in one pass, with no time input."""
@@ -88,7 +94,7 @@ def build(exp: Experiment) -> nn.Module:
     if not is_generator(exp):
         return diffusion.build(exp)
     o = exp.objective
-    if o.kind != "adversarial" or o.init != "scratch":
+    if o.kind != "adversarial" or not from_scratch(exp):
         raise ConfigError(
             f"model.arch: a DCGAN generator student has no time input, so it is trained "
             f"by objective.kind=adversarial with objective.init=scratch, not {o.kind} "
@@ -207,7 +213,7 @@ def load_teacher(exp: Experiment, device="cpu") -> Network:
             "guidance is built in and it never learned the null class, so guiding it again "
             "gives garbage; set objective.teacher_cfg=0"
         )
-    if getattr(o, "init", "teacher") == "scratch":
+    if from_scratch(exp):
         mine, theirs = _interface(exp.model), _interface(net.model)
         if mine != theirs:
             raise ConfigError(
@@ -242,7 +248,7 @@ def from_teacher(exp: Experiment) -> tuple[Dataset, nn.Module]:
         )
     teacher = load_teacher(exp)
     data, student = prepare(exp, build)
-    if getattr(exp.objective, "init", "teacher") == "teacher":
+    if not from_scratch(exp):
         student.load_state_dict(teacher.module.state_dict())
     return data, student
 
