@@ -3,8 +3,8 @@ training and on combinations the run never saw?
 
     python benchmarks/t2i_shapes.py --run runs/t2i-shapes [--run runs/t2i-shapes-words ...]
         [--classifier runs/eval-shapes-classifier] [--n 300] [--cfgs 0,1,3,6]
-        [--interval 0.3,1] [--rescale 0.7] [--steps 15] [--sampler heun] [--set churn=10]
-        [--clip runs/clip-shapes]
+        [--interval 0.3,1] [--rescale 0.7] [--guidance-w 3] [--steps 15] [--sampler heun]
+        [--set churn=10] [--clip runs/clip-shapes]
         [--autoguidance runs/t2i-shapes/checkpoints/step_00002000]
         [--figure docs/img/t2i_shapes.png] [--jsonl rows.jsonl]
 
@@ -19,8 +19,8 @@ For each run (a text run on ``shapes``, e.g. ``genlab train t2i-shapes``):
 
 Each prompt is sampled once (seed = its row) with the run's sampler at each CFG weight of
 ``--cfgs``, then with ``--interval`` (guidance only for ``lo <= t <= hi``) and with
-``--rescale`` (guidance rescale phi) at the run's own weight (w = 3 when the run's is 0,
-as for the text-to-image recipes now). The shapes classifier's four
+``--rescale`` (guidance rescale phi) at ``--guidance-w`` (default the run's own weight,
+or w = 3 when the run's is 0, as for the text-to-image recipes now). The shapes classifier's four
 heads read every sample. Columns: exact match (all four attributes right, GenEval's
 count), the accuracy of each attribute, FID with the classifier's features against
 held-out images (seen prompts only: biased upwards at small ``--n``; compare within the
@@ -104,6 +104,8 @@ def main() -> int:
     ap.add_argument("--cfgs", default="0,1,3,6", help="guidance weights w")
     ap.add_argument("--interval", default="0.3,1", help="lo,hi of the guidance interval row")
     ap.add_argument("--rescale", type=float, default=0.7, help="phi of the rescale row")
+    ap.add_argument("--guidance-w", type=float, help="w of the interval and rescale rows "
+                    "(default: the run's sampler.cfg, or 3 when that is 0)")  # fmt: skip
     ap.add_argument("--steps", type=int, help="sampler steps (default: the run's)")
     ap.add_argument("--sampler", help="sampler name, e.g. euler, heun (default: the run's)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -121,7 +123,7 @@ def main() -> int:
                     "one prompt at each weight")  # fmt: skip
     ap.add_argument("--jsonl")
     a = ap.parse_args()
-    if not a.run:
+    if not a.run:  # `make bench` runs every script without arguments
         print("t2i_shapes: no --run given; it scores trained text runs (see its docstring)")
         return 0
     check_args(ap, a)
@@ -189,6 +191,8 @@ def check_args(ap, a) -> None:
     check_set(ap, a.set)
     if not 0 <= a.rescale <= 1:
         ap.error(f"--rescale: phi must be in [0, 1], got {a.rescale}")
+    if a.guidance_w is not None and not (math.isfinite(a.guidance_w) and a.guidance_w > 0):
+        ap.error(f"--guidance-w: must be a finite number above 0, got {a.guidance_w}")
     if a.jsonl and Path(a.jsonl).is_dir():
         ap.error(f"--jsonl {a.jsonl}: is a directory; name a file to append the rows to")
 
@@ -239,7 +243,7 @@ def measure(a) -> int:
         print(f"| real held-out images (ceiling) | - | {real['exact_match']:.3f} | {accs} "
               f"| - | {cs} |")  # fmt: skip
         settings = [(f"w={w:g}", dataclasses.replace(base, cfg=w)) for w in cfgs]
-        w0 = base.cfg or 3.0
+        w0 = a.guidance_w or base.cfg or 3.0
         if a.guidance_rows:
             interval = dataclasses.replace(base, cfg=w0, guidance_lo=lo, guidance_hi=hi)
             settings.append((f"w={w0:g}, t in [{lo:g}, {hi:g}]", interval))

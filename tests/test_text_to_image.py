@@ -141,6 +141,9 @@ def test_prompt_errors_are_one_line(runs, tmp_path, capsys):
     assert "genlab: warning: text encoder words: prompt 'red red" in err
     assert "has 20 tokens, more than the limit of 16; truncated to 16" in err
     assert read_prompts(None, None) is None
+    bom = tmp_path / "bom.txt"  # as Windows editors save UTF-8
+    bom.write_text("a small red square at the top\n", encoding="utf-8-sig")
+    assert read_prompts(None, bom) == ["a small red square at the top"]
 
 
 def test_text_settings_that_disagree_are_refused(tmp_path):
@@ -157,6 +160,8 @@ def test_text_settings_that_disagree_are_refused(tmp_path):
         override(get_recipe("t2i-shapes"), ["text.encoder=clip"])
     with pytest.raises(ConfigError, match="--prompt: .* has no text conditioning"):
         prompts.prompt_cond(get_recipe("rf-shapes").text, None, ["a"])
+    with pytest.raises(ConfigError, match="model.text_conditioning: 'joint' says how the netw"):
+        override(get_recipe("dit-digits"), ["model.text_conditioning=joint"])
 
 
 def test_attribute_accuracy_and_exact_match():
@@ -177,6 +182,16 @@ def test_eval_scores_a_text_run_on_its_prompts_attributes(runs, tmp_path, capsys
     assert main([*args, "--extractor", "inception-random"]) == 2
     err = capsys.readouterr().err
     assert "has no 'shape' head; use the data's classifier (eval-shapes-classifier" in err
+    # --negative-prompt reaches eval's sampler: checked as genlab sample checks it
+    for extra, message in (
+        ([], "--negative-prompt: replaces the null prompt of guidance; give --cfg above 0"),
+        (["--cfg", "1", "--negative-prompt", "a purple dog"], "has words the word encoder never"),
+    ):
+        argv = [*args[:-2], "--metrics", "fid", "--extractor", "inception-random"]
+        assert main([*argv, "--negative-prompt", "a blue circle", *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert err.startswith("genlab: error: --negative-prompt: "), err
     from genlab.families.base import heldout_attributes
     from genlab.families.diffusion import heldout_prompts
 
@@ -295,6 +310,9 @@ def test_eval_fake_samples_on_their_prompts_attributes(runs, tmp_path, capsys):
     assert main([*real, "--fake", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "prompt 'a big dog' is not a caption of shapes" in err and err.count("\n") == 1
+    assert main([*real, "--fake", str(npz), "--negative-prompt", "a blue circle"]) == 2
+    err = capsys.readouterr().err
+    assert "--negative-prompt: says how to sample a RUN" in err and err.count("\n") == 1
 
 
 def test_a_long_prompt_warns_once_counting_distinct_prompts():

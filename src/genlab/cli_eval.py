@@ -165,7 +165,10 @@ def _eval_samples_from_run(args, metrics, device):
     ref_cfg, desc = heldout_config(exp.data)
     if metrics == ["bpd"]:
         return None, None, ref_cfg, desc, (exp, model), {}, None
-    scfg = sampler_config(exp, args.overrides, name=args.sampler, steps=args.steps, cfg=args.cfg)
+    negative = {"negative_prompt": args.negative_prompt} if args.negative_prompt else {}
+    scfg = sampler_config(
+        exp, args.overrides, name=args.sampler, steps=args.steps, cfg=args.cfg, **negative
+    )
     reference = family_of(exp.objective.kind).reference
     if reference is not None:  # e.g. a CycleGAN's target domain
         ref_cfg, desc = reference(exp, scfg)
@@ -297,6 +300,7 @@ def cmd_eval(args) -> int:
         for flag, value in (
             ("--lora", args.lora), ("--control", args.control), ("--sampler", args.sampler),
             ("--steps", args.steps), ("--cfg", args.cfg), ("--class", args.cls),
+            ("--negative-prompt", args.negative_prompt),
         ):  # fmt: skip
             if value not in (None, []):
                 raise ConfigError(

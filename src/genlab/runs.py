@@ -667,7 +667,7 @@ def read_prompts(prompt: str | None, prompts_file: str | Path | None) -> list[st
         return None if prompt is None else [prompt]
     path = Path(prompts_file)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not a prompt
     except FileNotFoundError:
         raise ConfigError(f"--prompts: {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -692,7 +692,8 @@ def prompt_rows(
         ConfigError: prompts for a run without text conditioning.
     """
     if not exp.text.encoder:
-        raise ConfigError(f"--prompt: {run_dir} has no text conditioning (text.encoder is not set)")
+        flag = "--prompts" if prompts is not None and len(prompts) > 1 else "--prompt"
+        raise ConfigError(f"{flag}: {run_dir} has no text conditioning (text.encoder is not set)")
     seeds = [seed + i for i in range(n)]
     if prompts is None:
         return heldout_prompts(exp, seeds), seeds, None

@@ -74,10 +74,13 @@ def attribute_sizes(data_cfg) -> list[int]:
     return [len(names[a]) for a in spec.attributes]
 
 
-def attribute_labels(data_cfg, prompts: list[str]) -> tuple[dict[str, Tensor], Tensor]:
+def attribute_labels(
+    data_cfg, prompts: list[str], flag: str = "--prompt"
+) -> tuple[dict[str, Tensor], Tensor]:
     """What each of ``prompts`` asks for: ``{attribute: (B,) int64}`` label indices (as the
     data's ``cond`` holds them) and ``known`` ``(B,)`` bool, False for the empty prompt
-    (its labels read 0). Each prompt must be one of the data's captions.
+    (its labels read 0). Each prompt must be one of the data's captions; ``flag`` names
+    where the prompts came from in the error.
 
     Raises:
         ConfigError: a prompt that is not a caption of the data, or data without captions.
@@ -92,7 +95,7 @@ def attribute_labels(data_cfg, prompts: list[str]) -> tuple[dict[str, Tensor], T
             continue
         if p not in where:
             raise ConfigError(
-                f"--prompt: {p if len(p) <= 60 else p[:60] + '...'!r} is not a caption of "
+                f"{flag}: {p if len(p) <= 60 else p[:60] + '...'!r} is not a caption of "
                 "the data; the attributes encoder reads "
                 f"captions exactly, e.g. {captions[0]!r}"
             )
@@ -103,14 +106,14 @@ def attribute_labels(data_cfg, prompts: list[str]) -> tuple[dict[str, Tensor], T
     return {a: values[:, k] for k, a in enumerate(names)}, known
 
 
-def attribute_ids(data_cfg, prompts: list[str]) -> tuple[Tensor, Tensor]:
+def attribute_ids(data_cfg, prompts: list[str], flag: str = "--prompt") -> tuple[Tensor, Tensor]:
     """The attributes encoder's ids and mask ``(B, A)`` of ``prompts``: slot ``a`` holds
     ``offset[a] + value`` (:func:`attribute_labels`); the empty prompt: every slot masked.
 
     Raises:
         ConfigError: a prompt that is not a caption of the data.
     """
-    labels, known = attribute_labels(data_cfg, prompts)
+    labels, known = attribute_labels(data_cfg, prompts, flag)
     sizes = attribute_sizes(data_cfg)
     values = torch.stack(list(labels.values()), 1)  # (B, A)
     offsets = torch.tensor([sum(sizes[:a]) for a in range(len(sizes))])
@@ -127,7 +130,9 @@ def vocabulary(data_cfg) -> tuple[str, ...]:
     return captions_spec(data_cfg).words(data_cfg)
 
 
-def check_words(prompts: Sequence[str], vocab: Sequence[str], data_cfg) -> None:
+def check_words(
+    prompts: Sequence[str], vocab: Sequence[str], data_cfg, flag: str = "--prompt"
+) -> None:
     """Every word of ``prompts`` is in the word encoder's ``vocab``: it never trained on
     any other (each would read as the one untrained ``UNK`` id).
 
@@ -141,7 +146,7 @@ def check_words(prompts: Sequence[str], vocab: Sequence[str], data_cfg) -> None:
         if unknown:
             shown = p if len(p) <= 60 else p[:60] + "..."
             raise ConfigError(
-                f"--prompt: {shown!r} has words the word encoder never saw "
+                f"{flag}: {shown!r} has words the word encoder never saw "
                 f"({', '.join(unknown)}); it knows only the words of the "
                 f"{getattr(data_cfg, 'name', 'data')} captions: {' '.join(vocab)}"
             )
@@ -190,19 +195,22 @@ def wrap(net: nn.Module, tcfg: TextConfig, data_cfg) -> nn.Module:
     return net if encoder is None else TextConditioned(net, encoder)
 
 
-def prompt_cond(tcfg: TextConfig, data_cfg, prompts: Sequence[str], batch: int = 256) -> dict:
+def prompt_cond(
+    tcfg: TextConfig, data_cfg, prompts: Sequence[str], batch: int = 256, flag: str = "--prompt"
+) -> dict:
     """The condition of ``prompts`` (a prompt longer than the limit is truncated with a
     warning): ``text`` ``(B, L, 384)`` and ``text_mask`` for MiniLM, ``text_ids`` and
-    ``text_mask`` ``(B, L)`` for the word encoder; on the CPU."""
+    ``text_mask`` ``(B, L)`` for the word encoder; on the CPU. ``flag`` names where the
+    prompts came from in errors (``--prompt``, ``--negative-prompt``)."""
     if not tcfg.encoder:
-        raise ConfigError("--prompt: this run has no text conditioning (text.encoder is not set)")
+        raise ConfigError(f"{flag}: this run has no text conditioning (text.encoder is not set)")
     prompts = list(prompts)
     if tcfg.encoder == "attributes":
-        ids, mask = attribute_ids(data_cfg, prompts)
+        ids, mask = attribute_ids(data_cfg, prompts, flag)
         return {"text_ids": ids, "text_mask": mask}
     if tcfg.encoder == "words":
         vocab = vocabulary(data_cfg)
-        check_words(prompts, vocab, data_cfg)
+        check_words(prompts, vocab, data_cfg, flag)
         ids, mask = WordTokenizer(vocab).encode(prompts, tcfg.length())
         return {"text_ids": ids, "text_mask": mask}
     encoder = frozen_minilm(tcfg.length())
@@ -228,7 +236,8 @@ def negative_null(tcfg: TextConfig, data_cfg, negative: str) -> dict:
         raise ConfigError(
             "--negative-prompt: this run has no text conditioning (text.encoder is not set)"
         )
-    return {k: v[0] for k, v in prompt_cond(tcfg, data_cfg, [negative]).items()}
+    cond = prompt_cond(tcfg, data_cfg, [negative], flag="--negative-prompt")
+    return {k: v[0] for k, v in cond.items()}
 
 
 def caption_table(tcfg: TextConfig, data_cfg) -> dict:

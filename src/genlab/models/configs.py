@@ -263,6 +263,12 @@ class DiTConfig:
                 f"model.text_conditioning: {self.text_conditioning!r} is not one of "
                 f"{', '.join(TEXT_CONDITIONING)}"
             )
+        if not self.text_dim and self.text_conditioning != "cross":  # cross is the default
+            raise ConfigError(
+                f"model.text_conditioning: {self.text_conditioning!r} says how the network "
+                "reads a prompt, but this run has no text (set text.encoder and model.text_dim, "
+                "as t2i-dit-shapes does)"
+            )
         if self.text_dim and self.text_conditioning == "joint" and self.attention != "full":
             raise ConfigError(
                 "model.text_conditioning: joint attention runs over every token at once; "
