@@ -182,6 +182,9 @@ def test_eval_scores_a_text_run_on_its_prompts_attributes(runs, tmp_path, capsys
     assert main([*args, "--extractor", "inception-random"]) == 2
     err = capsys.readouterr().err
     assert "has no 'shape' head; use the data's classifier (eval-shapes-classifier" in err
+    assert main([*args, "--extractor", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert f"--extractor: {tmp_path / 'nope'} is neither a built-in" in err and err.count("\n") == 1
     # --negative-prompt reaches eval's sampler: checked as genlab sample checks it
     for extra, message in (
         ([], "--negative-prompt: replaces the null prompt of guidance; give --cfg above 0"),

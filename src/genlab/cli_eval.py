@@ -33,6 +33,11 @@ def _eval_extractor(args, data_name: str, device):
     if args.extractor in NAMES:
         return get_extractor(args.extractor, device=device)
     if args.extractor:
+        if not (Path(args.extractor) / "config.yaml").is_file():
+            raise ConfigError(
+                f"--extractor: {args.extractor} is neither a built-in feature network "
+                f"({', '.join(sorted(NAMES))}) nor a trained run (no config.yaml)"
+            )
         return get_extractor("", path=args.extractor, device=device)
     if data_name not in EXTRACTOR_FOR:
         raise ConfigError(
