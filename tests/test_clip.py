@@ -107,6 +107,20 @@ def test_eval_clip_on_a_text_run_and_its_errors(runs, tmp_path, capsys):
             [
                 "eval",
                 "--real",
+                "digits",
+                "--fake",
+                str(npz),
+                "--metrics",
+                "clip",
+                "--clip",
+                str(runs / "clip"),
+            ],
+            "was trained on shapes images and captions; these samples are compared with digits",
+        ),  # fmt: skip
+        (
+            [
+                "eval",
+                "--real",
                 "shapes",
                 "--fake",
                 str(bare),

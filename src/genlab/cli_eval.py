@@ -104,9 +104,10 @@ def _eval_video_extractors(args, metrics, name: str, made, device):
     return ext, frame_ext, metrics, f"{', '.join(skipped)}: {why}"
 
 
-def _eval_clip(args, device):
+def _eval_clip(args, device, data_name: str):
     """The dual encoder ``--clip RUN`` names (default ``runs/clip-shapes``), as a
-    fingerprinted feature network."""
+    fingerprinted feature network; it must have been trained on ``data_name``'s images
+    and captions."""
     from genlab.checkpoint import load_network
 
     args.clip = args.clip or "runs/clip-shapes"
@@ -118,9 +119,16 @@ def _eval_clip(args, device):
         )
     import genlab.config as C
 
-    arch = (C.load_yaml(path / "config.yaml").get("model") or {}).get("arch", "?")
+    stored = C.load_yaml(path / "config.yaml")
+    arch = (stored.get("model") or {}).get("arch", "?")
     if arch != "clip":  # checked before building it
         raise ConfigError(f"--clip: {path} is a '{arch}' run, not a dual encoder")
+    trained_on = (stored.get("data") or {}).get("name", "?")
+    if trained_on != data_name:
+        raise ConfigError(
+            f"--clip: {path} was trained on {trained_on} images and captions; these samples "
+            f"are compared with {data_name}"
+        )
     return load_network(path, "ema", device)
 
 
@@ -342,7 +350,7 @@ def cmd_eval(args) -> int:
                     f"--extractor: '{ext.name}' reads waveforms {tuple(ext.input_shape)}; "
                     f"{args.run} makes {made}"
                 )
-    clip = _eval_clip(args, device) if "clip" in metrics else None
+    clip = _eval_clip(args, device, name) if "clip" in metrics else None
     if args.run is not None and clip is not None:
         if not stored.text.encoder:
             raise ConfigError(
