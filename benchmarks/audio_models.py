@@ -14,7 +14,8 @@ For each run (any family whose samples are ``fsdd`` waveforms and that takes ``c
   FID against the training takes' features, NDB (K = 50), cells covered; the speed in
   seconds of audio per second of sampling (batches of 50, this machine's threads);
 - **unconditional**: the same number of clips with the null digit and speaker (the
-  guidance nulls the runs trained with ``cond_drop``): IS, mIS, AM, FID, NDB, cells.
+  guidance nulls the runs trained with ``cond_drop``; none for a labelled run trained
+  with ``cond_drop`` 0, as ``wavenet-fsdd``): IS, mIS, AM, FID, NDB, cells.
 
 A mel-spectrogram run (``rf-mel-fsdd``: one class per digit x speaker) draws its mels
 once and gives two rows: decoded by its vocoder and by Griffin-Lim. ``--vocoder RUN``
@@ -140,9 +141,12 @@ def main() -> None:
         nulls = family_of(exp.objective.kind).null_cond(exp)
         seconds = len(seeds) * exp.data.length / sr
         null = {k: v.expand(len(seeds)).clone() for k, v in nulls.items()}
-        rows = [("unconditional", null)]
-        if family_of(exp.objective.kind).cond_keys(exp):  # trained with labels
-            rows.insert(0, ("digit + speaker", run_cond(exp, digit, speaker)))
+        labelled = bool(family_of(exp.objective.kind).cond_keys(exp))
+        rows = [("digit + speaker", run_cond(exp, digit, speaker))] if labelled else []
+        if not labelled or getattr(exp.objective, "cond_drop", 0) > 0:
+            rows.append(("unconditional", null))
+        else:  # its null digit and speaker never trained: such a row would mean nothing
+            print(f"| {run}: no unconditional row (objective.cond_drop 0) | " + "- | " * 9)
         for how, cond in rows:
             for decoder, (x, took) in draw(exp, model, cond, seeds, args.vocoder).items():
                 if decoder == "vocoder" and args.vocoder:

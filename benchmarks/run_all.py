@@ -3,7 +3,8 @@
     python benchmarks/run_all.py [--quick] [--only NAME ...]
 
 Each script is standalone (``python benchmarks/NAME.py --help``); this runner passes
-``--quick`` through, prints each table as it comes and exits non-zero if any failed.
+``--quick`` through (skipping the scripts that have no quick form), prints each table
+as it comes and exits non-zero if any failed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def main() -> int:
     for p in scripts:
         print(f"\n## {p.stem}\n", flush=True)
         tic = time.perf_counter()
+        if args.quick and '"--quick"' not in p.read_text():
+            print(f"({p.stem}: skipped; it has no --quick form)", flush=True)
+            continue
         r = subprocess.run([sys.executable, str(p), *(["--quick"] if args.quick else [])])
         print(f"\n({p.stem}: {time.perf_counter() - tic:.0f} s, exit {r.returncode})", flush=True)
         if r.returncode:
