@@ -132,6 +132,8 @@ def test_prompt_errors_are_one_line(runs, tmp_path, capsys):
         (["--prompts", str(empty)], "holds no prompt (one a line)"),
         (["--prompt", "a", "--prompts", str(empty)], "give --prompt or --prompts FILE, not both"),
         (["--class", "1"], "--class: this run is not class-conditional"),
+        (["guidance_rescale=0.7"], "sampler.guidance_rescale: shapes guidance, which is off"),
+        (["--cfg", "0", "guidance_lo=0.3"], "sampler.guidance_lo: shapes guidance, which is off"),
     ):
         assert main([*base, *extra]) == 2
         err = capsys.readouterr().err

@@ -446,7 +446,14 @@ def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
     if hasattr(staged.sampler, "drop_unused"):
         given = {k.removeprefix("sampler.") for k in keys}
         staged.sampler.drop_unused(given | {k for k, v in fields.items() if v is not None})
+    shaping = [k for k in keys if k in GUIDANCE_SHAPING]
+    if shaping and not getattr(staged.sampler, "cfg", 0):  # as --negative-prompt is refused
+        raise ConfigError(f"{shaping[0]}: shapes guidance, which is off; give --cfg above 0")
     return C.revalidate(staged.sampler)
+
+
+# settings that change how guidance acts, and nothing when it is off
+GUIDANCE_SHAPING = ("sampler.guidance_rescale", "sampler.guidance_lo", "sampler.guidance_hi")
 
 
 def class_cond(k: int, n: int, cls: int | None, seed: int = 0) -> tuple[dict, int | None]:
