@@ -142,10 +142,10 @@ def main() -> None:
         seconds = len(seeds) * exp.data.length / sr
         null = {k: v.expand(len(seeds)).clone() for k, v in nulls.items()}
         labelled = bool(family_of(exp.objective.kind).cond_keys(exp))
+        # a labelled run trained without condition dropout never trained its null
+        null_trained = not labelled or getattr(exp.objective, "cond_drop", 0) > 0
         rows = [("digit + speaker", run_cond(exp, digit, speaker))] if labelled else []
-        if not labelled or getattr(exp.objective, "cond_drop", 0) > 0:
-            rows.append(("unconditional", null))
-        # else: its null digit and speaker never trained, so such a row would mean nothing
+        rows += [("unconditional", null)] if null_trained else []
         for how, cond in rows:
             for decoder, (x, took) in draw(exp, model, cond, seeds, args.vocoder).items():
                 if decoder == "vocoder" and args.vocoder:
@@ -157,7 +157,7 @@ def main() -> None:
                 else:
                     examples[name] = x[[digit.tolist().index(d) for d in range(10)]]
                 print(row(f"{name}, {how}", q, real, f"{seconds / took:.2f}"), flush=True)
-        if labelled and getattr(exp.objective, "cond_drop", 0) == 0:
+        if not null_trained:
             print(f"| {run}: no unconditional row (trained with objective.cond_drop 0) | "
                   + "- | " * 9, flush=True)  # fmt: skip
     if args.examples:

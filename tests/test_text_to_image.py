@@ -188,12 +188,13 @@ def test_eval_scores_a_text_run_on_its_prompts_attributes(runs, tmp_path, capsys
     err = capsys.readouterr().err
     assert f"--extractor: {tmp_path / 'nope'} is neither a built-in" in err and err.count("\n") == 1
     # --negative-prompt reaches eval's sampler: checked as genlab sample checks it
+    argv = [*args[:-2], "--metrics", "fid", "--extractor", "inception-random"]
     for extra, message in (
-        ([], "--negative-prompt: replaces the null prompt of guidance; give --cfg above 0"),
+        (["--negative-prompt", "a blue circle"], "--negative-prompt: replaces the null prompt of "
+         "guidance; give --cfg above 0"),
         (["--cfg", "1", "--negative-prompt", "a purple dog"], "has words the word encoder never"),
-    ):
-        argv = [*args[:-2], "--metrics", "fid", "--extractor", "inception-random"]
-        assert main([*argv, "--negative-prompt", "a blue circle", *extra]) == 2
+    ):  # fmt: skip
+        assert main([*argv, *extra]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
         assert err.startswith("genlab: error: --negative-prompt: "), err
