@@ -21,10 +21,12 @@ A mel-spectrogram run (``rf-mel-fsdd``: one class per digit x speaker) draws its
 once and gives two rows: decoded by its vocoder and by Griffin-Lim. ``--vocoder RUN``
 decodes with another vocoder run trained on the same mels (``vocos-fsdd``) instead of
 the run's own ``objective.autoencoder``. A run trained without labels
-(``model.num_classes=0``) gives the unconditional rows only. ``--sampler KEY=VALUE ...``
-changes every run's sampler, e.g. autoguidance of an unconditional run by one of its
-earlier checkpoints: ``--sampler cfg=1 autoguidance=runs/rf-mel-fsdd-uncond/checkpoints/
-step_00001000``.
+(``model.num_classes=0``) gives the unconditional rows only. A self-conditioned run
+(``data.label=cluster``, ``rf-mel-fsdd-selfcond``) gives a "self-conditioned" row, each
+clip's cluster drawn from the training frequencies, and its agreement with the labels.
+``--sampler KEY=VALUE ...`` changes every run's sampler, e.g. autoguidance of an
+unconditional run by one of its earlier checkpoints: ``--sampler cfg=1
+autoguidance=runs/rf-mel-fsdd-uncond/checkpoints/step_00001000``.
 
 The real row scores the 300 held-out clips (takes 0-4) the same way. The targets of
 issue 20 are ratios to it: unconditional IS >= 0.63x (DiffWave on SC09), conditional
@@ -42,11 +44,11 @@ import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads lin
 import torch
 from audio import judge, quality, slug
 
-from genlab.data import DATASETS
+from genlab.data import DATASETS, build_dataset
 from genlab.data.audio import digit_speaker_class
 from genlab.families import family_of
 from genlab.families.diffusion import load_autoencoder
-from genlab.runs import load_model, sampler_config
+from genlab.runs import class_cond, class_prior, load_model, sampler_config
 from genlab.viz import save_grid, spectrogram_images, write_wav
 
 BATCH = 50
@@ -58,6 +60,21 @@ def run_cond(exp, digit: torch.Tensor, speaker: torch.Tensor) -> dict:
     if getattr(exp.data, "label", "digit") == "digit_speaker":
         return {"class": digit_speaker_class(digit, speaker)}
     return {"class": digit, "speaker": speaker}
+
+
+def clusters_vs_labels(exp) -> str:
+    """How the run's training clusters (``data.label=cluster``) agree with the labels it
+    never saw: normalised mutual information and purity, for digit and speaker."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    data = build_dataset(exp.data)
+    c = data.cond["class"]
+    out = []
+    for key in ("digit", "speaker"):
+        y = data.cond[key]
+        purity = sum(int(torch.bincount(y[c == k]).max()) for k in c.unique()) / len(c)
+        out.append(f"{key} NMI {normalized_mutual_info_score(y, c):.3f}, purity {purity:.3f}")
+    return f"its {exp.data.clusters} clusters against the unseen labels: " + "; ".join(out)
 
 
 def draw(exp, model, cond: dict, seeds: list[int], vocoder: str | None = None) -> dict:
@@ -145,6 +162,10 @@ def main() -> None:
         # a labelled run trained without condition dropout never trained its null
         null_trained = not labelled or getattr(exp.objective, "cond_drop", 0) > 0
         rows = [("digit + speaker", run_cond(exp, digit, speaker))] if labelled else []
+        prior = class_prior(exp)
+        if prior is not None:  # clusters found in the data: drawn, not asked
+            rows = [("self-conditioned", class_cond(len(prior), len(seeds), None, 0, prior)[0])]
+            print(f"| {run}: {clusters_vs_labels(exp)} | " + "- | " * 9, flush=True)
         rows += [("unconditional", null)] if null_trained else []
         for how, cond in rows:
             for decoder, (x, took) in draw(exp, model, cond, seeds, args.vocoder).items():
@@ -152,7 +173,7 @@ def main() -> None:
                     decoder = Path(args.vocoder).name
                 name = f"{run}{f' ({decoder})' if decoder else ''}"
                 q = quality(ext, x, labels, train_feats, train_logits)
-                if how == "unconditional":  # nothing was asked
+                if how != "digit + speaker":  # no digit was asked
                     del q["acc_digit"], q["acc_speaker"]
                 else:
                     examples[name] = x[[digit.tolist().index(d) for d in range(10)]]

@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -125,3 +126,29 @@ def test_vocoder_of_other_clips_is_one_error(vocoder, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "rf-mel-fsdd", *bad, "--out", tmp_path / "x")
     assert_user_error(code, err, "2048-sample clips", "4096")
     assert not (tmp_path / "x").exists()
+
+
+def test_self_conditioned_flow_draws_its_clusters_by_seed(vocoder, tmp_path, capsys):
+    """data.label=cluster (rf-mel-fsdd-selfcond): the flow trains on k-means clusters
+    of the clips and, unasked, each seed draws its cluster from their training
+    frequencies; --class picks one."""
+    from genlab.runs import class_cond, class_prior, load_experiment
+
+    root = fake_fsdd(tmp_path / "fsdd", takes=6)
+    keep = [o for o in mel_flow(vocoder, 2) if not o.startswith(("data.", "model.num_classes"))]
+    over = [f"data.root={root}", "data.length=2048", "data.clusters=8", "model.num_classes=8"]
+    run = tmp_path / "self"
+    assert main(["train", "rf-mel-fsdd-selfcond", *keep, *over, "--out", str(run)]) == 0
+    capsys.readouterr()
+    code, _, _ = run_cli(capsys, "sample", run, "--n", "6", "--seed", "3",
+                         "--out", tmp_path / "drawn.npz")  # fmt: skip
+    assert code == 0
+    drawn = np.load(tmp_path / "drawn.npz")
+    exp = load_experiment(run)
+    prior = class_prior(exp)
+    counts = torch.bincount(build_dataset(exp.data).cond["class"], minlength=8)
+    assert torch.equal(prior, counts.double() / counts.sum()) and drawn["x"].shape == (6, 1, 2048)
+    assert drawn["class"].tolist() == class_cond(8, 6, None, 3, prior)[0]["class"].tolist()
+    code, _, _ = run_cli(capsys, "sample", run, "--n", "1", "--class", "5",
+                         "--out", tmp_path / "five.wav")  # fmt: skip
+    assert code == 0 and sf.info(tmp_path / "five.wav").frames == 2048

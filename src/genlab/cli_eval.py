@@ -163,6 +163,7 @@ def _eval_samples_from_run(args, metrics, device):
     from genlab.families.base import heldout_attributes
     from genlab.runs import (
         class_cond,
+        class_prior,
         control_cond,
         draw,
         load_model,
@@ -185,7 +186,8 @@ def _eval_samples_from_run(args, metrics, device):
     reference = family_of(exp.objective.kind).reference
     if reference is not None:  # e.g. a CycleGAN's target domain
         ref_cfg, desc = reference(exp, scfg)
-    cond, _ = class_cond(getattr(exp.model, "num_classes", 0), args.n, args.cls, args.seed)
+    k = getattr(exp.model, "num_classes", 0)
+    cond, _ = class_cond(k, args.n, args.cls, args.seed, class_prior(exp))
     seeds = [args.seed + i for i in range(args.n)]
     labels, texts = {}, None
     if exp.text.encoder:  # sample i: the caption of held-out image seed + i

@@ -30,12 +30,14 @@ from genlab.checkpoint import (
     load_tensors,
     weights_digest,
 )
+from genlab.data import build_dataset
 from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.experiment import Experiment, experiment_from_dict
 from genlab.experiment import override as _override
 from genlab.families import family_of, kind_types
 from genlab.families.base import continue_video, rollout_window
 from genlab.families.diffusion import heldout_prompts, text_cond
+from genlab.rng import keyed
 
 DEPENDENCIES = "dependencies.json"
 
@@ -456,11 +458,15 @@ def sampler_config(exp: Experiment, overrides: list[str] = (), **fields):
 GUIDANCE_SHAPING = ("sampler.guidance_rescale", "sampler.guidance_lo", "sampler.guidance_hi")
 
 
-def class_cond(k: int, n: int, cls: int | None, seed: int = 0) -> tuple[dict, int | None]:
+def class_cond(
+    k: int, n: int, cls: int | None, seed: int = 0, prior: torch.Tensor | None = None
+) -> tuple[dict, int | None]:
     """Labels for the ``n`` samples of seeds ``seed .. seed + n - 1`` of a ``k``-class run:
     all ``cls``, or the sample of seed ``s`` gets class ``s % k`` (so a sample depends only
     on its seed, whatever ``--n``); also the row width that puts one class per row once
-    sorted by class."""
+    sorted by class. With a ``prior`` ``(k,)`` (class frequencies, :func:`class_prior`)
+    and no ``cls``, the sample of seed ``s`` draws its class from it instead, by ``s``
+    alone (a self-conditioned run's unconditional samples)."""
     if cls is not None:
         if not k:
             raise ConfigError("--class: this run is not class-conditional")
@@ -469,7 +475,30 @@ def class_cond(k: int, n: int, cls: int | None, seed: int = 0) -> tuple[dict, in
         return {"class": torch.full((n,), cls, dtype=torch.int64)}, None
     if not k:
         return {}, None
+    if prior is not None:
+        u = torch.cat([torch.rand(1, generator=keyed(_PRIOR_KEY, seed + i)) for i in range(n)])
+        drawn = torch.searchsorted(prior.double().cumsum(0), u.double())
+        return {"class": drawn.clamp(max=k - 1)}, None
     return {"class": (seed + torch.arange(n)) % k}, -(-n // k)
+
+
+_PRIOR_KEY = 0x5E1FC  # the class draws of a self-conditioned run's samples
+_PRIORS: dict[str, torch.Tensor] = {}
+
+
+def class_prior(exp: Experiment) -> torch.Tensor | None:
+    """``(num_classes,)`` float64: how often each class occurs in the run's training data,
+    for a run whose classes were found in the data rather than given by a person
+    (``data.label=cluster``: self-conditioned, ``genlab.data.clusters``); else None.
+    Building it reads the data (cached per data config)."""
+    if getattr(exp.data, "label", None) != "cluster":
+        return None
+    key = repr(exp.data)
+    if key not in _PRIORS:
+        labels = build_dataset(exp.data).cond["class"]
+        counts = torch.bincount(labels, minlength=exp.model.num_classes).double()
+        _PRIORS[key] = counts / counts.sum()
+    return _PRIORS[key]
 
 
 def draw(
@@ -621,7 +650,8 @@ def sample_with_cond(
         cond = {**class_cond(getattr(exp.model, "num_classes", 0), len(seeds), cls)[0]}
         cond.update(text_cond(exp, texts))
     else:
-        cond, nrow = class_cond(getattr(exp.model, "num_classes", 0), n, cls, seed)
+        k = getattr(exp.model, "num_classes", 0)
+        cond, nrow = class_cond(k, n, cls, seed, class_prior(exp))
     if control is not None:
         cond["control"] = control_cond(exp, control, len(seeds), run_dir)
     cond.update(speaker_cond(exp, len(seeds), speaker))

@@ -22,7 +22,15 @@ from genlab.checkpoint import last_step
 from genlab.data import DATASETS
 from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.families import family_name, family_of
-from genlab.runs import class_cond, draw, interpolate, load_experiment, load_model, sampler_config
+from genlab.runs import (
+    class_cond,
+    class_prior,
+    draw,
+    interpolate,
+    load_experiment,
+    load_model,
+    sampler_config,
+)
 from genlab.viz import save_samples
 
 ANY_CLASS = "any"  # the page's class choice for "no particular class"
@@ -260,7 +268,7 @@ class Studio:
         else:
             cls = self._check_int("class", cls, 0, 10**6)
         try:
-            return class_cond(k, n, cls, seed)
+            return class_cond(k, n, cls, seed, class_prior(exp))
         except ConfigError as e:  # the page has no flags: name the field
             raise ConfigError(str(e).removeprefix("--")) from None
 

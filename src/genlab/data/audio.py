@@ -19,6 +19,7 @@ every split and ``data.speakers`` subset agrees with a classifier trained on all
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import struct
@@ -172,6 +173,22 @@ def digit_speaker_class(digit, speaker):
     return 10 * speaker + digit
 
 
+def fsdd_clusters(cfg: FSDDConfig, x: Tensor) -> Tensor:
+    """``(N,)`` the k-means cluster (``cfg.clusters`` of them) of each clip ``x (N, 1, L)``
+    of ``cfg``'s split, fitted on the MFCCs of the training takes (of ``cfg.speakers``),
+    so that every split shares the clusters; no label is read
+    (``genlab.data.clusters``)."""
+    from genlab.data.clusters import kmeans_labels, speech_features
+
+    feats = speech_features(x, cfg.sample_rate)
+    if cfg.split == "train":
+        fit = feats
+    else:
+        train = dataclasses.replace(cfg, split="train", label="digit")
+        fit = speech_features(make_fsdd(train).x, cfg.sample_rate)
+    return kmeans_labels(fit, feats, cfg.clusters)
+
+
 def make_fsdd(cfg: FSDDConfig) -> Dataset:
     files = fsdd_files(cfg.root)
     speakers = tuple(sorted({s for _, _, s, _ in files}))
@@ -196,9 +213,15 @@ def make_fsdd(cfg: FSDDConfig) -> Dataset:
     pairs = tuple(f"{d} by {s}" for s in speakers for d in digits)  # class 10 * s + d
     classes = {"digit": (digit, digits), "speaker": (speaker, speakers),
                "digit_speaker": (digit_speaker_class(digit, speaker), pairs)}  # fmt: skip
+    x = _stack(clips, cfg.length, cfg.normalize)
+    if cfg.label == "cluster":
+        classes["cluster"] = (
+            fsdd_clusters(cfg, x),
+            tuple(f"cluster {i}" for i in range(cfg.clusters)),
+        )
     label, class_names = classes[cfg.label]
     return Dataset(
-        _stack(clips, cfg.length, cfg.normalize),
+        x,
         {"class": label, "digit": digit, "speaker": speaker},
         modality="audio",
         num_classes=len(class_names),

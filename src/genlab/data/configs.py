@@ -379,13 +379,21 @@ class FSDDConfig(AudioChecked):
     root: str = FSDD_ROOT
     split: Literal["all", "train", "test"] = "train"
     # what cond["class"] holds; "digit_speaker": 10 * speaker + digit (60 classes, so a
-    # class-conditional network is conditioned on both)
-    label: Literal["digit", "speaker", "digit_speaker"] = "digit"
+    # class-conditional network is conditioned on both); "cluster": no label, the k-means
+    # cluster of the clip's MFCCs (data.clusters of them, fitted on the training takes;
+    # genlab.data.clusters), for self-conditioned models
+    label: Literal["digit", "speaker", "digit_speaker", "cluster"] = "digit"
+    clusters: int = 60  # k of k-means, for label="cluster"
     length: int = 8192  # samples per clip (1.02 s at 8 kHz): padded with silence or cropped
     sample_rate: int = 8000
     resample: bool = False  # files at another rate: resample them (else an error)
     speakers: tuple[str, ...] = ()  # only these speakers (every one when empty)
     normalize: bool = False  # scale each clip so its peak is 0.95
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.label == "cluster" and self.clusters < 2:
+            raise ConfigError(f"data.clusters: k-means needs at least 2, got {self.clusters}")
 
 
 @dataclass
