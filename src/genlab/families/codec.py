@@ -8,7 +8,8 @@ Training: each batch of clips ``(B, 1, L)`` is cut to one random window of
 with probability ``model.quantizer_dropout`` a clip is quantized with only its first
 ``n ~ U{1..K}`` codebooks (SoundStream's quantizer dropout). G's loss: time L1, the
 multi-scale mel loss, commitment and, from step ``objective.adv_start``, hinge GAN and
-relative feature matching; D's: hinge.
+relative feature matching; D's: hinge. The mel decoder (``model.decoder=mel``) trains
+alone in the one-objective loop: ``mel_weight`` x L1 on the log-mel, and commitment.
 
 Sampling resynthesises held-out clips picked by seed (``genlab.data.heldout_config``)
 through the tokens of their first ``sampler.codebooks`` codebooks (0: all), at
@@ -25,9 +26,16 @@ from torch import Tensor, nn
 from genlab.data import DATASETS
 from genlab.errors import ConfigError
 from genlab.experiment import Experiment
-from genlab.families.base import Family, heldout_images, no_dependencies, prepare
+from genlab.families.base import (
+    Family,
+    fit_one_objective,
+    heldout_images,
+    no_dependencies,
+    prepare,
+)
 from genlab.families.gan import fit_game
 from genlab.models.codec import Codec, MSSTFTDiscriminator
+from genlab.nn.audio import MelSpectrogram
 from genlab.objectives import codec as C
 
 PREVIEW = 4  # clips in a preview (resyntheses, then originals)
@@ -75,18 +83,40 @@ def codebooks_kept(exp: Experiment, b: int, gen: torch.Generator) -> Tensor:
     return torch.where(drop, n, torch.full_like(n, k))
 
 
+def _window(exp: Experiment, batch: dict, gen: torch.Generator) -> Tensor:
+    """One random ``objective.segment``-sample window of the batch's clips ``(B, 1,
+    segment)``, at the same offset for every clip (a multiple of the hop)."""
+    x, seg, hop = batch["x"], exp.objective.segment, exp.model.hop_length()
+    at = int(torch.randint((x.shape[-1] - seg) // hop + 1, (), generator=gen)) * hop
+    return x[..., at : at + seg]
+
+
+def mel_regression(exp: Experiment):
+    """The mel decoder's one objective, ``(net, batch, gen) -> (loss (B,), logs)``:
+    ``mel_weight`` x the L1 between the decoded and the window's log-mel, plus
+    ``commit_weight`` x commitment."""
+    o, m = exp.objective, exp.model
+    analysis = MelSpectrogram(m.sample_rate, m.n_fft, m.hop_length(), m.n_mels)
+
+    def loss(net, batch, gen):
+        y = _window(exp, batch, gen)
+        target = analysis.to(y.device)(y)[:, 0, :, : y.shape[-1] // m.hop_length()]
+        mel_hat, stats = net(y, codebooks_kept(exp, len(y), gen).to(y.device))
+        l1 = (mel_hat - target).abs().flatten(1).mean(1)  # (B,)
+        logs = {"mel_l1": l1.mean().detach(), "commit": stats["commit"].mean().detach()}
+        logs.update({k: v for k, v in stats.items() if k.startswith(("usage", "perplexity"))})
+        return o.mel_weight * l1 + o.commit_weight * stats["commit"], logs
+
+    return loss
+
+
 def losses(exp: Experiment):
     """The two players' ``(g, d, batch, gen, step, k) -> (loss (), logs)``."""
-    o, hop = exp.objective, exp.model.hop_length()
+    o = exp.objective
     mel = C.MultiScaleMelLoss(exp.model.sample_rate, o.mel_sizes)
 
-    def window(batch: dict, gen: torch.Generator) -> Tensor:
-        x = batch["x"]
-        at = int(torch.randint((x.shape[-1] - o.segment) // hop + 1, (), generator=gen)) * hop
-        return x[..., at : at + o.segment]  # (B, 1, segment)
-
     def d_loss(g, d, batch, gen, step, k):
-        y = window(batch, gen)
+        y = _window(exp, batch, gen)
         with torch.no_grad():
             fake = g(y, codebooks_kept(exp, len(y), gen).to(y.device), update=False)[0]
         (real, _), (fake_logits, _) = d(y), d(fake)
@@ -94,7 +124,7 @@ def losses(exp: Experiment):
         return loss, {"d_hinge": loss.detach()}
 
     def g_loss(g, d, batch, gen, step, k):
-        y = window(batch, gen)
+        y = _window(exp, batch, gen)
         fake, stats = g(y, codebooks_kept(exp, len(y), gen).to(y.device))
         m = mel.to(y.device)(y, fake)
         t = C.time_l1(y, fake)
@@ -144,6 +174,9 @@ def preview(exp: Experiment):
 
 def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     check(exp)
+    if exp.model.decoder == "mel":  # regression on the log-mel: no discriminator
+        return fit_one_objective(exp, run_dir, resume, build=build, loss=mel_regression(exp),
+                                 cond_keys=(), preview=lambda e, _: preview(e))  # fmt: skip
     data, g = prepare(exp, build, resume)
     d = MSSTFTDiscriminator(exp.model)
     return fit_game(exp, run_dir, resume, data, g, d, losses(exp), preview(exp))

@@ -162,18 +162,23 @@ class CodecConfig:
     ema_decay: float = 0.99
     restart_threshold: float = 0.05
     quantizer_dropout: float = 0.5  # share of training clips quantized with 1..K codebooks
+    # "waveform": strided convolutions on the samples (SoundStream); "mel": residual units
+    # on the log-mel frames (Spectral Codecs, Langman et al. 2024)
+    encoder: Literal["waveform", "mel"] = "waveform"
     # "istft": residual units at the frame rate and a Vocos head (log-magnitude and phase
     # of an n_fft-point STFT at the codec's hop, inverted); "transposed": the mirror of
-    # the encoder with transposed convolutions (SoundStream / EnCodec)
-    decoder: Literal["istft", "transposed"] = "istft"
-    decoder_channels: int = 128  # the istft decoder's width
-    n_fft: int = 256  # the istft decoder's STFT size (a multiple of the hop, >= 2 hops)
+    # the encoder with transposed convolutions (SoundStream / EnCodec); "mel": the
+    # log-mel by regression, inverted by Griffin-Lim (no discriminator)
+    decoder: Literal["istft", "transposed", "mel"] = "istft"
+    decoder_channels: int = 128  # the istft and mel decoders' width
+    n_fft: int = 256  # the istft / mel decoder's STFT size (a multiple of the hop, >= 2 hops)
+    n_mels: int = 64  # the mel decoder's bands
     stft_sizes: tuple[int, ...] = (128, 256, 512)  # the MS-STFT discriminator's windows
     d_channels: int = 16
 
     def __post_init__(self):
         for k in ("length", "sample_rate", "channels", "code_dim", "codebooks",
-                  "codebook_size", "d_channels"):  # fmt: skip
+                  "codebook_size", "d_channels", "n_mels"):  # fmt: skip
             if getattr(self, k) < 1:
                 raise ConfigError(f"model.{k}: must be at least 1, got {getattr(self, k)}")
         if not self.strides or any(s < 2 for s in self.strides):
@@ -188,15 +193,19 @@ class CodecConfig:
                 f"model.ema_decay: the codec's codebooks learn by EMA; must be in (0, 1), "
                 f"got {self.ema_decay}"
             )
-        if self.decoder == "istft" and (
+        if self.encoder not in ("waveform", "mel"):
+            raise ConfigError(f"model.encoder: 'waveform' or 'mel', got {self.encoder!r}")
+        if (self.decoder in ("istft", "mel") or self.encoder == "mel") and (
             self.n_fft % self.hop_length() or self.n_fft < 2 * self.hop_length()
         ):
             raise ConfigError(
                 f"model.n_fft: {self.n_fft} must be a multiple of the hop "
                 f"{self.hop_length()} and at least two hops"
             )
-        if self.decoder not in ("istft", "transposed"):
-            raise ConfigError(f"model.decoder: 'istft' or 'transposed', got {self.decoder!r}")
+        if self.decoder not in ("istft", "transposed", "mel"):
+            raise ConfigError(
+                f"model.decoder: 'istft', 'transposed' or 'mel', got {self.decoder!r}"
+            )
         if not 0 <= self.quantizer_dropout <= 1:
             raise ConfigError(
                 f"model.quantizer_dropout: a probability in [0, 1], got {self.quantizer_dropout}"

@@ -6,6 +6,11 @@ residual units (dilations 1, 3, 9; SoundStream Fig. 3), ELU and a strided convol
 (kernel ``2s``) doubling the width; ELU and a kernel-3 convolution to ``code_dim``. A
 waveform ``(B, 1, L)`` becomes ``(B, code_dim, L / hop)``, ``hop = prod(strides)``.
 
+Or, ``model.encoder=mel`` (Spectral Codecs, Langman et al. 2024): the ``n_mels``-band
+log-mel at the codec's hop (normalised as the mel decoder's output), a kernel-7
+convolution, three residual units and a kernel-3 convolution to ``code_dim``; as wide as
+the waveform encoder's last stage.
+
 **Residual VQ** (SoundStream Alg. 1): codebook ``k`` quantizes what codebooks ``< k``
 left; EMA codebooks with dead-code restarts (``genlab.models.vq.Codebook``). With
 *quantizer dropout* a share of the training clips is quantized with only their first
@@ -18,7 +23,13 @@ left; EMA codebooks with dead-code restarts (``genlab.models.vq.Codebook``). Wit
   frames, one more than the latent's: its last frame repeats). All of its work runs at
   125 frames per second instead of 8,000 samples, so it trains far faster on a CPU;
 - ``transposed``: the mirror of the encoder with transposed convolutions, and tanh
-  (SoundStream / EnCodec).
+  (SoundStream / EnCodec);
+- ``mel``: the same residual units, then a 1x1 convolution to the ``n_mels``-band
+  log-mel spectrogram (``n_fft`` window, the codec's hop), trained by regression on the
+  clip's own log-mel and inverted by 32 iterations of fast Griffin-Lim. A discrete
+  speech representation over mels with a fixed vocoder, as Tortoise's discrete VAE
+  (Betker 2023); it needs no discriminator. ``forward`` then returns the log-mel
+  ``(B, n_mels, L / hop)``; ``decode`` returns waveforms, as for the other decoders.
 
 **Discriminator** (EnCodec Sec. 3.3): the multi-scale STFT discriminator. For each window
 ``n`` of ``stft_sizes``: the complex STFT (hop ``n / 4``) as two real channels
@@ -38,7 +49,13 @@ from torch import Tensor, nn
 
 from genlab.models.configs import CodecConfig
 from genlab.models.vq import Codebook, usage_stats
-from genlab.nn.audio import ISTFTHead, stft
+from genlab.nn.audio import ISTFTHead, MelSpectrogram, griffin_lim, mel_to_linear, stft
+
+# the mel decoder's output h is the log-mel / MEL_SCALE + MEL_SHIFT: as the vocoders'
+# normalisation (genlab.models.audio_configs.VocoderConfig), [-1, 1] spans the 1e-5 floor
+# to the loudest frames, so an untrained decoder starts mid-range, not at silence
+MEL_SHIFT, MEL_SCALE = -5.6, 0.17
+GRIFFIN_LIM_ITERS = 32
 
 
 class ResidualUnit(nn.Module):
@@ -73,9 +90,57 @@ class ISTFTDecoder(nn.Module):
         return self.head(self.body(z), (z.shape[-1] - 1) * self.hop)  # (B, 1, T * hop)
 
 
+class MelEncoder(nn.Module):
+    """Waveforms ``(B, 1, L)`` -> latent frames ``(B, code_dim, L / hop)`` through the
+    normalised log-mel."""
+
+    def __init__(self, cfg: CodecConfig, c: int):
+        super().__init__()
+        self.hop = cfg.hop_length()
+        self.analysis = MelSpectrogram(cfg.sample_rate, cfg.n_fft, self.hop, cfg.n_mels)
+        self.body = nn.Sequential(nn.Conv1d(cfg.n_mels, c, 7, padding=3), *_units(c), nn.ELU(),
+                                  nn.Conv1d(c, cfg.code_dim, 3, padding=1))  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        log_mel = self.analysis(x)[:, 0, :, : x.shape[-1] // self.hop]  # (B, n_mels, T)
+        return self.body((log_mel - MEL_SHIFT) * MEL_SCALE)
+
+
+class MelDecoder(nn.Module):
+    """Latent frames ``(B, D, T)`` -> log-mel ``(B, n_mels, T)`` (natural log of the
+    magnitude mel, floor 1e-5); ``waveform`` inverts one with Griffin-Lim."""
+
+    def __init__(self, cfg: CodecConfig):
+        super().__init__()
+        c, self.n_fft, self.hop = cfg.decoder_channels, cfg.n_fft, cfg.hop_length()
+        self.body = nn.Sequential(nn.Conv1d(cfg.code_dim, c, 7, padding=3), *_units(c),
+                                  *_units(c), nn.ELU(), nn.Conv1d(c, cfg.n_mels, 1))  # fmt: skip
+        self.analysis = MelSpectrogram(cfg.sample_rate, cfg.n_fft, self.hop, cfg.n_mels)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.body(z) / MEL_SCALE + MEL_SHIFT  # (B, n_mels, T)
+
+    def log_mel(self, x: Tensor) -> Tensor:
+        """The target: waveforms ``(B, 1, L)`` -> ``(B, n_mels, L / hop)`` (the frame
+        centred past the end dropped, as the vocoders' ``mel_of``)."""
+        return self.analysis(x)[:, 0, :, : x.shape[-1] // self.hop]
+
+    def waveform(self, log_mel: Tensor, seed: int = 0) -> Tensor:
+        """``log_mel (B, n_mels, T)`` -> ``(B, 1, T * hop)``: the pseudo-inverse of the
+        filterbank, then fast Griffin-Lim from phases drawn with ``seed``."""
+        lin = mel_to_linear(log_mel.exp(), self.analysis.filterbank)  # (B, F, T)
+        lin = torch.cat([lin, lin[..., -1:]], -1)  # the frame centred past the end
+        gen = torch.Generator().manual_seed(seed)
+        length = log_mel.shape[-1] * self.hop
+        y = griffin_lim(lin.float(), self.n_fft, self.hop, n_iter=GRIFFIN_LIM_ITERS,
+                        length=length, generator=gen)  # fmt: skip
+        return y[:, None].clamp(-1, 1)
+
+
 class Codec(nn.Module):
-    """``forward(x (B, 1, L), n, update) -> (x_hat (B, 1, L), stats)``; ``encode`` /
-    ``decode`` go through tokens ``(B, K, T)``. ``stats``: per-sample ``commit (B,)``,
+    """``forward(x (B, 1, L), n, update) -> (x_hat (B, 1, L), stats)`` (the mel decoder:
+    ``x_hat`` is the log-mel ``(B, n_mels, T)``); ``encode`` / ``decode`` go through
+    tokens ``(B, K, T)``. ``stats``: per-sample ``commit (B,)``,
     and the batch's ``usage`` / ``perplexity`` of each codebook."""
 
     def __init__(self, cfg: CodecConfig):
@@ -90,9 +155,11 @@ class Codec(nn.Module):
             ]
             c *= 2
         enc += [nn.ELU(), nn.Conv1d(c, cfg.code_dim, 3, padding=1)]
-        self.encoder = nn.Sequential(*enc)
+        self.encoder = MelEncoder(cfg, c) if cfg.encoder == "mel" else nn.Sequential(*enc)
         if cfg.decoder == "istft":
             self.decoder = ISTFTDecoder(cfg)
+        elif cfg.decoder == "mel":
+            self.decoder = MelDecoder(cfg)
         else:
             dec: list[nn.Module] = [nn.Conv1d(cfg.code_dim, c, 7, padding=3)]
             for s in reversed(cfg.strides):
@@ -172,7 +239,8 @@ class Codec(nn.Module):
         if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.cfg.codebook_size):
             raise ValueError(f"tokens: codes must be in [0, {self.cfg.codebook_size})")
         z = sum(self.books[i].lookup(tokens[:, i]) for i in range(k))  # (B, T, D)
-        return self.decoder(z.transpose(1, 2))
+        out = self.decoder(z.transpose(1, 2))
+        return self.decoder.waveform(out) if self.cfg.decoder == "mel" else out
 
 
 class STFTDiscriminator(nn.Module):

@@ -100,6 +100,16 @@ def mel_flow_fsdd() -> Experiment:
     )
 
 
+def mel_flow_fsdd_selfcond() -> Experiment:
+    """``rf-mel-fsdd`` without labels, self-conditioned (Bao et al. 2022): the flow is
+    conditioned on 60 k-means clusters of the clips' MFCCs (``data.label=cluster``;
+    ``genlab.data.clusters``) and, unasked, samples a cluster from the training
+    frequencies (``genlab sample`` without ``--class``), then guides towards it (CFG 1)."""
+    exp = mel_flow_fsdd()
+    data = dataclasses.replace(exp.data, label="cluster", clusters=60)
+    return dataclasses.replace(exp, recipe="rf-mel-fsdd-selfcond", data=data)
+
+
 def wavenet_fsdd() -> Experiment:
     """WaveNet on the spoken digits (takes 5-49 of ``../shared/data/fsdd``), conditioned
     on digit and speaker: 2 stacks of 10 layers (receptive field 2,047 samples, 0.26 s),
@@ -196,6 +206,21 @@ def codec_fsdd() -> Experiment:
     )
 
 
+def codec_mel_fsdd() -> Experiment:
+    """``codec-fsdd`` on the log-mel (``model.encoder=mel``, ``model.decoder=mel``): the
+    same residual VQ (1-4 kbit/s) between an encoder of the 64-band log-mel (Spectral
+    Codecs, Langman et al. 2024) and a decoder back to it, trained by regression (no
+    discriminator); Griffin-Lim makes the waveform. It trains on whole clips (working at
+    the frame rate, it is cheap), 3,000 steps."""
+    exp = codec_fsdd()
+    model = dataclasses.replace(exp.model, encoder="mel", decoder="mel")
+    objective = dataclasses.replace(exp.objective, segment=exp.data.length)
+    train = dataclasses.replace(exp.train, steps=3000)
+    return dataclasses.replace(
+        exp, recipe="codec-mel-fsdd", model=model, objective=objective, train=train
+    )
+
+
 def codec_lm_fsdd(pattern: str = "delay") -> Experiment:
     """A transformer over ``runs/codec-fsdd``'s tokens (4 codebooks x 128 frames per
     1.02 s clip), conditioned on digit and speaker: the MusicGen delay pattern (131
@@ -234,6 +259,9 @@ RECIPES = {
     "codec-fsdd": Recipe(
         codec_fsdd, "neural audio codec (residual VQ, MS-STFT discriminator) for spoken digits"
     ),
+    "codec-mel-fsdd": Recipe(
+        codec_mel_fsdd, "spectral codec (log-mel encoder and decoder, residual VQ), Griffin-Lim"
+    ),
     "hifigan-fsdd": Recipe(
         hifigan_fsdd, "HiFi-GAN vocoder (MPD + MSD, mel L1 + feature matching) for spoken digits"
     ),
@@ -249,6 +277,10 @@ RECIPES = {
     ),
     "rf-mel-fsdd": Recipe(
         mel_flow_fsdd, "rectified flow on log-mel spectrograms (non-square U-Net) + vocoder"
+    ),
+    "rf-mel-fsdd-selfcond": Recipe(
+        mel_flow_fsdd_selfcond,
+        "rf-mel-fsdd without labels: self-conditioned on k-means clusters of MFCCs",
     ),
     "rf-tones": Recipe(tones_flow, "rectified flow on waveforms, 1-D U-Net, synthetic tones"),
 }
