@@ -148,7 +148,7 @@ def test_spectral_codec_learns_without_a_discriminator(tmp_path, capsys):
     """codec-mel-fsdd: the log-mel encoder and decoder train by regression in the
     one-objective loop (no discriminator is made) and resynthesise through Griffin-Lim."""
     out = tmp_path / "mel"
-    mel = ["model.encoder=mel", "model.decoder=mel", "model.n_mels=16"]
+    mel = ["model.encoder=mel", "model.decoder=mel", "model.n_mels=16", "objective.adv_start=0"]
     assert main(["train", "codec-mel-fsdd", *TINY_CODEC, *mel, "--out", str(out)]) == 0
     l1 = _metric(out, "mel_l1")
     assert sum(l1[-5:]) / 5 < 0.8 * sum(l1[:5]) / 5, l1
@@ -158,3 +158,9 @@ def test_spectral_codec_learns_without_a_discriminator(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["000.wav", "001.wav"]
     info = sf.info(tmp_path / "m" / "000.wav")
     assert (info.samplerate, info.frames) == (8000, LENGTH)
+    for bad, key in (("objective.adv_weight=3", "objective.adv_weight"),
+                     ("objective.g_lr=0.1", "objective.g_lr")):  # fmt: skip
+        code, _, err = run_cli(capsys, "train", "codec-mel-fsdd", *TINY_CODEC, *mel, bad,
+                               "--out", tmp_path / "bad")  # fmt: skip
+        assert_user_error(code, err, key, "mel decoder")
+        assert not (tmp_path / "bad").exists()

@@ -152,3 +152,5 @@ def test_self_conditioned_flow_draws_its_clusters_by_seed(vocoder, tmp_path, cap
     code, _, _ = run_cli(capsys, "sample", run, "--n", "1", "--class", "5",
                          "--out", tmp_path / "five.wav")  # fmt: skip
     assert code == 0 and sf.info(tmp_path / "five.wav").frames == 2048
+    code, _, err = run_cli(capsys, "eval", run, "--metrics", "acc", "--n", "2")
+    assert_user_error(code, err, "--metrics acc", "k-means clusters")

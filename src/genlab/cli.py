@@ -138,7 +138,8 @@ def cmd_train(args) -> int:
             audio = DATASETS[exp.data.name].modality == "audio"
             print(
                 f"sample again: genlab sample {out} --n " + ("8" if audio else "64")
-                + (" --class 3" if getattr(exp.model, "num_classes", 0) > 3 else "")
+                + (" --class 3" if getattr(exp.model, "num_classes", 0) > 3
+                   and getattr(exp.data, "label", None) != "cluster" else "")
                 + (f" --out {out / 'samples' / 'sample.wav'}" if audio else "")
                 + (f' --prompt "{example_prompt(exp)}"' if exp.text.encoder else "")
             )  # fmt: skip
@@ -505,7 +506,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="guidance weight w: (1+w) cond - w uncond; with sampler.autoguidance=GUIDE, "
         "(1+w) model - w guide",
     )
-    sampling.add_argument("--class", dest="cls", type=int, help="class label to sample")
+    sampling.add_argument(
+        "--class",
+        dest="cls",
+        type=int,
+        help="class label to sample (without it: sample i gets class i mod K, or, for a "
+        "self-conditioned run (data.label=cluster), a cluster drawn by its training frequency)",
+    )
     sampling.add_argument(
         "--control",
         help="ControlNet runs: the control picture (default: a held-out image's, by seed)",

@@ -187,7 +187,8 @@ def _eval_samples_from_run(args, metrics, device):
     if reference is not None:  # e.g. a CycleGAN's target domain
         ref_cfg, desc = reference(exp, scfg)
     k = getattr(exp.model, "num_classes", 0)
-    cond, _ = class_cond(k, args.n, args.cls, args.seed, class_prior(exp))
+    prior = class_prior(exp) if args.cls is None else None
+    cond, _ = class_cond(k, args.n, args.cls, args.seed, prior)
     seeds = [args.seed + i for i in range(args.n)]
     labels, texts = {}, None
     if exp.text.encoder:  # sample i: the caption of held-out image seed + i
@@ -334,6 +335,12 @@ def cmd_eval(args) -> int:
     metrics = parse_metrics(args.metrics, modality, name)
     if args.run is not None and "bpd" in metrics:
         check_likelihood_run(stored)
+    for key in ("acc", "ifid"):  # cluster ids are not the judge's labels
+        if key in metrics and stored is not None and getattr(stored.data, "label", "") == "cluster":
+            raise ConfigError(
+                f"--metrics {key}: {args.run} is conditioned on k-means clusters "
+                "(data.label=cluster), not on the judge's classes"
+            )
     image_metrics = [m for m in metrics if m not in ("bpd", "clip")]
     ext = frame_ext = None
     note = ""

@@ -490,7 +490,8 @@ def class_prior(exp: Experiment) -> torch.Tensor | None:
     """``(num_classes,)`` float64: how often each class occurs in the run's training data,
     for a run whose classes were found in the data rather than given by a person
     (``data.label=cluster``: self-conditioned, ``genlab.data.clusters``); else None.
-    Building it reads the data (cached per data config)."""
+    Building it reads the training data and clusters it again (deterministic; cached
+    per data config), so only unasked draws need the data."""
     if getattr(exp.data, "label", None) != "cluster":
         return None
     key = repr(exp.data)
@@ -651,7 +652,7 @@ def sample_with_cond(
         cond.update(text_cond(exp, texts))
     else:
         k = getattr(exp.model, "num_classes", 0)
-        cond, nrow = class_cond(k, n, cls, seed, class_prior(exp))
+        cond, nrow = class_cond(k, n, cls, seed, None if cls is not None else class_prior(exp))
     if control is not None:
         cond["control"] = control_cond(exp, control, len(seeds), run_dir)
     cond.update(speaker_cond(exp, len(seeds), speaker))

@@ -66,6 +66,9 @@ def test_fsdd_clusters_are_shared_by_the_splits_and_follow_the_sound(tmp_path):
     assert [key[int(p)] for p in held] == test.cond["class"].tolist()
     with pytest.raises(ConfigError, match="data.clusters"):
         DATASETS["fsdd"].config(root=root, label="cluster", clusters=1)
+    with pytest.raises(ConfigError, match="data.clusters: 25 clusters, but .* has 20 training"):
+        build_dataset(DATASETS["fsdd"].config(root=root, length=1024, label="cluster",
+                                              clusters=25))  # fmt: skip
 
 
 def test_class_draws_from_a_prior_depend_on_the_seed_alone():

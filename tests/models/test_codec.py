@@ -57,6 +57,9 @@ def test_mel_decoder_regresses_the_log_mel_and_decodes_waveforms(encoder):
     err = (m.decoder.log_mel(back) - target[:1]).abs().mean()
     noise = (m.decoder.log_mel(torch.randn_like(x[:1]) * x.std()) - target[:1]).abs().mean()
     assert err < 0.6 and noise > 5 * err, (err, noise)
+    # a clip's waveform does not depend on its batch (every row starts from one phase)
+    pair = torch.stack([target[1] * 0.5, target[0]])
+    torch.testing.assert_close(m.decoder.waveform(pair)[1], back[0])
 
 
 def test_bitrate_closed_form():
@@ -132,7 +135,11 @@ def test_config_errors():
     with pytest.raises(ConfigError, match="model.encoder"):
         CodecConfig(encoder="spectrogram")
     with pytest.raises(ConfigError, match="model.n_fft"):  # the mel encoder's window too
-        CodecConfig(strides=(2, 4, 8), encoder="mel", decoder="transposed", n_fft=96)
+        CodecConfig(strides=(2, 4, 8), encoder="mel", decoder="transposed", n_fft=96, n_mels=16)
+    with pytest.raises(ConfigError, match="model.n_mels: 64 bands.*33 frequency bins"):
+        CodecConfig(strides=(2, 4, 8), decoder="mel", n_fft=64 * 1, n_mels=64)
+    with pytest.raises(ConfigError, match="model.n_fft: 16384 is longer than a clip"):
+        CodecConfig(n_fft=16384)
 
 
 def test_ms_stft_discriminator_outputs():

@@ -268,7 +268,7 @@ class Studio:
         else:
             cls = self._check_int("class", cls, 0, 10**6)
         try:
-            return class_cond(k, n, cls, seed, class_prior(exp))
+            return class_cond(k, n, cls, seed, None if cls is not None else class_prior(exp))
         except ConfigError as e:  # the page has no flags: name the field
             raise ConfigError(str(e).removeprefix("--")) from None
 

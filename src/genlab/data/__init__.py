@@ -117,7 +117,8 @@ DATASETS: dict[str, DatasetSpec] = {
         K.FSDDConfig,
         "genlab.data.audio:make_fsdd",
         "audio",
-        "Free Spoken Digit Dataset: 8 kHz spoken digits, 6 speakers (WAVs), digit/speaker labels",
+        "Free Spoken Digit Dataset: 8 kHz spoken digits, 6 speakers (WAVs), digit/speaker labels "
+        "or k-means clusters",
     ),
     "audio-folder": DatasetSpec(
         K.AudioFolderConfig,

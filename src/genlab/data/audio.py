@@ -186,6 +186,11 @@ def fsdd_clusters(cfg: FSDDConfig, x: Tensor) -> Tensor:
     else:
         train = dataclasses.replace(cfg, split="train", label="digit")
         fit = speech_features(make_fsdd(train).x, cfg.sample_rate)
+    if len(fit) < cfg.clusters:
+        raise ConfigError(
+            f"data.clusters: {cfg.clusters} clusters, but {cfg.root} has {len(fit)} "
+            "training clips to find them in"
+        )
     return kmeans_labels(fit, feats, cfg.clusters)
 
 

@@ -9,7 +9,8 @@ with probability ``model.quantizer_dropout`` a clip is quantized with only its f
 ``n ~ U{1..K}`` codebooks (SoundStream's quantizer dropout). G's loss: time L1, the
 multi-scale mel loss, commitment and, from step ``objective.adv_start``, hinge GAN and
 relative feature matching; D's: hinge. The mel decoder (``model.decoder=mel``) trains
-alone in the one-objective loop: ``mel_weight`` x L1 on the log-mel, and commitment.
+alone in the one-objective loop (``train.lr``, ``train.betas``): ``mel_weight`` x L1 on
+the log-mel, and commitment; the waveform and adversarial weights must be 0.
 
 Sampling resynthesises held-out clips picked by seed (``genlab.data.heldout_config``)
 through the tokens of their first ``sampler.codebooks`` codebooks (0: all), at
@@ -37,6 +38,7 @@ from genlab.families.gan import fit_game
 from genlab.models.codec import Codec, MSSTFTDiscriminator
 from genlab.nn.audio import MelSpectrogram
 from genlab.objectives import codec as C
+from genlab.objectives.configs import CodecObjective
 
 PREVIEW = 4  # clips in a preview (resyntheses, then originals)
 _PICK_KEY = 0xC0DE
@@ -60,12 +62,33 @@ def check(exp: Experiment) -> None:
             f"objective.segment: {seg} must be a multiple of the hop ({m.hop_length()}) and "
             f"at most data.length ({d.length})"
         )
+    if m.decoder == "mel":  # regression on the log-mel: the game's settings do not apply
+        return
     for key, sizes in (("objective.mel_sizes", exp.objective.mel_sizes),
                        ("model.stft_sizes", m.stft_sizes)):  # fmt: skip
         if max(sizes) > seg:
             raise ConfigError(
                 f"{key}: a {max(sizes)}-sample window is longer than the training windows "
                 f"(objective.segment={seg})"
+            )
+
+
+def check_regression(exp: Experiment) -> None:
+    """The mel decoder trains alone (one objective, ``train.lr`` and ``train.betas``):
+    the waveform and adversarial weights must be 0 and the game's optimiser settings
+    left alone, rather than silently unused."""
+    o, game = exp.objective, CodecObjective()
+    for k in ("time_weight", "adv_weight", "fm_weight"):
+        if getattr(o, k):
+            raise ConfigError(
+                f"objective.{k}: {getattr(o, k)}, but the mel decoder (model.decoder=mel) "
+                "trains without a waveform loss or discriminator; set it to 0"
+            )
+    for k in ("g_lr", "d_lr", "betas", "n_critic"):
+        if getattr(o, k) != getattr(game, k):
+            raise ConfigError(
+                f"objective.{k}: unused by the mel decoder, which trains in the "
+                "one-objective loop; set train.lr / train.betas instead"
             )
 
 
@@ -175,6 +198,7 @@ def preview(exp: Experiment):
 def fit(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     check(exp)
     if exp.model.decoder == "mel":  # regression on the log-mel: no discriminator
+        check_regression(exp)
         return fit_one_objective(exp, run_dir, resume, build=build, loss=mel_regression(exp),
                                  cond_keys=(), preview=lambda e, _: preview(e))  # fmt: skip
     data, g = prepare(exp, build, resume)
@@ -190,5 +214,6 @@ FAMILY = Family(
     cond_keys=lambda exp: (),
     null_cond=lambda exp: {},
     dependencies=no_dependencies,
-    doc="neural audio codec (SoundStream/EnCodec): residual VQ tokens, MS-STFT discriminator",
+    doc="neural audio codec (SoundStream/EnCodec): residual VQ tokens, MS-STFT discriminator "
+    "or a log-mel decoder",
 )

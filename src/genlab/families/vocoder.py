@@ -15,6 +15,7 @@ mel-spectrogram generator), else the mels of held-out clips picked by seed
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -104,8 +105,10 @@ class MelAutoencoder(nn.Module):
         fb = self.mel.filterbank.to(z.device)
         lin = mel_to_linear(self.log_mel(z)[:, 0].exp(), fb)  # (B, F, T)
         lin = torch.cat([lin, lin[..., -1:]], -1)  # the frame centred past the end
+        # the same start for every row: a clip's waveform does not depend on its batch
         gen = torch.Generator().manual_seed(seed)
-        y = griffin_lim(lin, c.n_fft, c.hop_length, n_iter=n_iter, length=c.length, generator=gen)
+        phase = 2 * math.pi * torch.rand(lin.shape[-2:], generator=gen)
+        y = griffin_lim(lin, c.n_fft, c.hop_length, n_iter=n_iter, length=c.length, phase=phase)
         return y[:, None]
 
 

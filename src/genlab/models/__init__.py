@@ -82,7 +82,7 @@ MODELS: dict[str, ModelSpec] = {
     "codec": ModelSpec(
         K.CodecConfig,
         "genlab.models.codec:Codec",
-        "neural audio codec: conv encoder/decoder, residual VQ, MS-STFT discriminator",
+        "neural audio codec: waveform or log-mel encoder/decoder, residual VQ, MS-STFT critic",
     ),
     "codec_lm": ModelSpec(
         K.CodecLMConfig,

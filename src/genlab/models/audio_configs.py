@@ -193,6 +193,16 @@ class CodecConfig:
                 f"model.ema_decay: the codec's codebooks learn by EMA; must be in (0, 1), "
                 f"got {self.ema_decay}"
             )
+        mel = self.decoder == "mel" or self.encoder == "mel"
+        if mel and not 1 <= self.n_mels <= self.n_fft // 2 + 1:
+            raise ConfigError(
+                f"model.n_mels: {self.n_mels} bands, but a {self.n_fft}-point STFT has "
+                f"{self.n_fft // 2 + 1} frequency bins"
+            )
+        if self.n_fft > self.length:
+            raise ConfigError(
+                f"model.n_fft: {self.n_fft} is longer than a clip (model.length {self.length})"
+            )
         if self.encoder not in ("waveform", "mel"):
             raise ConfigError(f"model.encoder: 'waveform' or 'mel', got {self.encoder!r}")
         if (self.decoder in ("istft", "mel") or self.encoder == "mel") and (

@@ -43,6 +43,8 @@ Not causal (EnCodec's non-streaming variant); no weight normalisation. Tokens ar
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -127,13 +129,17 @@ class MelDecoder(nn.Module):
 
     def waveform(self, log_mel: Tensor, seed: int = 0) -> Tensor:
         """``log_mel (B, n_mels, T)`` -> ``(B, 1, T * hop)``: the pseudo-inverse of the
-        filterbank, then fast Griffin-Lim from phases drawn with ``seed``."""
+        filterbank, then fast Griffin-Lim from phases drawn with ``seed`` (the same for
+        every row)."""
         lin = mel_to_linear(log_mel.exp(), self.analysis.filterbank)  # (B, F, T)
         lin = torch.cat([lin, lin[..., -1:]], -1)  # the frame centred past the end
+        # every row starts from the same phases, so a clip's waveform does not depend on
+        # its batch or its place in it
         gen = torch.Generator().manual_seed(seed)
+        phase = 2 * math.pi * torch.rand(lin.shape[-2:], generator=gen)
         length = log_mel.shape[-1] * self.hop
         y = griffin_lim(lin.float(), self.n_fft, self.hop, n_iter=GRIFFIN_LIM_ITERS,
-                        length=length, generator=gen)  # fmt: skip
+                        length=length, phase=phase)  # fmt: skip
         return y[:, None].clamp(-1, 1)
 
 

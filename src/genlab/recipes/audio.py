@@ -214,7 +214,10 @@ def codec_mel_fsdd() -> Experiment:
     the frame rate, it is cheap), 3,000 steps."""
     exp = codec_fsdd()
     model = dataclasses.replace(exp.model, encoder="mel", decoder="mel")
-    objective = dataclasses.replace(exp.objective, segment=exp.data.length)
+    objective = dataclasses.replace(
+        exp.objective, segment=exp.data.length, time_weight=0.0, adv_weight=0.0,
+        fm_weight=0.0, adv_start=0,
+    )  # fmt: skip
     train = dataclasses.replace(exp.train, steps=3000)
     return dataclasses.replace(
         exp, recipe="codec-mel-fsdd", model=model, objective=objective, train=train
