@@ -113,7 +113,7 @@ def row(name: str, q: dict, real: dict, speed: str) -> str:
         acc = (f"{q['acc_digit']:.3f} ({q['acc_digit'] / real['acc_digit']:.2f}) | "
                f"{q['acc_speaker']:.3f}")  # fmt: skip
     return (
-        f"| {name} | {acc} | {q['is']:.2f} ({q['is'] / real['is']:.2f}) | "
+        f"| {name} | {acc} | {q['is']:.2f} ({q['is'] / real['is']:.3f}) | "
         f"{q['mis']:.3g} | {q['am']:.3f} | {q['fid']:.1f} | {q['ndb_over_k']:.2f} | "
         f"{q['cells']} | {speed} |"
     )
