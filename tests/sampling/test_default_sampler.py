@@ -50,6 +50,8 @@ MEASURED = {
     "rf-tones": ("dpmpp_2m", 20, 1.0),
     # the mel-spectrogram flow: its 20-step default is the one measured (docs/audio.md)
     "rf-mel-fsdd": ("dpmpp_2m", 20, 1.0),
+    # self-conditioned on MFCC clusters: the same sampler, measured with it (docs/audio.md)
+    "rf-mel-fsdd-selfcond": ("dpmpp_2m", 20, 1.0),
     # video (docs/video.md): 20 steps, not swept; unconditional Moving MNIST, no guidance;
     # text-to-video with CFG 3
     "dit-moving-mnist": ("dpmpp_2m", 20, 0.0),
