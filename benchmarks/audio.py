@@ -166,7 +166,9 @@ def main() -> None:
     p.add_argument(
         "--vocoder", nargs="*", default=[], help="trained vocoder runs to resynthesise with"
     )
-    p.add_argument("--codec", nargs="*", default=[], help="trained codec-fsdd runs")
+    p.add_argument(
+        "--codec", nargs="*", default=[], help="trained codec runs (codec-fsdd, codec-mel-fsdd)"
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--examples", help="a folder for one WAV per row and a spectrogram grid")
     args = p.parse_args()
