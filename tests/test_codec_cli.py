@@ -158,6 +158,8 @@ def test_spectral_codec_learns_without_a_discriminator(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["000.wav", "001.wav"]
     info = sf.info(tmp_path / "m" / "000.wav")
     assert (info.samplerate, info.frames) == (8000, LENGTH)
+    code, out_text, _ = run_cli(capsys, "info", out)
+    assert code == 0 and "mel encoder, mel decoder" in out_text
     for bad, key in (("objective.adv_weight=3", "objective.adv_weight"),
                      ("objective.g_lr=0.1", "objective.g_lr")):  # fmt: skip
         code, _, err = run_cli(capsys, "train", "codec-mel-fsdd", *TINY_CODEC, *mel, bad,

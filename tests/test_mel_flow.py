@@ -152,5 +152,7 @@ def test_self_conditioned_flow_draws_its_clusters_by_seed(vocoder, tmp_path, cap
     code, _, _ = run_cli(capsys, "sample", run, "--n", "1", "--class", "5",
                          "--out", tmp_path / "five.wav")  # fmt: skip
     assert code == 0 and sf.info(tmp_path / "five.wav").frames == 2048
+    code, out_text, _ = run_cli(capsys, "info", run)
+    assert code == 0 and "8 k-means clusters of the clips' MFCCs" in out_text
     code, _, err = run_cli(capsys, "eval", run, "--metrics", "acc", "--n", "2")
     assert_user_error(code, err, "--metrics acc", "k-means clusters")

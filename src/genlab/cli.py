@@ -395,6 +395,9 @@ def cmd_info(args) -> int:
         size = getattr(exp.data, "image_size", 0)
         shape = f" ({frames} frames of {size}x{size} at {fps:g} fps, {frames / fps:.2f} s)"
     print(f"  data        {info['data']}{shape}")
+    if getattr(exp.data, "label", None) == "cluster":  # self-conditioned: no labels read
+        print(f"  classes     {exp.data.clusters} k-means clusters of the clips' MFCCs "
+              "(data.label=cluster: self-conditioned, no labels)")  # fmt: skip
     count = "unknown" if n_params is None else f"{n_params:,}"
     gen = ""
     if isinstance(info["generator"], str):  # a vocoder
@@ -408,7 +411,7 @@ def cmd_info(args) -> int:
         )
         print(f"  codec       {exp.model.codebooks} codebooks of {exp.model.codebook_size} codes "
               f"at {exp.model.sample_rate / exp.model.hop_length():g} frames/s: {rates} "
-              "kbit/s")  # fmt: skip
+              f"kbit/s; {exp.model.encoder} encoder, {exp.model.decoder} decoder")  # fmt: skip
     if "lora" in info:
         lo, base = info["lora"], info["lora"]["base"]
         where = (
