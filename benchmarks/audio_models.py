@@ -162,7 +162,7 @@ def main() -> None:
         # a labelled run trained without condition dropout never trained its null
         null_trained = not labelled or getattr(exp.objective, "cond_drop", 0) > 0
         rows = [("digit + speaker", run_cond(exp, digit, speaker))] if labelled else []
-        prior = class_prior(exp)
+        prior = class_prior(exp, run)
         if prior is not None:  # clusters found in the data: drawn, not asked
             rows = [("self-conditioned", class_cond(len(prior), len(seeds), None, 0, prior)[0])]
             print(f"| {run}: {clusters_vs_labels(exp)} | " + "- | " * 9, flush=True)

@@ -149,6 +149,15 @@ def test_self_conditioned_flow_draws_its_clusters_by_seed(vocoder, tmp_path, cap
     counts = torch.bincount(build_dataset(exp.data).cond["class"], minlength=8)
     assert torch.equal(prior, counts.double() / counts.sum()) and drawn["x"].shape == (6, 1, 2048)
     assert drawn["class"].tolist() == class_cond(8, 6, None, 3, prior)[0]["class"].tolist()
+    # the run keeps its clusters' counts: with the data gone, it samples the same draws
+    pinned = json.loads((run / "class_prior.json").read_text())["counts"]
+    assert pinned == counts.tolist()
+    root.rename(tmp_path / "moved")
+    code, _, _ = run_cli(capsys, "sample", run, "--n", "6", "--seed", "3",
+                         "--out", tmp_path / "again.npz")  # fmt: skip
+    assert code == 0
+    assert np.load(tmp_path / "again.npz")["class"].tolist() == drawn["class"].tolist()
+    assert torch.equal(class_prior(exp, run), prior)
     code, _, _ = run_cli(capsys, "sample", run, "--n", "1", "--class", "5",
                          "--out", tmp_path / "five.wav")  # fmt: skip
     assert code == 0 and sf.info(tmp_path / "five.wav").frames == 2048

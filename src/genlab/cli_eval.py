@@ -187,7 +187,7 @@ def _eval_samples_from_run(args, metrics, device):
     if reference is not None:  # e.g. a CycleGAN's target domain
         ref_cfg, desc = reference(exp, scfg)
     k = getattr(exp.model, "num_classes", 0)
-    prior = class_prior(exp) if args.cls is None else None
+    prior = class_prior(exp, args.run) if args.cls is None else None
     cond, _ = class_cond(k, args.n, args.cls, args.seed, prior)
     seeds = [args.seed + i for i in range(args.n)]
     labels, texts = {}, None

@@ -281,6 +281,8 @@ def fit(
         before = last_step(out) if resume else 0
         if exp.lora.rank and write and not resume:
             pin_lora_base(exp, out)
+        if write and not (out / CLASS_PRIOR).exists():
+            pin_class_prior(exp, out)
         try:
             out = family_of(exp.objective.kind).fit(exp, out, resume)
         except (Exception, KeyboardInterrupt):
@@ -483,23 +485,44 @@ def class_cond(
 
 
 _PRIOR_KEY = 0x5E1FC  # the class draws of a self-conditioned run's samples
-_PRIORS: dict[str, torch.Tensor] = {}
+_PRIORS: dict[str, torch.Tensor] = {}  # data config -> clips per class
 
 
-def class_prior(exp: Experiment) -> torch.Tensor | None:
-    """``(num_classes,)`` float64: how often each class occurs in the run's training data,
-    for a run whose classes were found in the data rather than given by a person
-    (``data.label=cluster``: self-conditioned, ``genlab.data.clusters``); else None.
-    Building it reads the training data and clusters it again (deterministic; cached
-    per data config), so only unasked draws need the data."""
-    if getattr(exp.data, "label", None) != "cluster":
-        return None
+CLASS_PRIOR = "class_prior.json"  # RUN/class_prior.json: a self-conditioned run's clusters
+
+
+def _class_counts(exp: Experiment) -> torch.Tensor:
+    """``(num_classes,)`` training clips per class, from the data (cached per config)."""
     key = repr(exp.data)
     if key not in _PRIORS:
         labels = build_dataset(exp.data).cond["class"]
-        counts = torch.bincount(labels, minlength=exp.model.num_classes).double()
-        _PRIORS[key] = counts / counts.sum()
+        _PRIORS[key] = torch.bincount(labels, minlength=exp.model.num_classes)
     return _PRIORS[key]
+
+
+def pin_class_prior(exp: Experiment, run_dir: Path) -> None:
+    """As a self-conditioned run (``data.label=cluster``) starts, store the training
+    clips of each cluster in ``RUN/class_prior.json``, so that sampling it needs neither
+    the data nor the same k-means; nothing for other runs."""
+    if getattr(exp.data, "label", None) == "cluster":
+        counts = {"counts": _class_counts(exp).tolist()}
+        C.atomic_write_text(Path(run_dir) / CLASS_PRIOR, json.dumps(counts) + "\n")
+
+
+def class_prior(exp: Experiment, run_dir: str | Path | None = None) -> torch.Tensor | None:
+    """``(num_classes,)`` float64: how often each class occurs in the run's training data,
+    for a run whose classes were found in the data rather than given by a person
+    (``data.label=cluster``: self-conditioned, ``genlab.data.clusters``); else None.
+    Read from ``run_dir``'s ``class_prior.json`` when it has one (:func:`pin_class_prior`),
+    else from the data, clustered again (deterministic)."""
+    if getattr(exp.data, "label", None) != "cluster":
+        return None
+    pinned = Path(run_dir) / CLASS_PRIOR if run_dir is not None else None
+    if pinned is not None and pinned.is_file():
+        counts = torch.tensor(json.loads(pinned.read_text())["counts"], dtype=torch.float64)
+    else:
+        counts = _class_counts(exp).double()
+    return counts / counts.sum()
 
 
 def draw(
@@ -652,7 +675,8 @@ def sample_with_cond(
         cond.update(text_cond(exp, texts))
     else:
         k = getattr(exp.model, "num_classes", 0)
-        cond, nrow = class_cond(k, n, cls, seed, None if cls is not None else class_prior(exp))
+        prior = None if cls is not None else class_prior(exp, run_dir)
+        cond, nrow = class_cond(k, n, cls, seed, prior)
     if control is not None:
         cond["control"] = control_cond(exp, control, len(seeds), run_dir)
     cond.update(speaker_cond(exp, len(seeds), speaker))
