@@ -252,7 +252,16 @@ class Studio:
             )
         return scfg
 
-    def _cond(self, exp, n: int, cls, prompt: str | None, seed: int, negative: str | None = None):
+    def _cond(
+        self,
+        exp,
+        n: int,
+        cls,
+        prompt: str | None,
+        seed: int,
+        negative: str | None = None,
+        run_dir: Path | None = None,
+    ):
         """The condition of ``n`` samples; the prompts are checked against the cap and
         refused for runs that take no text (every run today: text-to-image is to come)."""
         k = int(getattr(exp.model, "num_classes", 0) or 0)
@@ -268,7 +277,8 @@ class Studio:
         else:
             cls = self._check_int("class", cls, 0, 10**6)
         try:
-            return class_cond(k, n, cls, seed, None if cls is not None else class_prior(exp))
+            prior = None if cls is not None else class_prior(exp, run_dir)
+            return class_cond(k, n, cls, seed, prior)
         except ConfigError as e:  # the page has no flags: name the field
             raise ConfigError(str(e).removeprefix("--")) from None
 
@@ -301,7 +311,7 @@ class Studio:
         seed = self._check_int("seed", seed, 0, lim.max_seed - n)
         exp, net = self.model(run)
         scfg = self._sampler(exp, sampler, steps, cfg)
-        cond, nrow = self._cond(exp, n, cls, prompt, seed, negative)
+        cond, nrow = self._cond(exp, n, cls, prompt, seed, negative, self.resolve(run))
         x = draw(
             net, exp, [seed + i for i in range(n)], cond, scfg, batch=8, progress=self.progress
         )
@@ -333,7 +343,7 @@ class Studio:
         seed_b = self._check_int("seed B", seed_b, 0, lim.max_seed)
         exp, net = self.model(run)
         scfg = self._sampler(exp, sampler, steps, cfg)
-        cond, _ = self._cond(exp, frames, cls, None, seed_a)
+        cond, _ = self._cond(exp, frames, cls, None, seed_a, run_dir=self.resolve(run))
         if "class" in cond and cls in ("", None, ANY_CLASS, -1):  # one class along the walk
             cond = {"class": cond["class"][:1].expand(frames).clone()}
         return interpolate(net, exp, seed_a, seed_b, frames, cond, scfg, mode), exp
