@@ -123,7 +123,7 @@ def mel_regression(exp: Experiment):
 
     def loss(net, batch, gen):
         y = _window(exp, batch, gen)
-        target = analysis.to(y.device)(y)[:, 0, :, : y.shape[-1] // m.hop_length()]
+        target = analysis.to(y.device).frames(y)[:, 0]  # (B, n_mels, T)
         mel_hat, stats = net(y, codebooks_kept(exp, len(y), gen).to(y.device))
         l1 = (mel_hat - target).abs().flatten(1).mean(1)  # (B,)
         logs = {"mel_l1": l1.mean().detach(), "commit": stats["commit"].mean().detach()}

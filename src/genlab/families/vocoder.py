@@ -15,7 +15,6 @@ mel-spectrogram generator), else the mels of held-out clips picked by seed
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ from genlab.experiment import Experiment
 from genlab.families.base import Family, heldout_images, no_dependencies, prepare
 from genlab.families.gan import fit_game
 from genlab.models.hifigan import HiFiGANDiscriminator, generator
-from genlab.nn.audio import MelSpectrogram, griffin_lim, mel_to_linear
+from genlab.nn.audio import MelSpectrogram, invert_log_mel
 from genlab.objectives import vocoder as V
 
 PREVIEW = 4  # clips in a preview (originals, then resyntheses)
@@ -60,16 +59,11 @@ def _analysis(m) -> MelSpectrogram:
     return MelSpectrogram(m.sample_rate, m.n_fft, m.hop_length, m.n_mels)
 
 
-def _frames(mel: MelSpectrogram, x: Tensor, hop: int) -> Tensor:
-    """``mel(x)`` without the last frame (centred past the end): ``L / hop`` frames."""
-    return mel.to(x.device)(x)[..., : x.shape[-1] // hop]
-
-
 def mel_of(exp: Experiment, x: Tensor, mel: MelSpectrogram | None = None) -> Tensor:
     """The log-mel spectrogram ``(B, 1, n_mels, L / hop)`` a vocoder run inverts, of
     waveforms ``(B, 1, L)`` (the last frame, centred past the end, is dropped so that G's
     output has exactly ``L`` samples); ``mel``: an analysis already built for ``exp``."""
-    return _frames(mel_analysis(exp) if mel is None else mel, x, exp.model.hop_length)
+    return (mel_analysis(exp) if mel is None else mel).to(x.device).frames(x)
 
 
 def build(exp: Experiment) -> nn.Module:
@@ -91,7 +85,7 @@ class MelAutoencoder(nn.Module):
         self.mel = _analysis(cfg)
 
     def encode(self, x: Tensor) -> Tensor:
-        mel = _frames(self.mel, x, self.cfg.hop_length)  # what the vocoder inverts
+        mel = self.mel.to(x.device).frames(x)  # what the vocoder inverts
         return (mel - self.cfg.mel_shift) * self.cfg.mel_scale
 
     def log_mel(self, z: Tensor) -> Tensor:
@@ -103,12 +97,8 @@ class MelAutoencoder(nn.Module):
     def griffin_lim(self, z: Tensor, n_iter: int = 32, seed: int = 0) -> Tensor:
         c = self.cfg
         fb = self.mel.filterbank.to(z.device)
-        lin = mel_to_linear(self.log_mel(z)[:, 0].exp(), fb)  # (B, F, T)
-        lin = torch.cat([lin, lin[..., -1:]], -1)  # the frame centred past the end
-        # the same start for every row: a clip's waveform does not depend on its batch
-        gen = torch.Generator().manual_seed(seed)
-        phase = 2 * math.pi * torch.rand(lin.shape[-2:], generator=gen)
-        y = griffin_lim(lin, c.n_fft, c.hop_length, n_iter=n_iter, length=c.length, phase=phase)
+        y = invert_log_mel(self.log_mel(z)[:, 0], fb, c.n_fft, c.hop_length, c.length,
+                           n_iter, seed)  # fmt: skip
         return y[:, None]
 
 

@@ -43,15 +43,13 @@ Not causal (EnCodec's non-streaming variant); no weight normalisation. Tokens ar
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.models.configs import CodecConfig
 from genlab.models.vq import Codebook, usage_stats
-from genlab.nn.audio import ISTFTHead, MelSpectrogram, griffin_lim, mel_to_linear, stft
+from genlab.nn.audio import ISTFTHead, MelSpectrogram, invert_log_mel, stft
 
 # the mel decoder's output h is the log-mel / MEL_SCALE + MEL_SHIFT: as the vocoders'
 # normalisation (genlab.models.audio_configs.VocoderConfig), [-1, 1] spans the 1e-5 floor
@@ -104,7 +102,7 @@ class MelEncoder(nn.Module):
                                   nn.Conv1d(c, cfg.code_dim, 3, padding=1))  # fmt: skip
 
     def forward(self, x: Tensor) -> Tensor:
-        log_mel = self.analysis(x)[:, 0, :, : x.shape[-1] // self.hop]  # (B, n_mels, T)
+        log_mel = self.analysis.frames(x)[:, 0]  # (B, n_mels, T)
         return self.body((log_mel - MEL_SHIFT) * MEL_SCALE)
 
 
@@ -125,21 +123,15 @@ class MelDecoder(nn.Module):
     def log_mel(self, x: Tensor) -> Tensor:
         """The target: waveforms ``(B, 1, L)`` -> ``(B, n_mels, L / hop)`` (the frame
         centred past the end dropped, as the vocoders' ``mel_of``)."""
-        return self.analysis(x)[:, 0, :, : x.shape[-1] // self.hop]
+        return self.analysis.frames(x)[:, 0]
 
     def waveform(self, log_mel: Tensor, seed: int = 0) -> Tensor:
         """``log_mel (B, n_mels, T)`` -> ``(B, 1, T * hop)``: the pseudo-inverse of the
         filterbank, then fast Griffin-Lim from phases drawn with ``seed`` (the same for
         every row)."""
-        lin = mel_to_linear(log_mel.exp(), self.analysis.filterbank)  # (B, F, T)
-        lin = torch.cat([lin, lin[..., -1:]], -1)  # the frame centred past the end
-        # every row starts from the same phases, so a clip's waveform does not depend on
-        # its batch or its place in it
-        gen = torch.Generator().manual_seed(seed)
-        phase = 2 * math.pi * torch.rand(lin.shape[-2:], generator=gen)
-        length = log_mel.shape[-1] * self.hop
-        y = griffin_lim(lin.float(), self.n_fft, self.hop, n_iter=GRIFFIN_LIM_ITERS,
-                        length=length, phase=phase)  # fmt: skip
+        fb, length = self.analysis.filterbank, log_mel.shape[-1] * self.hop
+        y = invert_log_mel(log_mel.float(), fb, self.n_fft, self.hop, length,
+                           GRIFFIN_LIM_ITERS, seed)  # fmt: skip
         return y[:, None].clamp(-1, 1)
 
 

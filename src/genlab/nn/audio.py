@@ -211,6 +211,27 @@ def mel_to_linear(mel: Tensor, filterbank: Tensor) -> Tensor:
     return torch.einsum("fm,...mt->...ft", torch.linalg.pinv(filterbank), mel).clamp(min=0)
 
 
+def invert_log_mel(
+    log_mel: Tensor,
+    filterbank: Tensor,
+    n_fft: int,
+    hop_length: int,
+    length: int,
+    n_iter: int = 32,
+    seed: int = 0,
+) -> Tensor:
+    """A waveform ``(B, length)`` for a natural-log mel ``(B, n_mels, T)`` of ``T``
+    centred frames (the one centred past the end dropped, as ``MelSpectrogram.frames``):
+    the filterbank's pseudo-inverse (:func:`mel_to_linear`), the last frame repeated,
+    then :func:`griffin_lim`. Every row starts from the same phases, drawn with
+    ``seed``, so a clip's waveform does not depend on its batch or its place in it."""
+    lin = mel_to_linear(log_mel.exp(), filterbank)  # (B, F, T)
+    lin = torch.cat([lin, lin[..., -1:]], -1)  # the frame centred past the end
+    gen = torch.Generator().manual_seed(seed)
+    phase = 2 * math.pi * torch.rand(lin.shape[-2:], generator=gen)
+    return griffin_lim(lin, n_fft, hop_length, n_iter=n_iter, length=length, phase=phase)
+
+
 def spectral_convergence(magnitude: Tensor, x: Tensor, n_fft: int, **kw) -> Tensor:
     """``|| |STFT(x)| - magnitude ||_F / || magnitude ||_F`` per leading index: how far
     waveform ``x`` ``(..., L)`` is from a target magnitude ``(..., F, T)`` (Sturmel &
@@ -262,6 +283,11 @@ class MelSpectrogram(nn.Module):
         )  # fmt: skip
         fb = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, scale, norm)
         self.register_buffer("filterbank", fb, persistent=False)  # (n_mels, F)
+
+    def frames(self, x: Tensor) -> Tensor:
+        """``forward`` without the last frame (centred past the end): ``(B, 1, n_mels,
+        L // hop)``, one frame per hop of the clip."""
+        return self(x)[..., : x.shape[-1] // self.hop_length]
 
     def forward(self, x: Tensor) -> Tensor:
         spec = stft(x.float(), self.n_fft, self.hop_length).abs()  # (B, 1, F, T)
