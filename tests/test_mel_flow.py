@@ -165,3 +165,13 @@ def test_self_conditioned_flow_draws_its_clusters_by_seed(vocoder, tmp_path, cap
     assert code == 0 and "8 k-means clusters of the clips' MFCCs" in out_text
     code, _, err = run_cli(capsys, "eval", run, "--metrics", "acc", "--n", "2")
     assert_user_error(code, err, "--metrics acc", "k-means clusters")
+    for text in ("{", "[1, 2]", '{"counts": [1, 2]}', '{"counts": [0, 0, 0, 0, 0, 0, 0, 0]}'):
+        (run / "class_prior.json").write_text(text)  # damaged: one line, nothing written
+        code, _, err = run_cli(capsys, "sample", run, "--n", "2", "--out", tmp_path / "b.npz")
+        assert_user_error(code, err, "class_prior.json")
+        assert not (tmp_path / "b.npz").exists()
+    moved = [f"data.root={tmp_path / 'moved'}", "data.length=2048", "data.clusters=8"]
+    code, _, err = run_cli(capsys, "train", "rf-mel-fsdd-selfcond", *keep, *moved,
+                           "model.num_classes=0", "--out", tmp_path / "zero")  # fmt: skip
+    assert_user_error(code, err, "model.num_classes: 0", "data.clusters=8")
+    assert not (tmp_path / "zero").exists()

@@ -13,7 +13,7 @@ import torch
 
 import genlab.config as C
 from genlab.data import build_dataset
-from genlab.errors import ConfigError
+from genlab.errors import CheckpointError, ConfigError
 from genlab.experiment import Experiment
 from genlab.rng import keyed
 
@@ -61,8 +61,28 @@ def pin_class_prior(exp: Experiment, run_dir: Path) -> None:
     clips of each cluster in ``RUN/class_prior.json``, so that sampling it needs neither
     the data nor the same k-means; nothing for other runs."""
     if getattr(exp.data, "label", None) == "cluster":
+        if exp.model.num_classes != exp.data.clusters:
+            raise ConfigError(
+                f"model.num_classes: {exp.model.num_classes}, but data.label=cluster "
+                f"conditions on data.clusters={exp.data.clusters} clusters; make them equal"
+            )
         counts = {"counts": _class_counts(exp).tolist()}
         C.atomic_write_text(Path(run_dir) / CLASS_PRIOR, json.dumps(counts) + "\n")
+
+
+def _read_counts(path: Path, k: int) -> torch.Tensor:
+    """``(k,)`` float64 counts from a ``class_prior.json``; CheckpointError (one line
+    naming the file) when it is unreadable or not ``k`` finite counts >= 0, some > 0."""
+    try:
+        counts = torch.tensor(json.loads(path.read_text())["counts"], dtype=torch.float64)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: not a class_prior.json ({type(e).__name__})") from None
+    ok = counts.shape == (k,) and bool(torch.isfinite(counts).all()) and counts.min() >= 0
+    if not ok or counts.sum() <= 0:
+        raise CheckpointError(
+            f"{path}: expected {k} finite, non-negative cluster counts, some above 0"
+        )
+    return counts
 
 
 def class_prior(exp: Experiment, run_dir: str | Path | None = None) -> torch.Tensor | None:
@@ -75,7 +95,7 @@ def class_prior(exp: Experiment, run_dir: str | Path | None = None) -> torch.Ten
         return None
     pinned = Path(run_dir) / CLASS_PRIOR if run_dir is not None else None
     if pinned is not None and pinned.is_file():
-        counts = torch.tensor(json.loads(pinned.read_text())["counts"], dtype=torch.float64)
+        counts = _read_counts(pinned, exp.model.num_classes)
     else:
         counts = _class_counts(exp).double()
     return counts / counts.sum()
