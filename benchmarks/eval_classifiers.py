@@ -10,6 +10,8 @@
   MNIST test images [8000, 10000)); its heads are multi-label (which digits, which
   directions): the accuracy of each of the head's yes/no labels (logit > 0), and in
   brackets the fraction of clips whose whole set is right;
+- moving-mnist-small: the same on one 14x14 digit in a 32x32 canvas (the FVD features
+  of the ``dit-*-moving-mnist-small`` runs);
 - moving-shapes: the text-to-video judge, scored per attribute on a fresh draw (seed 1,
   1,000 clips).
 
@@ -17,7 +19,7 @@ Classifiers missing from ``--runs`` (default ``runs/``) are trained first with t
 recipes (``genlab train eval-<name>-classifier``). ``--quick`` scores 500 images each.
 
     python benchmarks/eval_classifiers.py [--quick] [--runs runs] [--mnist-root DIR]
-        [--only mnist,digits,shapes,fsdd,moving-mnist,moving-shapes]
+        [--only mnist,digits,shapes,fsdd,moving-mnist,moving-mnist-small,moving-shapes]
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ def heldout(name: str, mnist_root: str):
     if name == "moving-mnist":
         cfg = DATASETS["moving-mnist"].config(root=mnist_root, split="test", n=1000)
         return cfg, "moving-mnist test split, 1,000 clips"
+    if name == "moving-mnist-small":  # one 14x14 digit on 32x32 (dit-moving-mnist-small)
+        small = {"image_size": 32, "digit_size": 14, "digits": 1}
+        cfg = DATASETS["moving-mnist"].config(root=mnist_root, split="test", n=1000, **small)
+        return cfg, "moving-mnist (one digit, 32x32) test split, 1,000 clips"
     if name == "moving-shapes":
         return DATASETS["moving-shapes"].config(seed=1, n=1000), "moving-shapes seed 1, n 1000"
     return DATASETS["shapes"].config(seed=1, n=2000), "shapes seed 1, n 2000"
@@ -66,7 +72,7 @@ def main() -> None:
     _machine.report()
     rows = []
     for name in args.only.split(","):
-        ov = [f"data.root={args.mnist_root}"] if name in ("mnist", "moving-mnist") else []
+        ov = [f"data.root={args.mnist_root}"] if name.startswith(("mnist", "moving-mnist")) else []
         tic = time.perf_counter()
         run = ensure_classifier(name, Path(args.runs) / f"eval-{name}-classifier", ov)
         ext = get_extractor(name, path=run)

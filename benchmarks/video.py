@@ -8,8 +8,10 @@ frame prediction against its floors and published figures, and rollout drift.
     python benchmarks/video.py --cost        # benchmarks/video_cost.py's table
 
 Every figure is on held-out clips (``moving-mnist`` ``split=test``: digits from MNIST
-test images [8000, 10000)) and uses the local features of the 3-D CNN
-(``genlab train eval-moving-mnist-classifier``):
+test images [8000, 10000)) of the measured runs' geometry (canvas, digit size, digits,
+speed: the standard protocol, or one digit on 32x32 for the ``*-moving-mnist-small`` runs,
+with ``--classifier runs/eval-moving-mnist-small-classifier``) and uses the local
+features of the 3-D CNN (``genlab train eval-moving-mnist-classifier``):
 
 - **sanity** (no generator): FVD, per-frame FID (frames through the MNIST classifier,
   resized to 28x28; skipped without ``--mnist``), temporal consistency (the mean cosine
@@ -45,7 +47,7 @@ from genlab.families import family_of
 from genlab.families.base import continue_video
 from genlab.metrics import video as V
 from genlab.metrics.features import classifier_extractor
-from genlab.runs import draw, load_model, sampler_config
+from genlab.runs import draw, load_model, read_experiment, sampler_config
 from genlab.sampling.video import predict_frames
 from genlab.viz import save_video_samples
 
@@ -53,10 +55,34 @@ PUBLISHED_MSE = {"ConvLSTM (Shi et al. 2015)": 46.3, "SimVP (Gao et al. 2022)": 
 CONTEXT, FUTURE = 10, 10
 
 
+# the Moving MNIST geometry of the held-out clips (canvas, digit size, digits, speed):
+# the standard protocol, or that of the runs measured (set in main)
+GEOMETRY = {}
+
+
 def held_out(n: int, seed: int = 0, frames: int = 20) -> torch.Tensor:
-    """``n`` held-out Moving MNIST clips ``(n, 1, frames, 64, 64)``."""
-    cfg = DATASETS["moving-mnist"].config(split="test", n=n, seed=seed, frames=frames)
+    """``n`` held-out Moving MNIST clips ``(n, 1, frames, S, S)`` of ``GEOMETRY``."""
+    cfg = DATASETS["moving-mnist"].config(split="test", n=n, seed=seed, frames=frames, **GEOMETRY)
     return build_dataset(cfg).x
+
+
+def set_geometry(runs: list[str]) -> str:
+    """Take the held-out clips' geometry from the first of ``runs`` (a Moving MNIST run
+    or its classifier); every other run must share it. Returns a line naming it."""
+    keys = ("image_size", "digit_size", "digits", "speed")
+    seen = {}
+    for run in runs:
+        data = read_experiment(Path(run)).data
+        if data.name != "moving-mnist":
+            raise SystemExit(
+                f"benchmarks/video.py: {run}: trained on {data.name}, not moving-mnist"
+            )
+        seen[run] = {k: getattr(data, k) for k in keys}
+    if len({tuple(g.values()) for g in seen.values()}) > 1:
+        raise SystemExit(f"benchmarks/video.py: the runs differ in Moving MNIST geometry: {seen}")
+    GEOMETRY.update(next(iter(seen.values()), {}))
+    g = {k: getattr(DATASETS["moving-mnist"].config(**GEOMETRY), k) for k in keys}
+    return ", ".join(f"{k} {v}" for k, v in g.items())
 
 
 def scores(x: torch.Tensor, real: dict, clip_ex, frame_ex) -> dict:
@@ -164,7 +190,7 @@ def context_use(run: str, n: int = 8, times=(0.3, 0.6, 0.9)) -> None:
 
 
 def predict(runs, n, examples) -> None:
-    real = held_out(n)  # (n, 1, 20, 64, 64)
+    real = held_out(n)  # (n, 1, 20, S, S)
     ctx, target = real[:, :, :CONTEXT], real[:, :, CONTEXT : CONTEXT + FUTURE]
     print(f"\nframe prediction: {n} held-out clips, {CONTEXT} frames in, {FUTURE} out")
     print(f"{'predictor':<34}{'MSE':>10}{'MAE':>10}{'SSIM':>8}{'PSNR':>8}")
@@ -239,6 +265,9 @@ def main() -> None:
         args.n, args.predict = 50, args.predict or []
     torch.set_num_threads(args.threads)
     _machine.report()
+    need_ex = args.sanity or args.runs or args.rollout
+    measured = (args.predict or []) + args.runs + args.rollout
+    print("held-out Moving MNIST:", set_geometry(measured + ([args.classifier] if need_ex else [])))
     if args.cost:
         import video_cost
 
@@ -246,7 +275,7 @@ def main() -> None:
         video_cost.latent_vs_pixel()
     if args.predict is not None:  # needs no feature network
         predict(args.predict, args.n, args.examples)
-    if not (args.sanity or args.runs or args.rollout):
+    if not need_ex:
         return
     clip_ex = classifier_extractor(args.classifier)
     frame_ex = classifier_extractor(args.mnist) if args.mnist else None

@@ -78,8 +78,14 @@ def _eval_video_extractors(args, metrics, name: str, made, device):
                 "kind=video)"
             )
         if made is not None and made != tuple(shape):  # checked before sampling
+            hint = ""
+            if not args.extractor and made == (1, 20, 32, 32) and name == "moving-mnist":
+                hint = (" (the one-digit 32x32 runs: --extractor "
+                        "runs/eval-moving-mnist-small-classifier, from `genlab train "
+                        "eval-moving-mnist-small-classifier`)")  # fmt: skip
             raise ConfigError(
-                f"--extractor: '{ext.name}' reads clips {tuple(shape)}; {args.run} makes {made}"
+                f"--extractor: '{ext.name}' reads clips {tuple(shape)}; {args.run} makes "
+                f"{made}{hint}"
             )
     frame_ext, why = None, ""
     if "frame_fid" in metrics or "consistency" in metrics:

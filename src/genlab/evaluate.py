@@ -434,14 +434,15 @@ def table(result: dict) -> str:
 
 
 def ensure_classifier(name: str, run: str | Path | None = None, overrides=()) -> Path:
-    """The run directory of domain classifier ``name``, training it first (recipe
-    ``eval-<name>-classifier`` with ``overrides``) if it holds no finished run.
+    """The run directory of classifier ``name`` (a domain, or any recipe
+    ``eval-<name>-classifier`` such as ``moving-mnist-small``), training it first with
+    that recipe and ``overrides`` if it holds no finished run.
     For benchmarks and scripts; ``genlab eval`` never trains implicitly."""
     from genlab.metrics.features import DOMAINS, default_classifier_dir
-    from genlab.recipes import get_recipe
+    from genlab.recipes import RECIPES, get_recipe
     from genlab.runs import fit, override
 
-    if name not in DOMAINS:
+    if name not in DOMAINS and f"eval-{name}-classifier" not in RECIPES:
         raise ConfigError(f"ensure_classifier: unknown domain {name!r}; choose from {DOMAINS}")
     run = Path(run) if run else default_classifier_dir(name)
     if not (run / "ema.safetensors").is_file():

@@ -158,14 +158,16 @@ def test_factored_equals_full_for_one_frame():
     assert not torch.allclose(fact(x, t), full(x, t), atol=1e-3)
 
 
-def test_temporal_layers_start_as_the_image_dit():
+@pytest.mark.parametrize("pos_init", ["random", "sincos"])
+def test_temporal_layers_start_as_the_image_dit(pos_init):
     """Load a (randomised) image DiT into the video DiT with temporal layers: only the
     temporal layers and pos_time are missing, and every frame's output is the image DiT's
-    on that frame alone."""
+    on that frame alone (with sine-cosine positions too: the frame table is added inside
+    the temporal layers, whose output starts at zero)."""
     torch.manual_seed(1)
-    image = randomise_(DiT(DiTConfig(in_channels=2, image_size=8, patch=2, hidden=16,
-                                     depth=2, heads=2, num_classes=3)))  # fmt: skip
-    video = video_dit("temporal_layers", num_classes=3).eval()
+    image = randomise_(DiT(DiTConfig(in_channels=2, image_size=8, patch=2, hidden=16, depth=2,
+                                     heads=2, num_classes=3, pos_init=pos_init)))  # fmt: skip
+    video = video_dit("temporal_layers", num_classes=3, pos_init=pos_init).eval()
     res = video.load_state_dict(image.state_dict(), strict=False)
     assert res.unexpected_keys == []
     assert set(res.missing_keys) == {"pos_time"} | {
@@ -356,3 +358,49 @@ def test_attention_flops_closed_form_and_masks():
     assert full == 6_710_886_400 and fact == 361_758_720
     with pytest.raises(ValueError, match="attention mode 'axial'"):
         attention_flops("axial", t, s, d)
+
+
+def test_small_attention_recipes_are_at_equal_parameters():
+    """dit-{,full-,temporal-}moving-mnist-small differ only in model.attention and the
+    width that brings each to the divided network's parameter count (within 2.5%)."""
+    import dataclasses
+
+    from genlab.models import build_model
+    from genlab.recipes import RECIPES
+
+    names = (("divided", ""), ("full", "full-"), ("temporal_layers", "temporal-"))
+    exps = {a: RECIPES[f"dit-{p}moving-mnist-small"].make() for a, p in names}
+    n = {a: sum(p.numel() for p in build_model(e.model).parameters()) for a, e in exps.items()}
+    assert abs(n["full"] / n["divided"] - 1) < 0.025
+    assert abs(n["temporal_layers"] / n["divided"] - 1) < 0.025
+    base = dataclasses.asdict(exps["divided"])
+    for a, e in exps.items():
+        assert e.model.attention == a
+        other = dataclasses.asdict(e)
+        other["model"]["attention"], other["model"]["hidden"] = "divided", 128
+        other["recipe"] = base["recipe"]
+        assert other == base
+
+
+@pytest.mark.parametrize("mode", ["full", "divided", "temporal_layers"])
+def test_sincos_positions_tell_the_frames_apart(mode):
+    """With pos_init=sincos the frames' positions start as the frame index's sine-cosine
+    table (full, divided: pos_time; temporal_layers: pos_time stays zero and each inserted
+    layer adds the table to its input), so the network is not equivariant to reordering
+    the frames; with no time position (pos_time zero, no table) it is."""
+    from genlab.nn.embed import sincos_grid
+
+    m = randomise_(video_dit(mode, pos_init="sincos"), keep=("pos",)).eval()
+    x, t, perm = torch.randn(2, 2, 4, 8, 8), torch.rand(2), torch.tensor([2, 0, 3, 1])
+    if mode == "temporal_layers":
+        assert m.pos_time.abs().max() == 0
+        torch.testing.assert_close(m.temporal[0].pos, sincos_grid((4,), 16))
+    else:
+        torch.testing.assert_close(m.pos_time.data, sincos_grid((4,), 16))
+    with torch.no_grad():
+        moved = (m(x[:, :, perm], t) - m(x, t)[:, :, perm]).abs().max()
+        assert moved > 1e-3  # the frame order matters
+        m.pos_time.zero_()
+        for layer in m.temporal or ():
+            layer.pos = None
+        torch.testing.assert_close(m(x[:, :, perm], t), m(x, t)[:, :, perm], rtol=1e-4, atol=1e-5)

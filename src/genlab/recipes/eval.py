@@ -14,6 +14,8 @@ multi-label heads).
 
 from __future__ import annotations
 
+import dataclasses
+
 from genlab.data import DATASETS
 from genlab.data.configs import MNIST_ROOT, TRAIN_STOP, caption_words
 from genlab.experiment import Experiment, TrainConfig
@@ -113,6 +115,16 @@ def moving_mnist_classifier() -> Experiment:
     return exp
 
 
+def moving_mnist_small_classifier() -> Experiment:
+    """:func:`moving_mnist_classifier` on the clips of ``dit-moving-mnist-small`` (one
+    14x14 digit on a 32x32 canvas, 20 frames): its FVD features. 2,000 steps of 32."""
+    exp = moving_mnist_classifier()
+    exp.recipe = "eval-moving-mnist-small-classifier"
+    exp.data = DATASETS["moving-mnist"].config(image_size=32, digit_size=14, digits=1)
+    exp.model = dataclasses.replace(exp.model, image_size=32)
+    return exp
+
+
 def shapes_clip() -> Experiment:
     """A CLIP-style dual encoder of ``shapes`` images and captions (every combination;
     seed 0, other seeds held out), the feature network of ``--metrics clip``: the
@@ -142,6 +154,10 @@ RECIPES = {
     ),
     "eval-moving-mnist-classifier": Recipe(
         moving_mnist_classifier, "Moving MNIST 3-D CNN (digits and directions present) for FVD"
+    ),
+    "eval-moving-mnist-small-classifier": Recipe(
+        moving_mnist_small_classifier,
+        "3-D CNN of one-digit 32x32 Moving MNIST (dit-moving-mnist-small's FVD features)",
     ),
     "clip-shapes": Recipe(shapes_clip, "CLIP-style dual encoder of shapes images and captions"),
 }

@@ -61,6 +61,41 @@ def dit_moving_mnist(attention: str = "divided") -> Experiment:
     )
 
 
+# ------------------------------------- the attention comparison at a scale a CPU trains
+#
+# One digit (resized to 14x14) bouncing on a 32x32 canvas, 20 frames: the standard
+# protocol at half scale with one digit. The DiT uses 8x8-pixel x 1-frame patches (16
+# tokens a frame, 320 a clip), depth 4, 4 heads, and each attention mode gets the width
+# that brings it to 1.75 M parameters (divided 128: 1,753,408; temporal layers 136:
+# 1,752,560; full 148: 1,714,792, 2.2% fewer), so the modes compare at equal parameters
+# and equal steps (``benchmarks/video.py --runs``, ``--predict``; docs/video.md).
+# Times are shifted towards noise, in training and in the sampler's grid (SD3's
+# resolution shift t -> s t / (1 + (s - 1) t), Esser et al. 2024, sec. 5.3.2, with
+# s = 4 ~ sqrt(20): the 20 frames repeat one digit, so its place and path are settled
+# at higher noise than a single frame's; unshifted, these runs still drew each frame's
+# blob in a place of its own at step 1,500).
+SMALL_WIDTH = {"divided": 128, "temporal_layers": 136, "full": 148}
+
+
+def dit_moving_mnist_small(attention: str = "divided") -> Experiment:
+    """:func:`dit_moving_mnist` on one 14x14 digit in a 32x32 canvas (20 frames), widths
+    in ``SMALL_WIDTH`` (equal parameters), sine-cosine positions in space and time, times
+    shifted by 4: 2,500 steps of 8 clips, about 0.65 s a step on one CPU thread."""
+    model = DiTConfig(
+        dims=3, in_channels=1, frames=20, image_size=32, patch=8, temporal_patch=1,
+        hidden=SMALL_WIDTH[attention], depth=4, heads=4, attention=attention, inpaint=True,
+        pos_init="sincos",
+    )  # fmt: skip
+    data = DATASETS["moving-mnist"].config(n=CLIPS, image_size=32, digit_size=14, digits=1)
+    return Experiment(
+        data=data,
+        model=model,
+        objective=DenoiseConfig(t_density="logit_normal", t_shift=4.0, cond_drop=0.0),
+        sampler=DiffusionSamplerConfig(name="dpmpp_2m", steps=20, grid="shifted", shift=4.0),
+        train=_train(2500, 8, 5e-4),
+    )
+
+
 def video_klae() -> Experiment:
     """The causal video KL autoencoder (``video-klae-small``: 1x20x64x64 -> 4x5x16x16,
     Laplace reconstruction, KL weight 1e-3) and a 3-D patch discriminator (hinge, weight
@@ -173,6 +208,18 @@ RECIPES = {
     "dit-temporal-moving-mnist": Recipe(
         partial(dit_moving_mnist, "temporal_layers"),
         "dit-moving-mnist as an image DiT with inserted temporal layers",
+    ),
+    "dit-moving-mnist-small": Recipe(
+        dit_moving_mnist_small,
+        "dit-moving-mnist at half scale (one digit, 32x32), divided attention, 1.75 M params",
+    ),
+    "dit-full-moving-mnist-small": Recipe(
+        partial(dit_moving_mnist_small, "full"),
+        "dit-moving-mnist-small with full 3-D attention (equal parameters)",
+    ),
+    "dit-temporal-moving-mnist-small": Recipe(
+        partial(dit_moving_mnist_small, "temporal_layers"),
+        "dit-moving-mnist-small as an image DiT with temporal layers (equal parameters)",
     ),
     "video-klae-moving-mnist": Recipe(
         video_klae, "causal 3-D conv KL autoencoder (4x time, 4x space) + 3-D patch D"
