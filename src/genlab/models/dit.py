@@ -38,8 +38,8 @@ of an image DiT's) plus a temporal ``pos_time (1, T', D)``, broadcast to every t
 clip of fewer than ``T`` frames reads the first rows of ``pos_time``. With ``pos_init =
 "sincos"`` both start as sine-cosine tables (``pos_time`` of the frame index; with
 ``temporal_layers`` it stays at zero and each inserted layer adds the frame table to its
-own input instead). From ``N(0, 0.02^2)`` the frames are all but indistinguishable: a
-Moving MNIST DiT trained that way never used its known frames to predict the next ones.
+own input instead). From ``N(0, 0.02^2)`` the frames are all but indistinguishable to
+attention, and in Moving MNIST DiTs trained that way ``pos_time`` stayed near rms 0.01.
 (``frames = 0`` is the older cubic video, ``T = H = W``, one patch size and one ``pos
 (1, N, D)``.) ``attention`` picks how tokens meet, with ``a = Attn`` one multi-head
 self-attention:

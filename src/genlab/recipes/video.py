@@ -72,8 +72,9 @@ def dit_moving_mnist(attention: str = "divided") -> Experiment:
 # Times are shifted towards noise, in training and in the sampler's grid (SD3's
 # resolution shift t -> s t / (1 + (s - 1) t), Esser et al. 2024, sec. 5.3.2, with
 # s = 4 ~ sqrt(20): the 20 frames repeat one digit, so its place and path are settled
-# at higher noise than a single frame's; unshifted, these runs still drew each frame's
-# blob in a place of its own at step 1,500).
+# at higher noise than a single frame's). Positions start as sine-cosine tables in space
+# and time (model.pos_init=sincos): from N(0, 0.02^2) the learned frame positions of
+# these networks stayed near rms 0.01, the frames all but indistinguishable to attention.
 SMALL_WIDTH = {"divided": 128, "temporal_layers": 136, "full": 148}
 
 
