@@ -43,6 +43,7 @@ import _machine  # noqa: I001  (benchmarks/_machine.py: the load and threads lin
 import torch
 
 from genlab.data import DATASETS, build_dataset
+from genlab.errors import GenlabError
 from genlab.families import family_of
 from genlab.families.base import continue_video
 from genlab.metrics import video as V
@@ -79,8 +80,12 @@ def set_geometry(runs: list[str]) -> str:
             )
         seen[run] = {k: getattr(data, k) for k in keys}
     if len({tuple(g.values()) for g in seen.values()}) > 1:
-        raise SystemExit(f"benchmarks/video.py: the runs differ in Moving MNIST geometry: {seen}")
-    GEOMETRY.update(next(iter(seen.values()), {}))
+        raise SystemExit(
+            "benchmarks/video.py: the runs (and --classifier) differ in Moving MNIST "
+            f"geometry: {seen}"
+        )
+    standard = {k: getattr(DATASETS["moving-mnist"].config(), k) for k in keys}
+    GEOMETRY.update({k: v for k, v in next(iter(seen.values()), {}).items() if standard[k] != v})
     g = {k: getattr(DATASETS["moving-mnist"].config(**GEOMETRY), k) for k in keys}
     return ", ".join(f"{k} {v}" for k, v in g.items())
 
@@ -202,7 +207,7 @@ def predict(runs, n, examples) -> None:
 
     show("all-zero (black) frames", V.zero_prediction(ctx, FUTURE))
     show("copy the last frame", V.copy_last_frame(ctx, FUTURE))
-    for name, mse in PUBLISHED_MSE.items():
+    for name, mse in PUBLISHED_MSE.items() if not GEOMETRY else ():  # standard set only
         print(f"{name:<34}{mse:>10.1f}{'':>26}  published (OpenSTL, Tan et al. 2023)")
     for run in runs:
         context_use(run)
@@ -247,7 +252,12 @@ def rollout(runs, n, total, clip_ex, examples) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--classifier", default="runs/eval-moving-mnist-classifier")
+    ap.add_argument(
+        "--classifier",
+        default="",
+        help="default: runs/eval-moving-mnist-"
+        "classifier, or runs/eval-moving-mnist-small-classifier for 32x32 runs",
+    )
     ap.add_argument("--mnist", default="", help="an MNIST classifier run for per-frame FID")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
@@ -267,6 +277,9 @@ def main() -> None:
     _machine.report()
     need_ex = args.sanity or args.runs or args.rollout
     measured = (args.predict or []) + args.runs + args.rollout
+    if need_ex and not args.classifier:  # the classifier of the measured runs' clips
+        small = measured and read_experiment(Path(measured[0])).data.image_size == 32
+        args.classifier = f"runs/eval-moving-mnist{'-small' if small else ''}-classifier"
     print("held-out Moving MNIST:", set_geometry(measured + ([args.classifier] if need_ex else [])))
     if args.cost:
         import video_cost
@@ -288,4 +301,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GenlabError as e:  # a missing or damaged run: one line
+        raise SystemExit(f"benchmarks/video.py: {e}") from None

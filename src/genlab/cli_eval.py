@@ -50,7 +50,8 @@ def _eval_extractor(args, data_name: str, device):
 def _eval_video_extractors(args, metrics, name: str, made, device):
     """The networks of the video metrics: the video classifier whose clip features give
     ``fvd`` and whose heads read a text-to-video run's ``attributes`` (``--extractor``,
-    default ``runs/eval-moving-mnist-classifier`` for moving-mnist) and the image
+    default ``runs/eval-moving-mnist-classifier`` for moving-mnist and
+    ``runs/eval-moving-mnist-small-classifier`` for its 32x32 clips) and the image
     classifier of the frames (``frame_fid``, ``consistency``; ``FRAME_EXTRACTOR_FOR``, e.g.
     ``runs/eval-mnist-classifier``), checked against the clips ``made`` ``(C, T, H, W)``
     a run makes (None: not known yet) before sampling.
@@ -68,7 +69,19 @@ def _eval_video_extractors(args, metrics, name: str, made, device):
                 f"--extractor: no built-in video classifier for '{name}'; pass --extractor RUN "
                 "(a classifier run of kind=video on these clips)"
             )
-        ext = _eval_extractor(args, name, device)
+        own = not (args.extractor or args.inception_weights)
+        if own and name == "moving-mnist" and made is not None and made[-1] == 32:
+            # one digit on 32x32 (the *-moving-mnist-small runs): its own classifier
+            run = default_classifier_dir("moving-mnist-small")
+            if not (run / "config.yaml").is_file():
+                raise ConfigError(
+                    f"--extractor: {args.run} makes 32x32 Moving MNIST clips and {run} holds "
+                    "no classifier of them; train it with `genlab train "
+                    f"eval-moving-mnist-small-classifier --out {run}` or pass --extractor RUN"
+                )
+            ext = get_extractor("", path=run, device=device)
+        else:
+            ext = _eval_extractor(args, name, device)
         shape = ext.input_shape
         if shape is None or len(shape) != 4:
             what = "waveforms" if shape and len(shape) == 2 else "images"
@@ -78,14 +91,9 @@ def _eval_video_extractors(args, metrics, name: str, made, device):
                 "kind=video)"
             )
         if made is not None and made != tuple(shape):  # checked before sampling
-            hint = ""
-            if not args.extractor and made == (1, 20, 32, 32) and name == "moving-mnist":
-                hint = (" (the one-digit 32x32 runs: --extractor "
-                        "runs/eval-moving-mnist-small-classifier, from `genlab train "
-                        "eval-moving-mnist-small-classifier`)")  # fmt: skip
             raise ConfigError(
-                f"--extractor: '{ext.name}' reads clips {tuple(shape)}; {args.run} makes "
-                f"{made}{hint}"
+                f"--extractor: '{args.extractor or ext.name}' reads clips {tuple(shape)}; "
+                f"{args.run} makes {made}"
             )
     frame_ext, why = None, ""
     if "frame_fid" in metrics or "consistency" in metrics:

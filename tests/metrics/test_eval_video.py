@@ -260,3 +260,23 @@ def test_a_runs_data_root_may_move_but_not_its_data():
     assert exp.data.root != "/elsewhere/mnist"  # the run's own config is untouched
     with pytest.raises(ConfigError, match="data.frames: .* only data.root"):
         with_data_root(exp, SimpleNamespace(overrides=["data.frames=8"]))
+
+
+def test_a_32x32_moving_mnist_run_reads_the_small_classifier(tmp_path, capsys, monkeypatch):
+    """Without --extractor, a run of 32x32 Moving MNIST clips (the *-moving-mnist-small
+    recipes) is scored by runs/eval-moving-mnist-small-classifier; missing, that is one
+    line naming its recipe, never the 64x64 classifier's."""
+    mnist = SHARED_DATA / "mnist"
+    if not (mnist / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"real MNIST data not found at {mnist}")
+    tiny = tiny_overrides(
+        1,
+        **{"data.root": mnist, "data.n": 8, "model.hidden": 16, "model.depth": 1,
+           "model.heads": 2, "train.batch_size": 4, "sampler.steps": 2},
+    )  # fmt: skip
+    run = _train("dit-moving-mnist-small", tiny, tmp_path / "small")
+    monkeypatch.chdir(tmp_path)  # no classifiers in runs/ here
+    code, _, err = _eval(capsys, run, "--n", 2, "--metrics", "fvd")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "makes 32x32 Moving MNIST clips" in err
+    assert "genlab train eval-moving-mnist-small-classifier" in err
