@@ -25,6 +25,7 @@ recipes (``genlab train eval-<name>-classifier``). ``--quick`` scores 500 images
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import torch
 from genlab.data import DATASETS, build_dataset
 from genlab.evaluate import ensure_classifier
 from genlab.metrics.features import get_extractor
+from genlab.recipes import get_recipe
 
 # ../shared/data/mnist beside the repository (or beside a parent, for git worktrees)
 SHARED = next(
@@ -53,9 +55,9 @@ def heldout(name: str, mnist_root: str):
     if name == "moving-mnist":
         cfg = DATASETS["moving-mnist"].config(root=mnist_root, split="test", n=1000)
         return cfg, "moving-mnist test split, 1,000 clips"
-    if name == "moving-mnist-small":  # one 14x14 digit on 32x32 (dit-moving-mnist-small)
-        small = {"image_size": 32, "digit_size": 14, "digits": 1}
-        cfg = DATASETS["moving-mnist"].config(root=mnist_root, split="test", n=1000, **small)
+    if name == "moving-mnist-small":  # the classifier's own clips, held out
+        train = get_recipe("eval-moving-mnist-small-classifier").data
+        cfg = dataclasses.replace(train, root=mnist_root, split="test", n=1000)
         return cfg, "moving-mnist (one digit, 32x32) test split, 1,000 clips"
     if name == "moving-shapes":
         return DATASETS["moving-shapes"].config(seed=1, n=1000), "moving-shapes seed 1, n 1000"

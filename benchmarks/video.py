@@ -9,9 +9,9 @@ frame prediction against its floors and published figures, and rollout drift.
 
 Every figure is on held-out clips (``moving-mnist`` ``split=test``: digits from MNIST
 test images [8000, 10000)) of the measured runs' geometry (canvas, digit size, digits,
-speed: the standard protocol, or one digit on 32x32 for the ``*-moving-mnist-small`` runs,
-with ``--classifier runs/eval-moving-mnist-small-classifier``) and uses the local
-features of the 3-D CNN (``genlab train eval-moving-mnist-classifier``):
+speed: the standard protocol, or one digit on 32x32 for the ``*-moving-mnist-small`` runs)
+and uses the local features of the 3-D CNN (``genlab train eval-moving-mnist-classifier``,
+or ``eval-moving-mnist-small-classifier`` for 32x32 runs; ``--classifier`` to choose):
 
 - **sanity** (no generator): FVD, per-frame FID (frames through the MNIST classifier,
   resized to 28x28; skipped without ``--mnist``), temporal consistency (the mean cosine
@@ -44,10 +44,11 @@ import torch
 
 from genlab.data import DATASETS, build_dataset
 from genlab.errors import GenlabError
+from genlab.evaluate import video_classifier_domain
 from genlab.families import family_of
 from genlab.families.base import continue_video
 from genlab.metrics import video as V
-from genlab.metrics.features import classifier_extractor
+from genlab.metrics.features import classifier_extractor, default_classifier_dir
 from genlab.runs import draw, load_model, read_experiment, sampler_config
 from genlab.sampling.video import predict_frames
 from genlab.viz import save_video_samples
@@ -278,8 +279,8 @@ def main() -> None:
     need_ex = args.sanity or args.runs or args.rollout
     measured = (args.predict or []) + args.runs + args.rollout
     if need_ex and not args.classifier:  # the classifier of the measured runs' clips
-        small = measured and read_experiment(Path(measured[0])).data.image_size == 32
-        args.classifier = f"runs/eval-moving-mnist{'-small' if small else ''}-classifier"
+        side = read_experiment(Path(measured[0])).data.image_size if measured else 64
+        args.classifier = str(default_classifier_dir(video_classifier_domain("moving-mnist", side)))
     print("held-out Moving MNIST:", set_geometry(measured + ([args.classifier] if need_ex else [])))
     if args.cost:
         import video_cost

@@ -59,7 +59,7 @@ def _eval_video_extractors(args, metrics, name: str, made, device):
     Without the frame classifier, a default ``frame_fid`` is dropped and ``consistency``
     reads pixels; ``note`` says so in one line. Returns ``(ext, frame_ext, metrics,
     note)``."""
-    from genlab.evaluate import EXTRACTOR_FOR, FRAME_EXTRACTOR_FOR
+    from genlab.evaluate import EXTRACTOR_FOR, FRAME_EXTRACTOR_FOR, video_classifier_domain
     from genlab.metrics.features import default_classifier_dir, get_extractor
 
     ext = None
@@ -70,14 +70,14 @@ def _eval_video_extractors(args, metrics, name: str, made, device):
                 "(a classifier run of kind=video on these clips)"
             )
         own = not (args.extractor or args.inception_weights)
-        if own and name == "moving-mnist" and made is not None and made[-1] == 32:
-            # one digit on 32x32 (the *-moving-mnist-small runs): its own classifier
-            run = default_classifier_dir("moving-mnist-small")
+        domain = video_classifier_domain(name, made[-1]) if made else EXTRACTOR_FOR.get(name)
+        if own and domain != EXTRACTOR_FOR.get(name):  # 32x32 Moving MNIST: its own
+            run = default_classifier_dir(domain)
             if not (run / "config.yaml").is_file():
                 raise ConfigError(
-                    f"--extractor: {args.run} makes 32x32 Moving MNIST clips and {run} holds "
-                    "no classifier of them; train it with `genlab train "
-                    f"eval-moving-mnist-small-classifier --out {run}` or pass --extractor RUN"
+                    f"--extractor: {args.run} makes {made[-1]}x{made[-1]} Moving MNIST clips and "
+                    f"{run} holds no classifier of them; train it with `genlab train "
+                    f"eval-{domain}-classifier --out {run}` or pass --extractor RUN"
                 )
             ext = get_extractor("", path=run, device=device)
         else:

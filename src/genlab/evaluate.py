@@ -35,6 +35,17 @@ DEFAULT_N = {"video": 500}
 SOFTMAX_METRICS = ("is", "mis", "am", "acc", "stacked")
 
 
+def video_classifier_domain(data_name: str, image_size: int) -> str | None:
+    """The classifier whose clip features judge video data ``data_name`` of side
+    ``image_size``: ``"moving-mnist-small"`` for Moving MNIST on the half-scale canvas of
+    the ``*-moving-mnist-small`` recipes, else ``EXTRACTOR_FOR``'s (None: no built-in)."""
+    from genlab.recipes.video import SMALL_MOVING_MNIST
+
+    if data_name == "moving-mnist" and image_size == SMALL_MOVING_MNIST["image_size"]:
+        return "moving-mnist-small"
+    return EXTRACTOR_FOR.get(data_name)
+
+
 def default_n(modality: str) -> int:
     """How many samples ``genlab eval`` draws when ``--n`` is not given."""
     return DEFAULT_N.get(modality, 10_000)

@@ -23,6 +23,7 @@ from genlab.models import preset
 from genlab.models.configs import DualEncoderConfig
 from genlab.objectives.configs import ClassifyConfig, ContrastiveConfig
 from genlab.recipes.base import Recipe
+from genlab.recipes.video import SMALL_MOVING_MNIST
 from genlab.sampling.configs import ClassifierEvalConfig
 
 
@@ -120,8 +121,8 @@ def moving_mnist_small_classifier() -> Experiment:
     14x14 digit on a 32x32 canvas, 20 frames): its FVD features. 2,000 steps of 32."""
     exp = moving_mnist_classifier()
     exp.recipe = "eval-moving-mnist-small-classifier"
-    exp.data = DATASETS["moving-mnist"].config(image_size=32, digit_size=14, digits=1)
-    exp.model = dataclasses.replace(exp.model, image_size=32)
+    exp.data = DATASETS["moving-mnist"].config(**SMALL_MOVING_MNIST)
+    exp.model = dataclasses.replace(exp.model, image_size=exp.data.image_size)
     return exp
 
 

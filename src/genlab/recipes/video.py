@@ -76,6 +76,7 @@ def dit_moving_mnist(attention: str = "divided") -> Experiment:
 # and time (model.pos_init=sincos): from N(0, 0.02^2) the learned frame positions of
 # these networks stayed near rms 0.01, the frames all but indistinguishable to attention.
 SMALL_WIDTH = {"divided": 128, "temporal_layers": 136, "full": 148}
+SMALL_MOVING_MNIST = {"image_size": 32, "digit_size": 14, "digits": 1}  # data.* keys
 
 
 def dit_moving_mnist_small(attention: str = "divided") -> Experiment:
@@ -87,7 +88,7 @@ def dit_moving_mnist_small(attention: str = "divided") -> Experiment:
         hidden=SMALL_WIDTH[attention], depth=4, heads=4, attention=attention, inpaint=True,
         pos_init="sincos",
     )  # fmt: skip
-    data = DATASETS["moving-mnist"].config(n=CLIPS, image_size=32, digit_size=14, digits=1)
+    data = DATASETS["moving-mnist"].config(n=CLIPS, **SMALL_MOVING_MNIST)
     return Experiment(
         data=data,
         model=model,
