@@ -117,3 +117,47 @@ def test_loss_falls_on_a_tiny_overfit(path, target):
         losses.append(float(loss.detach().mean()))
     first, last = sum(losses[:15]) / 15, sum(losses[-15:]) / 15
     assert last < 0.7 * first, (first, last)
+
+
+class Oracle(torch.nn.Module):
+    """Predicts the exact velocity on the values to generate (mask 1), and garbage (+5) on
+    the known ones; it rebuilds the velocity from x_t and the clean clip it is handed."""
+
+    def __init__(self, x):
+        super().__init__()
+        self.x, self.w = x, torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x_t, t, cond):
+        tt = t.view(-1, *[1] * (x_t.dim() - 1)).double()
+        eps = (x_t.double() - (1 - tt) * self.x.double()) / tt  # linear path: x_t = (1-t)x + t eps
+        v = (eps - self.x.double()).float()
+        return torch.where(cond["mask"].bool().expand_as(v), v, v + 5) + self.w
+
+
+def test_masked_loss_averages_over_the_values_to_generate_only():
+    """objective.masked_loss: an oracle exact on the frames to predict and wrong by 5 on
+    the known ones scores 0 masked and 25 x (known fraction) unmasked; a clip with nothing
+    to generate scores 0."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 2, 6, 4, 4, generator=g)  # (B, C, T, H, W)
+    m = torch.ones(3, 1, 6, 4, 4)
+    m[0, :, :2] = 0  # 2 known frames of 6
+    m[1] = 0  # all known
+    b = {"x": x, "cond": {"mask": m}}
+    p = build_path("linear")
+    kw = dict(path=p, target="velocity")
+    masked, _ = denoising_loss(Oracle(x), b, torch.Generator().manual_seed(1), masked=True, **kw)
+    whole, _ = denoising_loss(Oracle(x), b, torch.Generator().manual_seed(1), **kw)
+    torch.testing.assert_close(masked, torch.zeros(3), atol=1e-3, rtol=0)
+    torch.testing.assert_close(whole, torch.tensor([25 * 2 / 6, 25.0, 0.0]), atol=1e-3, rtol=0)
+
+
+def test_masked_loss_needs_an_inpainting_network():
+    from genlab.families.diffusion import pixel_loss
+    from genlab.recipes import get_recipe
+
+    plain = ["objective.masked_loss=true", "model.inpaint=false"]
+    exp = get_recipe("dit-moving-mnist-small", plain)
+    with pytest.raises(ConfigError, match=r"objective.masked_loss: needs an inpainting network"):
+        pixel_loss(exp)
+    assert callable(pixel_loss(get_recipe("dit-predict-moving-mnist-small")))

@@ -213,6 +213,11 @@ def pixel_loss(exp: Experiment):
         cond_drop=o.cond_drop,
         null_cond=null_cond(exp),
     )
+    if o.masked_loss and not getattr(exp.model, "inpaint", False):
+        raise ConfigError(
+            "objective.masked_loss: needs an inpainting network (model.inpaint=true), "
+            f"which {exp.model.arch} is not"
+        )
     if exp.text.encoder:
         table = prompts.caption_table(exp.text, exp.data)  # every caption, encoded once
 
@@ -241,7 +246,7 @@ def pixel_loss(exp: Experiment):
         """The same loss with a random mask and masked image in each sample's condition
         (``genlab.objectives.masks``)."""
         cond_batch = with_inpaint_cond(batch, generator, context=o.context_frames)
-        return plain(model, cond_batch, generator)
+        return plain(model, cond_batch, generator, masked=o.masked_loss)
 
     return inpaint_loss
 

@@ -44,6 +44,9 @@ class DenoiseConfig:
     # video inpainting networks (model.inpaint on (B, C, T, H, W) data): how many leading
     # frames the training masks keep known (frame prediction); 0: a random number per clip
     context_frames: int = 0
+    # inpainting networks (model.inpaint): average the loss over the values to generate
+    # (mask 1) only, not the known ones the condition already holds
+    masked_loss: bool = False
 
     def __post_init__(self):
         if self.context_frames < 0:

@@ -92,6 +92,7 @@ def denoising_loss(
     min_snr_gamma: float = 5.0,
     cond_drop: float = 0.0,
     null_cond: dict | None = None,
+    masked: bool = False,
 ) -> tuple[Tensor, dict]:
     """Per-sample denoising loss ``(B,)`` and logs.
 
@@ -100,6 +101,12 @@ def denoising_loss(
         batch: ``{"x": (B, *S), "cond": {...}}``.
         generator: the source of all randomness here (t, noise, dropout), on CPU.
         null_cond: per-key null values for condition dropout, e.g. ``{"class": tensor(10)}``.
+        masked: average each sample's squared error over the values its
+            ``cond["mask"]`` ``(B, 1, *S)`` marks 1 (to generate) only, not over the known
+            ones (``objective.masked_loss``; a sample with nothing to generate scores 0).
+
+    Raises:
+        KeyError: ``masked`` without ``cond["mask"]``.
     """
     x = batch["x"]
     t = sample_t(
@@ -118,7 +125,12 @@ def denoising_loss(
         cond = drop(cond, cond_drop, null_cond, generator)
     x_t = path.sample(x, eps, t)
     pred = model(x_t, t.to(x.device, torch.float32), cond)
-    err = (pred.float() - path_target(path, target, x, eps, t).float()).pow(2).flatten(1).mean(1)
+    sq = (pred.float() - path_target(path, target, x, eps, t).float()).pow(2)  # (B, *S)
+    if masked:
+        m = batch["cond"]["mask"].float().expand_as(sq)  # (B, *S), 1 = to generate
+        err = (sq * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)
+    else:
+        err = sq.flatten(1).mean(1)
     w = loss_weight(path, t, weighting, sigma_data, min_snr_gamma, target).to(err)
     loss = w * err
     return loss, t_bins(loss, t)
