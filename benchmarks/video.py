@@ -3,7 +3,8 @@ frame prediction against its floors and published figures, and rollout drift.
 
     python benchmarks/video.py [--classifier runs/eval-moving-mnist-classifier]
         [--mnist runs/eval-mnist-classifier] [--n 200] [--threads 2]
-        [--sanity] [--runs RUN ...] [--predict RUN ...] [--rollout RUN ...]
+        [--sanity] [--runs RUN ...] [--predict RUN ...] [--recon RUN ...]
+        [--rollout RUN ...]
         [--rollout-n 50] [--frames 60] [--examples docs/video]
     python benchmarks/video.py --cost        # benchmarks/video_cost.py's table
 
@@ -28,6 +29,9 @@ or ``eval-moving-mnist-small-classifier`` for 32x32 runs; ``--classifier`` to ch
   MAE per frame (summed over pixels on [0, 1], averaged over frames and clips) and SSIM,
   beside the all-zero and copy-last-frame floors measured here and the published
   ConvLSTM (Shi et al. 2015) and SimVP (Gao et al. 2022) MSEs as OpenSTL reports them.
+- **recon**: a video autoencoder's reconstructions of the held-out clips (the posterior
+  mean decoded), scored as generated clips (FVD, frame FID, consistency: the ceiling of
+  latent diffusion on it) and per frame against the originals (MSE, MAE, SSIM, PSNR).
 - **rollout**: clips of 60 frames (a generated window of 20, then windows of 10 new
   frames after 10 known ones); FVD of frames 41-60 against frames 1-20 of the same clips
   and against real clips: the drift of a model trained on 20 frames.
@@ -44,7 +48,7 @@ import torch
 
 from genlab.data import DATASETS, build_dataset
 from genlab.errors import GenlabError
-from genlab.evaluate import video_classifier_domain
+from genlab.evaluate import MOVING_MNIST_GEOMETRY, video_classifier_domain
 from genlab.families import family_of
 from genlab.families.base import continue_video
 from genlab.metrics import video as V
@@ -71,7 +75,7 @@ def held_out(n: int, seed: int = 0, frames: int = 20) -> torch.Tensor:
 def set_geometry(runs: list[str]) -> str:
     """Take the held-out clips' geometry from the first of ``runs`` (a Moving MNIST run
     or its classifier); every other run must share it. Returns a line naming it."""
-    keys = ("image_size", "digit_size", "digits", "speed")
+    keys = MOVING_MNIST_GEOMETRY
     seen = {}
     for run in runs:
         data = read_experiment(Path(run)).data
@@ -228,6 +232,33 @@ def predict(runs, n, examples) -> None:
             save_video_samples(both, Path(examples) / f"{Path(run).name}-predict.png", 8)
 
 
+@torch.no_grad()
+def recon(runs, real, clip_ex, frame_ex, examples) -> None:
+    """Each autoencoder run's reconstructions of ``real`` against ``real`` itself."""
+    ref = reference(real, clip_ex, frame_ex)
+    print(f"\nreconstructions of {len(real)} held-out clips (the reference)")
+    header()
+    for run in runs:
+        exp, model = load_model(Path(run), "ema", "cpu")
+        if not hasattr(model, "reconstruct") or exp.model.input_shape() != tuple(real.shape[1:]):
+            raise SystemExit(
+                f"benchmarks/video.py: --recon {run}: not an autoencoder of these clips"
+            )
+        t0 = time.perf_counter()
+        x = torch.cat([model.reconstruct(real[lo : lo + 25]) for lo in range(0, len(real), 25)])
+        secs = time.perf_counter() - t0
+        p = V.prediction_scores(x.clamp(-1, 1), real)
+        per = f"MSE {p['mse']:.1f} MAE {p['mae']:.1f} SSIM {p['ssim']:.3f} PSNR {p['psnr']:.2f}"
+        row(
+            Path(run).name,
+            scores(x, ref, clip_ex, frame_ex),
+            f"{per}; {len(real) / secs:.1f} clips/s",
+        )
+        if examples:
+            both = torch.cat([real[:8], x[:8].clamp(-1, 1)])
+            save_video_samples(both, Path(examples) / f"{Path(run).name}-recon.png", 8)
+
+
 def rollout(runs, n, total, clip_ex, examples) -> None:
     real = held_out(n)
     print(f"\nrollout to {total} frames: {n} clips per run; FVD of 20-frame segments")
@@ -265,6 +296,7 @@ def main() -> None:
     ap.add_argument("--sanity", action="store_true")
     ap.add_argument("--runs", nargs="*", default=[])
     ap.add_argument("--predict", nargs="*", help="the floors, and these runs' predictions")
+    ap.add_argument("--recon", nargs="*", default=[], help="video autoencoder runs")
     ap.add_argument("--rollout", nargs="*", default=[])
     ap.add_argument("--frames", type=int, default=60, help="rollout length")
     ap.add_argument("--rollout-n", type=int, default=50, help="clips rolled out per run")
@@ -276,8 +308,8 @@ def main() -> None:
         args.n, args.predict = 50, args.predict or []
     torch.set_num_threads(args.threads)
     _machine.report()
-    need_ex = args.sanity or args.runs or args.rollout
-    measured = (args.predict or []) + args.runs + args.rollout
+    need_ex = args.sanity or args.runs or args.rollout or args.recon
+    measured = (args.predict or []) + args.runs + args.recon + args.rollout
     if need_ex and not args.classifier:  # the classifier of the measured runs' clips
         side = read_experiment(Path(measured[0])).data.image_size if measured else 64
         args.classifier = str(default_classifier_dir(video_classifier_domain("moving-mnist", side)))
@@ -297,6 +329,8 @@ def main() -> None:
         sanity(held_out(args.n), held_out(args.n, seed=1), clip_ex, frame_ex, args.examples)
     if args.runs:
         generators(args.runs, held_out(args.n), args.n, clip_ex, frame_ex, args.examples)
+    if args.recon:
+        recon(args.recon, held_out(args.n), clip_ex, frame_ex, args.examples)
     if args.rollout:
         rollout(args.rollout, args.rollout_n, args.frames, clip_ex, args.examples)
 

@@ -47,19 +47,25 @@ def _eval_extractor(args, data_name: str, device):
     return get_extractor(EXTRACTOR_FOR[data_name], device=device)
 
 
-def _eval_video_extractors(args, metrics, name: str, made, device):
+def _eval_video_extractors(args, metrics, name: str, made, device, data=None):
     """The networks of the video metrics: the video classifier whose clip features give
     ``fvd`` and whose heads read a text-to-video run's ``attributes`` (``--extractor``,
     default ``runs/eval-moving-mnist-classifier`` for moving-mnist and
     ``runs/eval-moving-mnist-small-classifier`` for its 32x32 clips) and the image
     classifier of the frames (``frame_fid``, ``consistency``; ``FRAME_EXTRACTOR_FOR``, e.g.
     ``runs/eval-mnist-classifier``), checked against the clips ``made`` ``(C, T, H, W)``
-    a run makes (None: not known yet) before sampling.
+    a run makes (None: not known yet) and the geometry of the run's Moving MNIST
+    ``data`` (its canvas, digit size, digits and speed) before sampling.
 
     Without the frame classifier, a default ``frame_fid`` is dropped and ``consistency``
     reads pixels; ``note`` says so in one line. Returns ``(ext, frame_ext, metrics,
     note)``."""
-    from genlab.evaluate import EXTRACTOR_FOR, FRAME_EXTRACTOR_FOR, video_classifier_domain
+    from genlab.evaluate import (
+        EXTRACTOR_FOR,
+        FRAME_EXTRACTOR_FOR,
+        video_classifier_domain,
+        video_geometry_mismatch,
+    )
     from genlab.metrics.features import default_classifier_dir, get_extractor
 
     ext = None
@@ -94,6 +100,12 @@ def _eval_video_extractors(args, metrics, name: str, made, device):
             raise ConfigError(
                 f"--extractor: '{args.extractor or ext.name}' reads clips {tuple(shape)}; "
                 f"{args.run} makes {made}"
+            )
+        differ = video_geometry_mismatch(data, ext.data) if data is not None else ""
+        if differ:  # same clip shape, other clips: its features would not describe them
+            raise ConfigError(
+                f"--extractor: '{args.extractor or ext.name}' was trained on Moving MNIST "
+                f"with {differ}; pass --extractor RUN, a classifier of {args.run}'s clips"
             )
     frame_ext, why = None, ""
     if "frame_fid" in metrics or "consistency" in metrics:
@@ -360,7 +372,10 @@ def cmd_eval(args) -> int:
     note = ""
     if modality == "video" and image_metrics:
         made = clip_shape(stored.data) if stored is not None else None  # (C, T, H, W)
-        ext, frame_ext, metrics, note = _eval_video_extractors(args, metrics, name, made, device)
+        data = stored.data if stored is not None else None
+        ext, frame_ext, metrics, note = _eval_video_extractors(
+            args, metrics, name, made, device, data
+        )
         if note:  # before sampling, which may take a while
             print(f"genlab: note: {note}", file=sys.stderr)
     elif modality != "points" and image_metrics:

@@ -46,6 +46,26 @@ def video_classifier_domain(data_name: str, image_size: int) -> str | None:
     return EXTRACTOR_FOR.get(data_name)
 
 
+# the data keys that set what a Moving MNIST clip shows (canvas, digit size, digit count,
+# speed): a clip classifier judges runs of its own geometry only
+MOVING_MNIST_GEOMETRY = ("image_size", "digit_size", "digits", "speed")
+
+
+def video_geometry_mismatch(run_data, classifier_data: dict) -> str:
+    """``""`` when a video classifier trained on ``classifier_data`` (its run's ``data``
+    section) judges clips of ``run_data`` (a data config) of the same geometry, else
+    what differs, e.g. ``"digits 2 (run: 1)"``. Only Moving MNIST has a geometry here."""
+    name = getattr(run_data, "name", None)
+    if name != "moving-mnist" or classifier_data.get("name") != name:
+        return ""
+    diff = [
+        f"{k} {classifier_data[k]} (run: {getattr(run_data, k)})"
+        for k in MOVING_MNIST_GEOMETRY
+        if k in classifier_data and classifier_data[k] != getattr(run_data, k)
+    ]
+    return ", ".join(diff)
+
+
 def default_n(modality: str) -> int:
     """How many samples ``genlab eval`` draws when ``--n`` is not given."""
     return DEFAULT_N.get(modality, 10_000)

@@ -280,3 +280,32 @@ def test_a_32x32_moving_mnist_run_reads_the_small_classifier(tmp_path, capsys, m
     assert code == 2 and err.count("\n") == 1, err
     assert "makes 32x32 Moving MNIST clips" in err
     assert "genlab train eval-moving-mnist-small-classifier" in err
+
+
+def test_a_classifier_of_other_moving_mnist_clips_is_refused(tmp_path, capsys):
+    """A clip classifier judges runs of its own Moving MNIST geometry only: two digits on
+    32x32 are the small classifier's clip shape but not its clips (one digit), one line."""
+    from genlab.evaluate import video_geometry_mismatch
+
+    one = DATASETS["moving-mnist"].config(digits=1, image_size=32, digit_size=14)
+    assert video_geometry_mismatch(one, dataclasses.asdict(one)) == ""
+    two = dataclasses.asdict(dataclasses.replace(one, digits=2))
+    assert video_geometry_mismatch(one, two) == "digits 2 (run: 1)"
+    assert video_geometry_mismatch(DATASETS["moving-shapes"].config(), two) == ""
+    mnist = SHARED_DATA / "mnist"
+    if not (mnist / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"real MNIST data not found at {mnist}")
+    tiny = tiny_overrides(
+        1,
+        **{"data.root": mnist, "data.n": 8, "data.digits": 2, "model.hidden": 16,
+           "model.depth": 1, "model.heads": 2, "train.batch_size": 4, "sampler.steps": 2},
+    )  # fmt: skip
+    run = _train("dit-moving-mnist-small", tiny, tmp_path / "two")
+    cls = _train(
+        "eval-moving-mnist-small-classifier",
+        _classifier_overrides(**{"data.root": mnist, "data.n": 8}),
+        tmp_path / "cls",
+    )
+    code, _, err = _eval(capsys, run, "--n", 2, "--metrics", "fvd", "--extractor", cls)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "was trained on Moving MNIST with digits 1 (run: 2)" in err

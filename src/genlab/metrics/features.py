@@ -58,6 +58,8 @@ class Extractor:
         multi_label: the heads whose logits are independent sigmoids (a set of classes per
             sample), not one softmax; see :meth:`single_label`.
         cache_dir: where reference features for this extractor are cached.
+        data: the ``data`` section of the classifier run's config (what it was trained
+            on, e.g. Moving MNIST's canvas and digits); empty for built-in networks.
     """
 
     name: str
@@ -71,6 +73,7 @@ class Extractor:
     batch_size: int = 500
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     multi_label: tuple[str, ...] = ()
+    data: dict = field(default_factory=dict)
 
     def check(self, x: Tensor) -> None:
         """Raise :class:`ConfigError` if ``x`` is not ``(N, *input_shape)`` samples."""
@@ -173,6 +176,7 @@ def classifier_extractor(run: str | Path, device="cpu") -> Extractor:
         batch_size=batch,
         device=torch.device(device),
         multi_label=tuple(getattr(m, "multi_label", ())),
+        data=dict(found.config.get("data") or {}),
     )
 
 
