@@ -82,3 +82,20 @@ def test_info_gives_the_clips_frames_size_and_rate(video_run, capsys):
     code, out, err = run_cli(capsys, "info", str(video_run))
     assert code == 0, err
     assert f"moving-shapes ({FRAMES} frames of 16x16 at 8 fps, 1.00 s)" in out
+
+
+def test_the_hint_after_training_samples_a_few_clips_to_a_gif(tmp_path, capsys):
+    """The "sample again" line a video run prints after training is a working command for
+    8 clips into a GIF, not a 64-picture grid."""
+    out = tmp_path / "dit"
+    code, printed, err = run_cli(
+        capsys, "train", "dit-moving-mnist", *TINY_VIDEO, "--out", str(out)
+    )
+    assert code == 0, err
+    hint = next(line for line in printed.splitlines() if line.startswith("sample again: "))
+    argv = hint.removeprefix("sample again: genlab ").split()
+    assert argv == ["sample", str(out), "--n", "8", "--out", str(out / "samples" / "sample.gif")]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    frames, _ = read_video(out / "samples" / "sample.gif")
+    assert frames.shape[1] == FRAMES

@@ -135,12 +135,14 @@ def cmd_train(args) -> int:
         if family_of(exp.objective.kind).name not in ("classifier", "contrastive"):
             from genlab.data import DATASETS
 
-            audio = DATASETS[exp.data.name].modality == "audio"
+            modality = DATASETS[exp.data.name].modality
+            few = modality in ("audio", "video")  # a clip each: 8, not a 64-image grid
+            file = {"audio": "sample.wav", "video": "sample.gif"}.get(modality)
             print(
-                f"sample again: genlab sample {out} --n " + ("8" if audio else "64")
+                f"sample again: genlab sample {out} --n " + ("8" if few else "64")
                 + (" --class 3" if getattr(exp.model, "num_classes", 0) > 3
                    and getattr(exp.data, "label", None) != "cluster" else "")
-                + (f" --out {out / 'samples' / 'sample.wav'}" if audio else "")
+                + (f" --out {out / 'samples' / file}" if file else "")
                 + (f' --prompt "{example_prompt(exp)}"' if exp.text.encoder else "")
             )  # fmt: skip
     return 0
