@@ -382,6 +382,27 @@ def test_small_attention_recipes_are_at_equal_parameters():
         assert other == base
 
 
+def test_latent_and_pixel_small_recipes_differ_only_in_their_space():
+    """dit-latent-moving-mnist-small is dit-moving-mnist-small's network on 4x5x8x8
+    latents: the same blocks, width, heads, positions, steps and batch, the same 320
+    tokens a clip (1x1 latent patches), parameters within 2% (the patch embeddings)."""
+    from genlab.models import build_model
+    from genlab.recipes import RECIPES
+
+    pix, lat = (RECIPES[f"dit-{p}moving-mnist-small"].make() for p in ("", "latent-"))
+    same = ("hidden", "depth", "heads", "attention", "pos_init", "dims")
+    assert all(getattr(pix.model, k) == getattr(lat.model, k) for k in same)
+    assert (pix.train.steps, pix.train.batch_size) == (lat.train.steps, lat.train.batch_size)
+    assert pix.data == lat.data
+    ae = RECIPES["video-klae-moving-mnist-small"].make()
+    assert ae.data == pix.data and lat.objective.autoencoder.endswith(ae.recipe)
+    assert tuple(lat.model.input_shape()) == ae.model.latent_shape()
+    m = [e.model for e in (pix, lat)]
+    tokens = [c.frames // c.temporal_patch * (c.image_size // c.patch) ** 2 for c in m]
+    n = [sum(p.numel() for p in build_model(e.model).parameters()) for e in (pix, lat)]
+    assert tokens == [320, 320] and abs(n[1] / n[0] - 1) < 0.02
+
+
 @pytest.mark.parametrize("mode", ["full", "divided", "temporal_layers"])
 def test_sincos_positions_tell_the_frames_apart(mode):
     """With pos_init=sincos the frames' positions start as the frame index's sine-cosine
