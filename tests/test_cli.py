@@ -203,6 +203,19 @@ def test_sample_bad_flags(tiny_run, tmp_path, capsys):
     assert_user_error(code, err, "nothing")
 
 
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(tiny_run, tmp_path, capsys):
+    """An output under a file, or a folder given as the output file, is one line before
+    anything is sampled or evaluated (not a traceback after minutes of work)."""
+    (tmp_path / "f").write_text("a file")
+    code, _, err = run_cli(capsys, "sample", tiny_run, "--out", tmp_path / "f" / "a.png")
+    assert_user_error(code, err, "--out", "f is a file, not a folder")
+    code, _, err = run_cli(capsys, "sample", tiny_run, "--out", tmp_path)
+    assert_user_error(code, err, "--out", "is a folder; give a file name")
+    code, _, err = run_cli(capsys, "eval", tiny_run, "--json", tmp_path / "f" / "sub" / "r.json")
+    assert_user_error(code, err, "--json", "f is a file, not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]  # nothing written
+
+
 def test_errors_have_no_traceback_and_exit_2_from_the_shell(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run(

@@ -200,10 +200,11 @@ def cmd_sample(args) -> int:
 
     from genlab.data import DATASETS
     from genlab.runs import prompt_rows, read_prompts, sample_with_cond
-    from genlab.viz import save_image, save_samples
+    from genlab.viz import check_writable, save_image, save_samples
 
     set_threads_from(args)
     out = Path(args.out or Path(args.run) / "samples" / f"sample_seed{args.seed}.png")
+    check_writable(out, "--out")
     kind = SAMPLE_SUFFIXES.get(out.suffix.lower())  # checked before any sampling
     if kind is None:
         raise ConfigError(
@@ -269,11 +270,12 @@ def cmd_sample(args) -> int:
 def cmd_edit(args) -> int:
     from genlab.edit import check_editable, edit, parse_extend
     from genlab.runs import read_experiment
-    from genlab.viz import save_grid, save_image
+    from genlab.viz import check_writable, save_grid, save_image
 
     set_threads_from(args)
     check_editable(read_experiment(Path(args.run)), args.run)  # before the output's name
     out = Path(args.out)
+    check_writable(out, "--out")
     if out.suffix.lower() in (".jpg", ".jpeg"):
         raise ConfigError(f"--out: {out}: JPEG is lossy and would change the kept pixels; use .png")
     if out.suffix.lower() != ".png":

@@ -323,6 +323,10 @@ def cmd_eval(args) -> int:
     from genlab.train.distributed import pick_device
 
     set_threads_from(args)
+    if args.json:  # before minutes of sampling, not after
+        from genlab.viz import check_writable
+
+        check_writable(Path(args.json), "--json")
     if args.n is not None and args.n < 2:
         raise ConfigError(
             f"--n: the metrics compare two sets of samples and need at least 2, got {args.n}"

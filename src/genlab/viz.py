@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from genlab.errors import DataError
+from genlab.errors import ConfigError, DataError
 from genlab.nn.audio import stft
 
 PALETTE = [
@@ -74,6 +74,26 @@ def _to_image(arr: np.ndarray, scale: int = 1) -> Image.Image:
     return img
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The nearest folder of ``path`` that exists as a file (so ``path`` can never be
+    written), else None."""
+    return next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """Refuse, before any work, an output ``path`` that cannot be written: a folder of it
+    that is a file, or ``path`` itself a folder.
+
+    Raises:
+        ConfigError: one line naming ``flag``, ``path`` and what is in the way.
+    """
+    blocked = file_in_the_way(path)
+    if blocked is not None:
+        raise ConfigError(f"{flag}: cannot write {path} ({blocked} is a file, not a folder)")
+    if Path(path).is_dir():
+        raise ConfigError(f"{flag}: {path} is a folder; give a file name")
+
+
 def _atomic_save(img: Image.Image, path: Path, **kw) -> Path:
     """Write ``img`` to a temporary file beside ``path``, then rename it into place.
 
@@ -91,7 +111,7 @@ def _atomic_save(img: Image.Image, path: Path, **kw) -> Path:
     except OSError as e:
         if tmp.parent.is_dir():
             tmp.unlink(missing_ok=True)
-        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        blocker = file_in_the_way(path)
         why = f"{blocker} is a file, not a folder" if blocker else e.strerror or e
         raise DataError(f"{path}: cannot write the picture ({why})") from None
     return path
@@ -190,7 +210,7 @@ def _write_mp4(frames: np.ndarray, path: Path, fps: float, scale: int) -> Path:
     frames = _even(frames)
     _, h, w, _ = frames.shape
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    blocked = next((p for p in path.parents if p.is_file()), None)
+    blocked = file_in_the_way(path)
     if blocked is not None:
         raise DataError(f"{path}: cannot write the video ({blocked} is a file, not a folder)")
     try:
@@ -321,7 +341,7 @@ def write_wav(x: Tensor, path: Path, sample_rate: int) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     data = x.detach().float().cpu().reshape(-1).clamp(-1, 1).numpy()
-    blocked = next((p for p in path.parents if p.is_file()), None)
+    blocked = file_in_the_way(path)
     if blocked is not None:
         raise DataError(f"{path}: cannot write the WAV ({blocked} is a file, not a folder)")
     try:
