@@ -132,7 +132,7 @@ BAD = [
     (["--strength", "0.5", "--out", "x.png"], "--out: x.png is the --image file"),
     (["--strength", "0.5", "--out", "x.gif"], "--out: x.gif is not a .png picture"),
     (["--strength", "0.5", "--out", "y.jpg"], "--out: y.jpg: JPEG is lossy"),
-    (["--strength", "0.5", "--out", "adir.png"], "adir.png: cannot write the picture"),
+    (["--strength", "0.5", "--out", "adir.png"], "adir.png is a folder; give a file name"),
     (["--extend", "left=33"], "--extend: left=33 is more than 4 x the image's 8 pixels"),
     (["--extend", "left=2_0"], "--extend: left='2_0' is not a whole number"),
     (["--mask", "mask.png", "--steps", "1"], "--steps: 1 step from t = 1 cannot inpaint"),
