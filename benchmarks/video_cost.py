@@ -2,7 +2,8 @@
 attention mode, and the (2+1)-D against the full 3-D U-Net, at T = 4, 8, 16, 32 frames of
 64x64, measured side by side in one run (``benchmarks/video.py --cost`` prints this).
 
-    python benchmarks/video_cost.py [--frames 4 8 16 32] [--batch 2] [--repeats 3] [--latent]
+    python benchmarks/video_cost.py [--frames 4 8 16 32] [--batch 2] [--repeats 3]
+        [--latent [small]]      # --frames with no value: the latent table alone
 
 Networks are built fresh (costs need no trained weights): the DiT of the
 ``dit-moving-mnist`` shape (hidden 128, depth 4, 4 heads, 4x4 patches: 256 tokens a frame)
@@ -118,13 +119,27 @@ def table(frames: list[int], batch: int, repeats: int, nets=NETS) -> list[dict]:
     return rows
 
 
-def latent_vs_pixel(batch: int = 8, repeats: int = 3, steps: int = 20) -> None:
-    """Pixel against latent video diffusion per clip, networks from the recipes
-    ``dit-moving-mnist`` (pixels, 1x20x64x64) and ``dit-latent-moving-mnist`` (4x5x16x16
-    latents of ``video-klae-moving-mnist``, whose encoder runs in each training step and
-    decoder once per sample), built fresh: training step (median seconds, ``batch``
-    clips), GFLOP of one clip's forward, and GFLOP to sample one clip (``steps``
-    forwards, plus the decoder)."""
+# --latent SCALE: (pixel recipe, latent recipe, autoencoder recipe)
+LATENT_PAIRS = {
+    "standard": ("dit-moving-mnist", "dit-latent-moving-mnist", "video-klae-moving-mnist"),
+    "small": (
+        "dit-moving-mnist-small",
+        "dit-latent-moving-mnist-small",
+        "video-klae-moving-mnist-small",
+    ),
+}
+
+
+def latent_vs_pixel(
+    batch: int = 8, repeats: int = 3, steps: int = 20, scale: str = "standard"
+) -> None:
+    """Pixel against latent video diffusion per clip, networks from the recipes of
+    ``LATENT_PAIRS[scale]``: standard, ``dit-moving-mnist`` (pixels, 1x20x64x64) and
+    ``dit-latent-moving-mnist`` (4x5x16x16 latents of ``video-klae-moving-mnist``); small,
+    the half-scale ones (1x20x32x32, 4x5x8x8). The autoencoder's encoder runs in each
+    training step and its decoder once per sample. Built fresh: training step (median
+    seconds, ``batch`` clips), GFLOP of one clip's forward, and GFLOP to sample one clip
+    (``steps`` forwards, plus the decoder)."""
     import dataclasses
 
     import torch
@@ -139,11 +154,12 @@ def latent_vs_pixel(batch: int = 8, repeats: int = 3, steps: int = 20) -> None:
         return counter.get_total_flops() / 1e9
 
     torch.manual_seed(0)
-    pixel_cfg = dataclasses.replace(get_recipe("dit-moving-mnist").model, inpaint=False)
+    pixel_name, latent_name, ae_name = LATENT_PAIRS[scale]
+    pixel_cfg = dataclasses.replace(get_recipe(pixel_name).model, inpaint=False)
     pixel = build_model(pixel_cfg)
-    latent = build_model(get_recipe("dit-latent-moving-mnist").model)
-    ae = build_model(get_recipe("video-klae-moving-mnist").model).eval()
-    x = torch.randn(batch, 1, 20, SIZE, SIZE)
+    latent = build_model(get_recipe(latent_name).model)
+    ae = build_model(get_recipe(ae_name).model).eval()
+    x = torch.randn(batch, *pixel_cfg.input_shape())
 
     def step(net, encode: bool):
         z = x
@@ -169,7 +185,8 @@ def latent_vs_pixel(batch: int = 8, repeats: int = 3, steps: int = 20) -> None:
         dec = gflop(lambda: ae.decode(torch.randn(1, *ae.latent_shape()))) if enc else 0.0
         enc_g = gflop(lambda: ae.encode(x[:1])) if enc else 0.0
         rows.append((name, statistics.median(times), fwd + enc_g, steps * fwd + dec))
-    print(f"\npixel vs latent video diffusion, 1x20x64x64 clips, batch {batch}")
+    clip = "x".join(map(str, pixel_cfg.input_shape()))
+    print(f"\npixel vs latent video diffusion, {clip} clips, batch {batch}")
     print(f"{'model':<20}{'step s':>9}{'train GFLOP/clip':>18}{'sample GFLOP/clip':>19}")
     for name, sec, train, sample in rows:
         print(f"{name:<20}{sec:>9.2f}{train:>18.2f}{sample:>19.1f}")
@@ -179,12 +196,18 @@ def latent_vs_pixel(batch: int = 8, repeats: int = 3, steps: int = 20) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=int, nargs="+", default=[4, 8, 16, 32])
+    ap.add_argument("--frames", type=int, nargs="*", default=[4, 8, 16, 32])
     ap.add_argument("--nets", nargs="+", default=list(NETS), choices=NETS)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--latent", action="store_true", help="also pixel vs latent diffusion")
+    ap.add_argument(
+        "--latent",
+        nargs="?",
+        const="standard",
+        choices=LATENT_PAIRS,
+        help="also pixel vs latent diffusion (standard, or small: the half-scale recipes)",
+    )
     ap.add_argument("--quick", action="store_true", help="T = 4 only, one repeat")
     ap.add_argument("--one", nargs=2, metavar=("NET", "T"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -200,9 +223,10 @@ def main() -> None:
     import _machine
 
     _machine.report()
-    table(args.frames, args.batch, args.repeats, args.nets)
+    if args.frames:
+        table(args.frames, args.batch, args.repeats, args.nets)
     if args.latent:
-        latent_vs_pixel(repeats=args.repeats)
+        latent_vs_pixel(repeats=args.repeats, scale=args.latent)
 
 
 if __name__ == "__main__":
