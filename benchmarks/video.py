@@ -239,11 +239,7 @@ def recon(runs, real, clip_ex, frame_ex, examples) -> None:
     print(f"\nreconstructions of {len(real)} held-out clips (the reference)")
     header()
     for run in runs:
-        exp, model = load_model(Path(run), "ema", "cpu")
-        if not hasattr(model, "reconstruct") or exp.model.input_shape() != tuple(real.shape[1:]):
-            raise SystemExit(
-                f"benchmarks/video.py: --recon {run}: not an autoencoder of these clips"
-            )
+        _, model = load_model(Path(run), "ema", "cpu")
         t0 = time.perf_counter()
         x = torch.cat([model.reconstruct(real[lo : lo + 25]) for lo in range(0, len(real), 25)])
         secs = time.perf_counter() - t0
@@ -313,6 +309,12 @@ def main() -> None:
     if need_ex and not args.classifier:  # the classifier of the measured runs' clips
         side = read_experiment(Path(measured[0])).data.image_size if measured else 64
         args.classifier = str(default_classifier_dir(video_classifier_domain("moving-mnist", side)))
+    for run in args.recon:  # before any table (set_geometry checks the clips)
+        arch = read_experiment(Path(run)).model.arch
+        if arch != "video_vae":
+            raise SystemExit(
+                f"benchmarks/video.py: --recon {run}: a '{arch}' run, not a video autoencoder"
+            )
     print("held-out Moving MNIST:", set_geometry(measured + ([args.classifier] if need_ex else [])))
     if args.cost:
         import video_cost

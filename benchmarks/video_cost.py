@@ -196,7 +196,13 @@ def latent_vs_pixel(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=int, nargs="*", default=[4, 8, 16, 32])
+    ap.add_argument(
+        "--frames",
+        type=int,
+        nargs="*",
+        default=[4, 8, 16, 32],
+        help="clip lengths of the attention table (no value: skip it, for --latent alone)",
+    )
     ap.add_argument("--nets", nargs="+", default=list(NETS), choices=NETS)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
@@ -213,6 +219,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.frames, args.repeats = [4], 1
+    if args.repeats < 1:
+        ap.error(f"--repeats: must be at least 1, got {args.repeats}")
+    if not args.frames and not args.latent:
+        ap.error("--frames with no value skips the attention table; add --latent for the other")
     import torch
 
     torch.set_num_threads(args.threads)

@@ -85,15 +85,17 @@ def test_info_gives_the_clips_frames_size_and_rate(video_run, capsys):
 
 
 def test_the_hint_after_training_samples_a_few_clips_to_a_gif(tmp_path, capsys):
-    """The "sample again" line a video run prints after training is a working command for
-    8 clips into a GIF, not a 64-picture grid."""
-    out = tmp_path / "dit"
+    """The "sample again" line a video run prints after training is a working shell
+    command for 8 clips into a GIF, not a 64-picture grid."""
+    import shlex
+
+    out = tmp_path / "a run"  # a space: the hint quotes it for the shell
     code, printed, err = run_cli(
         capsys, "train", "dit-moving-mnist", *TINY_VIDEO, "--out", str(out)
     )
     assert code == 0, err
     hint = next(line for line in printed.splitlines() if line.startswith("sample again: "))
-    argv = hint.removeprefix("sample again: genlab ").split()
+    argv = shlex.split(hint.removeprefix("sample again: genlab "))
     assert argv == ["sample", str(out), "--n", "8", "--out", str(out / "samples" / "sample.gif")]
     code, _, err = run_cli(capsys, *argv)
     assert code == 0, err

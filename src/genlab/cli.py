@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def cmd_train(args) -> int:
         done = last_step(out)
         more = (
             f"; stopped early (train.stop_after): continue with `genlab train {exp.recipe} "
-            f"--out {out} --resume train.stop_after=0`"
+            f"--out {shlex.quote(str(out))} --resume train.stop_after=0`"
             if done < exp.train.steps
             else ""
         )
@@ -138,12 +139,13 @@ def cmd_train(args) -> int:
             modality = DATASETS[exp.data.name].modality
             few = modality in ("audio", "video")  # a clip each: 8, not a 64-image grid
             file = {"audio": "sample.wav", "video": "sample.gif"}.get(modality)
+            q = shlex.quote  # a command to paste into a shell, spaces and all
             print(
-                f"sample again: genlab sample {out} --n " + ("8" if few else "64")
+                f"sample again: genlab sample {q(str(out))} --n " + ("8" if few else "64")
                 + (" --class 3" if getattr(exp.model, "num_classes", 0) > 3
                    and getattr(exp.data, "label", None) != "cluster" else "")
-                + (f" --out {out / 'samples' / file}" if file else "")
-                + (f' --prompt "{example_prompt(exp)}"' if exp.text.encoder else "")
+                + (f" --out {q(str(out / 'samples' / file))}" if file else "")
+                + (f" --prompt {q(example_prompt(exp))}" if exp.text.encoder else "")
             )  # fmt: skip
     return 0
 

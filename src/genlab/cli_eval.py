@@ -104,8 +104,9 @@ def _eval_video_extractors(args, metrics, name: str, made, device, data=None):
         differ = video_geometry_mismatch(data, ext.data) if data is not None else ""
         if differ:  # same clip shape, other clips: its features would not describe them
             raise ConfigError(
-                f"--extractor: '{args.extractor or ext.name}' was trained on Moving MNIST "
-                f"with {differ}; pass --extractor RUN, a classifier of {args.run}'s clips"
+                f"--extractor: {args.extractor or ext.cache_dir.parent} was trained on Moving "
+                f"MNIST with {differ}; pass --extractor RUN, a classifier of "
+                f"{args.run or 'these'} clips"
             )
     frame_ext, why = None, ""
     if "frame_fid" in metrics or "consistency" in metrics:
@@ -227,14 +228,27 @@ def _eval_samples_from_run(args, metrics, device):
     return x, cond.get("class"), ref_cfg, desc, (exp, model), labels, texts
 
 
+def real_data_config(args):
+    """The data config of ``--real DATASET`` with the ``data.*`` overrides applied.
+
+    Raises:
+        ConfigError: an override that is not ``data.*``, or a bad one.
+    """
+    import genlab.config as C
+    from genlab.data import dataset_config
+
+    data = [o.removeprefix("data.") for o in args.overrides if o.startswith("data.")]
+    bad = [o for o in args.overrides if not o.startswith("data.")]
+    if bad:
+        raise ConfigError(f"{bad[0].split('=')[0]}: only data.* settings apply with --real")
+    return C.revalidate(C.apply_overrides(dataset_config(args.real)(), data))
+
+
 def _eval_samples_from_file(args):
     """Samples from ``--fake FILE.npz`` (``genlab sample --out`` format: x, seed, class,
     prompt), with their prompts when the file has them."""
     import numpy as np
     import torch
-
-    import genlab.config as C
-    from genlab.data import dataset_config
 
     path = Path(args.fake)
     if not path.is_file():
@@ -259,12 +273,7 @@ def _eval_samples_from_file(args):
         texts = None if texts is None else texts[: args.n]
     if len(x) < 2:
         raise ConfigError(f"--fake: {path}: holds {len(x)} sample(s); the metrics need at least 2")
-    cls = dataset_config(args.real)
-    data = [o.removeprefix("data.") for o in args.overrides if o.startswith("data.")]
-    bad = [o for o in args.overrides if not o.startswith("data.")]
-    if bad:
-        raise ConfigError(f"{bad[0].split('=')[0]}: only data.* settings apply with --real")
-    ref_cfg = C.revalidate(C.apply_overrides(cls(), data))
+    ref_cfg = real_data_config(args)
     if hasattr(ref_cfg, "frames"):  # clips: two real clips tell the reference's shape
         from genlab.evaluate import clip_shape
 
@@ -376,7 +385,7 @@ def cmd_eval(args) -> int:
     note = ""
     if modality == "video" and image_metrics:
         made = clip_shape(stored.data) if stored is not None else None  # (C, T, H, W)
-        data = stored.data if stored is not None else None
+        data = stored.data if stored is not None else real_data_config(args)
         ext, frame_ext, metrics, note = _eval_video_extractors(
             args, metrics, name, made, device, data
         )

@@ -308,4 +308,9 @@ def test_a_classifier_of_other_moving_mnist_clips_is_refused(tmp_path, capsys):
     )
     code, _, err = _eval(capsys, run, "--n", 2, "--metrics", "fvd", "--extractor", cls)
     assert code == 2 and err.count("\n") == 1, err
-    assert "was trained on Moving MNIST with digits 1 (run: 2)" in err
+    assert f"{cls} was trained on Moving MNIST with digits 1 (run: 2)" in err
+    # the same pair with the samples in a file: refused too, before anything is read
+    argv = ["--real", "moving-mnist", "--fake", tmp_path / "none.npz", f"data.root={mnist}",
+            "data.digits=2", "data.image_size=32", "data.digit_size=14"]  # fmt: skip
+    code, _, err = _eval(capsys, *argv, "--metrics", "fvd", "--extractor", cls)
+    assert code == 2 and "digits 1 (run: 2)" in err and err.count("\n") == 1, err

@@ -161,3 +161,7 @@ def test_masked_loss_needs_an_inpainting_network():
     with pytest.raises(ConfigError, match=r"objective.masked_loss: needs an inpainting network"):
         pixel_loss(exp)
     assert callable(pixel_loss(get_recipe("dit-predict-moving-mnist-small")))
+    for k in (20, 25):  # of 20 frames: nothing left to predict
+        exp = get_recipe("dit-predict-moving-mnist-small", [f"objective.context_frames={k}"])
+        with pytest.raises(ConfigError, match=f"objective.context_frames: {k} known frames"):
+            pixel_loss(exp)

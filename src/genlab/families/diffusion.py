@@ -215,8 +215,13 @@ def pixel_loss(exp: Experiment):
     )
     if o.masked_loss and not getattr(exp.model, "inpaint", False):
         raise ConfigError(
-            "objective.masked_loss: needs an inpainting network (model.inpaint=true), "
-            f"which {exp.model.arch} is not"
+            "objective.masked_loss: needs an inpainting network; set model.inpaint=true"
+        )
+    frames = getattr(exp.model, "frames", 0) if getattr(exp.model, "dims", 2) == 3 else 0
+    if o.context_frames and frames and o.context_frames >= frames:
+        raise ConfigError(
+            f"objective.context_frames: {o.context_frames} known frames leave nothing to "
+            f"generate in the model's {frames}-frame clips; use 1 to {frames - 1} (0: random)"
         )
     if exp.text.encoder:
         table = prompts.caption_table(exp.text, exp.data)  # every caption, encoded once
