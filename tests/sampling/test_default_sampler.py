@@ -62,6 +62,8 @@ MEASURED = {
     "dit-moving-mnist-small": ("dpmpp_2m", 20, 0.0),
     "dit-full-moving-mnist-small": ("dpmpp_2m", 20, 0.0),
     "dit-temporal-moving-mnist-small": ("dpmpp_2m", 20, 0.0),
+    "dit-predict-moving-mnist-small": ("dpmpp_2m", 20, 0.0),
+    "dit-latent-moving-mnist-small": ("dpmpp_2m", 20, 0.0),  # plain grid, trained unshifted
     "t2v-moving-shapes": ("dpmpp_2m", 20, 3.0),
     "t2v-moving-shapes-words": ("dpmpp_2m", 20, 3.0),
 }
