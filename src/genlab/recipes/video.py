@@ -114,7 +114,7 @@ def video_klae() -> Experiment:
     0.5) from step 500. Gaussian, not Laplace: an L1 loss's optimum is the per-pixel
     median, black where digits cover few pixels, and on the half-scale clips
     (``video-klae-moving-mnist-small``) Laplace stayed at all-black frames for 500 steps
-    where Gaussian drew the digits by step 250."""
+    where Gaussian's step-500 samples show blurred digits in place (docs/video.md)."""
     return Experiment(
         data=DATASETS["moving-mnist"].config(n=CLIPS),
         model=preset("video-klae-small"),
