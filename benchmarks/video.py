@@ -130,8 +130,11 @@ def independent_frames(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def row(name: str, s: dict, extra: str = "") -> None:
-    cells = [f"{s.get(k, float('nan')):>12.2f}" for k in ("fvd", "frame_fid")]
-    cells += [f"{s.get(k, float('nan')):>12.3f}" for k in ("consistency", "frame_change")]
+    def cell(k: str, digits: int) -> str:  # "-": not measured (frame FID without --mnist)
+        return f"{s[k]:>12.{digits}f}" if k in s else f"{'-':>12}"
+
+    cells = [cell(k, 2) for k in ("fvd", "frame_fid")]
+    cells += [cell(k, 3) for k in ("consistency", "frame_change")]
     print(f"{name:<34}{''.join(cells)}  {extra}")
 
 
