@@ -244,9 +244,10 @@ def real_data_config(args):
     return C.revalidate(C.apply_overrides(dataset_config(args.real)(), data))
 
 
-def _eval_samples_from_file(args):
+def _eval_samples_from_file(args, ref_cfg):
     """Samples from ``--fake FILE.npz`` (``genlab sample --out`` format: x, seed, class,
-    prompt), with their prompts when the file has them."""
+    prompt), with their prompts when the file has them, against the data ``ref_cfg``
+    (:func:`real_data_config`)."""
     import numpy as np
     import torch
 
@@ -273,7 +274,6 @@ def _eval_samples_from_file(args):
         texts = None if texts is None else texts[: args.n]
     if len(x) < 2:
         raise ConfigError(f"--fake: {path}: holds {len(x)} sample(s); the metrics need at least 2")
-    ref_cfg = real_data_config(args)
     if hasattr(ref_cfg, "frames"):  # clips: two real clips tell the reference's shape
         from genlab.evaluate import clip_shape
 
@@ -316,7 +316,7 @@ def cmd_eval(args) -> int:
     import torch
 
     import genlab.config as C
-    from genlab.data import DATASETS, dataset_config
+    from genlab.data import DATASETS
     from genlab.evaluate import (
         check_heads,
         check_likelihood_run,
@@ -364,9 +364,10 @@ def cmd_eval(args) -> int:
                 )
     device = pick_device(args.device)
     if args.real is not None:
-        name, stored = dataset_config(args.real)().name, None
+        real = real_data_config(args)  # the data the samples are compared with
+        name, stored = real.name, None
     else:
-        stored = experiment_to_sample(Path(args.run), args.accept_changed_deps)
+        real, stored = None, experiment_to_sample(Path(args.run), args.accept_changed_deps)
         name = stored.data.name
     modality = DATASETS[name].modality
     args.n = default_n(modality) if args.n is None else args.n
@@ -385,7 +386,7 @@ def cmd_eval(args) -> int:
     note = ""
     if modality == "video" and image_metrics:
         made = clip_shape(stored.data) if stored is not None else None  # (C, T, H, W)
-        data = stored.data if stored is not None else real_data_config(args)
+        data = stored.data if stored is not None else real
         ext, frame_ext, metrics, note = _eval_video_extractors(
             args, metrics, name, made, device, data
         )
@@ -417,7 +418,7 @@ def cmd_eval(args) -> int:
     if args.real is not None:
         if "bpd" in metrics:
             raise ConfigError("--metrics bpd: needs a RUN (the model), not --fake samples")
-        fake, fake_class, ref_cfg, desc, texts = _eval_samples_from_file(args)
+        fake, fake_class, ref_cfg, desc, texts = _eval_samples_from_file(args, real)
         labels = prompt_attributes(args.fake, ref_cfg, texts) if "attributes" in metrics else {}
         if clip is not None and texts is None:
             raise ConfigError(

@@ -23,6 +23,7 @@ The feature network of the video metrics is ``eval-moving-mnist-classifier``
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 from genlab.data import DATASETS
@@ -158,7 +159,7 @@ def video_klae_small() -> Experiment:
     1x20x32x32 -> 4x5x8x8, 1,500 steps of 8 clips, about 2.5 s a step on one CPU thread."""
     exp = video_klae()
     exp.data = DATASETS["moving-mnist"].config(n=CLIPS, **SMALL_MOVING_MNIST)
-    exp.model.image_size = SMALL_MOVING_MNIST["image_size"]
+    exp.model = dataclasses.replace(exp.model, image_size=exp.data.image_size)  # checked
     return exp
 
 
