@@ -76,6 +76,10 @@ def test_bad_video_requests_are_one_line(video_run, tmp_path, capsys):
     code, _, err = run_cli(capsys, "sample", str(video_run), "--out", str(tmp_path / "a.wav"))
     assert_user_error(code, err, "a.wav", "moving-shapes")
     assert not list(tmp_path.iterdir())
+    (tmp_path / "s.gif").mkdir()  # a frame strip's animation beside it cannot be written
+    code, _, err = run_cli(capsys, "sample", str(video_run), "--out", str(tmp_path / "s.png"))
+    assert_user_error(code, err, "s.gif", "is a folder")
+    assert [p.name for p in tmp_path.iterdir()] == ["s.gif"]
 
 
 def test_info_gives_the_clips_frames_size_and_rate(video_run, capsys):

@@ -213,13 +213,15 @@ def cmd_sample(args) -> int:
             f"--out: unsupported file type {out.suffix or '(none)'!r} for {out}; use one of "
             f"{', '.join(SAMPLE_SUFFIXES)} (any case)"
         )
-    if kind in ("audio", "video"):  # checked before any sampling too
-        from genlab.runs import read_experiment
+    from genlab.runs import read_experiment
 
-        name = read_experiment(Path(args.run)).data.name
-        if DATASETS[name].modality != kind:
-            what = "a WAV" if kind == "audio" else "an animation"
-            raise ConfigError(f"--out: {out} is {what}, but {args.run} makes {name} samples")
+    name = read_experiment(Path(args.run)).data.name  # checked before any sampling too
+    if kind in ("audio", "video") and DATASETS[name].modality != kind:
+        what = "a WAV" if kind == "audio" else "an animation"
+        raise ConfigError(f"--out: {out} is {what}, but {args.run} makes {name} samples")
+    if kind == "picture" and DATASETS[name].modality == "video":  # the animations beside it
+        for animation in (out.with_suffix(".gif"), out.with_suffix(".mp4")):
+            check_writable(animation, "--out")
     refuse_overwriting_inputs(out, (("--control", args.control), ("--prompts", args.prompts)))
     texts = read_prompts(args.prompt, args.prompts)
     x, cond, nrow, exp = sample_with_cond(
