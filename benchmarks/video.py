@@ -29,6 +29,9 @@ or ``eval-moving-mnist-small-classifier`` for 32x32 runs; ``--classifier`` to ch
   MAE per frame (summed over pixels on [0, 1], averaged over frames and clips) and SSIM,
   beside the all-zero and copy-last-frame floors measured here and the published
   ConvLSTM (Shi et al. 2015) and SimVP (Gao et al. 2022) MSEs as OpenSTL reports them.
+  Each run predicts twice: a sample (the run's sampler), and its posterior mean
+  ``E[future | context]``, the x0 estimate at t = 1 (one Euler step), which is what a
+  model trained by MSE regression, such as ConvLSTM and SimVP, predicts.
 - **recon**: a video autoencoder's reconstructions of the held-out clips (the posterior
   mean decoded), scored as generated clips (FVD, frame FID, consistency: the ceiling of
   latent diffusion on it) and per frame against the originals (MSE, MAE, SSIM, PSNR).
@@ -40,6 +43,7 @@ or ``eval-moving-mnist-small-classifier`` for 32x32 runs; ``--classifier`` to ch
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -183,11 +187,14 @@ def context_use(run: str, n: int = 8, times=(0.3, 0.6, 0.9)) -> None:
     """Does a video inpainting run read its known frames? The rectified-flow velocity
     error (mean squared, per element) of ``n`` held-out clips noised to time t, on the 10
     known and the 10 future frames, with the first 10 frames given clean and with nothing
-    given. A run that predicts from its context has a lower future error with it."""
+    given. A run that predicts from its context has a lower future error with it. A
+    diffusion forcing run is given them clean at time 0 (its known-frame error is then
+    that of t = 0), and nothing means every frame at t."""
     from genlab.sampling.video import future_mask
 
     exp, model = load_model(Path(run), "ema", "cpu")
     x, g = held_out(n), torch.Generator().manual_seed(0)
+    forcing = exp.objective.diffusion_forcing  # the past given by its time (0), not a mask
     m = future_mask(x.shape[2], CONTEXT, *x.shape[-2:]).expand(n, -1, -1, -1, -1)
     nothing = {"mask": torch.ones_like(m), "image": torch.zeros_like(x)}
     given = {"context given": {"mask": m, "image": x * (1 - m)}, "nothing given": nothing}
@@ -197,7 +204,13 @@ def context_use(run: str, n: int = 8, times=(0.3, 0.6, 0.9)) -> None:
         noise = torch.randn(x.shape, generator=g)
         xt = (1 - t) * x + t * noise
         for name, cond in given.items():
-            err = (model(xt, torch.full((n,), t), cond) - (noise - x)).pow(2)
+            tt, inp = torch.full((n,), t), xt
+            if forcing:  # given: the known frames clean at t = 0; nothing: all at t
+                cond = {}
+                if name == "context given":
+                    tt = tt[:, None].repeat(1, x.shape[2]).index_fill(1, torch.arange(CONTEXT), 0)
+                    inp = torch.where(m.bool(), xt, x)
+            err = (model(inp, tt, cond) - (noise - x)).pow(2)
             known, future = err[:, :, :CONTEXT].mean(), err[:, :, CONTEXT:].mean()
             print(f"{t:>5.1f}{name:>16}{float(known):>14.4f}{float(future):>15.4f}")
 
@@ -223,16 +236,21 @@ def predict(runs, n, examples) -> None:
         exp, model = load_model(Path(run), "ema", "cpu")
         fam, scfg = family_of(exp.objective.kind), sampler_config(exp)
         window = exp.model.input_shape()[1]
-        t0 = time.perf_counter()
-        preds = []
-        for lo in range(0, n, 25):
-            fill = filler(fam, model, exp, scfg, list(range(lo, min(n, lo + 25))))
-            preds.append(predict_frames(fill, ctx[lo : lo + 25], window)[:, :, :FUTURE])
-        pred = torch.cat(preds)
-        show(Path(run).name, pred, f"{n / (time.perf_counter() - t0):.2f} clips/s")
-        if examples:
-            both = torch.cat([real[:8], torch.cat([ctx[:8], pred[:8]], 2)])
-            save_video_samples(both, Path(examples) / f"{Path(run).name}-predict.png", 8)
+        # a sample, and the posterior mean: one Euler step from t = 1 is the network's
+        # x0 estimate there, E[future | context] (what MSE regression models predict)
+        mean_cfg = dataclasses.replace(scfg, name="euler", steps=1)
+        for label, cfg in ((Path(run).name, scfg), ("  same, posterior mean", mean_cfg)):
+            t0 = time.perf_counter()
+            preds = []
+            for lo in range(0, n, 25):
+                fill = filler(fam, model, exp, cfg, list(range(lo, min(n, lo + 25))))
+                preds.append(predict_frames(fill, ctx[lo : lo + 25], window)[:, :, :FUTURE])
+            pred = torch.cat(preds)
+            show(label, pred, f"{n / (time.perf_counter() - t0):.2f} clips/s")
+            if examples:
+                name = Path(run).name + ("-predict" if cfg is scfg else "-predict-mean")
+                both = torch.cat([real[:8], torch.cat([ctx[:8], pred[:8]], 2)])
+                save_video_samples(both, Path(examples) / f"{name}.png", 8)
 
 
 @torch.no_grad()

@@ -108,3 +108,20 @@ def test_an_inpainting_video_dit_reads_the_mask_only_once_trained():
             p.data.add_(0.05 * torch.randn_like(p))
     plain = fresh(x, t, {"mask": torch.ones_like(x), "image": torch.zeros_like(x)})
     assert torch.allclose(plain, fresh(x, t, {"mask": mask, "image": x * (1 - mask)}))
+
+
+@pytest.mark.parametrize("grid", ["uniform", "shifted"])
+def test_one_euler_step_from_pure_noise_is_the_posterior_mean(grid):
+    """benchmarks/video.py's posterior-mean predictor: on the linear path one Euler step
+    from t = 1 gives the network's x0 estimate there, ``x_1 - v(x_1, 1)``, the
+    ``E[x0 | condition]`` of a network trained to convergence."""
+    from genlab.paths import LinearPath
+    from genlab.sampling import euler, make_grid
+
+    def net(x, t, cond):
+        return torch.sin(3 * x) + t[:, None, None, None, None]
+
+    g = make_grid(grid, 1, LinearPath(), shift=4.0)
+    assert g.tolist() == [1.0, 0.0]
+    x1 = torch.randn(2, 1, 4, 3, 3)
+    torch.testing.assert_close(euler(net, x1, g), x1 - net(x1, torch.ones(2), {}))
