@@ -64,6 +64,7 @@ MEASURED = {
     "dit-temporal-moving-mnist-small": ("dpmpp_2m", 20, 0.0),
     "dit-predict-moving-mnist-small": ("dpmpp_2m", 20, 0.0),
     "dit-latent-moving-mnist-small": ("dpmpp_2m", 20, 0.0),  # plain grid, trained unshifted
+    "dit-forcing-moving-mnist-small": ("dpmpp_2m", 20, 0.0),  # shifted grid, as the pixel runs
     "t2v-moving-shapes": ("dpmpp_2m", 20, 3.0),
     "t2v-moving-shapes-words": ("dpmpp_2m", 20, 3.0),
 }

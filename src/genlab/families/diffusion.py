@@ -43,6 +43,7 @@ from genlab.sampling.configs import DiffusionSamplerConfig
 from genlab.sampling.edit import inpaint
 from genlab.sampling.guidance import autoguidance
 from genlab.sampling.guidance import cfg as guided
+from genlab.sampling.video import known_frames, known_frames_at
 
 _CONTROL_KEY = 0xC0471  # a ControlNet run's held-out control images, by seed
 
@@ -192,6 +193,28 @@ def loss(exp: Experiment):
     return latent_loss
 
 
+def forcing_block(exp: Experiment) -> int:
+    """How many frames share one noise level in a diffusion forcing run: the DiT's
+    temporal patch (its token frames each take their own time).
+
+    Raises:
+        ConfigError: ``objective.diffusion_forcing`` on a network without per-frame
+            times (not a video DiT, joint text) or with inpainting channels.
+    """
+    m = exp.model
+    if m.arch != "dit" or getattr(m, "dims", 2) != 3 or not getattr(m, "frames", 0):
+        raise ConfigError(
+            "objective.diffusion_forcing: needs a video DiT (model.arch=dit, dims=3, frames "
+            f"set), which takes one time per frame; got model.arch={m.arch}"
+        )
+    if m.inpaint or (m.text_dim and m.text_conditioning == "joint"):
+        raise ConfigError(
+            "objective.diffusion_forcing: gives the known frames by their time; use it "
+            "without model.inpaint and without joint text"
+        )
+    return m.temporal_patch
+
+
 def pixel_loss(exp: Experiment):
     """The per-sample denoising loss of ``exp.objective`` on the batch as given; for a
     text run the captions' encodings are its condition; for a trained inpainting network
@@ -217,6 +240,8 @@ def pixel_loss(exp: Experiment):
         raise ConfigError(
             "objective.masked_loss: needs an inpainting network; set model.inpaint=true"
         )
+    if o.diffusion_forcing:
+        plain = partial(plain, frame_block=forcing_block(exp))
     frames = getattr(exp.model, "frames", 0) if getattr(exp.model, "dims", 2) == 3 else 0
     if o.context_frames and frames and o.context_frames >= frames:
         raise ConfigError(
@@ -464,10 +489,14 @@ def edit(
 
     A trained inpainting network (``model.inpaint``) is given the mask and the masked
     image as its condition and, by default (``replace=None``), no replacement; other
-    networks get replacement. ``replace`` forces either.
+    networks get replacement. ``replace`` forces either. A diffusion forcing run
+    (``objective.diffusion_forcing``) is given the known frames at time
+    ``scfg.context_noise`` (:func:`genlab.sampling.video.known_frames_at`), with no
+    replacement.
 
     Raises:
-        ConfigError: a latent diffusion run (its mask would need the latent grid).
+        ConfigError: a latent diffusion run (its mask would need the latent grid); a
+            diffusion forcing run given a mask that keeps part of a frame.
     """
     if getattr(exp.objective, "autoencoder", ""):
         raise ConfigError(
@@ -484,8 +513,23 @@ def edit(
     grid = make_grid(scfg.grid, scfg.steps, path, rho=scfg.rho, shift=scfg.shift)
     gens = [keyed(s, *key) for s in seeds]
     eps = initial_noise(exp, gens).to(device)
+    net = model
+    if getattr(exp.objective, "diffusion_forcing", False):  # the known frames by their time
+        try:
+            known = known_frames(mask, x_in.shape[2])
+        except ValueError as e:
+            raise ConfigError(f"{exp.recipe or 'this run'} (diffusion forcing): {e}") from None
+        block = exp.model.temporal_patch  # the frames of one token frame share a time
+        if not torch.equal(known.view(-1, block), known.view(-1, block)[:, :1].expand(-1, block)):
+            raise ConfigError(
+                f"{exp.recipe or 'this run'} (diffusion forcing): {int(known.sum())} known "
+                f"frames split a temporal patch of {block}; give a multiple of {block} "
+                "(--context)"
+            )
+        net = known_frames_at(model, path, x_in.to(device), known, scfg.context_noise, eps)
+        trained = True  # no replacement: the network reads the known frames itself
     return inpaint(
-        guided_model(model, exp, cond, scfg),
+        guided_model(net, exp, cond, scfg),
         x_in.to(device),
         mask.to(device),
         grid,

@@ -1,6 +1,7 @@
 """DiT: a diffusion transformer with adaLN-Zero blocks (Peebles & Xie 2023).
 
-``forward(x_t (B, C, *S), t (B,), cond) -> (B, C_out, *S)``. The input is cut into
+``forward(x_t (B, C, *S), t (B,), cond) -> (B, C_out, *S)`` (video: ``t`` also ``(B, T)``,
+below). The input is cut into
 patches (:func:`genlab.nn.patch.patchify`, 1/2/3-D by ``dims``), linearly embedded, plus a
 learned position embedding (``model.pos_init``: random or the sine-cosine table); each block is
 
@@ -69,6 +70,15 @@ self-attention:
   (with ``temporal_patch = 1``), so image weights load with ``strict=False``.
 
 :func:`genlab.nn.attention.attention_flops` gives each mode's attention cost.
+
+**Per-frame times** (diffusion forcing, Chen et al. 2024, "Diffusion Forcing:
+Next-token Prediction Meets Full-Sequence Diffusion", Sec. 3): a video DiT also takes
+``t`` ``(B, T)``, one noise level per input frame, the frames of one temporal patch
+sharing theirs. Each token frame then has its own ``c = emb(t_frame) + emb(y)``
+``(B, T', D)``, and every adaLN shift, scale and gate of that frame's tokens comes from
+it (the modulation is per frame, broadcast over its ``S'`` tokens). ``t`` ``(B,)`` is the
+same as ``(B, T)`` with every frame at that time (tested), so one network serves both.
+Not with ``text_conditioning = "joint"``, whose text stream has no frames.
 """
 
 from __future__ import annotations
@@ -124,8 +134,19 @@ class TokenCrossAttention(nn.Module):
         return h + self.out(merge_heads(attend(q, k, v, key_mask=key_mask)))
 
 
+def per_token(m: Tensor, n: int) -> Tensor:
+    """A modulation vector broadcastable over ``n`` frame-major tokens: ``(B, D)`` (per
+    sample) to ``(B, 1, D)``; ``(B, T', D)`` (per frame) to ``(B, n, D)``, each frame's
+    vector repeated over its ``n / T'`` tokens."""
+    if m.ndim == 2:
+        return m[:, None]
+    b, frames, d = m.shape
+    return m[:, :, None].expand(b, frames, n // frames, d).reshape(b, n, d)
+
+
 class DiTBlock(nn.Module):
-    """Transformer block with adaLN-Zero conditioning on ``c (B, D)``; ``frames`` is the
+    """Transformer block with adaLN-Zero conditioning on ``c (B, D)``, or per frame ``(B,
+    T', D)`` (diffusion forcing: each frame's tokens modulated by their own); ``frames`` is the
     number of frames of the tokens for a space-time attention ``mode``; with
     ``context_dim``, a cross-attention to the text between attention and MLP.
 
@@ -151,15 +172,16 @@ class DiTBlock(nn.Module):
         self.ada = zero_(nn.Linear(dim, (9 if self.divided else 6) * dim))
 
     def forward(self, h: Tensor, c: Tensor, frames: int = 1, text=None) -> Tensor:
-        mods = self.ada(nn.functional.silu(c)).chunk(9 if self.divided else 6, dim=1)
-        sh1, sc1, g1, sh2, sc2, g2 = mods[:6]  # each (B, D)
-        h = h + g1[:, None] * self.attn(modulate(self.norm1(h), sh1, sc1), frames=frames)
+        mods = self.ada(nn.functional.silu(c)).chunk(9 if self.divided else 6, dim=-1)
+        mods = [per_token(m, h.shape[1]) for m in mods]  # each (B, 1, D) or (B, N, D)
+        sh1, sc1, g1, sh2, sc2, g2 = mods[:6]
+        h = h + g1 * self.attn(modulate(self.norm1(h), sh1, sc1), frames=frames)
         if self.divided:  # across frames, at each position
             sht, sct, gt = mods[6:]
-            h = h + gt[:, None] * self.attn_t(modulate(self.norm_t(h), sht, sct), frames=frames)
+            h = h + gt * self.attn_t(modulate(self.norm_t(h), sht, sct), frames=frames)
         if self.cross is not None:
             h = self.cross(h, *text)
-        return h + g2[:, None] * self.mlp(modulate(self.norm2(h), sh2, sc2))
+        return h + g2 * self.mlp(modulate(self.norm2(h), sh2, sc2))
 
 
 class TemporalLayer(nn.Module):
@@ -314,19 +336,40 @@ class DiT(nn.Module):
             + (("text", "text_mask") if self.text_pool is not None else ())
         )
 
+    def _time(self, t: Tensor, x: Tensor) -> Tensor:
+        """``c``'s time part: ``(B, D)`` for ``t (B,)``; ``(B, T', D)`` for per-frame times
+        ``t (B, T)`` of a clip ``x (B, C, T, H, W)``.
+
+        Raises:
+            ValueError: per-frame times on an image network, with joint text, of the
+                wrong shape, or differing inside one temporal patch.
+        """
+        if t.ndim == 1:
+            return self.time(t)
+        b, frames = len(x), x.shape[2] if x.ndim == 5 else 0
+        if not self.cfg.frames or self.text_in is not None:
+            raise ValueError("per-frame times need a video DiT without joint text")
+        if tuple(t.shape) != (b, frames):
+            raise ValueError(f"per-frame times {tuple(t.shape)} for clips {tuple(x.shape)}")
+        tp = t.view(b, frames // self.patch[0], self.patch[0])  # (B, T', temporal patch)
+        if not torch.equal(tp, tp[..., :1].expand_as(tp)):
+            raise ValueError("the frames of one temporal patch must share their time")
+        return self.time(tp[..., 0].flatten()).view(b, tp.shape[1], -1)  # (B, T', D)
+
     def forward(self, x: Tensor, t: Tensor, cond: dict | None = None) -> Tensor:
         cond = check_cond(cond, self.cond_keys())
         size = tuple(x.shape[2:])
-        c = self.time(t)  # (B, D)
+        c = self._time(t, x)  # (B, D), or (B, T', D) per frame
+        each = (lambda v: v) if c.ndim == 2 else (lambda v: v[:, None])  # to c's rank
         y = class_embedding(self.label, cond, len(x), x.device)
         if y is not None:
-            c = c + y
+            c = c + each(y)
         text = None
         if self.text_pool is not None:
             if "text" not in cond or "text_mask" not in cond:
                 raise KeyError("a text-conditional network takes cond 'text' and 'text_mask'")
             text = (cond["text"], cond["text_mask"])  # (B, L, D_text), (B, L)
-            c = c + self.text_pool(masked_mean(*text))
+            c = c + each(self.text_pool(masked_mean(*text)))
         h = self.embed(patchify(x, self.patch)) + self._pos(size)  # (B, N, D)
         if self.embed_mask is not None:  # (B, 1 + C, *S) mask and masked input
             h = h + self.embed_mask(patchify(inpaint_input(x, cond), self.patch))
@@ -340,6 +383,8 @@ class DiT(nn.Module):
                 h = blk(h, c, frames, text)
                 if self.temporal is not None:
                     h = self.temporal[i](h, frames)  # (B, N, D), across frames
-        shift, scale = self.ada(nn.functional.silu(c)).chunk(2, dim=1)
+        shift, scale = (
+            per_token(m, h.shape[1]) for m in self.ada(nn.functional.silu(c)).chunk(2, -1)
+        )
         h = self.out(modulate(self.norm(h), shift, scale))  # (B, N, C_out prod(patch))
         return unpatchify(h, self.patch, self.c_out, size)

@@ -8,8 +8,11 @@ from torch import Tensor, nn
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
-    """``x * (1 + scale) + shift`` with per-sample ``(B, D)`` shift/scale over ``(B, N, D)``."""
-    return x * (1 + scale[:, None]) + shift[:, None]
+    """``x * (1 + scale) + shift`` over ``x`` ``(B, N, D)``, with per-sample ``(B, D)`` or
+    per-token ``(B, N, D)`` shift/scale."""
+    if shift.ndim == 2:
+        shift, scale = shift[:, None], scale[:, None]
+    return x * (1 + scale) + shift
 
 
 class Mlp(nn.Module):

@@ -47,8 +47,16 @@ class DenoiseConfig:
     # inpainting networks (model.inpaint): average the loss over the values to generate
     # (mask 1) only, not the known ones the condition already holds
     masked_loss: bool = False
+    # video DiTs: one noise level per frame (per temporal patch) in training (Chen et al.
+    # 2024, Diffusion Forcing), so a past given clean at sampling time conditions the rest
+    diffusion_forcing: bool = False
 
     def __post_init__(self):
+        if self.diffusion_forcing and (self.masked_loss or self.context_frames):
+            raise ConfigError(
+                "objective.diffusion_forcing: the known frames are given by their time, not "
+                "by inpainting masks; leave masked_loss and context_frames unset"
+            )
         if self.context_frames < 0:
             raise ConfigError(f"objective.context_frames: must be >= 0, got {self.context_frames}")
         if not 0 <= self.cond_drop <= 1:

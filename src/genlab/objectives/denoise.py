@@ -13,6 +13,13 @@ elements. Configurations of this one loss:
 
 Condition dropout (probability ``cond_drop``) replaces the class with the declared null
 class so one network learns both terms of classifier-free guidance (Ho & Salimans 2022).
+Diffusion forcing (Chen et al. 2024, Sec. 3.1): with ``frame_block = k > 0`` each clip
+``(B, C, T, H, W)`` draws one time per block of ``k`` frames (``T / k`` independent draws
+from the same density), so the network learns to denoise every frame given neighbours at
+any noise level, clean ones included: a past held clean (or lightly noised) at sampling
+time makes it a predictor, with no inpainting channels. The loss is then the mean over
+frames of each frame's weighted error.
+
 The logs hold the loss per quarter of ``t`` (``loss_t0`` for t in [0, .25), ...,
 ``loss_t3`` for [.75, 1]): how hard each noise level is.
 """
@@ -93,6 +100,7 @@ def denoising_loss(
     cond_drop: float = 0.0,
     null_cond: dict | None = None,
     masked: bool = False,
+    frame_block: int = 0,
 ) -> tuple[Tensor, dict]:
     """Per-sample denoising loss ``(B,)`` and logs.
 
@@ -104,13 +112,25 @@ def denoising_loss(
         masked: average each sample's squared error over the values its
             ``cond["mask"]`` ``(B, 1, *S)`` marks 1 (to generate) only, not over the known
             ones (``objective.masked_loss``; a sample with nothing to generate scores 0).
+        frame_block: > 0: diffusion forcing, one time per ``frame_block`` frames of clips
+            ``x`` ``(B, C, T, H, W)``; the model gets ``t`` ``(B, T)``.
 
     Raises:
         KeyError: ``masked`` without ``cond["mask"]``.
+        ValueError: ``frame_block`` with ``masked``, on data that is not clips, or not
+            dividing ``T``.
     """
     x = batch["x"]
+    blocks = 1
+    if frame_block:
+        if masked or x.ndim != 5 or x.shape[2] % frame_block:
+            raise ValueError(
+                f"diffusion forcing needs clips (B, C, T, H, W) with T divisible by "
+                f"{frame_block} and no masked loss, got {tuple(x.shape)}"
+            )
+        blocks = x.shape[2] // frame_block
     t = sample_t(
-        len(x),
+        len(x) * blocks,
         t_density,
         generator,
         path=path,
@@ -118,7 +138,9 @@ def denoising_loss(
         scale=t_scale,
         shift=t_shift,
         steps=t_steps,
-    )  # (B,) float64
+    )  # (B,) float64, or (B T',) per block of frames
+    if frame_block:  # (B, T): each frame its block's time
+        t = t.view(len(x), blocks).repeat_interleave(frame_block, 1)
     eps = torch.randn(x.shape, generator=generator).to(x)
     cond = batch.get("cond", {})
     if cond_drop > 0 and null_cond:
@@ -129,6 +151,11 @@ def denoising_loss(
     if masked:
         m = batch["cond"]["mask"].float().expand_as(sq)  # (B, *S), 1 = to generate
         err = (sq * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)
+    elif frame_block:  # per frame (B, T), weighted at its own time, then the mean
+        err = sq.transpose(1, 2).flatten(2).mean(2)
+        w = loss_weight(path, t.flatten(), weighting, sigma_data, min_snr_gamma, target)
+        per_frame = w.view_as(err).to(err) * err  # (B, T)
+        return per_frame.mean(1), t_bins(per_frame.flatten(), t.flatten())
     else:
         err = sq.flatten(1).mean(1)
     w = loss_weight(path, t, weighting, sigma_data, min_snr_gamma, target).to(err)

@@ -39,8 +39,21 @@ from genlab.errors import ConfigError
 
 def bcast(t: Tensor, x: Tensor) -> Tensor:
     """View a per-sample ``(B,)`` tensor as ``(B, 1, ..., 1)`` to broadcast over ``x``
-    of any rank, in ``x``'s dtype and device."""
-    return t.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+    of any rank, in ``x``'s dtype and device. Per-frame times ``(B, T)`` of clips ``x``
+    ``(B, C, T, H, W)`` (diffusion forcing) become ``(B, 1, T, 1, 1)``.
+
+    Raises:
+        ValueError: a 2-D ``t`` whose shape is not ``x``'s ``(B, T)``.
+    """
+    t = t.to(device=x.device, dtype=x.dtype)
+    if t.ndim == 2:  # per frame
+        if x.ndim != 5 or tuple(t.shape) != (x.shape[0], x.shape[2]):
+            raise ValueError(
+                f"per-frame times {tuple(t.shape)} need clips (B, C, T, H, W) with the same "
+                f"B and T, got {tuple(x.shape)}"
+            )
+        return t[:, None, :, None, None]
+    return t.reshape(-1, *([1] * (x.ndim - 1)))
 
 
 class AffinePath:

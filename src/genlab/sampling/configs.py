@@ -46,8 +46,14 @@ class DiffusionSamplerConfig:
     # latent runs: "autoencoder" decodes with objective.autoencoder's decoder (a mel run:
     # its vocoder); "griffin-lim": a mel run's mels by Griffin-Lim instead
     decoder: str = "autoencoder"
+    # diffusion forcing runs (objective.diffusion_forcing): the time at which the known
+    # frames of a prediction or rollout enter the network (0: clean; Chen et al. 2024
+    # keep a little noise on the past for long rollouts)
+    context_noise: float = 0.0
 
     def __post_init__(self):
+        if not 0 <= self.context_noise < 1:
+            raise ConfigError(f"sampler.context_noise: must be in [0, 1), got {self.context_noise}")
         if self.decoder not in ("autoencoder", "griffin-lim"):
             raise ConfigError(
                 f"sampler.decoder: 'autoencoder' or 'griffin-lim', got {self.decoder!r}"

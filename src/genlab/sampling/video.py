@@ -15,6 +15,10 @@ sequences"; Ho et al. 2022, Video Diffusion Models, Sec. 3.1 and 4.3.2; Voleti e
 ``mask`` is 1 on the frames to generate, 0 on the known ones (genlab.sampling.edit's
 convention), ``k`` the window's index (for its noise draws). Known frames must come back
 unchanged; :func:`rollout` pastes them back in any case.
+
+A diffusion forcing network (one noise level per frame; Chen et al. 2024) fills a window
+through :func:`known_frames_at`: the known frames enter at a time of their own (0: clean)
+while the others follow the sampler's times.
 """
 
 from __future__ import annotations
@@ -24,7 +28,58 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from genlab.paths import AffinePath
+
 FillWindow = Callable[[Tensor, Tensor, int], Tensor]
+Model = Callable[[Tensor, Tensor, dict], Tensor]
+
+
+def known_frames(mask: Tensor, frames: int) -> Tensor:
+    """``(T,)`` bool: which frames a frame mask (broadcastable to ``(B, 1, T, H, W)``, 0 =
+    known, :func:`future_mask`) gives, for a network that takes whole frames.
+
+    Raises:
+        ValueError: a mask that gives part of a frame, or differs between samples.
+    """
+    per_frame = (
+        mask.expand(-1, -1, frames, -1, -1).transpose(0, 2).flatten(1)
+    )  # (T, everything else)
+    if not bool((per_frame == per_frame[:, :1]).all()):
+        raise ValueError(
+            "this network is given whole frames: the mask must keep or drop each frame"
+        )
+    return per_frame[:, 0] == 0
+
+
+def known_frames_at(
+    model: Model, path: AffinePath, x_known: Tensor, known: Tensor, t_known: float, eps: Tensor
+) -> Model:
+    """A diffusion forcing network as a plain model callable for any sampler: the frames
+    ``known`` ``(T,)`` of ``x_known`` ``(B, C, T, H, W)`` enter every evaluation noised
+    once to ``t_known`` (with ``eps``'s values there; ``t_known = 0``: clean) and at that
+    time, the others at the sampler's ``t`` (the network gets ``t`` ``(B, T)``). The
+    sampler's own values on the known frames are never read; paste the known frames back
+    at the end. A batch that is a multiple of ``B`` (guidance's doubled batch) is served
+    too. Source: Chen et al. 2024, "Diffusion Forcing", Sec. 3.3 (sampling with a clean
+    or lightly noised past).
+
+    Raises:
+        ValueError: ``t_known`` outside ``[0, 1)``.
+    """
+    if not 0 <= t_known < 1:
+        raise ValueError(f"the known frames' time must be in [0, 1), got {t_known}")
+    b, frames = len(x_known), x_known.shape[2]
+    tk = torch.full((b,), t_known, dtype=torch.float64)
+    given = path.sample(x_known, eps, tk).to(x_known.dtype)  # (B, C, T, H, W)
+    where = known.to(x_known.device).view(1, 1, frames, 1, 1)
+
+    def forced(x: Tensor, t: Tensor, cond: dict) -> Tensor:
+        reps = len(x) // b
+        x = torch.where(where, given.repeat(reps, 1, 1, 1, 1), x)
+        times = t[:, None].expand(len(x), frames).masked_fill(known.to(t.device), t_known)
+        return model(x, times, cond)
+
+    return forced
 
 
 def future_mask(frames: int, context: int, h: int, w: int) -> Tensor:
@@ -98,4 +153,12 @@ def windows_needed(total: int, window: int, context: int) -> int:
     return 1 + -(-(total - window) // (window - context))
 
 
-__all__ = ["FillWindow", "future_mask", "predict_frames", "rollout", "windows_needed"]
+__all__ = [
+    "FillWindow",
+    "future_mask",
+    "known_frames",
+    "known_frames_at",
+    "predict_frames",
+    "rollout",
+    "windows_needed",
+]
