@@ -162,3 +162,57 @@ def test_a_forcing_run_is_refused_what_it_cannot_do(forcing_run, tmp_path, capsy
                            "--out", str(tmp_path / "s"))  # fmt: skip
     assert_user_error(code, err, "objective.diffusion_forcing", "video DiT", "model.arch=unet")
     assert not list(tmp_path.iterdir())
+
+
+def test_sampler_settings_a_forcing_rollout_cannot_use_are_one_line(forcing_run, tmp_path, capsys):
+    """Checked before the first window is sampled: contexts that split a temporal patch,
+    autoguidance, clean frames under EDM preconditioning; and context_noise elsewhere."""
+    out = str(tmp_path / "a.npz")
+    code, _, err = run_cli(capsys, "sample", str(forcing_run), "--frames", "14", "--context",
+                           "3", "--out", out)  # fmt: skip
+    assert_user_error(code, err, "--context", "temporal patch of 2")
+    code, _, err = run_cli(capsys, "sample", str(forcing_run), "--frames", "14", "--cfg", "1",
+                           "--out", out, f"sampler.autoguidance={forcing_run}")  # fmt: skip
+    assert_user_error(code, err, "sampler.autoguidance", "diffusion forcing")
+    code, _, err = run_cli(capsys, "sample", str(forcing_run), "--frames", "14", "--out", out,
+                           "objective.precond=edm")  # fmt: skip
+    assert code == 2  # the stored run is not EDM: overriding its objective is refused
+    assert not list(tmp_path.iterdir())
+
+
+def test_context_noise_is_refused_on_runs_without_forcing(tmp_path, capsys):
+    from test_video_cli import TINY_VIDEO
+
+    run = tmp_path / "plain"
+    assert main(["train", "dit-moving-mnist", *TINY_VIDEO, "--out", str(run)]) == 0
+    capsys.readouterr()  # the training log
+    code, _, err = run_cli(capsys, "sample", str(run), "--frames", "12", "--context", "4",
+                           "--out", str(tmp_path / "a.npz"),
+                           "sampler.context_noise=0.5")  # fmt: skip
+    assert_user_error(code, err, "sampler.context_noise", "diffusion forcing")
+
+
+def test_an_edm_forcing_run_needs_noisy_known_frames(tmp_path, capsys):
+    edm = ["objective.precond=edm", "objective.path=edm", "objective.target=x0",
+           "train.steps=2", "train.ckpt_every=2"]  # fmt: skip
+    run = tmp_path / "edm"
+    code, _, err = run_cli(capsys, "train", "dit-forcing-moving-mnist-small", *TINY_FORCING, *edm,
+                           "--out", str(run))  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "sample", str(run), "--n", "2", "--frames", "12", "--context",
+                           "4", "--out", str(tmp_path / "a.npz"))  # fmt: skip
+    assert_user_error(code, err, "sampler.context_noise", "EDM")
+    code, _, err = run_cli(capsys, "sample", str(run), "--n", "2", "--frames", "12", "--context",
+                           "4", "--out", str(tmp_path / "b.npz"),
+                           "sampler.context_noise=0.002")  # fmt: skip
+    assert code == 0, err
+    assert np.isfinite(np.load(tmp_path / "b.npz")["x"]).all()
+
+
+def test_diffusion_forcing_is_refused_on_latent_runs():
+    from genlab.families.diffusion import forcing_block
+    from genlab.recipes import get_recipe
+
+    exp = get_recipe("dit-latent-moving-mnist-small", ["objective.diffusion_forcing=true"])
+    with pytest.raises(ConfigError, match="latent run cannot predict"):
+        forcing_block(exp)

@@ -295,11 +295,13 @@ def fit_one_objective(
 def rollout_window(family: Family, exp: Experiment, total: int, context: int = 0):
     """``(window, context)`` of a rollout of a run's clips to ``total`` frames, checked
     (before anything is sampled): the run's window ``T`` and the known frames per window
-    (``context``; 0: ``objective.context_frames``, else ``T // 2``).
+    (``context``; 0: ``objective.context_frames``, else ``T // 2``, for diffusion forcing
+    rounded down to whole temporal patches).
 
     Raises:
         ConfigError: not a pixel-space video run of a family that inpaints, ``total``
-            shorter than the window, or ``context`` outside ``[1, T - 1]``.
+            shorter than the window, ``context`` outside ``[1, T - 1]``, or (diffusion
+            forcing) not a multiple of the temporal patch.
     """
     name = exp.recipe or "this run"
     made = DATASETS[exp.data.name].modality
@@ -313,9 +315,16 @@ def rollout_window(family: Family, exp: Experiment, total: int, context: int = 0
     window = exp.model.input_shape()[1]
     if total < window:
         raise ConfigError(f"--frames: {total} is fewer than the run's window of {window} frames")
-    context = context or getattr(exp.objective, "context_frames", 0) or window // 2
+    # diffusion forcing: the known frames are whole temporal patches (one time each)
+    block = exp.model.temporal_patch if getattr(exp.objective, "diffusion_forcing", False) else 1
+    context = context or getattr(exp.objective, "context_frames", 0) or window // 2 // block * block
     if not 0 < context < window:
         raise ConfigError(f"--context: must be in [1, {window - 1}] for the run's {window} frames")
+    if context % block:
+        raise ConfigError(
+            f"--context: {context} known frames split a temporal patch of {block} frames in "
+            f"this diffusion forcing run; give a multiple of {block}"
+        )
     return window, context
 
 

@@ -202,15 +202,23 @@ def forcing_block(exp: Experiment) -> int:
             times (not a video DiT, joint text) or with inpainting channels.
     """
     m = exp.model
-    if m.arch != "dit" or getattr(m, "dims", 2) != 3 or not getattr(m, "frames", 0):
+    dims, frames = getattr(m, "dims", 2), getattr(m, "frames", 0)
+    if m.arch != "dit" or dims != 3 or not frames:
         raise ConfigError(
             "objective.diffusion_forcing: needs a video DiT (model.arch=dit, dims=3, frames "
-            f"set), which takes one time per frame; got model.arch={m.arch}"
+            f"set), which takes one time per frame; got model.arch={m.arch}, dims={dims}, "
+            f"frames={frames}"
         )
     if m.inpaint or (m.text_dim and m.text_conditioning == "joint"):
         raise ConfigError(
             "objective.diffusion_forcing: gives the known frames by their time; use it "
             "without model.inpaint and without joint text"
+        )
+    if exp.objective.autoencoder:
+        raise ConfigError(
+            "objective.diffusion_forcing: a latent run cannot predict or roll out (its "
+            "frames are latent frames), so per-frame times would be of no use; train it "
+            "on pixels"
         )
     return m.temporal_patch
 
@@ -304,10 +312,41 @@ def velocity_field(model: nn.Module, exp: Experiment):
     return v
 
 
+def check_forcing_sampler(exp: Experiment, scfg: DiffusionSamplerConfig) -> None:
+    """Refuse what a diffusion forcing run's prediction or rollout cannot do (before any
+    sampling): autoguidance (its guide would not see the known frames at their time) and
+    clean known frames under EDM preconditioning (its ``c_noise = log(sigma) / 4`` is
+    ``-inf`` at ``t = 0``).
+
+    Raises:
+        ConfigError: naming the sampler key.
+    """
+    if scfg.autoguidance:
+        raise ConfigError(
+            "sampler.autoguidance: not with a diffusion forcing run's known frames (the "
+            "guide would not see them at their time); use --cfg with a condition"
+        )
+    if exp.objective.precond == "edm" and scfg.context_noise == 0:
+        raise ConfigError(
+            "sampler.context_noise: EDM preconditioning cannot take clean frames (log "
+            "sigma = -inf at t = 0); give the known frames a little noise, e.g. 0.002"
+        )
+
+
 def guided_model(model: nn.Module, exp: Experiment, cond: dict, scfg: DiffusionSamplerConfig):
     """The callable the samplers step: ``model`` with classifier-free guidance ``scfg.cfg``
     (its interval and rescale) when there is a condition to guide, or with autoguidance
-    against ``scfg.autoguidance``'s network (:func:`load_guide`)."""
+    against ``scfg.autoguidance``'s network (:func:`load_guide`).
+
+    Raises:
+        ConfigError: ``sampler.context_noise`` on a run without diffusion forcing (it
+            would do nothing), or a negative prompt it cannot use.
+    """
+    if scfg.context_noise and not getattr(exp.objective, "diffusion_forcing", False):
+        raise ConfigError(
+            "sampler.context_noise: only a diffusion forcing run (objective."
+            "diffusion_forcing) gives its known frames a time of their own"
+        )
     if scfg.autoguidance:
         guide = load_guide(exp, scfg.autoguidance, next(model.parameters()).device)
         return autoguidance(model, guide, scfg.cfg, (scfg.guidance_lo, scfg.guidance_hi))
@@ -515,6 +554,7 @@ def edit(
     eps = initial_noise(exp, gens).to(device)
     net = model
     if getattr(exp.objective, "diffusion_forcing", False):  # the known frames by their time
+        check_forcing_sampler(exp, scfg)
         try:
             known = known_frames(mask, x_in.shape[2])
         except ValueError as e:
