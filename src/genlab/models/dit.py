@@ -1,9 +1,9 @@
 """DiT: a diffusion transformer with adaLN-Zero blocks (Peebles & Xie 2023).
 
 ``forward(x_t (B, C, *S), t (B,), cond) -> (B, C_out, *S)`` (video: ``t`` also ``(B, T)``,
-below). The input is cut into
-patches (:func:`genlab.nn.patch.patchify`, 1/2/3-D by ``dims``), linearly embedded, plus a
-learned position embedding (``model.pos_init``: random or the sine-cosine table); each block is
+below). The input is cut into patches (:func:`genlab.nn.patch.patchify`, 1/2/3-D by
+``dims``), linearly embedded, plus a learned position embedding (``model.pos_init``:
+random or the sine-cosine table); each block is
 
     shift1, scale1, gate1, shift2, scale2, gate2 = Linear(SiLU(c))      # c = emb(t) + emb(y)
     h = h + gate1 * Attn(modulate(LN(h), shift1, scale1))
