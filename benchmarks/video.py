@@ -31,7 +31,8 @@ or ``eval-moving-mnist-small-classifier`` for 32x32 runs; ``--classifier`` to ch
   ConvLSTM (Shi et al. 2015) and SimVP (Gao et al. 2022) MSEs as OpenSTL reports them.
   Each run predicts twice: a sample (the run's sampler), and its posterior mean
   ``E[future | context]``, the x0 estimate at t = 1 (one Euler step), which is what a
-  model trained by MSE regression, such as ConvLSTM and SimVP, predicts.
+  model trained by MSE regression, such as ConvLSTM and SimVP, predicts (a run given its
+  past by replacement only has no such step: its sample alone). Latent runs are refused.
 - **recon**: a video autoencoder's reconstructions of the held-out clips (the posterior
   mean decoded), scored as generated clips (FVD, frame FID, consistency: the ceiling of
   latent diffusion on it) and per frame against the originals (MSE, MAE, SSIM, PSNR).
@@ -189,12 +190,17 @@ def context_use(run: str, n: int = 8, times=(0.3, 0.6, 0.9)) -> None:
     known and the 10 future frames, with the first 10 frames given clean and with nothing
     given. A run that predicts from its context has a lower future error with it. A
     diffusion forcing run is given them clean at time 0 (its known-frame error is then
-    that of t = 0), and nothing means every frame at t."""
+    the unpredictable velocity of a clean frame, about 1), and nothing means every frame
+    at t. A run with neither has no such input and is skipped."""
     from genlab.sampling.video import future_mask
 
     exp, model = load_model(Path(run), "ema", "cpu")
     x, g = held_out(n), torch.Generator().manual_seed(0)
     forcing = exp.objective.diffusion_forcing  # the past given by its time (0), not a mask
+    if not forcing and not getattr(exp.model, "inpaint", False):
+        print(f"\ncontext use of {Path(run).name}: none to measure (no inpainting input, no "
+              "per-frame times: it is given its past by replacement only)")  # fmt: skip
+        return
     m = future_mask(x.shape[2], CONTEXT, *x.shape[-2:]).expand(n, -1, -1, -1, -1)
     nothing = {"mask": torch.ones_like(m), "image": torch.zeros_like(x)}
     given = {"context given": {"mask": m, "image": x * (1 - m)}, "nothing given": nothing}
@@ -216,6 +222,12 @@ def context_use(run: str, n: int = 8, times=(0.3, 0.6, 0.9)) -> None:
 
 
 def predict(runs, n, examples) -> None:
+    for run in runs:  # before any table: a latent run's window is latent frames
+        if read_experiment(Path(run)).objective.autoencoder:
+            raise SystemExit(
+                f"benchmarks/video.py: --predict {run}: a latent run; frame prediction "
+                "works on pixel-space runs"
+            )
     real = held_out(n)  # (n, 1, 20, S, S)
     ctx, target = real[:, :, :CONTEXT], real[:, :, CONTEXT : CONTEXT + FUTURE]
     print(f"\nframe prediction: {n} held-out clips, {CONTEXT} frames in, {FUTURE} out")
@@ -239,7 +251,10 @@ def predict(runs, n, examples) -> None:
         # a sample, and the posterior mean: one Euler step from t = 1 is the network's
         # x0 estimate there, E[future | context] (what MSE regression models predict)
         mean_cfg = dataclasses.replace(scfg, name="euler", steps=1)
-        for label, cfg in ((Path(run).name, scfg), ("  same, posterior mean", mean_cfg)):
+        todo = [(Path(run).name, scfg), ("  same, posterior mean", mean_cfg)]
+        if not (exp.objective.diffusion_forcing or getattr(exp.model, "inpaint", False)):
+            todo = todo[:1]  # replacement sampling: one step from t = 1 never sees the past
+        for label, cfg in todo:
             t0 = time.perf_counter()
             preds = []
             for lo in range(0, n, 25):

@@ -35,7 +35,7 @@ from genlab.experiment import Experiment, experiment_from_dict
 from genlab.experiment import override as _override
 from genlab.families import family_of, kind_types
 from genlab.families.base import continue_video, rollout_window
-from genlab.families.diffusion import heldout_prompts, text_cond
+from genlab.families.diffusion import check_forcing_sampler, heldout_prompts, text_cond
 from genlab.sampling.classes import (
     CLASS_PRIOR,
     class_cond,
@@ -607,6 +607,8 @@ def sample_with_cond(
         who = speaker_cond(exp, 1, speaker, exp.model.num_classes // 10)["speaker"].item()
         cls, speaker = digit_speaker_class(cls, who), None
     scfg = sampler_config(exp, overrides, **sampler_fields)
+    if frames is not None and getattr(exp.objective, "diffusion_forcing", False):
+        check_forcing_sampler(exp, scfg)  # before the first window is sampled
     seeds = [seed + i for i in range(n)]
     if prompts is not None or exp.text.encoder:
         texts, seeds, nrow = prompt_rows(exp, prompts, n, seed, run_dir)

@@ -92,6 +92,8 @@ def test_condition_dropout_to_the_declared_null():
 def test_bad_objective_configs_fail_clearly():
     with pytest.raises(ConfigError, match="objective.target"):
         DenoiseConfig(precond="edm", target="eps")
+    with pytest.raises(ConfigError, match="objective.precond: EDM preconditioning"):
+        DenoiseConfig(precond="edm", target="x0")  # on the default linear path: NaN samples
     with pytest.raises(ConfigError, match="cond_drop"):
         DenoiseConfig(cond_drop=1.5)
 

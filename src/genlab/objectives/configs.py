@@ -65,6 +65,12 @@ class DenoiseConfig:
             raise ConfigError(
                 f"objective.target: precond=edm predicts x0, got target={self.target!r}"
             )
+        if self.precond == "edm" and self.path in ALPHA_ZERO_AT_1:
+            raise ConfigError(
+                f"objective.precond: EDM preconditioning takes log(sigma / alpha), infinite "
+                f"at t = 1 on the {self.path} path, so sampling would give NaN; use "
+                "objective.path=edm (or vp, ddpm, cosine)"
+            )
         if self.t_shift <= 0 or self.t_scale <= 0 or self.sigma_data <= 0:
             raise ConfigError("objective: t_shift, t_scale and sigma_data must be positive")
         if self.t_steps < 0:
