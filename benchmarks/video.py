@@ -292,6 +292,8 @@ def recon(runs, real, clip_ex, frame_ex, examples) -> None:
 
 
 def rollout(runs, n, total, clip_ex, examples) -> None:
+    if total < 40:  # two 20-frame segments to compare
+        raise SystemExit(f"benchmarks/video.py: --frames {total}: a rollout needs at least 40")
     real = held_out(n)
     print(f"\nrollout to {total} frames: {n} clips per run; FVD of 20-frame segments")
     last = f"{total - 19}-{total}"

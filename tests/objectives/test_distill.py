@@ -84,6 +84,8 @@ def test_a_raw_x0_network_is_refused_for_consistency_distillation():
     with pytest.raises(ConfigError, match="objective.target: a raw x0 network"):
         ConsistencyConfig(target="x0")
     ConsistencyConfig(path="edm", target="x0", precond="edm")  # preconditioned: fine
+    with pytest.raises(ConfigError, match="objective.precond: EDM preconditioning"):
+        ConsistencyConfig(target="x0", precond="edm")  # on the linear path: NaN samples
 
 
 def test_one_ddim_step_to_the_progressive_target_lands_on_two_teacher_steps():

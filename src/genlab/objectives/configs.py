@@ -65,12 +65,6 @@ class DenoiseConfig:
             raise ConfigError(
                 f"objective.target: precond=edm predicts x0, got target={self.target!r}"
             )
-        if self.precond == "edm" and self.path in ALPHA_ZERO_AT_1:
-            raise ConfigError(
-                f"objective.precond: EDM preconditioning takes log(sigma / alpha), infinite "
-                f"at t = 1 on the {self.path} path, so sampling would give NaN; use "
-                "objective.path=edm (or vp, ddpm, cosine)"
-            )
         if self.t_shift <= 0 or self.t_scale <= 0 or self.sigma_data <= 0:
             raise ConfigError("objective: t_shift, t_scale and sigma_data must be positive")
         if self.t_steps < 0:
@@ -79,20 +73,22 @@ class DenoiseConfig:
             raise ConfigError(
                 f"objective.min_snr_gamma: must be positive, got {self.min_snr_gamma}"
             )
-        check_combination(self.path, self.target, self.weighting)
+        check_combination(self.path, self.target, self.weighting, self.precond)
 
 
 # weighting -> the targets its formula is defined for
 WEIGHTING_TARGETS = {"none": None, "edm": ("x0",), "min_snr": ("eps", "x0", "v")}
 
 
-def check_combination(path: str, target: str, weighting: str) -> None:
-    """Refuse a path / target / weighting combination that cannot give finite numbers or
-    has no defined formula, naming the key and why (:class:`ConfigError`).
+def check_combination(path: str, target: str, weighting: str, precond: str = "none") -> None:
+    """Refuse a path / target / weighting / preconditioning combination that cannot give
+    finite numbers or has no defined formula, naming the key and why (:class:`ConfigError`).
 
     - ``eps`` on a path with ``alpha(1) = 0`` (``linear``): at ``t = 1`` the sample is pure
       noise, so ``x0 = (x - sigma eps) / alpha`` divides by zero and every sampler (which
       starts at ``t = 1``) returns NaN.
+    - EDM preconditioning on such a path: its ``c_noise = log(sigma / alpha) / 4`` is
+      infinite at ``t = 1``, so sampling gives NaN.
     - ``edm`` weighting is EDM's ``lambda(sigma)`` for the denoiser (``x0``) loss;
       ``min_snr`` is Hang et al. 2023's weight for ``eps``, ``x0`` and ``v`` targets.
     """
@@ -101,6 +97,12 @@ def check_combination(path: str, target: str, weighting: str) -> None:
             f"objective.target: 'eps' on path '{path}' cannot give a finite sample: "
             "alpha(1) = 0, so x0 = (x - sigma eps) / alpha is 0/0 at t = 1; use "
             "target=velocity, x0 or v, or a path with alpha(1) > 0 (vp, ddpm, cosine, edm)"
+        )
+    if precond == "edm" and path in ALPHA_ZERO_AT_1:
+        raise ConfigError(
+            f"objective.precond: EDM preconditioning takes log(sigma / alpha), infinite at "
+            f"t = 1 on path '{path}', so sampling would give NaN; use objective.path=edm "
+            "(or vp, ddpm, cosine)"
         )
     allowed = WEIGHTING_TARGETS.get(weighting)
     if allowed is not None and target not in allowed:
@@ -311,7 +313,7 @@ class DistillConfig:
             raise ConfigError(f"objective.teacher_cfg: must be >= 0, got {self.teacher_cfg}")
         if not self.teacher:
             raise ConfigError("objective.teacher: empty; name the teacher's run directory")
-        check_combination(self.path, self.target, "none")
+        check_combination(self.path, self.target, "none", self.precond)
 
 
 @dataclass
