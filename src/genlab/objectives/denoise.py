@@ -151,13 +151,11 @@ def denoising_loss(
     if masked:
         m = batch["cond"]["mask"].float().expand_as(sq)  # (B, *S), 1 = to generate
         err = (sq * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)
-    elif frame_block:  # per frame (B, T), weighted at its own time, then the mean
+    elif frame_block:  # per frame (B, T), each weighted at its own time below
         err = sq.transpose(1, 2).flatten(2).mean(2)
-        w = loss_weight(path, t.flatten(), weighting, sigma_data, min_snr_gamma, target)
-        per_frame = w.view_as(err).to(err) * err  # (B, T)
-        return per_frame.mean(1), t_bins(per_frame.flatten(), t.flatten())
     else:
         err = sq.flatten(1).mean(1)
-    w = loss_weight(path, t, weighting, sigma_data, min_snr_gamma, target).to(err)
-    loss = w * err
-    return loss, t_bins(loss, t)
+    w = loss_weight(path, t.flatten(), weighting, sigma_data, min_snr_gamma, target)
+    loss = w.view_as(err).to(err) * err  # (B,), or (B, T) per frame
+    logs = t_bins(loss.flatten(), t.flatten())
+    return (loss.mean(1) if frame_block else loss), logs

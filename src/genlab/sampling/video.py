@@ -29,17 +29,19 @@ import torch
 from torch import Tensor
 
 from genlab.paths import AffinePath
+from genlab.sampling.ode import Model
 
 FillWindow = Callable[[Tensor, Tensor, int], Tensor]
-Model = Callable[[Tensor, Tensor, dict], Tensor]
 
 
-def known_frames(mask: Tensor, frames: int) -> Tensor:
+def known_frames(mask: Tensor, frames: int, block: int = 1) -> Tensor:
     """``(T,)`` bool: which frames a frame mask (broadcastable to ``(B, 1, T, H, W)``, 0 =
-    known, :func:`future_mask`) gives, for a network that takes whole frames.
+    known, :func:`future_mask`) gives, for a network that takes whole frames, in whole
+    blocks of ``block`` frames (a DiT's temporal patch, whose frames share one time).
 
     Raises:
-        ValueError: a mask that gives part of a frame, or differs between samples.
+        ValueError: a mask that gives part of a frame, differs between samples, or
+            splits a block.
     """
     per_frame = (
         mask.expand(-1, -1, frames, -1, -1).transpose(0, 2).flatten(1)
@@ -48,7 +50,14 @@ def known_frames(mask: Tensor, frames: int) -> Tensor:
         raise ValueError(
             "this network is given whole frames: the mask must keep or drop each frame"
         )
-    return per_frame[:, 0] == 0
+    known = per_frame[:, 0] == 0
+    blocks = known.view(-1, block)  # (T / block, block)
+    if not bool((blocks == blocks[:, :1]).all()):
+        raise ValueError(
+            f"{int(known.sum())} known frames split a temporal patch of {block}; give a "
+            f"multiple of {block} (--context)"
+        )
+    return known
 
 
 def known_frames_at(
