@@ -183,6 +183,12 @@ def filler(fam, model, exp, scfg, seeds):
     return lambda w, m, k: fam.edit(model, exp, seeds, {}, scfg, w, m, key=(k,))
 
 
+def reads_its_past(exp) -> bool:
+    """Whether a run's network is given its known frames as input (an inpainting input,
+    or per-frame times), rather than only by replacement sampling."""
+    return exp.objective.diffusion_forcing or getattr(exp.model, "inpaint", False)
+
+
 @torch.no_grad()
 def context_use(run: str, n: int = 8, times=(0.3, 0.6, 0.9)) -> None:
     """Does a video inpainting run read its known frames? The rectified-flow velocity
@@ -197,7 +203,7 @@ def context_use(run: str, n: int = 8, times=(0.3, 0.6, 0.9)) -> None:
     exp, model = load_model(Path(run), "ema", "cpu")
     x, g = held_out(n), torch.Generator().manual_seed(0)
     forcing = exp.objective.diffusion_forcing  # the past given by its time (0), not a mask
-    if not forcing and not getattr(exp.model, "inpaint", False):
+    if not reads_its_past(exp):
         print(f"\ncontext use of {Path(run).name}: none to measure (no inpainting input, no "
               "per-frame times: it is given its past by replacement only)")  # fmt: skip
         return
@@ -252,7 +258,7 @@ def predict(runs, n, examples) -> None:
         # x0 estimate there, E[future | context] (what MSE regression models predict)
         mean_cfg = dataclasses.replace(scfg, name="euler", steps=1)
         todo = [(Path(run).name, scfg), ("  same, posterior mean", mean_cfg)]
-        if not (exp.objective.diffusion_forcing or getattr(exp.model, "inpaint", False)):
+        if not reads_its_past(exp):
             todo = todo[:1]  # replacement sampling: one step from t = 1 never sees the past
         for label, cfg in todo:
             t0 = time.perf_counter()
